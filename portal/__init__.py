@@ -1,0 +1,1 @@
+"""Client portal: the Clients area of a billing system."""

@@ -1,0 +1,109 @@
+"""The Litestar application: areas, middleware, stores and lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.plugins.flash import FlashConfig, FlashPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
+
+from portal.companies import routes as company_routes
+from portal.core import db, throttle
+from portal.core.config import STATIC_DIR, get_settings
+from portal.core.error_pages import exception_handlers
+from portal.core.security import security_headers_hook
+from portal.core.sessions import DatabaseStore, PortalSessionConfig
+from portal.core.templating import template_config
+from portal.staff import routes as staff_routes
+from portal.staff.access import provide_admin, require_staff
+
+logger = logging.getLogger("portal")
+
+HOUSEKEEPING_INTERVAL_SECONDS = 600
+MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
+
+
+def _session_store() -> Store:
+    settings = get_settings()
+    if settings.redis_url:
+        return RedisStore.with_client(url=settings.redis_url).with_namespace("portal-sessions")
+    return DatabaseStore()
+
+
+async def _housekeeping(store: Store) -> None:
+    """Drops expired sessions and old login failures now and then."""
+    while True:
+        try:
+            if isinstance(store, DatabaseStore):
+                await store.delete_expired()
+            await throttle.delete_old_failures()
+        except Exception:  # a failed clean-up must not stop the next one
+            logger.exception("Housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
+
+
+def create_app() -> Litestar:
+    settings = get_settings()
+    store = _session_store()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await db.start()
+        task = asyncio.create_task(_housekeeping(store))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await db.stop()
+
+    admin_router = Router(
+        path="/admin",
+        route_handlers=[*staff_routes.admin_handlers, *company_routes.admin_handlers],
+        guards=[require_staff],
+        dependencies={"admin": Provide(provide_admin, sync_to_thread=False)},
+    )
+    templates = template_config()
+    session_config = PortalSessionConfig(
+        key="portal_session",
+        max_age=settings.session_idle_seconds,
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+        store="sessions",
+    )
+    return Litestar(
+        route_handlers=[
+            Router(path="/admin", route_handlers=staff_routes.public_handlers),
+            admin_router,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+        ],
+        lifespan=[lifespan],
+        stores={"sessions": store},
+        middleware=[session_config.middleware],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="portal_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+            exclude=["/api/"],
+        ),
+        template_config=templates,
+        plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
+        exception_handlers=exception_handlers,
+        before_send=[security_headers_hook(settings.secure_cookies)],
+        request_max_body_size=MAX_REQUEST_BODY_BYTES,
+        debug=settings.debug,
+    )

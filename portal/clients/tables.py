@@ -1,0 +1,67 @@
+from piccolo.columns import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from portal.client_groups.tables import ClientGroup
+from portal.companies.tables import Company
+
+
+class Client(Table):
+    """A customer account. `code` is the client ID shown to people (the company's format applied
+    to `number`), unique per company; `username` is unique case-insensitively across the install
+    (both enforced by indexes in the migrations)."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.restrict)
+    number = Integer()
+    code = Varchar(length=64)
+    status = Varchar(length=10, default="active")  # active | inactive | fraud
+    username = Varchar(length=254)
+    password_hash = Varchar(length=255, null=True, default=None)
+    preferred_currency = Varchar(length=3, default="USD")
+    language = Varchar(length=16, default="en")
+    tax_exempt = Boolean(default=False)
+    tax_id = Varchar(length=64, default="")
+    marketing_opt_in = Boolean(default=False)
+    session_epoch = Integer(default=0)
+    version = Integer(default=1)  # optimistic locking: an edit names the version it started from
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    last_login_at = Timestamptz(null=True, default=None)
+    last_login_ip = Varchar(length=45, null=True, default=None)
+
+
+class Contact(Table):
+    """A person of a client account; every client has one primary contact."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    contact_type = Varchar(length=10, default="primary")  # primary | billing | other
+    first_name = Varchar(length=100)
+    last_name = Varchar(length=100)
+    company = Varchar(length=255, default="")
+    title = Varchar(length=100, default="")
+    address1 = Varchar(length=255, default="")
+    address2 = Varchar(length=255, default="")
+    city = Varchar(length=100, default="")
+    state = Varchar(length=10, default="")  # ISO 3166-2 code, e.g. CA-ON
+    zip = Varchar(length=20, default="")
+    country = Varchar(length=2, default="")  # ISO 3166-1 alpha-2
+    email = Varchar(length=254)
+
+
+class ContactNumber(Table):
+    """A phone or fax number of a contact, stored as E.164 (plus an extension)."""
+
+    contact = ForeignKey(references=Contact, null=False, on_delete=OnDelete.cascade, index=True)
+    number_type = Varchar(length=5, default="phone")  # phone | fax
+    location = Varchar(length=5, default="home")  # home | work
+    number = Varchar(length=32)
+    extension = Varchar(length=10, default="")
+    position = Integer(default=0)

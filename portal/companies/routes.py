@@ -1,0 +1,25 @@
+"""The company switcher of the admin header."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, post
+from litestar.exceptions import NotFoundException
+
+from portal.core.web import form_data, redirect, safe_next
+from portal.staff.access import AdminContext, set_company
+
+
+@post("/company", name="admin:switch-company")
+async def switch_company(request: Request, admin: AdminContext) -> Response:
+    data = await form_data(request)
+    try:
+        company_id = int(data.get("company_id", ""))
+    except ValueError:
+        raise NotFoundException() from None
+    if company_id not in {company.id for company in admin.companies}:
+        raise NotFoundException()
+    set_company(request, company_id)
+    return redirect(request, safe_next(data.get("next"), "/admin"))
+
+
+admin_handlers = [switch_company]

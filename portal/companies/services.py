@@ -1,0 +1,93 @@
+"""Companies: creation (with their default "General" client group) and staff access to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pycountry
+
+from portal.client_groups.tables import ClientGroup
+from portal.companies.tables import Company
+from portal.core.db import write_transaction
+from portal.core.errors import NotFound, ValidationError
+from portal.core.i18n import LANGUAGES
+from portal.staff.tables import StaffCompany
+
+DEFAULT_COMPANY_NAME = "My Company"
+DEFAULT_GROUP_NAME = "General"
+
+
+@dataclass(frozen=True)
+class CompanyRef:
+    id: int
+    name: str
+
+
+def _check(name: str, currency: str, language: str, country: str) -> None:
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = "Name is required."
+    elif len(name) > 255:
+        errors["name"] = "Name is too long (at most 255 characters)."
+    if pycountry.currencies.get(alpha_3=currency) is None:
+        errors["currency"] = f"Unknown currency {currency!r} (use an ISO 4217 code such as USD)."
+    if language not in LANGUAGES:
+        errors["language"] = f"Unknown language {language!r} (one of {', '.join(LANGUAGES)})."
+    if pycountry.countries.get(alpha_2=country) is None:
+        errors["country"] = f"Unknown country {country!r} (use an ISO 3166-1 code such as US)."
+    if errors:
+        raise ValidationError(errors)
+
+
+async def create_company(
+    name: str, currency: str = "USD", language: str = "en", country: str = "US"
+) -> int:
+    """A company and its default client group, in one transaction."""
+    currency, country = currency.upper(), country.upper()
+    _check(name, currency, language, country)
+    async with write_transaction():
+        rows = await Company.insert(
+            Company(
+                name=name.strip(),
+                default_currency=currency,
+                default_language=language,
+                default_country=country,
+            )
+        ).returning(Company.id)
+        company_id = rows[0]["id"]
+        await ClientGroup.insert(
+            ClientGroup(
+                company=company_id,
+                name=DEFAULT_GROUP_NAME,
+                description="The default group for new clients.",
+                is_default=True,
+            )
+        )
+    return company_id
+
+
+async def ensure_default_company() -> None:
+    """The first run of an install creates a company to work in."""
+    if not await Company.exists().where(Company.id.is_not_null()):
+        await create_company(DEFAULT_COMPANY_NAME)
+
+
+async def all_companies() -> list[CompanyRef]:
+    rows = await Company.select(Company.id, Company.name).order_by(Company.id)
+    return [CompanyRef(**row) for row in rows]
+
+
+async def companies_of_staff(staff_id: int) -> list[CompanyRef]:
+    rows = (
+        await StaffCompany.select(StaffCompany.company.id, StaffCompany.company.name)
+        .where(StaffCompany.staff == staff_id)
+        .order_by(StaffCompany.company.name)
+    )
+    return [CompanyRef(id=row["company.id"], name=row["company.name"]) for row in rows]
+
+
+async def get_company(company_id: int) -> dict:
+    row = await Company.select().where(Company.id == company_id).first()
+    if row is None:
+        raise NotFound()
+    return row

@@ -1,0 +1,98 @@
+"""Configuration, read from the environment in this one place.
+
+Nothing set means: a SQLite file under ./var/, a secret key generated into ./var/, mail kept in
+the outbox, sessions in the database, cookies without the Secure flag (plain http on localhost).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = PROJECT_DIR / "templates"
+STATIC_DIR = PROJECT_DIR / "static"
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    engine: str  # "sqlite" or "postgres"
+    path: str = ""  # SQLite file
+    dsn: str = ""  # PostgreSQL DSN
+
+
+def parse_database_url(url: str, base_dir: Path) -> DatabaseURL:
+    """`sqlite:///relative/file`, `sqlite:////absolute/file` or `postgresql://user@host:port/db`."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise ValueError("PORTAL_DATABASE_URL: sqlite:/// needs a file name")
+        file = Path(path) if path.startswith("/") else base_dir / path
+        return DatabaseURL(engine="sqlite", path=str(file))
+    scheme = urlsplit(url).scheme
+    if scheme in {"postgresql", "postgres"}:
+        return DatabaseURL(engine="postgres", dsn=url)
+    raise ValueError(f"PORTAL_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database: DatabaseURL
+    secret_key: str
+    smtp_url: str | None
+    redis_url: str | None
+    secure_cookies: bool
+    session_idle_seconds: int
+    session_absolute_seconds: int
+    argon2_profile: str  # "default" (RFC 9106 low-memory) or "fast" (tests only)
+    debug: bool
+
+
+def _secret_key(var_dir: Path) -> str:
+    if key := os.environ.get("PORTAL_SECRET_KEY"):
+        return key
+    key_file = var_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    # Created exclusively and private to the owner: the key signs CSRF tokens and encrypts values.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@cache
+def get_settings() -> Settings:
+    var_dir = Path(os.environ.get("PORTAL_VAR_DIR", "var")).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("PORTAL_DATABASE_URL")
+    database = (
+        parse_database_url(database_url, base_dir=Path.cwd())
+        if database_url
+        else DatabaseURL(engine="sqlite", path=str(var_dir / "portal.sqlite3"))
+    )
+    return Settings(
+        var_dir=var_dir,
+        database=database,
+        secret_key=_secret_key(var_dir),
+        smtp_url=os.environ.get("PORTAL_SMTP_URL") or None,
+        redis_url=os.environ.get("PORTAL_REDIS_URL") or None,
+        secure_cookies=_flag("PORTAL_SECURE_COOKIES"),
+        session_idle_seconds=int(os.environ.get("PORTAL_SESSION_IDLE_SECONDS", 2 * 3600)),
+        session_absolute_seconds=int(os.environ.get("PORTAL_SESSION_ABSOLUTE_SECONDS", 12 * 3600)),
+        argon2_profile=os.environ.get("PORTAL_ARGON2_PROFILE", "default"),
+        debug=_flag("PORTAL_DEBUG"),
+    )

@@ -1,0 +1,108 @@
+"""Database engine, transactions and migrations for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sqlite3
+import sys
+from contextlib import AbstractAsyncContextManager
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from portal.core.config import PROJECT_DIR, DatabaseURL, get_settings
+
+# Piccolo apps in dependency order; each owns its tables and migrations.
+APPS = [
+    "portal.core.piccolo_app",
+    "portal.companies.piccolo_app",
+    "portal.staff.piccolo_app",
+    "portal.client_groups.piccolo_app",
+    "portal.clients.piccolo_app",
+]
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+# Piccolo finds its configuration by importing `piccolo_conf`, which lives at the project root.
+os.environ.setdefault("PICCOLO_CONF", "piccolo_conf")
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+
+def create_engine(database: DatabaseURL | None = None) -> Engine:
+    database = database or get_settings().database
+    if database.engine == "sqlite":
+        # `timeout` is sqlite3's busy timeout: a writer waits for the lock instead of failing.
+        return SQLiteEngine(path=database.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+    return PostgresEngine(config={"dsn": database.dsn})
+
+
+def engine() -> Engine:
+    from piccolo.engine.finder import engine_finder
+
+    found = engine_finder()
+    assert found is not None, "piccolo_conf.DB is missing"
+    return found
+
+
+def is_sqlite() -> bool:
+    return isinstance(engine(), SQLiteEngine)
+
+
+def write_transaction() -> AbstractAsyncContextManager:
+    """A transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so
+    two writers queue on the busy timeout instead of failing with "database is locked" when a
+    read lock would have to be upgraded."""
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        return db.transaction(transaction_type=TransactionType.immediate)
+    return db.transaction()
+
+
+def read_transaction() -> AbstractAsyncContextManager:
+    """Groups a page's reads on one connection (on SQLite each query otherwise opens its own)."""
+    return engine().transaction()
+
+
+def prepare_sqlite_file(path: str) -> None:
+    """WAL lets readers go on while one writer writes; the mode is stored in the file."""
+    with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+async def migrate(verbose: bool = False) -> None:
+    """Apply every pending migration of every app, in dependency order. Piccolo reports on
+    stdout; that report is shown only when asked for or when a migration fails."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        prepare_sqlite_file(db.path)
+    report = io.StringIO()
+    with contextlib.redirect_stdout(sys.stdout if verbose else report):
+        result = await run_forwards(app_name="all")
+    if not result.success:
+        raise RuntimeError(f"Migrations failed: {result.message}\n{report.getvalue()}")
+
+
+async def start() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.start_connection_pool(min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20)))
+
+
+async def stop() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.close_connection_pool()
+
+
+async def lock_for_insert(table_name: str) -> None:
+    """Serialise check-then-insert sequences on `table_name` inside a write transaction. SQLite's
+    IMMEDIATE transaction already excludes other writers; PostgreSQL needs a table lock."""
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.run_ddl(f'LOCK TABLE "{table_name}" IN SHARE ROW EXCLUSIVE MODE')

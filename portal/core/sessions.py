@@ -1,0 +1,164 @@
+"""Server-side sessions that cannot be fixed by an attacker.
+
+Litestar's server-side session middleware accepts any id a client sends and keeps it across
+login. This backend only adopts ids it finds in the store, hands out a fresh id otherwise, lets a
+login or logout rotate the id (the old one is deleted server-side), and writes a session only when
+it holds something, and then at most once a minute unless it changed.
+
+Sessions live in the database by default, so several app processes share them, or in Redis when
+PORTAL_REDIS_URL is set.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.middleware.session.server_side import (
+    ServerSideSessionBackend,
+    ServerSideSessionConfig,
+)
+from litestar.stores.base import Store
+from litestar.types import Message, ScopeSession
+from litestar.utils.dataclass import extract_dataclass_items
+
+from portal.core.tables import Session
+
+SCOPE_KEY = "portal.session"
+TOUCH_INTERVAL_SECONDS = 60
+TOUCHED_KEY = "_touched"
+
+
+def _expiry(expires_in: int | timedelta | None) -> datetime | None:
+    if expires_in is None:
+        return None
+    seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+class DatabaseStore(Store):
+    """A Litestar store on the `portal_session` table."""
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        expires_at = _expiry(expires_in)
+        updated = await Session.update({Session.data: data, Session.expires_at: expires_at}).where(
+            Session.key == key
+        ).returning(Session.key)
+        if not updated:
+            await Session.insert(Session(key=key, data=data, expires_at=expires_at))
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        row = await Session.select(Session.data, Session.expires_at).where(Session.key == key).first()
+        if row is None:
+            return None
+        if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
+            await self.delete(key)
+            return None
+        if renew_for is not None:
+            await Session.update({Session.expires_at: _expiry(renew_for)}).where(Session.key == key)
+        return bytes(row["data"])
+
+    async def delete(self, key: str) -> None:
+        await Session.delete().where(Session.key == key)
+
+    async def delete_all(self) -> None:
+        await Session.delete(force=True)
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        row = await Session.select(Session.expires_at).where(Session.key == key).first()
+        if row is None or row["expires_at"] is None:
+            return None
+        return int((row["expires_at"] - datetime.now(UTC)).total_seconds())
+
+    async def delete_expired(self) -> None:
+        await Session.delete().where(Session.expires_at < datetime.now(UTC))
+
+
+def _state(connection: ASGIConnection) -> dict[str, Any]:
+    return connection.scope.setdefault(SCOPE_KEY, {})  # type: ignore[arg-type]
+
+
+def rotate_session_id(connection: ASGIConnection) -> None:
+    """Give the session a fresh id when the response is sent; the old id is deleted server-side.
+    Call at every login and logout."""
+    state = _state(connection)
+    if state.get("known_id"):
+        state["discard_id"] = state["known_id"]
+    state["known_id"] = None
+    state["id"] = None
+
+
+class PortalSessionBackend(ServerSideSessionBackend):
+    async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
+        state = _state(connection)
+        state.update(id=None, known_id=None, loaded=None)
+        cookie_id = connection.cookies.get(self.config.key)
+        if cookie_id and cookie_id != "null" and len(cookie_id) <= 128:
+            store = self.config.get_store_from_app(connection.scope["app"])
+            data = await store.get(cookie_id)
+            if data is not None:
+                state.update(id=cookie_id, known_id=cookie_id, loaded=data)
+                return self.deserialize_data(data)
+        return {}
+
+    def get_session_id(self, connection: ASGIConnection) -> str:
+        state = _state(connection)
+        if not state.get("id"):
+            # Never an id taken from the request: only one found in the store, or a new one.
+            state["id"] = state.get("known_id") or self.generate_session_id()
+        return state["id"]
+
+    async def store_in_message(
+        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection
+    ) -> None:
+        state = _state(connection)
+        store = self.config.get_store_from_app(connection.scope["app"])
+        headers = MutableScopeHeaders.from_message(message)
+        cookie_params = dict(
+            extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys())
+        )
+        if discard_id := state.pop("discard_id", None):
+            await store.delete(discard_id)
+
+        session = scope_session if isinstance(scope_session, dict) else {}
+        data = {k: v for k, v in session.items() if k != TOUCHED_KEY}
+        if not data:
+            if state.get("known_id"):
+                await store.delete(state["known_id"])
+            if connection.cookies.get(self.config.key):
+                headers.add(
+                    "Set-Cookie",
+                    Cookie(value="", key=self.config.key, **{**cookie_params, "max_age": 0}).to_header(
+                        header=""
+                    ),
+                )
+            return
+
+        session_id = self.get_session_id(connection)
+        now = int(time.time())
+        previous = state.get("loaded")
+        touched = session.get(TOUCHED_KEY, 0)
+        unchanged = (
+            previous is not None
+            and session_id == state.get("known_id")
+            and self.serialize_data({**data, TOUCHED_KEY: touched}) == previous
+        )
+        if unchanged and now - touched < TOUCH_INTERVAL_SECONDS:
+            return  # the cookie the browser holds is still right, and the expiry is fresh enough
+        await store.set(
+            session_id,
+            self.serialize_data({**data, TOUCHED_KEY: now}),
+            expires_in=int(self.config.max_age),
+        )
+        headers.add("Set-Cookie", Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""))
+
+
+class PortalSessionConfig(ServerSideSessionConfig):
+    _backend_class = PortalSessionBackend

@@ -1,0 +1,49 @@
+"""Helpers shared by the controllers of every area: client address, redirects, form data."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request, Response
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar_htmx import ClientRedirect
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def redirect(request: Request, url: str) -> Response:
+    """After a successful POST: a 303 for plain forms, HX-Redirect for htmx requests."""
+    if is_htmx(request):
+        return ClientRedirect(redirect_to=url)
+    return Redirect(path=url, status_code=HTTP_303_SEE_OTHER)
+
+
+def safe_next(url: str | None, default: str) -> str:
+    """Only same-site paths are followed after login (no open redirects)."""
+    if not url:
+        return default
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return default
+    return url
+
+
+async def form_data(request: Request) -> dict[str, Any]:
+    """The submitted form as a dict; repeated names become lists."""
+    form = await request.form()
+    data: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if key in data:
+            existing = data[key]
+            data[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            data[key] = value
+    return data

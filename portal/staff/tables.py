@@ -1,0 +1,26 @@
+from piccolo.columns import ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from portal.companies.tables import Company
+
+
+class Staff(Table):
+    """A staff member of the admin area. `email` is stored lower-cased and unique."""
+
+    email = Varchar(length=254, unique=True)
+    first_name = Varchar(length=100)
+    last_name = Varchar(length=100)
+    password_hash = Varchar(length=255)
+    status = Varchar(length=10, default="active")  # active | inactive
+    # Raised when the password changes or the account is deactivated: older sessions end.
+    session_epoch = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_login_at = Timestamptz(null=True, default=None)
+
+
+class StaffCompany(Table):
+    """Which companies a staff member may work in; (staff, company) is unique."""
+
+    staff = ForeignKey(references=Staff, null=False, on_delete=OnDelete.cascade)
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)

@@ -74,8 +74,12 @@ def staff() -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--first-name", default="")
 @click.option("--last-name", default="")
-@click.option("--company", "company_id", type=int, default=None, help="Only this company (default: all).")
-def staff_create(email: str, password: str, first_name: str, last_name: str, company_id: int | None) -> None:
+@click.option(
+    "--company", "company_id", type=int, default=None, help="Only this company (default: all)."
+)
+def staff_create(
+    email: str, password: str, first_name: str, last_name: str, company_id: int | None
+) -> None:
     """Create a staff administrator."""
     from portal.companies.services import get_company
     from portal.core import db
@@ -90,7 +94,9 @@ def staff_create(email: str, password: str, first_name: str, last_name: str, com
                 try:
                     await get_company(company_id)
                 except NotFound:
-                    raise ValidationError({"company": f"No company with ID {company_id}."}) from None
+                    raise ValidationError(
+                        {"company": f"No company with ID {company_id}."}
+                    ) from None
             return await create_staff(
                 email=email,
                 password=password,
@@ -139,13 +145,17 @@ def company_create(name: str, currency: str, language: str, country: str) -> Non
 
 
 @main.command()
-@click.option("--clients", "count", default=100, show_default=True, type=click.IntRange(1, 2_000_000))
-@click.option("--company", "company_id", type=int, default=None, help="Company to fill (default: the first).")
+@click.option(
+    "--clients", "count", default=100, show_default=True, type=click.IntRange(1, 2_000_000)
+)
+@click.option(
+    "--company", "company_id", type=int, default=None, help="Company to fill (default: the first)."
+)
 @click.option("--seed", default=None, type=int, help="Random seed, for repeatable data.")
 def demo(count: int, company_id: int | None, seed: int | None) -> None:
     """Load realistic demo clients."""
-    from portal.core import db
     from portal.clients.demo import load_demo
+    from portal.core import db
 
     async def load() -> None:
         await _prepare()

@@ -6,11 +6,11 @@ from litestar import Request, Response, post
 from litestar.exceptions import NotFoundException
 
 from portal.core.web import form_data, redirect, safe_next
-from portal.staff.access import AdminContext, set_company
+from portal.staff.access import Admin, set_company
 
 
 @post("/company", name="admin:switch-company")
-async def switch_company(request: Request, admin: AdminContext) -> Response:
+async def switch_company(request: Request, admin: Admin) -> Response:
     data = await form_data(request)
     try:
         company_id = int(data.get("company_id", ""))

@@ -36,7 +36,9 @@ def parse_database_url(url: str, base_dir: Path) -> DatabaseURL:
     scheme = urlsplit(url).scheme
     if scheme in {"postgresql", "postgres"}:
         return DatabaseURL(engine="postgres", dsn=url)
-    raise ValueError(f"PORTAL_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+    raise ValueError(
+        f"PORTAL_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)"
+    )
 
 
 @dataclass(frozen=True)

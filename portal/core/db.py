@@ -91,7 +91,9 @@ async def migrate(verbose: bool = False) -> None:
 async def start() -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
-        await db.start_connection_pool(min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20)))
+        await db.start_connection_pool(
+            min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
+        )
 
 
 async def stop() -> None:

@@ -13,9 +13,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar_htmx import ClientRedirect
 
-from portal.core.web import is_htmx
+from portal.core.web import client_redirect, is_htmx
 
 logger = logging.getLogger("portal")
 
@@ -62,7 +61,7 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
         if request.method == "GET" and not is_htmx(request):
             url = f"{url}?next={request.url.path}"
         if is_htmx(request):
-            return ClientRedirect(redirect_to=url)
+            return client_redirect(url)
         return Redirect(url)
     # Our own wording for the usual cases; a specific reason only where it helps the person.
     detail = exc.detail if exc.status_code in {400, 413, 422, 429} else None

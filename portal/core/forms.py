@@ -23,7 +23,9 @@ def checkbox(data: Mapping[str, Any], name: str) -> bool:
     return data.get(name) in {"1", "on", "true", "yes"}
 
 
-def check_length(errors: dict[str, str], name: str, value: str, max_length: int, label: str) -> None:
+def check_length(
+    errors: dict[str, str], name: str, value: str, max_length: int, label: str
+) -> None:
     if len(value) > max_length and name not in errors:
         errors[name] = f"{label} is too long (at most {max_length} characters)."
 

@@ -42,7 +42,10 @@ def security_headers_hook(secure: bool):
         for name, value in headers.items():
             response_headers[name] = value
         # Pages show personal data: never keep them in shared or back-button caches.
-        if not scope.get("path", "").startswith("/static/") and "cache-control" not in response_headers:
+        if (
+            not scope.get("path", "").startswith("/static/")
+            and "cache-control" not in response_headers
+        ):
             response_headers["cache-control"] = "no-store"
 
     return before_send

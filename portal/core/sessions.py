@@ -42,17 +42,23 @@ def _expiry(expires_in: int | timedelta | None) -> datetime | None:
 class DatabaseStore(Store):
     """A Litestar store on the `portal_session` table."""
 
-    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
         data = value.encode() if isinstance(value, str) else value
         expires_at = _expiry(expires_in)
-        updated = await Session.update({Session.data: data, Session.expires_at: expires_at}).where(
-            Session.key == key
-        ).returning(Session.key)
+        updated = (
+            await Session.update({Session.data: data, Session.expires_at: expires_at})
+            .where(Session.key == key)
+            .returning(Session.key)
+        )
         if not updated:
             await Session.insert(Session(key=key, data=data, expires_at=expires_at))
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        row = await Session.select(Session.data, Session.expires_at).where(Session.key == key).first()
+        row = (
+            await Session.select(Session.data, Session.expires_at).where(Session.key == key).first()
+        )
         if row is None:
             return None
         if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
@@ -135,9 +141,9 @@ class PortalSessionBackend(ServerSideSessionBackend):
             if connection.cookies.get(self.config.key):
                 headers.add(
                     "Set-Cookie",
-                    Cookie(value="", key=self.config.key, **{**cookie_params, "max_age": 0}).to_header(
-                        header=""
-                    ),
+                    Cookie(
+                        value="", key=self.config.key, **{**cookie_params, "max_age": 0}
+                    ).to_header(header=""),
                 )
             return
 
@@ -157,7 +163,10 @@ class PortalSessionBackend(ServerSideSessionBackend):
             self.serialize_data({**data, TOUCHED_KEY: now}),
             expires_in=int(self.config.max_age),
         )
-        headers.add("Set-Cookie", Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""))
+        headers.add(
+            "Set-Cookie",
+            Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""),
+        )
 
 
 class PortalSessionConfig(ServerSideSessionConfig):

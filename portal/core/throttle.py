@@ -29,17 +29,23 @@ def _keys(area: str, identifier: str, address: str) -> tuple[str, str]:
 async def is_throttled(area: str, identifier: str, address: str, limits: Limits = Limits()) -> bool:
     account_key, address_key = _keys(area, identifier, address)
     since = datetime.now(UTC) - WINDOW
-    account = await LoginFailure.count().where(LoginFailure.key == account_key, LoginFailure.at > since)
+    account = await LoginFailure.count().where(
+        LoginFailure.key == account_key, LoginFailure.at > since
+    )
     if account >= limits.per_account:
         return True
-    by_address = await LoginFailure.count().where(LoginFailure.key == address_key, LoginFailure.at > since)
+    by_address = await LoginFailure.count().where(
+        LoginFailure.key == address_key, LoginFailure.at > since
+    )
     return by_address >= limits.per_address
 
 
 async def record_failure(area: str, identifier: str, address: str) -> None:
     account_key, address_key = _keys(area, identifier, address)
     now = datetime.now(UTC)
-    await LoginFailure.insert(LoginFailure(key=account_key, at=now), LoginFailure(key=address_key, at=now))
+    await LoginFailure.insert(
+        LoginFailure(key=account_key, at=now), LoginFailure(key=address_key, at=now)
+    )
 
 
 async def clear_account(area: str, identifier: str) -> None:

@@ -7,8 +7,7 @@ from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_303_SEE_OTHER
-from litestar_htmx import ClientRedirect
+from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
 
 
 def client_address(request: Request) -> str:
@@ -22,8 +21,13 @@ def is_htmx(request: Request) -> bool:
 def redirect(request: Request, url: str) -> Response:
     """After a successful POST: a 303 for plain forms, HX-Redirect for htmx requests."""
     if is_htmx(request):
-        return ClientRedirect(redirect_to=url)
+        return client_redirect(url)
     return Redirect(path=url, status_code=HTTP_303_SEE_OTHER)
+
+
+def client_redirect(url: str) -> Response:
+    """htmx follows HX-Redirect only on a 200 (a POST handler would otherwise answer 201)."""
+    return Response(content=None, status_code=HTTP_200_OK, headers={"HX-Redirect": url})
 
 
 def safe_next(url: str | None, default: str) -> str:
@@ -31,7 +35,13 @@ def safe_next(url: str | None, default: str) -> str:
     if not url:
         return default
     parts = urlsplit(url)
-    if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//") or "\\" in url:
+    if (
+        parts.scheme
+        or parts.netloc
+        or not url.startswith("/")
+        or url.startswith("//")
+        or "\\" in url
+    ):
         return default
     return url
 

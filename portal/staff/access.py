@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 
@@ -79,3 +80,7 @@ async def require_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None
 
 def provide_admin(request: Request) -> AdminContext:
     return request.state.admin
+
+
+# How admin handlers ask for the context: `admin: Admin`.
+Admin = NamedDependency[AdminContext]

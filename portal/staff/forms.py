@@ -16,7 +16,11 @@ class SetupForm:
 
     @classmethod
     def read(cls, data: dict[str, Any]) -> SetupForm:
-        return cls(first_name=text(data, "first_name"), last_name=text(data, "last_name"), email=text(data, "email"))
+        return cls(
+            first_name=text(data, "first_name"),
+            last_name=text(data, "last_name"),
+            email=text(data, "email"),
+        )
 
 
 @dataclass

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
+from portal.companies.services import companies_of_staff
 from portal.core.errors import Throttled, ValidationError
 from portal.core.web import client_address, form_data, redirect, safe_next
-from portal.companies.services import companies_of_staff
 from portal.staff import services
-from portal.staff.access import AdminContext, log_in, log_out
+from portal.staff.access import Admin, log_in, log_out
 from portal.staff.forms import LoginForm, SetupForm
 
 LOGIN_TEMPLATE = "admin/login.html"
@@ -48,7 +49,7 @@ async def setup_submit(request: Request) -> Response:
 
 
 @get("/login", name="admin:login")
-async def login_page(request: Request, next: str | None = None) -> Response:
+async def login_page(next: FromQuery[str | None] = None) -> Response:
     if not await services.staff_exists():
         return Redirect("/admin/setup")
     return _form_page(LOGIN_TEMPLATE, LoginForm(next=next or ""), {}, 200)
@@ -59,7 +60,9 @@ async def login_submit(request: Request) -> Response:
     data = await form_data(request)
     form = LoginForm.read(data)
     try:
-        staff = await services.authenticate(form.email, data.get("password", ""), client_address(request))
+        staff = await services.authenticate(
+            form.email, data.get("password", ""), client_address(request)
+        )
     except Throttled:
         message = "Too many failed attempts. Wait 15 minutes and try again."
         return _form_page(LOGIN_TEMPLATE, form, {"": message}, 429)
@@ -79,7 +82,7 @@ async def logout(request: Request) -> Response:
 
 
 @get("/", name="admin:dashboard")
-async def dashboard(admin: AdminContext) -> Template:
+async def dashboard(admin: Admin) -> Template:
     return Template("admin/dashboard.html", context={"page_title": "Dashboard"})
 
 

@@ -61,7 +61,10 @@ async def create_staff(
         errors["email"] = "Email is required."
     elif normalised is None:
         errors["email"] = "Enter a valid email address, like name@example.com."
-    for name, value, label in (("first_name", first_name, "First Name"), ("last_name", last_name, "Last Name")):
+    for name, value, label in (
+        ("first_name", first_name, "First Name"),
+        ("last_name", last_name, "Last Name"),
+    ):
         check_length(errors, name, value, 100, label)
     if only_if_first:
         require(errors, "first_name", first_name, "First Name")
@@ -79,7 +82,9 @@ async def create_staff(
     async with write_transaction():
         await lock_for_insert("staff")
         if only_if_first and await staff_exists():
-            raise ValidationError({"": "The administrator has already been created. Log in instead."})
+            raise ValidationError(
+                {"": "The administrator has already been created. Log in instead."}
+            )
         if await Staff.exists().where(Staff.email == normalised):
             raise ValidationError({"email": "A staff member with this email already exists."})
         rows = await Staff.insert(

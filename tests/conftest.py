@@ -1,0 +1,203 @@
+"""Test set-up: one real database per run (SQLite by default, PostgreSQL when
+PORTAL_DATABASE_URL says so), migrated once and emptied before every test; the app over real
+HTTP through Litestar's test client; a real server process for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+# Settings are read once, at first use: fix the environment before anything imports the portal.
+_VAR_DIR = Path(tempfile.mkdtemp(prefix="portal-test-"))
+os.environ["PORTAL_VAR_DIR"] = str(_VAR_DIR)
+os.environ["PORTAL_ARGON2_PROFILE"] = "fast"
+os.environ["PORTAL_SECRET_KEY"] = "test-secret-key-not-for-production-0123456789"
+os.environ.setdefault("PORTAL_DATABASE_URL", f"sqlite:///{_VAR_DIR}/test.sqlite3")
+os.environ.pop("PORTAL_SMTP_URL", None)
+os.environ.pop("PORTAL_REDIS_URL", None)
+
+import httpx  # noqa: E402
+from piccolo.conf.apps import Finder  # noqa: E402
+from piccolo.table import sort_table_classes  # noqa: E402
+
+from portal.app import create_app  # noqa: E402
+from portal.companies.services import create_company, ensure_default_company  # noqa: E402
+from portal.companies.tables import Company  # noqa: E402
+from portal.core import db  # noqa: E402
+from portal.staff.services import create_staff  # noqa: E402
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DATABASE_URL = os.environ["PORTAL_DATABASE_URL"]
+IS_POSTGRES = DATABASE_URL.startswith("postgres")
+STAFF_PASSWORD = "Sturdy-horse-42"  # noqa: S105 - a test credential
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"portal database: {DATABASE_URL}"
+
+
+async def _reset_postgres_schema() -> None:
+    engine = db.engine()
+    await engine.run_ddl("DROP SCHEMA IF EXISTS public CASCADE")
+    await engine.run_ddl("CREATE SCHEMA public")
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database() -> AsyncIterator[None]:
+    """A freshly migrated database for the run. PostgreSQL must be reachable: no skipping."""
+    if IS_POSTGRES:
+        await _reset_postgres_schema()
+    await db.migrate()
+    await db.start()
+    yield
+    await db.stop()
+
+
+_TABLES = list(reversed(sort_table_classes(Finder().get_table_classes())))
+
+
+@pytest.fixture(autouse=True)
+async def empty_database(database: None) -> None:
+    """Every test starts from an empty install (no company, no staff)."""
+    for table in _TABLES:
+        await table.delete(force=True)
+
+
+@pytest.fixture
+async def company_id() -> int:
+    """The install's first company, as a first run creates it."""
+    await ensure_default_company()
+    row = await Company.select(Company.id).order_by(Company.id).first()
+    assert row is not None
+    return row["id"]
+
+
+@pytest.fixture
+async def staff(company_id: int) -> dict:
+    """An administrator of the default company."""
+    email = "admin@example.com"
+    staff_id = await create_staff(
+        email=email,
+        password=STAFF_PASSWORD,
+        first_name="Ada",
+        last_name="Admin",
+        company_ids=[company_id],
+    )
+    return {"id": staff_id, "email": email, "password": STAFF_PASSWORD, "company_id": company_id}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """The app over HTTP with a cookie jar, in the test's event loop. The session fixture has
+    opened the database pool; the app's own lifespan runs in the `live_server` tests."""
+    transport = httpx.ASGITransport(app=create_app(), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
+        yield http
+
+
+CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_FIELD.search(html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+async def get_csrf(client: httpx.AsyncClient, path: str = "/admin/login") -> str:
+    response = await client.get(path)
+    return csrf_from(response.text)
+
+
+async def login_staff(client: httpx.AsyncClient, email: str, password: str) -> None:
+    token = await get_csrf(client, "/admin/login")
+    response = await client.post(
+        "/admin/login", data={"_csrf_token": token, "email": email, "password": password}
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/admin"
+
+
+@pytest.fixture
+async def admin_client(client: httpx.AsyncClient, staff: dict) -> httpx.AsyncClient:
+    """A test client logged in as the administrator of the default company."""
+    await login_staff(client, staff["email"], staff["password"])
+    return client
+
+
+@pytest.fixture
+async def second_company() -> int:
+    return await create_company("Second Company Ltd", currency="EUR", language="de", country="DE")
+
+
+# --- a real server for browser tests -------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """`portal serve` as its own process on a free loopback port, on the run's database."""
+    port = _free_port()
+    log = open(_VAR_DIR / "server.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portal", "serve", "--port", str(port)],
+        cwd=PROJECT_DIR,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(_VAR_DIR / 'server.log').read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("server did not start in 30 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def server_log_path() -> Path:
+    return _VAR_DIR / "server.log"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Debian's Chromium, headless; no browser download."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium"),
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }

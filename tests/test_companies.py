@@ -1,0 +1,46 @@
+"""Companies and company scoping in the admin area."""
+
+from conftest import csrf_from, login_staff
+
+from portal.client_groups.tables import ClientGroup
+from portal.companies.services import create_company
+from portal.staff.services import create_staff
+
+
+async def test_every_company_gets_a_default_general_group(company_id, second_company):
+    groups = await ClientGroup.select(ClientGroup.company, ClientGroup.name, ClientGroup.is_default)
+    assert sorted((g["company"], g["name"], g["is_default"]) for g in groups) == [
+        (company_id, "General", True),
+        (second_company, "General", True),
+    ]
+
+
+async def test_staff_of_one_company_never_sees_the_other(client, company_id):
+    other = await create_company("Other Secret Corp", currency="GBP", country="GB")
+    await create_staff(
+        email="one@example.com", password="Sturdy-horse-42", company_ids=[company_id]
+    )
+    await login_staff(client, "one@example.com", "Sturdy-horse-42")
+    page = await client.get("/admin")
+    assert "Other Secret Corp" not in page.text
+    response = await client.post(
+        "/admin/company", data={"_csrf_token": csrf_from(page.text), "company_id": str(other)}
+    )
+    assert response.status_code == 404
+    assert "Other Secret Corp" not in (await client.get("/admin")).text
+
+
+async def test_staff_with_two_companies_switches(client, company_id):
+    other = await create_company("Other Corp", currency="GBP", country="GB")
+    await create_staff(
+        email="two@example.com", password="Sturdy-horse-42", company_ids=[company_id, other]
+    )
+    await login_staff(client, "two@example.com", "Sturdy-horse-42")
+    page = await client.get("/admin")
+    assert 'id="company-switcher"' in page.text
+    response = await client.post(
+        "/admin/company",
+        data={"_csrf_token": csrf_from(page.text), "company_id": str(other), "next": "/admin"},
+    )
+    assert response.status_code == 303
+    assert "You are working in <strong>Other Corp</strong>" in (await client.get("/admin")).text

@@ -28,6 +28,7 @@ os.environ.pop("PORTAL_REDIS_URL", None)
 import httpx  # noqa: E402
 from piccolo.conf.apps import Finder  # noqa: E402
 from piccolo.table import sort_table_classes  # noqa: E402
+from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
 
 from portal.app import create_app  # noqa: E402
 from portal.companies.services import create_company, ensure_default_company  # noqa: E402
@@ -184,20 +185,34 @@ def server_log_path() -> Path:
     return _VAR_DIR / "server.log"
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """Debian's Chromium, headless; no browser download."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium"),
-        "headless": True,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    }
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium (no browser download). Playwright's async API, because the
+    sync API (pytest-playwright's fixtures) keeps a loop running that the async fixtures need."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium"),
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context()
+    context.set_default_timeout(10_000)
+    yield await context.new_page()
+    await context.close()

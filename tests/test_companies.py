@@ -1,7 +1,6 @@
 """Companies and company scoping in the admin area."""
 
 from conftest import csrf_from, login_staff
-
 from portal.client_groups.tables import ClientGroup
 from portal.companies.services import create_company
 from portal.staff.services import create_staff

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from conftest import STAFF_PASSWORD, csrf_from, get_csrf, login_staff
-
 from portal.core.tables import Session
 from portal.staff.tables import Staff
 

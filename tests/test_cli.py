@@ -1,0 +1,95 @@
+"""The `portal` command, run as people run it: a real process on the run's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import PROJECT_DIR
+from portal.client_groups.tables import ClientGroup
+from portal.companies.tables import Company
+from portal.staff.tables import Staff, StaffCompany
+
+
+def portal(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "portal", *args],
+        cwd=PROJECT_DIR,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_company_and_staff_creation_without_prompts():
+    result = portal(
+        "company",
+        "create",
+        "--name",
+        "Acme GmbH",
+        "--currency",
+        "EUR",
+        "--country",
+        "DE",
+        "--language",
+        "de",
+    )
+    assert result.returncode == 0, result.stderr
+    acme = await Company.select().where(Company.name == "Acme GmbH").first()
+    assert (acme["default_currency"], acme["default_country"], acme["default_language"]) == (
+        "EUR",
+        "DE",
+        "de",
+    )
+    groups = await ClientGroup.select(ClientGroup.name, ClientGroup.is_default).where(
+        ClientGroup.company == acme["id"]
+    )
+    assert groups == [{"name": "General", "is_default": True}]
+    # The first run also created the default company.
+    assert await Company.count() == 2
+
+    result = portal(
+        "staff",
+        "create",
+        "--email",
+        "Boss@Example.com",
+        "--password",
+        "Sturdy-horse-42",
+        "--first-name",
+        "Bo",
+        "--last-name",
+        "Ss",
+        "--company",
+        str(acme["id"]),
+    )
+    assert result.returncode == 0, result.stderr
+    staff = await Staff.select().where(Staff.email == "boss@example.com").first()
+    assert staff["password_hash"].startswith("$argon2id$")
+    assert "Sturdy-horse-42" not in result.stdout + result.stderr
+    access = await StaffCompany.select(StaffCompany.company).where(
+        StaffCompany.staff == staff["id"]
+    )
+    assert access == [{"company": acme["id"]}]
+
+
+async def test_bad_input_is_refused_with_clear_messages():
+    result = portal("company", "create", "--name", "X", "--currency", "EURO", "--country", "ZZ")
+    assert result.returncode == 2
+    assert "Unknown currency" in result.stderr and "Unknown country" in result.stderr
+    result = portal("staff", "create", "--email", "bad", "--password", "short")
+    assert result.returncode == 2
+    assert "valid email" in result.stderr and "at least 8" in result.stderr
+    result = portal(
+        "staff",
+        "create",
+        "--email",
+        "a@example.com",
+        "--password",
+        "Sturdy-horse-42",
+        "--company",
+        "999",
+    )
+    assert result.returncode == 2 and "No company with ID 999" in result.stderr
+    assert await Staff.count() == 0

@@ -1,0 +1,122 @@
+"""All migrations, applied to an empty SQLite and an empty PostgreSQL database, give the same
+tables, columns and indexes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from conftest import PROJECT_DIR
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PORTAL_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _migrate(database_url: str, var_dir: Path) -> None:
+    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(var_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "portal", "migrate"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _sqlite_schema(path: Path) -> dict:
+    connection = sqlite3.connect(path)
+    tables = [
+        row[0]
+        for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    schema: dict = {"tables": {}, "indexes": set(), "unique": set()}
+    for table in tables:
+        info = connection.execute(f'PRAGMA table_info("{table}")').fetchall()
+        schema["tables"][table] = {
+            name: (bool(notnull) or bool(pk)) for _, name, _, notnull, _, pk in info
+        }
+        primary = tuple(name for _, name, _, _, _, pk in sorted(info, key=lambda r: r[5]) if pk)
+        schema["unique"].add((table, primary))
+        for _, name, unique, origin, _ in connection.execute(f'PRAGMA index_list("{table}")'):
+            columns = tuple(row[2] for row in connection.execute(f'PRAGMA index_info("{name}")'))
+            if origin == "c":
+                schema["indexes"].add((table, name, bool(unique)))
+            elif origin == "u":
+                schema["unique"].add((table, columns))
+    connection.close()
+    return schema
+
+
+async def _postgres_schema(url: str) -> dict:
+    connection = await asyncpg.connect(url)
+    try:
+        schema: dict = {"tables": {}, "indexes": set(), "unique": set()}
+        columns = await connection.fetch(
+            "SELECT table_name, column_name, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = 'public'"
+        )
+        for row in columns:
+            schema["tables"].setdefault(row["table_name"], {})[row["column_name"]] = (
+                row["is_nullable"] == "NO"
+            )
+        indexes = await connection.fetch(
+            """
+            SELECT t.relname AS table_name, i.relname AS index_name, x.indisunique AS is_unique,
+                   EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+                     AS is_constraint,
+                   ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
+                         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+                         ORDER BY k.n) AS columns
+            FROM pg_index x
+            JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_namespace s ON s.oid = t.relnamespace
+            WHERE s.nspname = 'public'
+            """
+        )
+        for row in indexes:
+            if row["is_constraint"]:
+                schema["unique"].add((row["table_name"], tuple(row["columns"])))
+            else:
+                schema["indexes"].add((row["table_name"], row["index_name"], row["is_unique"]))
+        return schema
+    finally:
+        await connection.close()
+
+
+async def test_migrations_give_the_same_schema_on_both_engines(tmp_path: Path):
+    try:
+        admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    except (OSError, asyncpg.PostgresError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL unreachable outside CI: {error}")
+    name = f"portal_schema_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        postgres_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        _migrate(postgres_url, tmp_path / "pg-var")
+        sqlite_file = tmp_path / "schema.sqlite3"
+        _migrate(f"sqlite:///{sqlite_file}", tmp_path / "sqlite-var")
+
+        on_sqlite = _sqlite_schema(sqlite_file)
+        on_postgres = await _postgres_schema(postgres_url)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+    assert "client" in on_sqlite["tables"] and "staff" in on_sqlite["tables"]
+    assert on_sqlite["tables"] == on_postgres["tables"]
+    assert on_sqlite["indexes"] == on_postgres["indexes"]
+    assert on_sqlite["unique"] == on_postgres["unique"]

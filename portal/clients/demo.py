@@ -187,6 +187,7 @@ async def load_demo(count: int, company_id: int | None = None, seed: int | None 
         f"{DEMO_PASSWORD!r}.",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pycountry
-
 from portal.client_groups.tables import ClientGroup
 from portal.companies.tables import Company
+from portal.core.countries import is_country, is_currency
 from portal.core.db import write_transaction
 from portal.core.errors import NotFound, ValidationError
 from portal.core.i18n import LANGUAGES
@@ -29,11 +28,11 @@ def _check(name: str, currency: str, language: str, country: str) -> None:
         errors["name"] = "Name is required."
     elif len(name) > 255:
         errors["name"] = "Name is too long (at most 255 characters)."
-    if pycountry.currencies.get(alpha_3=currency) is None:
+    if not is_currency(currency):
         errors["currency"] = f"Unknown currency {currency!r} (use an ISO 4217 code such as USD)."
     if language not in LANGUAGES:
         errors["language"] = f"Unknown language {language!r} (one of {', '.join(LANGUAGES)})."
-    if pycountry.countries.get(alpha_2=country) is None:
+    if not is_country(country):
         errors["country"] = f"Unknown country {country!r} (use an ISO 3166-1 code such as US)."
     if errors:
         raise ValidationError(errors)

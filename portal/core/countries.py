@@ -1,0 +1,73 @@
+"""Countries (ISO 3166-1), their subdivisions (ISO 3166-2) and currencies (ISO 4217), named in
+a language through pycountry's own translation catalogs."""
+
+from __future__ import annotations
+
+import gettext
+import unicodedata
+from functools import cache
+
+import pycountry
+
+
+def _sort_key(text: str) -> str:
+    # Accents aside, so that "Österreich" sorts with the O's.
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@cache
+def _catalog(domain: str, language: str) -> gettext.NullTranslations:
+    return gettext.translation(domain, pycountry.LOCALES_DIR, languages=[language], fallback=True)
+
+
+def _name(record) -> str:
+    return getattr(record, "common_name", None) or record.name
+
+
+@cache
+def countries(language: str = "en") -> tuple[tuple[str, str], ...]:
+    """(alpha-2, name) of every country, sorted by name in `language`."""
+    catalog = _catalog("iso3166-1", language)
+    named = [(c.alpha_2, catalog.gettext(_name(c))) for c in pycountry.countries]
+    return tuple(sorted(named, key=lambda item: _sort_key(item[1])))
+
+
+def country_name(code: str, language: str = "en") -> str:
+    country = pycountry.countries.get(alpha_2=code) if code else None
+    return _catalog("iso3166-1", language).gettext(_name(country)) if country else code
+
+
+def is_country(code: str) -> bool:
+    return bool(code) and len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None
+
+
+@cache
+def subdivisions(country: str, language: str = "en") -> tuple[tuple[str, str], ...]:
+    """(ISO 3166-2 code, name) of a country's subdivisions, sorted by name; empty when it has none."""
+    found = pycountry.subdivisions.get(country_code=country) if is_country(country) else None
+    if not found:
+        return ()
+    catalog = _catalog("iso3166-2", language)
+    named = [(s.code, catalog.gettext(s.name)) for s in found]
+    return tuple(sorted(named, key=lambda item: _sort_key(item[1])))
+
+
+def subdivision_name(code: str, language: str = "en") -> str:
+    subdivision = pycountry.subdivisions.get(code=code) if code else None
+    return _catalog("iso3166-2", language).gettext(subdivision.name) if subdivision else code
+
+
+def state_belongs_to(state: str, country: str) -> bool:
+    return any(code == state for code, _ in subdivisions(country))
+
+
+@cache
+def currencies(language: str = "en") -> tuple[tuple[str, str], ...]:
+    """(ISO 4217 code, "CODE – name") sorted by code."""
+    catalog = _catalog("iso4217", language)
+    return tuple(sorted((c.alpha_3, f"{c.alpha_3} – {catalog.gettext(c.name)}") for c in pycountry.currencies))
+
+
+def is_currency(code: str) -> bool:
+    return bool(code) and len(code) == 3 and pycountry.currencies.get(alpha_3=code.upper()) is not None

@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
+from portal.clients import routes as client_routes
 from portal.companies import routes as company_routes
 from portal.core import db, throttle
 from portal.core.config import STATIC_DIR, get_settings
@@ -69,7 +70,11 @@ def create_app() -> Litestar:
 
     admin_router = Router(
         path="/admin",
-        route_handlers=[*staff_routes.admin_handlers, *company_routes.admin_handlers],
+        route_handlers=[
+            *staff_routes.admin_handlers,
+            *company_routes.admin_handlers,
+            *client_routes.admin_handlers,
+        ],
         guards=[require_staff],
         dependencies={"admin": Provide(provide_admin, sync_to_thread=False)},
     )
@@ -85,6 +90,7 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=[
             Router(path="/admin", route_handlers=staff_routes.public_handlers),
+            *client_routes.fragment_handlers,
             admin_router,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],

@@ -38,7 +38,8 @@ from rich.progress import (
 from rich.text import Text
 
 from portal.client_groups.tables import ClientGroup
-from portal.clients.tables import Client, Contact, ContactNumber
+from portal.clients.services import MARKETING_OPT_IN_WORDING
+from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.tables import ClientIdSequence, Company
 from portal.core.db import lock_for_insert, write_transaction
 from portal.core.errors import ValidationError
@@ -115,6 +116,14 @@ CONTACT_COLUMNS = (
     Contact.country,
     Contact.email,
 )
+CONSENT_COLUMNS = (
+    ConsentEvent.client,
+    ConsentEvent.opted_in,
+    ConsentEvent.actor,
+    ConsentEvent.source,
+    ConsentEvent.wording,
+    ConsentEvent.at,
+)
 NUMBER_COLUMNS = (
     ContactNumber.contact,
     ContactNumber.number_type,
@@ -174,11 +183,10 @@ async def load_demo(count: int, company_id: int | None = None, seed: int | None 
         pools = [_country_pool(country, rng) for country in COUNTRIES]
         password_hash = await hash_password(DEMO_PASSWORD)
     factory = ClientFactory(rng, pools, groups)
-    joined = _join_dates(rng, count)
     with _progress(console) as progress:
         task = progress.add_task("Demo clients", total=count)
-        for start in range(0, count, CLIENTS_PER_TRANSACTION):
-            batch = [factory.make(when) for when in joined[start : start + CLIENTS_PER_TRANSACTION]]
+        for first in range(0, count, CLIENTS_PER_TRANSACTION):
+            batch = factory.batch(first, min(CLIENTS_PER_TRANSACTION, count - first), count)
             await _save(company, batch, password_hash, rng)
             progress.advance(task, len(batch))
     console.print(
@@ -191,7 +199,7 @@ async def load_demo(count: int, company_id: int | None = None, seed: int | None 
     )
 
 
-# --- Company, groups, dates ------------------------------------------------------------------
+# --- Company and groups ---------------------------------------------------------------------
 
 
 async def _company(company_id: int | None) -> dict[str, Any]:
@@ -201,8 +209,11 @@ async def _company(company_id: int | None) -> dict[str, Any]:
     company = await query.first()
     if company is None:
         raise ValidationError({"company": f"No company with ID {company_id}."})
+    # Either would give every demo client the same code.
     if "{num}" not in company["client_id_format"]:
         raise ValidationError({"company": "The company's client ID format lacks {num}."})
+    if company["client_id_increment"] < 1:
+        raise ValidationError({"company": "The company's client ID increment is below 1."})
     return company
 
 
@@ -225,24 +236,15 @@ async def _ensure_demo_groups(company_id: int) -> list[tuple[int, int]]:
         rows = await ClientGroup.select(
             ClientGroup.id, ClientGroup.name, ClientGroup.is_default
         ).where(ClientGroup.company == company_id)
-    shares = {name.lower(): share for name, _, _, share in DEMO_GROUPS}
-    default_share = 100 - sum(shares.values())
-    groups = []
-    for row in rows:
-        if row["is_default"]:
-            groups.append((row["id"], default_share))
-        elif row["name"].lower() in shares:
-            groups.append((row["id"], shares[row["name"].lower()]))
     if not any(row["is_default"] for row in rows):
         raise ValidationError({"company": "The company has no default client group."})
-    return groups
-
-
-def _join_dates(rng: random.Random, count: int) -> list[datetime]:
-    """Sign-up times over HISTORY, in order, so that client numbers grow with them."""
-    now = datetime.now(UTC)
-    start = now - HISTORY
-    return [start + HISTORY * share for share in sorted(rng.random() for _ in range(count))]
+    shares = {name.lower(): share for name, _, _, share in DEMO_GROUPS}
+    default_share = 100 - sum(shares.values())
+    return [
+        (row["id"], default_share if row["is_default"] else shares[row["name"].lower()])
+        for row in rows
+        if row["is_default"] or row["name"].lower() in shares
+    ]
 
 
 # --- Pools ----------------------------------------------------------------------------------
@@ -326,8 +328,19 @@ class ClientFactory:
         self.statuses = [status for status, _ in STATUS_SHARES]
         self.status_weights = list(accumulate(share for _, share in STATUS_SHARES))
         self.languages = list(LANGUAGES)
+        self.now = datetime.now(UTC)
 
-    def make(self, joined: datetime) -> DemoClient:
+    def batch(self, first: int, size: int, total: int) -> list[DemoClient]:
+        """Clients `first` to `first + size` of a run of `total`. Their sign-up times spread
+        over HISTORY in client order, so that client numbers grow with them."""
+        begin = self.now - HISTORY + HISTORY * (first / total)
+        window = HISTORY * (size / total)
+        return [
+            self._make(begin + window * share)
+            for share in sorted(self.rng.random() for _ in range(size))
+        ]
+
+    def _make(self, joined: datetime) -> DemoClient:
         rng = self.rng
         pool = rng.choices(self.pools, cum_weights=self.pool_weights)[0]
         country = pool.country
@@ -352,7 +365,7 @@ class ClientFactory:
             tax_id=_fill_digits(country.tax_id_format, rng) if has_tax_id else "",
             marketing_opt_in=rng.random() < 0.4,
             created_at=joined,
-            updated_at=joined + (datetime.now(UTC) - joined) * rng.random() ** 3,
+            updated_at=joined + (self.now - joined) * rng.random() ** 3,
             contact=(
                 first_name,
                 last_name,
@@ -408,8 +421,8 @@ def _fill_digits(pattern: str, rng: random.Random) -> str:
 async def _save(
     company: dict[str, Any], batch: list[DemoClient], password_hash: str, rng: random.Random
 ) -> None:
-    """One transaction: the clients' numbers from the company's sequence, their rows, their
-    contacts and their phone numbers, all or nothing."""
+    """One transaction: the clients' numbers from the company's sequence, their rows, consent
+    records, contacts and phone numbers, all or nothing."""
     async with write_transaction():
         # Serialises with other writers the username check below and the inserts that follow.
         await lock_for_insert(Client._meta.tablename)
@@ -442,6 +455,20 @@ async def _save(
         # RETURNING does not promise the order of the VALUES: match rows by a unique value.
         inserted = await _insert(Client, CLIENT_COLUMNS, client_rows, Client.number)
         client_ids = {row["number"]: row["id"] for row in inserted}
+        # Every opt-in has its consent record, as when staff tick the box; given at sign-up.
+        consent_rows = [
+            (
+                client_ids[number],
+                True,
+                "system",
+                "demo-data",
+                MARKETING_OPT_IN_WORDING,
+                c.created_at,
+            )
+            for c, number in zip(batch, numbers, strict=True)
+            if c.marketing_opt_in
+        ]
+        await _insert(ConsentEvent, CONSENT_COLUMNS, consent_rows)
         contact_rows = [
             (client_ids[number], *c.contact, username)
             for c, number, username in zip(batch, numbers, usernames, strict=True)
@@ -496,9 +523,12 @@ async def _free_usernames(usernames: list[str], rng: random.Random) -> list[str]
 
 async def _taken_usernames(usernames: list[str]) -> set[str]:
     """Those of the (lower-case) usernames that exist, compared as the unique index does."""
+    table = Client._meta.get_formatted_tablename()
     placeholders = ", ".join(["{}"] * len(usernames))
     rows = await Client.raw(
-        f"SELECT lower(username) AS username FROM client WHERE lower(username) IN ({placeholders})",  # noqa: S608 - placeholders only
+        # The table's own name and placeholders: the values travel as parameters.
+        f"SELECT lower(username) AS username FROM {table} "  # noqa: S608
+        f"WHERE lower(username) IN ({placeholders})",
         *usernames,
     )
     return {row["username"] for row in rows}
@@ -522,7 +552,9 @@ async def _insert(
         chunk = rows[start : start + per_statement]
         values = ", ".join([row] * len(chunk))
         inserted += await table.raw(
-            f"INSERT INTO {table._meta.get_formatted_tablename()} ({names}) VALUES {values}{tail}",  # noqa: S608 - names from the table class, values as parameters
+            # Names from the table class and placeholders: the values travel as parameters.
+            f"INSERT INTO {table._meta.get_formatted_tablename()} ({names}) "  # noqa: S608
+            f"VALUES {values}{tail}",
             *chain.from_iterable(chunk),
         )
     return inserted

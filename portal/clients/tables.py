@@ -3,6 +3,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     OnDelete,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -65,3 +66,15 @@ class ContactNumber(Table):
     number = Varchar(length=32)
     extension = Varchar(length=10, default="")
     position = Integer(default=0)
+
+
+class ConsentEvent(Table):
+    """Append-only record of every marketing opt-in and opt-out: who, when, how, what was shown."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    opted_in = Boolean()
+    actor = Varchar(length=100)  # "staff:12", "client:34", "unsubscribe-link", ...
+    source = Varchar(length=50)  # admin-add-client, admin-edit-client, client-area, ...
+    wording = Text()  # the exact text the choice was made against
+    address = Varchar(length=45, default="")
+    at = Timestamptz(default=TimestamptzNow())

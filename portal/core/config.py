@@ -47,6 +47,8 @@ class Settings:
     database: DatabaseURL
     secret_key: str
     smtp_url: str | None
+    mail_from: str
+    base_url: str  # how people reach the portal, for links in emails
     redis_url: str | None
     secure_cookies: bool
     session_idle_seconds: int
@@ -91,6 +93,8 @@ def get_settings() -> Settings:
         database=database,
         secret_key=_secret_key(var_dir),
         smtp_url=os.environ.get("PORTAL_SMTP_URL") or None,
+        mail_from=os.environ.get("PORTAL_MAIL_FROM", "portal@localhost"),
+        base_url=os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         redis_url=os.environ.get("PORTAL_REDIS_URL") or None,
         secure_cookies=_flag("PORTAL_SECURE_COOKIES"),
         session_idle_seconds=int(os.environ.get("PORTAL_SESSION_IDLE_SECONDS", 2 * 3600)),

@@ -18,6 +18,10 @@ def _sort_key(text: str) -> str:
 
 @cache
 def _catalog(domain: str, language: str) -> gettext.NullTranslations:
+    if language == "en":
+        # pycountry's own names are English for countries and currencies, and the local names
+        # for subdivisions ("Bayern"), which is what people in that country write.
+        return gettext.NullTranslations()
     return gettext.translation(domain, pycountry.LOCALES_DIR, languages=[language], fallback=True)
 
 
@@ -39,12 +43,14 @@ def country_name(code: str, language: str = "en") -> str:
 
 
 def is_country(code: str) -> bool:
-    return bool(code) and len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None
+    return (
+        bool(code) and len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None
+    )
 
 
 @cache
 def subdivisions(country: str, language: str = "en") -> tuple[tuple[str, str], ...]:
-    """(ISO 3166-2 code, name) of a country's subdivisions, sorted by name; empty when it has none."""
+    """(ISO 3166-2 code, name) of the subdivisions of a country, sorted by name; maybe empty."""
     found = pycountry.subdivisions.get(country_code=country) if is_country(country) else None
     if not found:
         return ()
@@ -66,8 +72,14 @@ def state_belongs_to(state: str, country: str) -> bool:
 def currencies(language: str = "en") -> tuple[tuple[str, str], ...]:
     """(ISO 4217 code, "CODE – name") sorted by code."""
     catalog = _catalog("iso4217", language)
-    return tuple(sorted((c.alpha_3, f"{c.alpha_3} – {catalog.gettext(c.name)}") for c in pycountry.currencies))
+    return tuple(
+        sorted(
+            (c.alpha_3, f"{c.alpha_3} – {catalog.gettext(c.name)}") for c in pycountry.currencies
+        )
+    )
 
 
 def is_currency(code: str) -> bool:
-    return bool(code) and len(code) == 3 and pycountry.currencies.get(alpha_3=code.upper()) is not None
+    return (
+        bool(code) and len(code) == 3 and pycountry.currencies.get(alpha_3=code.upper()) is not None
+    )

@@ -22,6 +22,7 @@ APPS = [
     "portal.staff.piccolo_app",
     "portal.client_groups.piccolo_app",
     "portal.clients.piccolo_app",
+    "portal.mail.piccolo_app",
 ]
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -108,3 +109,16 @@ async def lock_for_insert(table_name: str) -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
         await db.run_ddl(f'LOCK TABLE "{table_name}" IN SHARE ROW EXCLUSIVE MODE')
+
+
+def violated_unique_index(error: BaseException) -> str | None:
+    """The name of the unique index (or column) a failed insert/update ran into, on either engine,
+    or None when `error` is not a uniqueness violation."""
+    import asyncpg
+
+    if isinstance(error, asyncpg.UniqueViolationError):
+        return error.constraint_name
+    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(error):
+        detail = str(error).split("UNIQUE constraint failed:", 1)[1].strip()
+        return detail.removeprefix("index ").strip("'")
+    return None

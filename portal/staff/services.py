@@ -23,6 +23,7 @@ class StaffUser:
     email: str
     first_name: str
     last_name: str
+    language: str
     session_epoch: int
 
     @property
@@ -36,6 +37,7 @@ def _user(row: dict) -> StaffUser:
         email=row["email"],
         first_name=row["first_name"],
         last_name=row["last_name"],
+        language=row["language"],
         session_epoch=row["session_epoch"],
     )
 

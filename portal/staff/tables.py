@@ -13,6 +13,7 @@ class Staff(Table):
     last_name = Varchar(length=100)
     password_hash = Varchar(length=255)
     status = Varchar(length=10, default="active")  # active | inactive
+    language = Varchar(length=16, default="en")  # of the admin area, and of names in lists
     # Raised when the password changes or the account is deactivated: older sessions end.
     session_epoch = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())

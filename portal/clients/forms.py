@@ -1,0 +1,106 @@
+"""Reading the client form (Add Client, Edit Client, My details) into ClientDetails, and the
+details a blank or an existing client starts from."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from portal.clients.services import ClientDetails, ClientView, PhoneRow
+from portal.core.forms import checkbox, text
+
+
+def many(data: dict[str, Any], name: str) -> list[str]:
+    """Every value submitted under `name`, in page order."""
+    value = data.get(name, [])
+    values = value if isinstance(value, list) else [value]
+    return [v.strip() if isinstance(v, str) else "" for v in values]
+
+
+def new_phone_row(number_type: str = "phone", location: str = "home", number: str = "") -> PhoneRow:
+    return PhoneRow(
+        row_id=secrets.token_hex(4), number_type=number_type, location=location, number=number
+    )
+
+
+def _phone_rows(data: dict[str, Any]) -> list[PhoneRow]:
+    ids, types, locations, numbers = (
+        many(data, name) for name in ("phone_row", "phone_type", "phone_location", "phone_number")
+    )
+    rows = []
+    for index, row_id in enumerate(ids):
+        safe_id = row_id if row_id.isalnum() and len(row_id) <= 16 else secrets.token_hex(4)
+        rows.append(
+            PhoneRow(
+                row_id=safe_id,
+                number_type=types[index] if index < len(types) else "phone",
+                location=locations[index] if index < len(locations) else "home",
+                number=numbers[index] if index < len(numbers) else "",
+            )
+        )
+    return rows
+
+
+def read_client_details(data: dict[str, Any]) -> ClientDetails:
+    return ClientDetails(
+        first_name=text(data, "first_name"),
+        last_name=text(data, "last_name"),
+        company=text(data, "company"),
+        title=text(data, "title"),
+        address1=text(data, "address1"),
+        address2=text(data, "address2"),
+        city=text(data, "city"),
+        country=text(data, "country").upper(),
+        state=text(data, "state"),
+        zip=text(data, "zip"),
+        email=text(data, "email"),
+        phones=_phone_rows(data),
+        tax_exempt=checkbox(data, "tax_exempt"),
+        tax_id=text(data, "tax_id"),
+        preferred_currency=text(data, "preferred_currency").upper(),
+        username_mode=text(data, "username_mode") or "email",
+        username=text(data, "username"),
+        language=text(data, "language"),
+        group_id=text(data, "group_id"),
+        send_registration_email=checkbox(data, "send_registration_email"),
+        marketing_opt_in=checkbox(data, "marketing_opt_in"),
+    )
+
+
+def blank_client_details(company: dict, default_group_id: int | None) -> ClientDetails:
+    """A new client starts in the company's country, currency and language, in the default group."""
+    return ClientDetails(
+        country=company["default_country"],
+        preferred_currency=company["default_currency"],
+        language=company["default_language"],
+        group_id=str(default_group_id or ""),
+        phones=[new_phone_row()],
+    )
+
+
+def client_details_of(client: ClientView) -> ClientDetails:
+    contact = client.contact
+    specified = client.username.casefold() != contact["email"].casefold()
+    return ClientDetails(
+        first_name=contact["first_name"],
+        last_name=contact["last_name"],
+        company=contact["company"],
+        title=contact["title"],
+        address1=contact["address1"],
+        address2=contact["address2"],
+        city=contact["city"],
+        country=contact["country"],
+        state=contact["state"],
+        zip=contact["zip"],
+        email=contact["email"],
+        phones=[new_phone_row(n.number_type, n.location, n.display) for n in client.numbers]
+        or [new_phone_row()],
+        tax_exempt=client.tax_exempt,
+        tax_id=client.tax_id,
+        preferred_currency=client.preferred_currency,
+        username_mode="specify" if specified else "email",
+        username=client.username if specified else "",
+        language=client.language,
+        group_id=str(client.group_id),
+        marketing_opt_in=client.marketing_opt_in,
+    )

@@ -1,0 +1,239 @@
+"""Admin area: Add Client, the client profile, Edit Client; and the form fragments htmx swaps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from portal.clients import services
+from portal.clients.forms import (
+    blank_client_details,
+    client_details_of,
+    new_phone_row,
+    read_client_details,
+)
+from portal.clients.services import Actor, ClientDetails, ClientView
+from portal.companies.services import get_company
+from portal.core.countries import (
+    countries,
+    country_name,
+    currencies,
+    subdivision_name,
+    subdivisions,
+)
+from portal.core.errors import Conflict, NotFound, ValidationError
+from portal.core.i18n import LANGUAGES
+from portal.core.passwords import generate_password
+from portal.core.web import client_address, form_data, redirect
+from portal.staff.access import Admin, AdminContext
+
+CONFLICT_MESSAGE = (
+    "Someone else saved this client while you were editing, so your changes were not saved. "
+    "Your entries are kept below; the page now holds their version: save again to overwrite it, "
+    "or open the profile to see what they changed."
+)
+
+
+def _actor(request: Request, admin: AdminContext) -> Actor:
+    return Actor(kind="staff", id=admin.staff.id, address=client_address(request))
+
+
+async def _client_or_404(admin: AdminContext, client_id: int) -> ClientView:
+    try:
+        return await services.get_client(admin.company.id, client_id)
+    except NotFound:
+        raise NotFoundException() from None
+
+
+async def _form_page(
+    admin: AdminContext,
+    details: ClientDetails,
+    errors: dict[str, str],
+    *,
+    client: ClientView | None = None,
+    version: int | None = None,
+    generated_password: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    language = admin.staff.language
+    context: dict[str, Any] = {
+        "page_title": f"Edit Client {client.code}" if client else "Add Client",
+        "details": details,
+        "errors": errors,
+        "client": client,
+        "version": version,
+        "generated_password": generated_password,
+        "countries": countries(language),
+        "states": subdivisions(details.country, language),
+        "currencies": currencies(language),
+        "languages": list(LANGUAGES.items()),
+        "group_options": [
+            (g["id"], g["name"]) for g in await services.groups_of_company(admin.company.id)
+        ],
+        "number_types": services.NUMBER_TYPES,
+        "number_locations": services.NUMBER_LOCATIONS,
+    }
+    template = "admin/clients/edit.html" if client else "admin/clients/add.html"
+    return Template(template, context=context, status_code=status_code)
+
+
+def _form_action(data: dict[str, Any], details: ClientDetails) -> tuple[bool, str | None]:
+    """The form's helper buttons work without JavaScript: they re-render the form. Returns
+    (handled, generated password)."""
+    if remove := data.get("remove_phone"):
+        details.phones = [row for row in details.phones if row.row_id != remove] or [
+            new_phone_row()
+        ]
+        return True, None
+    action = data.get("action", "save")
+    if action == "add_phone":
+        details.phones.append(new_phone_row())
+        return True, None
+    if action == "generate_password":
+        return True, generate_password()
+    return action == "refresh", None
+
+
+@get("/clients/add", name="admin:clients:add")
+async def add_client_page(admin: Admin) -> Template:
+    company = await get_company(admin.company.id)
+    groups = await services.groups_of_company(admin.company.id)
+    default_group = next((g["id"] for g in groups if g["is_default"]), None)
+    return await _form_page(admin, blank_client_details(company, default_group), {})
+
+
+@post("/clients/add", name="admin:clients:create")
+async def add_client_submit(request: Request, admin: Admin) -> Response:
+    data = await form_data(request)
+    details = read_client_details(data)
+    handled, generated = _form_action(data, details)
+    if handled:
+        return await _form_page(admin, details, {}, generated_password=generated)
+    try:
+        client_id = await services.create_client(
+            admin.company.id, details, data.get("password", ""), _actor(request, admin)
+        )
+    except ValidationError as error:
+        return await _form_page(admin, details, error.errors, status_code=422)
+    flash(request, "The client was created.", category="success")
+    return redirect(request, f"/admin/clients/{client_id}")
+
+
+@get("/clients/{client_id:int}", name="admin:clients:profile")
+async def client_profile(admin: Admin, client_id: FromPath[int]) -> Template:
+    client = await _client_or_404(admin, client_id)
+    language = admin.staff.language
+    return Template(
+        "admin/clients/profile.html",
+        context={
+            "page_title": f"Client {client.code} – {client.name}",
+            "client": client,
+            "country": country_name(client.contact["country"], language),
+            "state": subdivision_name(client.contact["state"], language),
+            "language_name": LANGUAGES.get(client.language, client.language),
+            "statuses": services.STATUSES,
+            "consents": await services.consent_events(admin.company.id, client_id),
+        },
+    )
+
+
+@get("/clients/{client_id:int}/edit", name="admin:clients:edit")
+async def edit_client_page(admin: Admin, client_id: FromPath[int]) -> Template:
+    client = await _client_or_404(admin, client_id)
+    return await _form_page(
+        admin, client_details_of(client), {}, client=client, version=client.version
+    )
+
+
+@post("/clients/{client_id:int}/edit", name="admin:clients:update")
+async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
+    client = await _client_or_404(admin, client_id)
+    data = await form_data(request)
+    details = read_client_details(data)
+    try:
+        version = int(data.get("version", ""))
+    except ValueError:
+        version = client.version
+    handled, generated = _form_action(data, details)
+    if handled:
+        return await _form_page(
+            admin, details, {}, client=client, version=version, generated_password=generated
+        )
+    try:
+        await services.update_client(
+            admin.company.id,
+            client_id,
+            details,
+            expected_version=version,
+            new_password=data.get("password") or None,
+            actor=_actor(request, admin),
+        )
+    except ValidationError as error:
+        return await _form_page(
+            admin, details, error.errors, client=client, version=version, status_code=422
+        )
+    except Conflict:
+        errors = {"": CONFLICT_MESSAGE}
+        return await _form_page(
+            admin, details, errors, client=client, version=client.version, status_code=409
+        )
+    flash(request, "The client was saved.", category="success")
+    return redirect(request, f"/admin/clients/{client_id}")
+
+
+# --- fragments shared by every client form (admin area and client area) ---------------------
+
+
+@get("/fragments/state", name="fragments:state")
+async def state_fragment(
+    country: FromQuery[str] = "", selected_state: Annotated[str, QueryParameter(name="state")] = ""
+) -> Template:
+    """The State/Province field for a country; htmx swaps it in when Country changes."""
+    return Template(
+        "components/state_field.html",
+        context={
+            "states": subdivisions(country.upper()[:2]),
+            "selected_state": selected_state[:10],
+            "errors": {},
+        },
+    )
+
+
+@get("/fragments/phone-row", name="fragments:phone-row")
+async def phone_row_fragment() -> Template:
+    return Template(
+        "components/phone_row.html",
+        context={
+            "row": new_phone_row(),
+            "errors": {},
+            "number_types": services.NUMBER_TYPES,
+            "number_locations": services.NUMBER_LOCATIONS,
+        },
+    )
+
+
+@get("/fragments/password", name="fragments:password")
+async def password_fragment(mode: FromQuery[str] = "add") -> Template:
+    return Template(
+        "components/password_field.html",
+        context={
+            "generated_password": generate_password(),
+            "errors": {},
+            "password_optional": mode == "edit",
+        },
+    )
+
+
+admin_handlers = [
+    add_client_page,
+    add_client_submit,
+    client_profile,
+    edit_client_page,
+    edit_client_submit,
+]
+fragment_handlers = [state_fragment, phone_row_fragment, password_fragment]

@@ -1,0 +1,147 @@
+"""Sending mail: every message is logged first, then handed to SMTP (PORTAL_SMTP_URL) or, with
+no SMTP configured, kept in the outbox that staff read in the admin area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from functools import cache
+from urllib.parse import urlsplit
+
+import aiosmtplib
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from portal.core.config import TEMPLATES_DIR, get_settings
+from portal.core.errors import NotFound
+from portal.core.i18n import translations
+from portal.mail.tables import MailMessage
+
+SMTP_TIMEOUT_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    body_text: str
+    kind: str
+    client_id: int | None = None
+
+
+def _single_line(value: str) -> str:
+    """Header values never carry line breaks (no header injection)."""
+    return " ".join(value.splitlines()).strip()
+
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    # Plain-text mail: no HTML escaping; sandboxed, since company names and the like flow in.
+    environment = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "mail"),
+        extensions=["jinja2.ext.i18n"],
+        autoescape=False,  # noqa: S701 - text/plain bodies
+        keep_trailing_newline=True,
+    )
+    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return environment
+
+
+def render(template: str, language: str, **context: object) -> tuple[str, str]:
+    """(subject, body) of a mail template in `language`. The template's first line is the
+    subject; a blank line separates it from the body."""
+    catalog = translations(language)
+    environment = _environment().overlay()
+    environment.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    text = environment.get_template(template).render(**context)
+    subject, _, body = text.partition("\n\n")
+    return _single_line(subject), body.strip() + "\n"
+
+
+async def send(company_id: int, company_name: str, mail: Mail) -> int:
+    """Log the message, then deliver it. Returns the message's id; a delivery failure is
+    recorded on the message, not raised: the action that sent it has already happened."""
+    settings = get_settings()
+    from_address = formataddr((_single_line(company_name), settings.mail_from))
+    rows = await MailMessage.insert(
+        MailMessage(
+            company=company_id,
+            client=mail.client_id,
+            kind=mail.kind,
+            from_address=from_address,
+            to_address=_single_line(mail.to),
+            subject=_single_line(mail.subject)[:255],
+            body_text=mail.body_text,
+        )
+    ).returning(MailMessage.id)
+    message_id = rows[0]["id"]
+    await _deliver(message_id, from_address, mail)
+    return message_id
+
+
+async def _deliver(message_id: int, from_address: str, mail: Mail) -> None:
+    settings = get_settings()
+    if not settings.smtp_url:
+        await MailMessage.update({MailMessage.status: "outbox"}).where(MailMessage.id == message_id)
+        return
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = _single_line(mail.to)
+    message["Subject"] = _single_line(mail.subject)
+    message["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    message.set_content(mail.body_text)
+    smtp = urlsplit(settings.smtp_url)
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=smtp.hostname or "127.0.0.1",
+            port=smtp.port or 25,
+            username=smtp.username,
+            password=smtp.password,
+            start_tls=smtp.scheme == "smtp+starttls" or None,
+            use_tls=smtp.scheme == "smtps",
+            timeout=SMTP_TIMEOUT_SECONDS,
+        )
+    except (aiosmtplib.SMTPException, OSError) as error:
+        await MailMessage.update(
+            {MailMessage.status: "failed", MailMessage.error: str(error)[:1000]}
+        ).where(MailMessage.id == message_id)
+        return
+    await MailMessage.update(
+        {MailMessage.status: "sent", MailMessage.sent_at: datetime.now(UTC)}
+    ).where(MailMessage.id == message_id)
+
+
+async def list_messages(company_id: int, *, limit: int = 50, offset: int = 0) -> list[dict]:
+    return (
+        await MailMessage.select(
+            MailMessage.id,
+            MailMessage.to_address,
+            MailMessage.subject,
+            MailMessage.kind,
+            MailMessage.status,
+            MailMessage.created_at,
+            MailMessage.client,
+        )
+        .where(MailMessage.company == company_id)
+        .order_by(MailMessage.id, ascending=False)
+        .limit(limit)
+        .offset(offset)
+    )
+
+
+async def count_messages(company_id: int) -> int:
+    return await MailMessage.count().where(MailMessage.company == company_id)
+
+
+async def get_message(company_id: int, message_id: int) -> dict:
+    row = (
+        await MailMessage.select()
+        .where(MailMessage.id == message_id, MailMessage.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row

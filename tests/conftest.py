@@ -143,7 +143,7 @@ async def second_company() -> int:
 # --- a real server for browser tests -------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -152,7 +152,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """`portal serve` as its own process on a free loopback port, on the run's database."""
-    port = _free_port()
+    port = free_port()
     log = open(_VAR_DIR / "server.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "portal", "serve", "--port", str(port)],

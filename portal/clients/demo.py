@@ -154,7 +154,7 @@ class CountryPool:
 
 @dataclass(slots=True)
 class DemoClient:
-    """One client, less what is taken inside the write transaction: number, code, username."""
+    """One client. Its number, code and username are set inside the write transaction."""
 
     mailbox: str  # the e-mail address's local part, before the client number
     domain: str
@@ -169,6 +169,37 @@ class DemoClient:
     updated_at: datetime
     contact: tuple[str, ...]  # CONTACT_COLUMNS between `client` and `email`
     numbers: list[tuple[str, str, str, str]]  # type, location, E.164 number, extension
+    number: int = 0
+    code: str = ""
+    username: str = ""
+
+    def client_row(self, company_id: int, password_hash: str) -> tuple:
+        return (
+            company_id,
+            self.group_id,
+            self.number,
+            self.code,
+            self.status,
+            self.username,
+            password_hash,
+            self.currency,
+            self.language,
+            self.tax_exempt,
+            self.tax_id,
+            self.marketing_opt_in,
+            self.created_at,
+            self.updated_at,
+        )
+
+    def consent_row(self, client_id: int) -> tuple:
+        """The opt-in's record, as when staff tick the box; given at sign-up."""
+        return (client_id, True, "system", "demo-data", MARKETING_OPT_IN_WORDING, self.created_at)
+
+    def contact_row(self, client_id: int) -> tuple:
+        return (client_id, *self.contact, self.username)
+
+    def number_rows(self, contact_id: int) -> list[tuple]:
+        return [(contact_id, *phone, position) for position, phone in enumerate(self.numbers)]
 
 
 async def load_demo(count: int, company_id: int | None = None, seed: int | None = None) -> None:
@@ -427,58 +458,24 @@ async def _save(
         # Serialises with other writers the username check below and the inserts that follow.
         await lock_for_insert(Client._meta.tablename)
         first = await _reserve_numbers(company, len(batch))
-        step = company["client_id_increment"]
-        numbers = [first + index * step for index in range(len(batch))]
-        usernames = await _free_usernames(
-            [f"{c.mailbox}{number}@{c.domain}" for c, number in zip(batch, numbers, strict=True)],
-            rng,
-        )
-        client_rows = [
-            (
-                company["id"],
-                c.group_id,
-                number,
-                company["client_id_format"].replace("{num}", str(number)),
-                c.status,
-                username,
-                password_hash,
-                c.currency,
-                c.language,
-                c.tax_exempt,
-                c.tax_id,
-                c.marketing_opt_in,
-                c.created_at,
-                c.updated_at,
-            )
-            for c, number, username in zip(batch, numbers, usernames, strict=True)
-        ]
-        # RETURNING does not promise the order of the VALUES: match rows by a unique value.
+        for index, client in enumerate(batch):
+            client.number = first + index * company["client_id_increment"]
+            client.code = company["client_id_format"].replace("{num}", str(client.number))
+            client.username = f"{client.mailbox}{client.number}@{client.domain}"
+        await _free_usernames(batch, rng)
+        client_rows = [client.client_row(company["id"], password_hash) for client in batch]
+        # RETURNING does not promise the order of the VALUES: rows are matched by a unique value.
         inserted = await _insert(Client, CLIENT_COLUMNS, client_rows, Client.number)
         client_ids = {row["number"]: row["id"] for row in inserted}
-        # Every opt-in has its consent record, as when staff tick the box; given at sign-up.
-        consent_rows = [
-            (
-                client_ids[number],
-                True,
-                "system",
-                "demo-data",
-                MARKETING_OPT_IN_WORDING,
-                c.created_at,
-            )
-            for c, number in zip(batch, numbers, strict=True)
-            if c.marketing_opt_in
-        ]
+        consent_rows = [c.consent_row(client_ids[c.number]) for c in batch if c.marketing_opt_in]
         await _insert(ConsentEvent, CONSENT_COLUMNS, consent_rows)
-        contact_rows = [
-            (client_ids[number], *c.contact, username)
-            for c, number, username in zip(batch, numbers, usernames, strict=True)
-        ]
+        contact_rows = [client.contact_row(client_ids[client.number]) for client in batch]
         inserted = await _insert(Contact, CONTACT_COLUMNS, contact_rows, Contact.client)
         contact_ids = {row["client"]: row["id"] for row in inserted}
         number_rows = [
-            (contact_ids[client_ids[number]], *phone, position)
-            for c, number in zip(batch, numbers, strict=True)
-            for position, phone in enumerate(c.numbers)
+            row
+            for client in batch
+            for row in client.number_rows(contact_ids[client_ids[client.number]])
         ]
         await _insert(ContactNumber, NUMBER_COLUMNS, number_rows)
 
@@ -508,17 +505,15 @@ async def _reserve_numbers(company: dict[str, Any], count: int) -> int:
     return rows[0]["next_value"] - advance
 
 
-async def _free_usernames(usernames: list[str], rng: random.Random) -> list[str]:
-    """The usernames, with those already taken in the install (by earlier runs, other companies
-    or real clients) made unique by a random suffix. The client number in each keeps them
-    distinct from each other."""
-    usernames = list(usernames)
-    while taken := await _taken_usernames(usernames):
-        for index, username in enumerate(usernames):
-            if username in taken:
-                mailbox, domain = username.split("@")
-                usernames[index] = f"{mailbox}.{rng.getrandbits(24):06x}@{domain}"
-    return usernames
+async def _free_usernames(batch: list[DemoClient], rng: random.Random) -> None:
+    """Makes unique with a random suffix the usernames already taken in the install (by earlier
+    runs, other companies or real clients). The client number in each keeps those of the batch
+    apart from each other."""
+    while taken := await _taken_usernames([client.username for client in batch]):
+        for client in batch:
+            if client.username in taken:
+                mailbox, domain = client.username.split("@")
+                client.username = f"{mailbox}.{rng.getrandbits(24):06x}@{domain}"
 
 
 async def _taken_usernames(usernames: list[str]) -> set[str]:

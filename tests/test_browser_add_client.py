@@ -1,0 +1,163 @@
+"""Add Client in headless Chromium: live State/Province list, inline phone rows, Generate
+Password, and the profile it lands on."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from portal.clients.tables import Client, Contact, ContactNumber
+
+pytestmark = pytest.mark.browser
+
+
+async def _log_in(page: Page, live_server: str, staff: dict) -> None:
+    await page.goto(f"{live_server}/admin/login")
+    await page.get_by_label("Email").fill(staff["email"])
+    await page.get_by_label("Password").fill(staff["password"])
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(re.compile(r"/admin$"))
+
+
+async def test_add_client_with_every_field(page: Page, live_server: str, staff: dict):
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await _log_in(page, live_server, staff)
+    await page.get_by_text("Clients", exact=True).click()
+    await page.get_by_role("link", name="Add Client").click()
+    await expect(page).to_have_title(re.compile("Add Client"))
+
+    await page.get_by_label("First Name").fill("Grace")
+    await page.get_by_label("Last Name").fill("Hopper")
+    await page.get_by_label("Company/Org.").fill("Navy Labs")
+    await page.get_by_label("Title").fill("Rear Admiral")
+    await page.get_by_label("Address 1").fill("1 Compiler Way")
+    await page.get_by_label("Address 2").fill("Suite 2")
+    await page.get_by_label("City").fill("Toronto")
+
+    state = page.get_by_label("State/Province")
+    await page.get_by_label("Country").select_option("CA")
+    await expect(state.locator("option", has_text="Ontario")).to_have_count(1)
+    await expect(state.locator("option", has_text="Quebec")).to_have_count(1)
+    await page.get_by_label("Country").select_option("DE")
+    await expect(state.locator("option", has_text="Bayern")).to_have_count(1)
+    await expect(state.locator("option", has_text="Ontario")).to_have_count(0)
+    await page.get_by_label("Country").select_option("CA")
+    await expect(state.locator("option", has_text="Ontario")).to_have_count(1)
+    await state.select_option("CA-ON")
+    await page.get_by_label("Zip/Postal Code").fill("M5V 2T6")
+    await page.get_by_label("Email", exact=True).fill("grace@example.com")
+
+    # One row is there; two more come inline, without a page load.
+    url_before = page.url
+    add_number = page.get_by_role("button", name="Add Number")
+    await add_number.click()
+    await expect(page.locator(".phone-row")).to_have_count(2)
+    await add_number.click()
+    await expect(page.locator(".phone-row")).to_have_count(3)
+    await add_number.click()
+    await expect(page.locator(".phone-row")).to_have_count(4)
+    await page.locator(".phone-row").nth(3).get_by_role("button", name="Remove").click()
+    await expect(page.locator(".phone-row")).to_have_count(3)
+    assert page.url == url_before
+    rows = page.locator(".phone-row")
+    entries = [
+        ("phone", "work", "416 555 0199"),
+        ("fax", "work", "416 555 0188"),
+        ("fax", "home", "647 555 0177"),
+    ]
+    for index, (kind, location, number) in enumerate(entries):
+        row = rows.nth(index)
+        await row.get_by_label("Type").select_option(kind)
+        await row.get_by_label("Location").select_option(location)
+        await row.get_by_label("Number").fill(number)
+
+    await page.get_by_label("Tax Exempt").check()
+    await page.get_by_label("Tax ID/VATIN").fill("CA123456789")
+    await page.get_by_label("Preferred Currency").select_option("CAD")
+    await expect(page.get_by_label("Username", exact=True)).to_be_hidden()
+    await page.get_by_label("Specify a username").check()
+    await expect(page.get_by_label("Username", exact=True)).to_be_visible()
+    await page.get_by_label("Username", exact=True).fill("ghopper")
+
+    await page.get_by_role("button", name="Generate Password").click()
+    password = page.get_by_label("Password")
+    await expect(password).to_have_attribute("type", "text")
+    generated = await password.input_value()
+    assert len(generated) == 20
+
+    await page.get_by_label("Language").select_option("de")
+    await expect(page.get_by_label("Client Group")).to_have_value(re.compile(r"\d+"))
+    await page.get_by_label("Send Account Registration Email").check()
+    await page.get_by_label("Opt-in to marketing emails").check()
+    await page.get_by_role("button", name="Create Client").click()
+
+    await expect(page).to_have_url(re.compile(r"/admin/clients/\d+$"))
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Grace Hopper")
+    await expect(page.get_by_text("The client was created.")).to_be_visible()
+    await expect(page.locator(".profile")).to_contain_text("Ontario")
+    await expect(page.locator("li", has_text="+1 416-555-0188")).to_contain_text("default fax")
+    await expect(page.locator("li", has_text="+1 647-555-0177")).not_to_contain_text("default fax")
+
+    client_id = int(page.url.rsplit("/", 1)[1])
+    row = await Client.select().where(Client.id == client_id).first()
+    assert (row["username"], row["tax_exempt"], row["preferred_currency"], row["language"]) == (
+        "ghopper",
+        True,
+        "CAD",
+        "de",
+    )
+    contact = await Contact.select().where(Contact.client == client_id).first()
+    assert (contact["title"], contact["address2"], contact["state"]) == (
+        "Rear Admiral",
+        "Suite 2",
+        "CA-ON",
+    )
+    numbers = (
+        await ContactNumber.select(ContactNumber.number_type, ContactNumber.number)
+        .where(ContactNumber.contact == contact["id"])
+        .order_by(ContactNumber.position)
+    )
+    assert [(n["number_type"], n["number"]) for n in numbers] == [
+        ("phone", "+14165550199"),
+        ("fax", "+14165550188"),
+        ("fax", "+16475550177"),
+    ]
+    assert errors == []
+
+
+async def test_bad_input_in_the_browser_keeps_phone_rows_and_state(
+    page: Page, live_server: str, staff: dict
+):
+    await _log_in(page, live_server, staff)
+    await page.goto(f"{live_server}/admin/clients/add")
+    await page.get_by_label("First Name").fill("Alan")
+    await page.get_by_label("Country").select_option("DE")
+    await expect(
+        page.get_by_label("State/Province").locator("option", has_text="Bayern")
+    ).to_have_count(1)
+    await page.get_by_label("State/Province").select_option("DE-BY")
+    await page.get_by_role("button", name="Add Number").click()
+    await page.locator(".phone-row").nth(1).get_by_label("Number").fill("not a number")
+    await page.get_by_label("Email", exact=True).fill("alan@example")
+    await page.get_by_label("Password").fill("Sturdy-horse-42")
+    await page.get_by_label("Email", exact=True).press("Enter")
+
+    await expect(page.locator("#form-errors")).to_be_focused()
+    await expect(page.locator("#last_name-error")).to_have_text("Last Name is required.")
+    await expect(page.locator("#email-error")).to_contain_text("Enter a valid email address")
+    await expect(page.locator(".phone-row").nth(1).locator(".field-error")).to_contain_text(
+        "Enter a valid phone number"
+    )
+    await expect(page.get_by_label("First Name")).to_have_value("Alan")
+    await expect(page.get_by_label("State/Province")).to_have_value("DE-BY")
+    await expect(page.locator(".phone-row").nth(1).get_by_label("Number")).to_have_value(
+        "not a number"
+    )
+    await expect(page.get_by_label("Password")).to_have_value("")
+    assert await Client.count() == 0

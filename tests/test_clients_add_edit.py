@@ -7,9 +7,9 @@ import html
 import re
 
 import pytest
+
 from clients_helpers import VALID_FORM, add_client_form, post_add_client
 from conftest import csrf_from
-
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.mail.tables import MailMessage
 
@@ -323,8 +323,8 @@ async def test_other_company_clients_are_404(admin_client, second_company):
 
 
 async def test_concurrent_creates_same_username_exactly_one_wins(admin_client):
-    from portal.clients.services import Actor, ValidationError, create_client, groups_of_company
     from portal.clients.forms import read_client_details
+    from portal.clients.services import Actor, ValidationError, create_client, groups_of_company
     from portal.companies.tables import Company
 
     company = (await Company.select(Company.id).first())["id"]
@@ -349,8 +349,8 @@ async def test_concurrent_creates_same_username_exactly_one_wins(admin_client):
 
 
 async def test_200_concurrent_creates_get_distinct_client_ids(admin_client):
-    from portal.clients.services import Actor, create_client, groups_of_company
     from portal.clients.forms import read_client_details
+    from portal.clients.services import Actor, create_client, groups_of_company
     from portal.companies.tables import Company
 
     company = (await Company.select(Company.id).first())["id"]

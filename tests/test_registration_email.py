@@ -7,9 +7,9 @@ from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
+
 from clients_helpers import VALID_FORM, post_add_client
 from conftest import free_port
-
 from portal.core.config import get_settings
 from portal.mail.tables import MailMessage
 

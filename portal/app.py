@@ -24,6 +24,7 @@ from portal.core.error_pages import exception_handlers
 from portal.core.security import security_headers_hook
 from portal.core.sessions import DatabaseStore, PortalSessionConfig
 from portal.core.templating import template_config
+from portal.mail import routes as mail_routes
 from portal.staff import routes as staff_routes
 from portal.staff.access import provide_admin, require_staff
 
@@ -74,6 +75,7 @@ def create_app() -> Litestar:
             *staff_routes.admin_handlers,
             *company_routes.admin_handlers,
             *client_routes.admin_handlers,
+            *mail_routes.admin_handlers,
         ],
         guards=[require_staff],
         dependencies={"admin": Provide(provide_admin, sync_to_thread=False)},

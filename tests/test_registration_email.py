@@ -58,3 +58,21 @@ async def test_no_email_when_unticked(admin_client, smtp_server):
     assert response.status_code == 303
     assert smtp_server.messages == []
     assert await MailMessage.count() == 0
+
+
+async def test_outbox_lists_and_shows_messages_of_the_company_only(admin_client, second_company):
+    response = await post_add_client(admin_client, send_registration_email="1")
+    assert response.status_code == 303
+    outbox = await admin_client.get("/admin/tools/outbox")
+    assert "Welcome to My Company" in outbox.text and "outbox" in outbox.text
+    message = await MailMessage.select().first()
+    shown = await admin_client.get(f"/admin/tools/outbox/{message['id']}")
+    assert "Username: grace@example.com" in shown.text
+    # A message of another company is not found.
+    await MailMessage.update({MailMessage.company: second_company}).where(
+        MailMessage.id == message["id"]
+    )
+    assert (await admin_client.get(f"/admin/tools/outbox/{message['id']}")).status_code == 404
+    assert (
+        "Welcome to My Company" not in (await admin_client.get("/admin/tools/outbox?page=-3")).text
+    )

@@ -1,0 +1,40 @@
+"""[Tools] > Outbox: the messages the portal sent or kept, for the company in use."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+
+from portal.core.errors import NotFound
+from portal.core.pagination import Page
+from portal.mail import services
+from portal.staff.access import Admin
+
+PER_PAGE = 50
+
+
+@get("/tools/outbox", name="admin:outbox")
+async def outbox(admin: Admin, page: FromQuery[int] = 1) -> Template:
+    total = await services.count_messages(admin.company.id)
+    pager = Page.of(page, PER_PAGE, total)
+    messages = await services.list_messages(admin.company.id, limit=PER_PAGE, offset=pager.offset)
+    return Template(
+        "admin/mail/outbox.html",
+        context={"page_title": "Outbox", "messages": messages, "pager": pager},
+    )
+
+
+@get("/tools/outbox/{message_id:int}", name="admin:outbox-message")
+async def outbox_message(admin: Admin, message_id: FromPath[int]) -> Template:
+    try:
+        message = await services.get_message(admin.company.id, message_id)
+    except NotFound:
+        raise NotFoundException() from None
+    return Template(
+        "admin/mail/message.html", context={"page_title": message["subject"], "message": message}
+    )
+
+
+admin_handlers = [outbox, outbox_message]

@@ -165,4 +165,7 @@ def demo(count: int, company_id: int | None, seed: int | None) -> None:
         finally:
             await db.stop()
 
-    _run(load())
+    try:
+        _run(load())
+    except ValidationError as error:
+        _fail(error)

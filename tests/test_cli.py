@@ -93,3 +93,16 @@ async def test_bad_input_is_refused_with_clear_messages():
     )
     assert result.returncode == 2 and "No company with ID 999" in result.stderr
     assert await Staff.count() == 0
+
+
+async def test_demo_loads_realistic_clients():
+    from portal.clients.tables import Client, Contact, ContactNumber
+    from portal.core.countries import state_belongs_to
+
+    result = portal("demo", "--clients", "40", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    assert await Client.count() == 40 and await Contact.count() == 40
+    assert await ContactNumber.count() >= 40
+    for contact in await Contact.select(Contact.country, Contact.state):
+        assert state_belongs_to(contact["state"], contact["country"])
+    assert portal("demo", "--clients", "5", "--company", "999").returncode == 2

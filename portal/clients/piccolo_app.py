@@ -2,11 +2,18 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
+from portal.clients.tables import (
+    Client,
+    ClientSetting,
+    ConsentEvent,
+    Contact,
+    ContactNumber,
+    CustomFieldValue,
+)
 
 APP_CONFIG = AppConfig(
     app_name="clients",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Client, Contact, ContactNumber, ConsentEvent],
+    table_classes=[Client, Contact, ContactNumber, ConsentEvent, CustomFieldValue, ClientSetting],
     migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
 )

@@ -10,7 +10,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.client_groups.tables import ClientGroup
+from portal.client_groups.tables import ClientGroup, CustomField
 from portal.companies.tables import Company
 
 
@@ -78,3 +78,20 @@ class ConsentEvent(Table):
     wording = Text()  # the exact text the choice was made against
     address = Varchar(length=45, default="")
     at = Timestamptz(default=TimestamptzNow())
+
+
+class CustomFieldValue(Table):
+    """A client's value of a custom field (encrypted at rest when the field says so);
+    (field, client) is unique."""
+
+    field = ForeignKey(references=CustomField, null=False, on_delete=OnDelete.cascade)
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    value = Text()
+
+
+class ClientSetting(Table):
+    """A client's own value for a setting, above its group's; (client, key) is unique."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)
+    key = Varchar(length=100)
+    value = Text()

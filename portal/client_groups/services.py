@@ -1,0 +1,638 @@
+"""Client groups: their settings (each follows the company or overrides it), their custom
+client fields, and the values clients have for those fields.
+
+`effective_settings` is the one place where a setting's value is decided:
+client → group → company → built-in default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
+from portal.clients.tables import Client, ClientSetting, CustomFieldValue
+from portal.companies.tables import Company, CompanySetting
+from portal.core.crypto import decrypt, encrypt
+from portal.core.db import read_transaction, violated_unique_index, write_transaction
+from portal.core.errors import NotFound, ValidationError
+
+# --- settings -------------------------------------------------------------------------------
+
+# Contact fields a group can require, show to clients, or make read-only for clients.
+CONTACT_FIELDS: dict[str, str] = {
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "company": "Company/Org.",
+    "title": "Title",
+    "address1": "Address 1",
+    "address2": "Address 2",
+    "city": "City",
+    "country": "Country",
+    "state": "State/Province",
+    "zip": "Zip/Postal Code",
+    "email": "Email",
+    "phone": "Phone",
+    "fax": "Fax",
+}
+ALWAYS_REQUIRED = frozenset({"first_name", "last_name", "email"})
+UNIQUE_EMAIL_CHOICES = {"no": "No", "primary": "Primary contacts", "all": "All contacts"}
+
+
+def _field_set(value: str) -> frozenset[str]:
+    return frozenset(item for item in value.split(",") if item in CONTACT_FIELDS)
+
+
+def _check_field_set(value: str) -> str | None:
+    unknown = [item for item in value.split(",") if item and item not in CONTACT_FIELDS]
+    return f"Unknown fields: {', '.join(unknown)}." if unknown else None
+
+
+def _check_int(minimum: int) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if not value.lstrip("-").isdigit() or int(value) < minimum:
+            return f"Enter a whole number of at least {minimum}."
+        if int(value) > 2_000_000_000:
+            return "Enter a smaller number."
+        return None
+
+    return check
+
+
+def _check_format(value: str) -> str | None:
+    if "{num}" not in value:
+        return "The format must contain {num}, where the number goes."
+    if len(value) > 64:
+        return "The format is too long (at most 64 characters)."
+    return None
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    label: str
+    default: str  # every value is stored as text
+    check: Callable[[str], str | None]
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in (
+        SettingSpec("required_fields", "Required contact fields", "", _check_field_set),
+        SettingSpec(
+            "shown_fields",
+            "Contact fields shown to clients",
+            ",".join(CONTACT_FIELDS),
+            _check_field_set,
+        ),
+        SettingSpec(
+            "read_only_fields", "Contact fields clients cannot change", "", _check_field_set
+        ),
+        SettingSpec(
+            "usernames_must_be_emails",
+            "Usernames must be email addresses",
+            "false",
+            lambda v: None if v in {"true", "false"} else "Choose yes or no.",
+        ),
+        SettingSpec(
+            "unique_contact_emails",
+            "Unique contact emails",
+            "no",
+            lambda v: None if v in UNIQUE_EMAIL_CHOICES else "Choose one of the options.",
+        ),
+        SettingSpec("client_id_format", "Client ID format", "{num}", _check_format),
+        SettingSpec("client_id_start", "Client ID start", "1500", _check_int(0)),
+        SettingSpec("client_id_increment", "Client ID increment", "1", _check_int(1)),
+    )
+}
+# Company-level values of these keys live in the company's own columns.
+COMPANY_COLUMNS = {
+    "client_id_format": Company.client_id_format,
+    "client_id_start": Company.client_id_start,
+    "client_id_increment": Company.client_id_increment,
+}
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    """The settings that apply, and where each value came from (client/group/company/default)."""
+
+    values: dict[str, str]
+    sources: dict[str, str]
+
+    @property
+    def required_fields(self) -> frozenset[str]:
+        return _field_set(self.values["required_fields"]) | ALWAYS_REQUIRED
+
+    @property
+    def shown_fields(self) -> frozenset[str]:
+        return _field_set(self.values["shown_fields"]) | ALWAYS_REQUIRED
+
+    @property
+    def read_only_fields(self) -> frozenset[str]:
+        return _field_set(self.values["read_only_fields"])
+
+    @property
+    def usernames_must_be_emails(self) -> bool:
+        return self.values["usernames_must_be_emails"] == "true"
+
+    @property
+    def unique_contact_emails(self) -> str:
+        return self.values["unique_contact_emails"]
+
+    @property
+    def client_id_format(self) -> str:
+        return self.values["client_id_format"]
+
+    @property
+    def client_id_start(self) -> int:
+        return int(self.values["client_id_start"])
+
+    @property
+    def client_id_increment(self) -> int:
+        return int(self.values["client_id_increment"])
+
+
+async def company_setting_values(company_id: int) -> dict[str, str]:
+    """The company's own values (no defaults filled in)."""
+    company = (
+        await Company.select(*COMPANY_COLUMNS.values()).where(Company.id == company_id).first()
+    )
+    if company is None:
+        raise NotFound()
+    rows = await CompanySetting.select(CompanySetting.key, CompanySetting.value).where(
+        CompanySetting.company == company_id, CompanySetting.key.is_in(list(SETTINGS))
+    )
+    values = {row["key"]: row["value"] for row in rows}
+    values.update({key: str(company[column._meta.name]) for key, column in COMPANY_COLUMNS.items()})
+    return values
+
+
+async def group_overrides(group_id: int) -> dict[str, str]:
+    rows = await ClientGroupSetting.select(ClientGroupSetting.key, ClientGroupSetting.value).where(
+        ClientGroupSetting.group == group_id, ClientGroupSetting.key.is_in(list(SETTINGS))
+    )
+    return {row["key"]: row["value"] for row in rows}
+
+
+async def effective_settings(
+    company_id: int, group_id: int | None = None, client_id: int | None = None
+) -> EffectiveSettings:
+    """The value of every setting for a client, a group, or the company: the most specific
+    level that has one wins (client → group → company → built-in default)."""
+    async with read_transaction():
+        levels = [("company", await company_setting_values(company_id))]
+        if group_id is not None:
+            levels.append(("group", await group_overrides(group_id)))
+        if client_id is not None:
+            rows = await ClientSetting.select(ClientSetting.key, ClientSetting.value).where(
+                ClientSetting.client == client_id
+            )
+            levels.append(("client", {row["key"]: row["value"] for row in rows}))
+    values = {key: spec.default for key, spec in SETTINGS.items()}
+    sources = dict.fromkeys(SETTINGS, "default")
+    for level, level_values in levels:
+        for key, value in level_values.items():
+            if key in SETTINGS:
+                values[key], sources[key] = value, level
+    return EffectiveSettings(values=values, sources=sources)
+
+
+def check_settings(values: dict[str, str]) -> dict[str, str]:
+    """Errors by setting key for the given values."""
+    errors = {}
+    for key, value in values.items():
+        spec = SETTINGS.get(key)
+        if spec is None:
+            errors[key] = "Unknown setting."
+        elif problem := spec.check(value):
+            errors[key] = problem
+    return errors
+
+
+async def set_company_settings(company_id: int, values: dict[str, str]) -> None:
+    """Company-level values; every group that follows the company follows the change."""
+    if errors := check_settings(values):
+        raise ValidationError(errors)
+    async with write_transaction():
+        column_values = {
+            COMPANY_COLUMNS[k]: (int(v) if k != "client_id_format" else v)
+            for k, v in values.items()
+            if k in COMPANY_COLUMNS
+        }
+        if column_values:
+            await Company.update(column_values).where(Company.id == company_id)
+        for key, value in values.items():
+            if key in COMPANY_COLUMNS:
+                continue
+            await CompanySetting.delete().where(
+                CompanySetting.company == company_id, CompanySetting.key == key
+            )
+            await CompanySetting.insert(CompanySetting(company=company_id, key=key, value=value))
+
+
+async def set_group_settings(
+    company_id: int, group_id: int, overrides: dict[str, str | None]
+) -> None:
+    """Per key: a value overrides the company's; None makes the group follow the company."""
+    await get_group(company_id, group_id)
+    if errors := check_settings({k: v for k, v in overrides.items() if v is not None}):
+        raise ValidationError(errors)
+    async with write_transaction():
+        await _write_group_settings(group_id, overrides)
+
+
+async def _write_group_settings(group_id: int, overrides: dict[str, str | None]) -> None:
+    for key, value in overrides.items():
+        await ClientGroupSetting.delete().where(
+            ClientGroupSetting.group == group_id, ClientGroupSetting.key == key
+        )
+        if value is not None:
+            await ClientGroupSetting.insert(
+                ClientGroupSetting(group=group_id, key=key, value=value)
+            )
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass
+class GroupDetails:
+    name: str = ""
+    description: str = ""
+    colour: str = "#1f6feb"
+    # setting key -> value, or None to follow the company
+    overrides: dict[str, str | None] = field(default_factory=dict)
+
+
+def _check_group(details: GroupDetails) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not details.name.strip():
+        errors["name"] = "Name is required."
+    elif len(details.name) > 100:
+        errors["name"] = "Name is too long (at most 100 characters)."
+    if len(details.description) > 2000:
+        errors["description"] = "Description is too long (at most 2000 characters)."
+    if not COLOUR.match(details.colour):
+        errors["colour"] = "Choose a colour like #1f6feb."
+    errors.update(
+        {
+            f"setting_{k}": v
+            for k, v in check_settings(
+                {k: v for k, v in details.overrides.items() if v is not None}
+            ).items()
+        }
+    )
+    return errors
+
+
+def _duplicate_name(error: BaseException) -> ValidationError | None:
+    if violated_unique_index(error) == "client_group_company_name":
+        return ValidationError({"name": "This company already has a group with this name."})
+    return None
+
+
+async def list_groups(company_id: int) -> list[dict]:
+    """The company's groups with their number of clients, the default first."""
+    return await ClientGroup.raw(
+        "SELECT g.id, g.name, g.description, g.colour, g.is_default, "
+        '(SELECT count(*) FROM client c WHERE c."group" = g.id) AS client_count '
+        "FROM client_group g WHERE g.company = {} ORDER BY g.is_default DESC, lower(g.name)",
+        company_id,
+    )
+
+
+async def get_group(company_id: int, group_id: int) -> dict:
+    row = (
+        await ClientGroup.select()
+        .where(ClientGroup.id == group_id, ClientGroup.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def default_group_id(company_id: int) -> int:
+    row = (
+        await ClientGroup.select(ClientGroup.id)
+        .where(ClientGroup.company == company_id, ClientGroup.is_default.eq(True))
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row["id"]
+
+
+async def create_group(company_id: int, details: GroupDetails) -> int:
+    if errors := _check_group(details):
+        raise ValidationError(errors)
+    try:
+        async with write_transaction():
+            rows = await ClientGroup.insert(
+                ClientGroup(
+                    company=company_id,
+                    name=details.name.strip(),
+                    description=details.description,
+                    colour=details.colour.lower(),
+                )
+            ).returning(ClientGroup.id)
+            await _write_group_settings(rows[0]["id"], details.overrides)
+    except Exception as error:
+        if duplicate := _duplicate_name(error):
+            raise duplicate from None
+        raise
+    return rows[0]["id"]
+
+
+async def update_group(company_id: int, group_id: int, details: GroupDetails) -> None:
+    await get_group(company_id, group_id)
+    if errors := _check_group(details):
+        raise ValidationError(errors)
+    try:
+        async with write_transaction():
+            await ClientGroup.update(
+                {
+                    ClientGroup.name: details.name.strip(),
+                    ClientGroup.description: details.description,
+                    ClientGroup.colour: details.colour.lower(),
+                }
+            ).where(ClientGroup.id == group_id, ClientGroup.company == company_id)
+            await _write_group_settings(group_id, details.overrides)
+    except Exception as error:
+        if duplicate := _duplicate_name(error):
+            raise duplicate from None
+        raise
+
+
+async def delete_group(company_id: int, group_id: int) -> int:
+    """Deletes a group that is not the default; its clients move to the default group in the
+    same transaction. Returns how many clients moved."""
+    async with write_transaction():
+        group = await get_group(company_id, group_id)
+        if group["is_default"]:
+            raise ValidationError({"": "The default group cannot be deleted."})
+        default_id = await default_group_id(company_id)
+        moved = (
+            await Client.update({Client.group: default_id})
+            .where(Client.group == group_id)
+            .returning(Client.id)
+        )
+        await ClientGroup.delete().where(ClientGroup.id == group_id)
+    return len(moved)
+
+
+async def count_group_clients(company_id: int, group_id: int) -> int:
+    await get_group(company_id, group_id)
+    return await Client.count().where(Client.group == group_id)
+
+
+# --- custom fields --------------------------------------------------------------------------
+
+FIELD_TYPES = {
+    "textbox": "Textbox",
+    "checkbox": "Checkbox",
+    "select": "Dropdown",
+    "textarea": "Textarea",
+    "date": "Date",
+    "number": "Number",
+}
+REQUIRED_CHOICES = {"no": "No", "yes": "Yes", "regex": "Custom Regex"}
+MAX_VALUE_LENGTH = {"textarea": 5000}
+DEFAULT_MAX_VALUE_LENGTH = 255
+
+
+@dataclass
+class FieldDetails:
+    label: str = ""
+    field_type: str = "textbox"
+    options: str = ""
+    required: str = "no"
+    regex: str = ""
+    visible_to_client: bool = False
+    read_only_for_client: bool = False
+    encrypted: bool = False
+    default_value: str = ""
+
+    @property
+    def option_list(self) -> list[str]:
+        return [line.strip() for line in self.options.splitlines() if line.strip()]
+
+
+def field_details(row: dict) -> FieldDetails:
+    return FieldDetails(**{name: row[name] for name in FieldDetails.__dataclass_fields__})
+
+
+def value_problem(details: FieldDetails, value: str, *, check_required: bool = True) -> str | None:
+    """Why `value` is not acceptable for the field, or None. The field's own rule: its type,
+    its options, its regex; and, unless told otherwise, that it is filled in when required."""
+    if not value:
+        if check_required and details.required == "yes":
+            return f"{details.label} is required."
+        if details.required == "regex" and check_required and not _regex_matches(details.regex, ""):
+            return f"{details.label} is required."
+        return None
+    limit = MAX_VALUE_LENGTH.get(details.field_type, DEFAULT_MAX_VALUE_LENGTH)
+    if len(value) > limit:
+        return f"{details.label} is too long (at most {limit} characters)."
+    if details.field_type == "checkbox" and value != "1":
+        return f"{details.label}: tick the box or leave it empty."
+    if details.field_type == "select" and value not in details.option_list:
+        return f"{details.label}: choose one of the options."
+    if details.field_type == "date":
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return f"{details.label}: enter a date as YYYY-MM-DD."
+    if details.field_type == "number":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            return f"{details.label}: enter a number."
+    if details.required == "regex" and not _regex_matches(details.regex, value):
+        return f"{details.label} is not in the expected format."
+    return None
+
+
+def _regex_matches(pattern: str, value: str) -> bool:
+    try:
+        return re.fullmatch(pattern, value) is not None
+    except re.error:
+        return False
+
+
+def _check_field(details: FieldDetails) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not details.label.strip():
+        errors["label"] = "Label is required."
+    elif len(details.label) > 100:
+        errors["label"] = "Label is too long (at most 100 characters)."
+    if details.field_type not in FIELD_TYPES:
+        errors["field_type"] = "Choose a field type from the list."
+    if details.required not in REQUIRED_CHOICES:
+        errors["required"] = "Choose No, Yes or Custom Regex."
+    if details.field_type == "select" and not details.option_list:
+        errors["options"] = "A dropdown needs at least one option (one a line)."
+    if len(details.options) > 5000:
+        errors["options"] = "Options are too long (at most 5000 characters)."
+    if details.required == "regex":
+        if not details.regex:
+            errors["regex"] = "Enter the regular expression values must match."
+        elif len(details.regex) > 500:
+            errors["regex"] = "The regular expression is too long (at most 500 characters)."
+        else:
+            try:
+                re.compile(details.regex)
+            except re.error as error:
+                errors["regex"] = f"This is not a valid regular expression: {error}."
+    if not errors and details.default_value:
+        if problem := value_problem(details, details.default_value, check_required=False):
+            errors["default_value"] = f"The default value does not fit the field: {problem}"
+    return errors
+
+
+async def list_fields(company_id: int, group_id: int) -> list[dict]:
+    return (
+        await CustomField.select()
+        .where(CustomField.company == company_id, CustomField.group == group_id)
+        .order_by(CustomField.position)
+        .order_by(CustomField.id)
+    )
+
+
+async def get_field(company_id: int, field_id: int) -> dict:
+    row = (
+        await CustomField.select()
+        .where(CustomField.id == field_id, CustomField.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _field_values(details: FieldDetails) -> dict[str, Any]:
+    return {
+        "label": details.label.strip(),
+        "field_type": details.field_type,
+        "options": "\n".join(details.option_list),
+        "required": details.required,
+        "regex": details.regex if details.required == "regex" else "",
+        "visible_to_client": details.visible_to_client,
+        "read_only_for_client": details.read_only_for_client,
+        "encrypted": details.encrypted,
+        "default_value": details.default_value,
+    }
+
+
+async def create_field(company_id: int, group_id: int, details: FieldDetails) -> int:
+    await get_group(company_id, group_id)
+    if errors := _check_field(details):
+        raise ValidationError(errors)
+    async with write_transaction():
+        last = (
+            await CustomField.select(CustomField.position)
+            .where(CustomField.group == group_id)
+            .order_by(CustomField.position, ascending=False)
+            .first()
+        )
+        rows = await CustomField.insert(
+            CustomField(
+                company=company_id,
+                group=group_id,
+                position=(last["position"] + 1) if last else 0,
+                **_field_values(details),
+            )
+        ).returning(CustomField.id)
+    return rows[0]["id"]
+
+
+async def update_field(company_id: int, field_id: int, details: FieldDetails) -> None:
+    await get_field(company_id, field_id)
+    if errors := _check_field(details):
+        raise ValidationError(errors)
+    await CustomField.update(_field_values(details)).where(
+        CustomField.id == field_id, CustomField.company == company_id
+    )
+
+
+async def delete_field(company_id: int, field_id: int) -> None:
+    """The field and every client's value of it."""
+    await get_field(company_id, field_id)
+    await CustomField.delete().where(CustomField.id == field_id, CustomField.company == company_id)
+
+
+async def move_field(company_id: int, field_id: int, direction: str) -> None:
+    """Moves a field one place up or down in its group's order."""
+    row = await get_field(company_id, field_id)
+    async with write_transaction():
+        fields = await list_fields(company_id, row["group"])
+        ids = [f["id"] for f in fields]
+        index = ids.index(field_id)
+        target = index - 1 if direction == "up" else index + 1
+        if 0 <= target < len(ids):
+            ids[index], ids[target] = ids[target], ids[index]
+        for position, each in enumerate(ids):
+            await CustomField.update({CustomField.position: position}).where(CustomField.id == each)
+
+
+# --- custom values --------------------------------------------------------------------------
+
+
+def check_custom_values(
+    fields: list[dict],
+    submitted: dict[str, str],
+    *,
+    current: dict[int, str] | None = None,
+    by_client: bool = False,
+) -> tuple[dict[int, str], dict[str, str]]:
+    """Validates submitted values ({field id as text: value}) against a group's fields.
+    Returns (values to store by field id, errors by `custom_<id>`). A client cannot see fields
+    that are not visible to clients, nor change read-only ones: those keep their current value."""
+    values: dict[int, str] = {}
+    errors: dict[str, str] = {}
+    current = current or {}
+    for row in fields:
+        details = field_details(row)
+        if by_client and (not row["visible_to_client"] or row["read_only_for_client"]):
+            if row["id"] in current:
+                values[row["id"]] = current[row["id"]]
+            continue
+        value = submitted.get(str(row["id"]), "").strip()
+        if problem := value_problem(details, value):
+            errors[f"custom_{row['id']}"] = problem
+        values[row["id"]] = value
+    return values, errors
+
+
+async def save_custom_values(client_id: int, fields: list[dict], values: dict[int, str]) -> None:
+    """Replaces the client's custom values; call inside the client's write transaction."""
+    encrypted = {row["id"] for row in fields if row["encrypted"]}
+    await CustomFieldValue.delete().where(CustomFieldValue.client == client_id)
+    rows = [
+        CustomFieldValue(
+            field=field_id,
+            client=client_id,
+            value=encrypt(value) if field_id in encrypted else value,
+        )
+        for field_id, value in values.items()
+        if value
+    ]
+    if rows:
+        await CustomFieldValue.insert(*rows)
+
+
+async def custom_values(client_id: int) -> dict[int, str]:
+    """The client's values by field id, decrypted."""
+    rows = await CustomFieldValue.select(CustomFieldValue.field, CustomFieldValue.value).where(
+        CustomFieldValue.client == client_id
+    )
+    return {row["field"]: decrypt(row["value"]) for row in rows}

@@ -64,7 +64,17 @@ def read_client_details(data: dict[str, Any]) -> ClientDetails:
         group_id=text(data, "group_id"),
         send_registration_email=checkbox(data, "send_registration_email"),
         marketing_opt_in=checkbox(data, "marketing_opt_in"),
+        custom=read_custom_values(data),
     )
+
+
+def read_custom_values(data: dict[str, Any]) -> dict[str, str]:
+    """Custom field inputs are named custom_<field id>."""
+    return {
+        name.removeprefix("custom_"): text(data, name)
+        for name in data
+        if name.startswith("custom_") and name.removeprefix("custom_").isdigit()
+    }
 
 
 def blank_client_details(company: dict, default_group_id: int | None) -> ClientDetails:
@@ -78,7 +88,7 @@ def blank_client_details(company: dict, default_group_id: int | None) -> ClientD
     )
 
 
-def client_details_of(client: ClientView) -> ClientDetails:
+def client_details_of(client: ClientView, custom: dict[int, str]) -> ClientDetails:
     contact = client.contact
     specified = client.username.casefold() != contact["email"].casefold()
     return ClientDetails(
@@ -103,4 +113,5 @@ def client_details_of(client: ClientView) -> ClientDetails:
         language=client.language,
         group_id=str(client.group_id),
         marketing_opt_in=client.marketing_opt_in,
+        custom={str(field_id): value for field_id, value in custom.items()},
     )

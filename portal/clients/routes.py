@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
+from portal.client_groups.services import custom_values, list_fields
 from portal.clients import services
 from portal.clients.forms import (
     blank_client_details,
@@ -72,6 +73,7 @@ async def _form_page(
         "states": subdivisions(details.country, language),
         "currencies": currencies(language),
         "languages": list(LANGUAGES.items()),
+        "custom_fields": await _group_fields(admin, details.group_id),
         "group_options": [
             (g["id"], g["name"]) for g in await services.groups_of_company(admin.company.id)
         ],
@@ -80,6 +82,13 @@ async def _form_page(
     }
     template = "admin/clients/edit.html" if client else "admin/clients/add.html"
     return Template(template, context=context, status_code=status_code)
+
+
+async def _group_fields(admin: AdminContext, group_id: str) -> list[dict]:
+    """The custom fields of a group of the company (none for an unknown or foreign group)."""
+    if not group_id.isdigit():
+        return []
+    return await list_fields(admin.company.id, int(group_id))
 
 
 def _form_action(data: dict[str, Any], details: ClientDetails) -> tuple[bool, str | None]:
@@ -138,16 +147,28 @@ async def client_profile(admin: Admin, client_id: FromPath[int]) -> Template:
             "language_name": LANGUAGES.get(client.language, client.language),
             "statuses": services.STATUSES,
             "consents": await services.consent_events(admin.company.id, client_id),
+            "custom_fields": await _shown_custom_values(admin, client),
         },
     )
+
+
+async def _shown_custom_values(admin: AdminContext, client: ClientView) -> list[tuple[str, str]]:
+    """(label, value) of the client's group's custom fields, for the profile."""
+    values = await custom_values(client.id)
+    shown = []
+    for row in await list_fields(admin.company.id, client.group_id):
+        value = values.get(row["id"], "")
+        if row["field_type"] == "checkbox":
+            value = "Yes" if value == "1" else "No"
+        shown.append((row["label"], value))
+    return shown
 
 
 @get("/clients/{client_id:int}/edit", name="admin:clients:edit")
 async def edit_client_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await _client_or_404(admin, client_id)
-    return await _form_page(
-        admin, client_details_of(client), {}, client=client, version=client.version
-    )
+    details = client_details_of(client, await custom_values(client_id))
+    return await _form_page(admin, details, {}, client=client, version=client.version)
 
 
 @post("/clients/{client_id:int}/edit", name="admin:clients:update")
@@ -184,6 +205,17 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
         )
     flash(request, "The client was saved.", category="success")
     return redirect(request, f"/admin/clients/{client_id}")
+
+
+@get("/clients/fragments/custom-fields", name="admin:clients:custom-fields")
+async def custom_fields_fragment(admin: Admin, group_id: FromQuery[str] = "") -> Template:
+    """The chosen group's custom fields; htmx swaps them in when Client Group changes."""
+    context = {
+        "custom_fields": await _group_fields(admin, group_id),
+        "details": ClientDetails(),
+        "errors": {},
+    }
+    return Template("components/custom_fields.html", context=context)
 
 
 # --- fragments shared by every client form (admin area and client area) ---------------------
@@ -235,5 +267,6 @@ admin_handlers = [
     client_profile,
     edit_client_page,
     edit_client_submit,
+    custom_fields_fragment,
 ]
 fragment_handlers = [state_fragment, phone_row_fragment, password_fragment]

@@ -11,12 +11,21 @@ from datetime import UTC, datetime
 
 import phonenumbers
 
+from portal.client_groups.services import (
+    ALWAYS_REQUIRED,
+    EffectiveSettings,
+    check_custom_values,
+    effective_settings,
+    list_fields,
+    save_custom_values,
+)
+from portal.client_groups.services import CONTACT_FIELDS as GROUP_CONTACT_FIELDS
 from portal.client_groups.tables import ClientGroup
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.services import get_company
 from portal.companies.tables import ClientIdSequence
 from portal.core.config import get_settings
-from portal.core.countries import is_country, is_currency, state_belongs_to
+from portal.core.countries import is_country, is_currency, state_belongs_to, subdivisions
 from portal.core.db import read_transaction, violated_unique_index, write_transaction
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import check_length, normalise_email, require
@@ -30,6 +39,13 @@ NUMBER_LOCATIONS = {"home": "Home", "work": "Work"}
 STATUSES = {"active": "Active", "inactive": "Inactive", "fraud": "Fraud"}
 MAX_PHONE_ROWS = 50
 USERNAME_PATTERN = re.compile(r"^[\w.@+-]+$")
+EMAIL_IN_USE_ANY = (
+    "SELECT contact.client FROM contact JOIN client ON client.id = contact.client "
+    "WHERE client.company = {} AND lower(contact.email) = lower({}) LIMIT 2"
+)
+EMAIL_IN_USE_PRIMARY = EMAIL_IN_USE_ANY.replace(
+    " LIMIT", " AND contact.contact_type = 'primary' LIMIT"
+)
 
 # Contact fields: (name, label, max length)
 CONTACT_FIELDS = (
@@ -79,6 +95,8 @@ class ClientDetails:
     group_id: str = ""
     send_registration_email: bool = False
     marketing_opt_in: bool = False
+    # Values of the chosen group's custom fields, by field id (as text)
+    custom: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -199,6 +217,71 @@ def normalise_username(value: str) -> str:
     return value.strip().casefold()
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What validation found: errors, or the clean values to store."""
+
+    errors: dict[str, str]
+    numbers: list[_CleanNumber]
+    email: str
+    username: str
+    group_id: int | None
+    settings: EffectiveSettings | None
+    fields: list[dict]
+    custom_values: dict[int, str]
+
+
+def _username(
+    details: ClientDetails, email: str, settings: EffectiveSettings | None, errors: dict[str, str]
+) -> str:
+    """The username the client gets: the email, or the one specified."""
+    if details.username_mode == "email":
+        return email.casefold()
+    if details.username_mode != "specify":
+        errors["username_mode"] = "Choose how the username is set."
+        return ""
+    username = normalise_username(details.username)
+    if not username:
+        errors["username"] = "Username is required when you specify one."
+    elif len(username) > 254:
+        errors["username"] = "Username is too long (at most 254 characters)."
+    elif not USERNAME_PATTERN.match(username):
+        errors["username"] = "Use letters, digits and . _ - + @ only."
+    elif settings and settings.usernames_must_be_emails and normalise_email(username) is None:
+        errors["username"] = "In this client group the username must be an email address."
+    else:
+        return username
+    return ""
+
+
+def _check_required_fields(
+    details: ClientDetails,
+    numbers: list[_CleanNumber],
+    settings: EffectiveSettings,
+    errors: dict[str, str],
+) -> None:
+    """The group's required contact fields. Requiring Phone or Fax means at least one number
+    of that type."""
+    for name in sorted(settings.required_fields - ALWAYS_REQUIRED):
+        label = GROUP_CONTACT_FIELDS[name]
+        if name in {"phone", "fax"}:
+            if not any(n.number_type == name for n in numbers) and "phone-rows" not in errors:
+                errors["phone-rows"] = f"At least one {label} number is required."
+        elif name == "state":
+            if not details.state and subdivisions(details.country.upper()):
+                errors.setdefault("state", "State/Province is required.")
+        else:
+            require(errors, name, getattr(details, name), label)
+
+
+async def _email_in_use(company_id: int, email: str, scope: str, client_id: int | None) -> bool:
+    """Whether another client of the company has this email on its primary contact, or (scope
+    "all") on any of its contacts."""
+    query = EMAIL_IN_USE_PRIMARY if scope == "primary" else EMAIL_IN_USE_ANY
+    rows = await Contact.raw(query, company_id, email)
+    return any(row["client"] != client_id for row in rows)
+
+
 async def _validate(
     company_id: int,
     details: ClientDetails,
@@ -206,8 +289,8 @@ async def _validate(
     password: str | None,
     password_required: bool,
     client_id: int | None,
-) -> tuple[dict[str, str], list[_CleanNumber], str, str]:
-    """Checks every field and returns (errors, numbers, email, username)."""
+) -> _Checked:
+    """Checks every field, under the rules of the chosen client group."""
     errors: dict[str, str] = {}
     for name, label, max_length in CONTACT_FIELDS:
         check_length(errors, name, getattr(details, name), max_length, label)
@@ -237,24 +320,25 @@ async def _validate(
         errors["preferred_currency"] = "Choose a currency from the list."
     if details.language not in LANGUAGES:
         errors["language"] = "Choose a language from the list."
-    if not details.group_id.isdigit() or not await ClientGroup.exists().where(
-        ClientGroup.id == int(details.group_id), ClientGroup.company == company_id
+
+    group_id = int(details.group_id) if details.group_id.isdigit() else None
+    if group_id is None or not await ClientGroup.exists().where(
+        ClientGroup.id == group_id, ClientGroup.company == company_id
     ):
         errors["group_id"] = "Choose a client group from the list."
+        group_id = None
+    settings, fields, custom = None, [], {}
+    if group_id is not None:
+        settings = await effective_settings(company_id, group_id, client_id)
+        _check_required_fields(details, numbers, settings, errors)
+        fields = await list_fields(company_id, group_id)
+        custom, custom_errors = check_custom_values(fields, details.custom)
+        errors.update(custom_errors)
+        if email and settings.unique_contact_emails != "no" and "email" not in errors:
+            if await _email_in_use(company_id, email, settings.unique_contact_emails, client_id):
+                errors["email"] = "Another client already uses this email address."
 
-    username = ""
-    if details.username_mode == "specify":
-        username = normalise_username(details.username)
-        if not username:
-            errors["username"] = "Username is required when you specify one."
-        elif len(username) > 254:
-            errors["username"] = "Username is too long (at most 254 characters)."
-        elif not USERNAME_PATTERN.match(username):
-            errors["username"] = "Use letters, digits and . _ - + @ only."
-    elif details.username_mode == "email":
-        username = email.casefold()
-    else:
-        errors["username_mode"] = "Choose how the username is set."
+    username = _username(details, email, settings, errors)
     if username and await username_taken(username, except_client_id=client_id):
         errors["email" if details.username_mode == "email" else "username"] = (
             "This username is already in use by another client."
@@ -264,7 +348,7 @@ async def _validate(
         user_inputs = (details.email, username, details.first_name, details.last_name)
         if problem := password_problem(password or "", user_inputs=user_inputs):
             errors["password"] = "Password is required." if not password else problem
-    return errors, numbers, email, username
+    return _Checked(errors, numbers, email, username, group_id, settings, fields, custom)
 
 
 async def username_taken(username: str, except_client_id: int | None = None) -> bool:
@@ -287,24 +371,25 @@ def _duplicate_username_error(
 # --- client IDs -----------------------------------------------------------------------------
 
 
-async def _next_client_id(company: dict) -> tuple[int, str]:
-    """Takes the next number of the company's client ID format; called inside the write
-    transaction that inserts the client, so two creates never get the same number."""
-    id_format = company["client_id_format"]
+async def _next_client_id(company_id: int, settings: EffectiveSettings) -> tuple[int, str]:
+    """Takes the next number of the group's client ID format (one sequence per company and
+    format); called inside the write transaction that inserts the client, so two creates never
+    get the same number."""
+    id_format = settings.client_id_format
     await ClientIdSequence.raw(
         "INSERT INTO client_id_sequence (company, id_format, next_value) VALUES ({}, {}, {}) "
         "ON CONFLICT (company, id_format) DO NOTHING",
-        company["id"],
+        company_id,
         id_format,
-        company["client_id_start"],
+        settings.client_id_start,
     )
     rows = await ClientIdSequence.raw(
         "UPDATE client_id_sequence SET next_value = next_value + {} "
         "WHERE company = {} AND id_format = {} RETURNING next_value - {} AS number",
-        company["client_id_increment"],
-        company["id"],
+        settings.client_id_increment,
+        company_id,
         id_format,
-        company["client_id_increment"],
+        settings.client_id_increment,
     )
     number = rows[0]["number"]
     return number, id_format.replace("{num}", str(number))
@@ -362,25 +447,26 @@ async def _record_consent(client_id: int, opted_in: bool, actor: Actor, source: 
 async def create_client(
     company_id: int, details: ClientDetails, password: str, actor: Actor
 ) -> int:
-    """Creates the client, its primary contact, numbers and consent record in one transaction,
-    under the next client ID of the company; sends the registration email when asked."""
-    company = await get_company(company_id)
-    errors, numbers, email, username = await _validate(
+    """Creates the client, its primary contact, numbers, custom values and consent record in one
+    transaction, under the next client ID of its group's format; sends the registration email
+    when asked."""
+    checked = await _validate(
         company_id, details, password=password, password_required=True, client_id=None
     )
-    if errors:
-        raise ValidationError(errors)
+    if checked.errors:
+        raise ValidationError(checked.errors)
+    assert checked.settings is not None and checked.group_id is not None
     password_hash = await hash_password(password)
     try:
         async with write_transaction():
-            number, code = await _next_client_id(company)
+            number, code = await _next_client_id(company_id, checked.settings)
             rows = await Client.insert(
                 Client(
                     company=company_id,
-                    group=int(details.group_id),
+                    group=checked.group_id,
                     number=number,
                     code=code,
-                    username=username,
+                    username=checked.username,
                     password_hash=password_hash,
                     preferred_currency=details.preferred_currency,
                     language=details.language,
@@ -391,9 +477,14 @@ async def create_client(
             ).returning(Client.id)
             client_id = rows[0]["id"]
             contact = await Contact.insert(
-                Contact(client=client_id, contact_type="primary", **_contact_values(details, email))
+                Contact(
+                    client=client_id,
+                    contact_type="primary",
+                    **_contact_values(details, checked.email),
+                )
             ).returning(Contact.id)
-            await _insert_numbers(contact[0]["id"], numbers)
+            await _insert_numbers(contact[0]["id"], checked.numbers)
+            await save_custom_values(client_id, checked.fields, checked.custom_values)
             if details.marketing_opt_in:
                 await _record_consent(client_id, True, actor, "admin-add-client")
     except Exception as error:
@@ -417,14 +508,14 @@ async def update_client(
     """Saves an edit. Raises Conflict when someone else saved the client since
     `expected_version` was read; the password changes only when a new one is given."""
     current = await get_client(company_id, client_id)
-    errors, numbers, email, username = await _validate(
+    checked = await _validate(
         company_id, details, password=new_password, password_required=False, client_id=client_id
     )
-    if errors:
-        raise ValidationError(errors)
+    if checked.errors:
+        raise ValidationError(checked.errors)
     values = {
-        Client.group: int(details.group_id),
-        Client.username: username,
+        Client.group: checked.group_id,
+        Client.username: checked.username,
         Client.preferred_currency: details.preferred_currency,
         Client.language: details.language,
         Client.tax_exempt: details.tax_exempt,
@@ -436,6 +527,7 @@ async def update_client(
     if new_password:
         values[Client.password_hash] = await hash_password(new_password)
         values[Client.session_epoch] = Client.session_epoch + 1  # other sessions end
+    contact_id = current.contact["id"]
     try:
         async with write_transaction():
             updated = (
@@ -449,11 +541,12 @@ async def update_client(
             )
             if not updated:
                 raise Conflict()
-            await Contact.update(_contact_values(details, email)).where(
-                Contact.id == current.contact["id"]
+            await Contact.update(_contact_values(details, checked.email)).where(
+                Contact.id == contact_id
             )
-            await ContactNumber.delete().where(ContactNumber.contact == current.contact["id"])
-            await _insert_numbers(current.contact["id"], numbers)
+            await ContactNumber.delete().where(ContactNumber.contact == contact_id)
+            await _insert_numbers(contact_id, checked.numbers)
+            await save_custom_values(client_id, checked.fields, checked.custom_values)
             if details.marketing_opt_in != current.marketing_opt_in:
                 await _record_consent(
                     client_id, details.marketing_opt_in, actor, "admin-edit-client"

@@ -161,3 +161,46 @@ async def test_bad_input_in_the_browser_keeps_phone_rows_and_state(
     )
     await expect(page.get_by_label("Password")).to_have_value("")
     assert await Client.count() == 0
+
+
+async def test_choosing_a_group_shows_its_custom_fields_and_keeps_what_was_typed(
+    page: Page, live_server: str, staff: dict
+):
+    from portal.client_groups import services as groups
+    from portal.client_groups.services import FieldDetails, GroupDetails
+
+    company_id = staff["company_id"]
+    vip = await groups.create_group(company_id, GroupDetails(name="VIP", colour="#aa00ff"))
+    await groups.create_field(
+        company_id,
+        vip,
+        FieldDetails(
+            label="Support level", field_type="select", options="Gold\nPlatinum", required="yes"
+        ),
+    )
+    await groups.create_field(company_id, vip, FieldDetails(label="Door code", encrypted=True))
+
+    await _log_in(page, live_server, staff)
+    await page.goto(f"{live_server}/admin/clients/add")
+    await page.get_by_label("First Name").fill("Kept")
+    await expect(page.get_by_label("Support level")).to_have_count(0)
+    await page.get_by_label("Client Group").select_option(label="VIP")
+    await expect(page.get_by_label("Support level")).to_be_visible()
+    await expect(page.get_by_label("Door code")).to_be_visible()
+    await expect(page.get_by_label("First Name")).to_have_value("Kept")
+    await page.get_by_label("Last Name").fill("Client")
+    await page.get_by_label("Email", exact=True).fill("kept@example.com")
+    await page.get_by_label("Password").fill("Sturdy-horse-42")
+    await page.get_by_label("Door code").fill("4711#")
+    await page.get_by_role("button", name="Create Client").click()
+    await expect(
+        page.locator(
+            "#custom_" + str((await groups.list_fields(company_id, vip))[0]["id"]) + "-error"
+        )
+    ).to_have_text("Support level is required.")
+    await expect(page.get_by_label("Door code")).to_have_value("4711#")
+    await page.get_by_label("Support level").select_option("Platinum")
+    await page.get_by_label("Password").fill("Sturdy-horse-42")  # passwords are never echoed back
+    await page.get_by_role("button", name="Create Client").click()
+    await expect(page).to_have_url(re.compile(r"/admin/clients/\d+$"))
+    await expect(page.locator(".profile")).to_contain_text("Platinum")

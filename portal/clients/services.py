@@ -15,6 +15,7 @@ from portal.client_groups.services import (
     ALWAYS_REQUIRED,
     EffectiveSettings,
     check_custom_values,
+    custom_values,
     effective_settings,
     list_fields,
     save_custom_values,
@@ -289,8 +290,10 @@ async def _validate(
     password: str | None,
     password_required: bool,
     client_id: int | None,
+    by_client: bool = False,
 ) -> _Checked:
-    """Checks every field, under the rules of the chosen client group."""
+    """Checks every field, under the rules of the chosen client group. A client's own edit is
+    checked against the custom fields it may see and change; the others keep their values."""
     errors: dict[str, str] = {}
     for name, label, max_length in CONTACT_FIELDS:
         check_length(errors, name, getattr(details, name), max_length, label)
@@ -332,7 +335,10 @@ async def _validate(
         settings = await effective_settings(company_id, group_id, client_id)
         _check_required_fields(details, numbers, settings, errors)
         fields = await list_fields(company_id, group_id)
-        custom, custom_errors = check_custom_values(fields, details.custom)
+        current = await custom_values(client_id) if by_client and client_id else None
+        custom, custom_errors = check_custom_values(
+            fields, details.custom, current=current, by_client=by_client
+        )
         errors.update(custom_errors)
         if email and settings.unique_contact_emails != "no" and "email" not in errors:
             if await _email_in_use(company_id, email, settings.unique_contact_emails, client_id):
@@ -504,12 +510,20 @@ async def update_client(
     expected_version: int,
     new_password: str | None,
     actor: Actor,
+    source: str = "admin-edit-client",
 ) -> None:
     """Saves an edit. Raises Conflict when someone else saved the client since
-    `expected_version` was read; the password changes only when a new one is given."""
+    `expected_version` was read; the password changes only when a new one is given. `source`
+    names where the edit came from (consent records); a client's own edits come with actor kind
+    "client" and are checked as such."""
     current = await get_client(company_id, client_id)
     checked = await _validate(
-        company_id, details, password=new_password, password_required=False, client_id=client_id
+        company_id,
+        details,
+        password=new_password,
+        password_required=False,
+        client_id=client_id,
+        by_client=actor.kind == "client",
     )
     if checked.errors:
         raise ValidationError(checked.errors)
@@ -548,9 +562,7 @@ async def update_client(
             await _insert_numbers(contact_id, checked.numbers)
             await save_custom_values(client_id, checked.fields, checked.custom_values)
             if details.marketing_opt_in != current.marketing_opt_in:
-                await _record_consent(
-                    client_id, details.marketing_opt_in, actor, "admin-edit-client"
-                )
+                await _record_consent(client_id, details.marketing_opt_in, actor, source)
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None

@@ -52,9 +52,13 @@ def _check_field_set(value: str) -> str | None:
     return f"Unknown fields: {', '.join(unknown)}." if unknown else None
 
 
+INTEGER = re.compile(r"-?[0-9]{1,12}")
+
+
 def _check_int(minimum: int) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
-        if not value.lstrip("-").isdigit() or int(value) < minimum:
+        # ASCII digits only: str.isdigit() accepts "²" and int() then fails (a 500).
+        if not INTEGER.fullmatch(value) or int(value) < minimum:
             return f"Enter a whole number of at least {minimum}."
         if int(value) > 2_000_000_000:
             return "Enter a smaller number."
@@ -465,7 +469,7 @@ def value_problem(details: FieldDetails, value: str, *, check_required: bool = T
 def _regex_matches(pattern: str, value: str) -> bool:
     try:
         return re.fullmatch(pattern, value) is not None
-    except re.error:
+    except (re.error, OverflowError, RecursionError):
         return False
 
 
@@ -491,7 +495,7 @@ def _check_field(details: FieldDetails) -> dict[str, str]:
         else:
             try:
                 re.compile(details.regex)
-            except re.error as error:
+            except (re.error, OverflowError, RecursionError) as error:  # "a{99999999999}"
                 errors["regex"] = f"This is not a valid regular expression: {error}."
     if not errors and details.default_value:
         if problem := value_problem(details, details.default_value, check_required=False):

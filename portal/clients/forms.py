@@ -8,6 +8,7 @@ from typing import Any
 
 from portal.clients.services import ClientDetails, ClientView, PhoneRow
 from portal.core.forms import checkbox, text
+from portal.core.passwords import generate_password
 
 
 def many(data: dict[str, Any], name: str) -> list[str]:
@@ -115,3 +116,20 @@ def client_details_of(client: ClientView, custom: dict[int, str]) -> ClientDetai
         marketing_opt_in=client.marketing_opt_in,
         custom={str(field_id): value for field_id, value in custom.items()},
     )
+
+
+def apply_form_action(data: dict[str, Any], details: ClientDetails) -> tuple[bool, str | None]:
+    """The form's helper buttons work without JavaScript: they re-render the form. Returns
+    (handled, generated password)."""
+    if remove := data.get("remove_phone"):
+        details.phones = [row for row in details.phones if row.row_id != remove] or [
+            new_phone_row()
+        ]
+        return True, None
+    action = data.get("action", "save")
+    if action == "add_phone":
+        details.phones.append(new_phone_row())
+        return True, None
+    if action == "generate_password":
+        return True, generate_password()
+    return action == "refresh", None

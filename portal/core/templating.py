@@ -9,7 +9,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from portal.core.config import STATIC_DIR, TEMPLATES_DIR
-from portal.core.i18n import LANGUAGES
+from portal.core.i18n import LANGUAGES, current_language, translate, translate_plural
 
 
 @cache
@@ -20,7 +20,12 @@ def asset(path: str) -> str:
 
 
 def _configure(engine: JinjaTemplateEngine) -> None:
-    engine.engine.globals.update(asset=asset, LANGUAGES=LANGUAGES)
+    # `_()` in templates translates into the request's language (English in the admin area).
+    engine.engine.add_extension("jinja2.ext.i18n")
+    engine.engine.install_gettext_callables(translate, translate_plural, newstyle=True)  # type: ignore[attr-defined]
+    engine.engine.globals.update(
+        asset=asset, LANGUAGES=LANGUAGES, current_language=current_language.get
+    )
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True
 

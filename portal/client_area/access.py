@@ -1,0 +1,61 @@
+"""The client session of the self-service area, kept apart from the staff session: a client
+session never opens /admin, and a staff session never opens /client."""
+
+from __future__ import annotations
+
+import time
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import BaseRouteHandler
+
+from portal.client_area.services import ClientUser, session_client
+from portal.core.config import get_settings
+from portal.core.sessions import rotate_session_id
+
+SESSION_KEY = "client"
+
+
+def log_in(request: Request, user: ClientUser) -> None:
+    rotate_session_id(request)
+    request.session[SESSION_KEY] = {
+        "id": user.id,
+        "epoch": user.session_epoch,
+        "lang": user.language,
+        "since": int(time.time()),
+    }
+
+
+def log_out(request: Request) -> None:
+    request.session.pop(SESSION_KEY, None)
+    rotate_session_id(request)
+
+
+def remember(request: Request, **values: object) -> None:
+    """Keeps the session in step after the client changed its language or password."""
+    request.session[SESSION_KEY] = {**request.session[SESSION_KEY], **values}
+
+
+async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    data = connection.session.get(SESSION_KEY) if connection.scope.get("session") else None
+    user = None
+    if (
+        isinstance(data, dict)
+        and time.time() - data.get("since", 0) <= get_settings().session_absolute_seconds
+    ):
+        user = await session_client(data.get("id", 0), data.get("epoch", -1))
+    if user is None:
+        if isinstance(data, dict):
+            connection.session.pop(SESSION_KEY, None)
+        raise NotAuthorizedException("Log in to continue.")
+    connection.state.client_user = user
+
+
+def provide_client_user(request: Request) -> ClientUser:
+    return request.state.client_user
+
+
+# How client-area handlers ask for the logged-in client: `user: CurrentClient`.
+CurrentClient = NamedDependency[ClientUser]

@@ -1,0 +1,287 @@
+"""The client self-service area under /client: log in, password and username help, dashboard,
+own details, password change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from litestar.router import Router
+
+from portal.billing.money import format_money
+from portal.client_area import services
+from portal.client_area.access import (
+    CurrentClient,
+    log_in,
+    log_out,
+    provide_client_user,
+    remember,
+    require_client,
+)
+from portal.clients.forms import apply_form_action, client_details_of, read_client_details
+from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
+from portal.core.countries import countries, subdivisions
+from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
+from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, current_language, translate
+from portal.core.web import client_address, form_data, redirect, safe_next
+
+THROTTLED = "Too many attempts. Wait 15 minutes and try again."
+MAIL_SENT = "If an account exists for what you entered, we have sent it an email. Check your inbox."
+ONE_YEAR = 365 * 24 * 3600
+
+
+def _page(template: str, status_code: int = 200, **context: Any) -> Template:
+    return Template(f"client/{template}", context=context, status_code=status_code)
+
+
+# --- before login ---------------------------------------------------------------------------
+
+
+@get("/login", name="client:login")
+async def login_page(next: FromQuery[str | None] = None) -> Template:
+    return _page("login.html", identifier="", next=next or "", errors={})
+
+
+@post("/login", name="client:login-submit")
+async def login_submit(request: Request) -> Response:
+    data = await form_data(request)
+    identifier, next_url = str(data.get("identifier", "")).strip(), str(data.get("next", ""))
+    try:
+        user = await services.authenticate(
+            identifier, str(data.get("password", "")), client_address(request)
+        )
+    except Throttled:
+        return _page(
+            "login.html", 429, identifier=identifier, next=next_url, errors={"": THROTTLED}
+        )
+    except ValidationError as error:
+        return _page("login.html", 400, identifier=identifier, next=next_url, errors=error.errors)
+    log_in(request, user)
+    return redirect(request, safe_next(next_url, "/client"))
+
+
+@post("/logout", name="client:logout")
+async def logout(request: Request) -> Response:
+    language = current_language.get()
+    log_out(request)
+    response = redirect(request, "/client/login")
+    # The login page stays in the language the client was using.
+    response.cookies.append(_language_cookie(language))
+    return response
+
+
+def _language_cookie(language: str) -> Cookie:
+    return Cookie(
+        key=LANGUAGE_COOKIE,
+        value=language,
+        max_age=ONE_YEAR,
+        httponly=True,
+        samesite="lax",
+        path="/",
+    )
+
+
+@get("/forgot-password", name="client:forgot-password")
+async def forgot_password_page() -> Template:
+    return _page("forgot_password.html", identifier="", errors={})
+
+
+@post("/forgot-password", name="client:forgot-password-submit")
+async def forgot_password_submit(request: Request) -> Template:
+    data = await form_data(request)
+    identifier = str(data.get("identifier", "")).strip()
+    try:
+        await services.request_password_reset(identifier, client_address(request))
+    except Throttled:
+        return _page("forgot_password.html", 429, identifier=identifier, errors={"": THROTTLED})
+    return _page("message.html", title="Check your email", message=MAIL_SENT)
+
+
+@get("/reset/{token:str}", name="client:reset")
+async def reset_page(token: FromPath[str]) -> Template:
+    if not await services.reset_token_is_valid(token[:100]):
+        return _invalid_reset_link()
+    return _page("reset_password.html", token=token, errors={})
+
+
+def _invalid_reset_link() -> Template:
+    message = "This link has expired or was already used. Ask for a new one."
+    return _page(
+        "message.html", 404, title="Link not valid", message=message, link="/client/forgot-password"
+    )
+
+
+@post("/reset/{token:str}", name="client:reset-submit")
+async def reset_submit(request: Request, token: FromPath[str]) -> Template:
+    data = await form_data(request)
+    try:
+        await services.reset_password(token[:100], str(data.get("password", "")))
+    except NotFound:
+        return _invalid_reset_link()
+    except ValidationError as error:
+        return _page("reset_password.html", 422, token=token, errors=error.errors)
+    return _page(
+        "message.html",
+        title="Password changed",
+        message="Your password was changed. You can log in now.",
+        link="/client/login",
+    )
+
+
+@get("/forgot-username", name="client:forgot-username")
+async def forgot_username_page() -> Template:
+    return _page("forgot_username.html", email="", errors={})
+
+
+@post("/forgot-username", name="client:forgot-username-submit")
+async def forgot_username_submit(request: Request) -> Template:
+    data = await form_data(request)
+    email = str(data.get("email", "")).strip()
+    try:
+        await services.send_username_reminder(email, client_address(request))
+    except Throttled:
+        return _page("forgot_username.html", 429, email=email, errors={"": THROTTLED})
+    return _page("message.html", title="Check your email", message=MAIL_SENT)
+
+
+# --- logged in ------------------------------------------------------------------------------
+
+
+@get("/", name="client:dashboard")
+async def dashboard(user: CurrentClient) -> Template:
+    overview = await services.dashboard(user)
+    language = current_language.get()
+    money = lambda minor, currency: format_money(minor, currency, language)  # noqa: E731
+    return _page("dashboard.html", page_title="Dashboard", overview=overview, money=money)
+
+
+async def _details_page(
+    user: services.ClientUser,
+    details: Any,
+    errors: dict[str, str],
+    status_code: int = 200,
+    version: int | None = None,
+) -> Template:
+    form = await services.details_form(user)
+    language = current_language.get()
+
+    def field_mode(name: str) -> str:
+        if form.editable(name):
+            return "edit"
+        return "show" if name in form.settings.shown_fields else "hide"
+
+    return _page(
+        "details.html",
+        status_code,
+        page_title="My details",
+        form=form,
+        details=details,
+        errors=errors,
+        version=form.client.version if version is None else version,
+        field_mode=field_mode,
+        phones_editable=form.editable("phone") or form.editable("fax"),
+        countries=countries(language),
+        states=subdivisions(details.country, language),
+        languages=list(LANGUAGES.items()),
+        number_types=NUMBER_TYPES,
+        number_locations=NUMBER_LOCATIONS,
+        opt_in_wording=MARKETING_OPT_IN_WORDING,
+        custom_fields=form.fields,
+    )
+
+
+@get("/details", name="client:details")
+async def details_page(user: CurrentClient) -> Template:
+    form = await services.details_form(user)
+    return await _details_page(user, client_details_of(form.client, form.values), {})
+
+
+@post("/details", name="client:details-submit")
+async def details_submit(request: Request, user: CurrentClient) -> Response:
+    data = await form_data(request)
+    submitted = read_client_details(data)
+    form = await services.details_form(user)
+    details = services.merge_own_details(form, submitted)
+    version = (
+        int(data["version"]) if str(data.get("version", "")).isdigit() else form.client.version
+    )
+    handled, _ = apply_form_action(data, details)
+    if handled:
+        return await _details_page(user, details, {}, version=version)
+    try:
+        await services.update_own_details(user, submitted, version, client_address(request))
+    except ValidationError as error:
+        return await _details_page(user, details, error.errors, 422, version=version)
+    except Conflict:
+        errors = {
+            "": "Your details were changed elsewhere in the meantime. Check them and save again."
+        }
+        return await _details_page(user, details, errors, 409)
+    remember(request, lang=details.language)
+    current_language.set(details.language)
+    flash(request, translate("Your details were saved."), category="success")
+    return redirect(request, "/client/details")
+
+
+@get("/password", name="client:password")
+async def password_page(user: CurrentClient) -> Template:
+    return _page("password.html", page_title="Change password", errors={})
+
+
+@post("/password", name="client:password-submit")
+async def password_submit(request: Request, user: CurrentClient) -> Response:
+    data = await form_data(request)
+    try:
+        epoch = await services.change_password(
+            user, str(data.get("current_password", "")), str(data.get("new_password", ""))
+        )
+    except ValidationError as error:
+        return _page("password.html", 422, page_title="Change password", errors=error.errors)
+    remember(request, epoch=epoch)
+    flash(
+        request,
+        translate("Your password was changed. Other sessions were logged out."),
+        category="success",
+    )
+    return redirect(request, "/client")
+
+
+@get("/language", name="client:language")
+async def choose_language(
+    lang: FromQuery[str] = "en", next: FromQuery[str | None] = None
+) -> Response:
+    """The language links of the pages before login (a cookie, no account change)."""
+    if lang not in LANGUAGES:
+        raise NotFoundException()
+    response = Redirect(safe_next(next, "/client/login"))
+    response.cookies.append(_language_cookie(lang))
+    return response
+
+
+public_router = Router(
+    path="/client",
+    route_handlers=[
+        login_page,
+        login_submit,
+        logout,
+        forgot_password_page,
+        forgot_password_submit,
+        reset_page,
+        reset_submit,
+        forgot_username_page,
+        forgot_username_submit,
+        choose_language,
+    ],
+)
+client_router = Router(
+    path="/client",
+    route_handlers=[dashboard, details_page, details_submit, password_page, password_submit],
+    guards=[require_client],
+    dependencies={"user": Provide(provide_client_user, sync_to_thread=False)},
+)

@@ -1,0 +1,391 @@
+"""The client self-service area: logging in, password reset, username reminder, and a client's
+own details. Every rule about clients themselves stays in portal.clients.services."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from portal.billing import services as billing
+from portal.client_area.tables import PasswordResetToken
+from portal.client_groups.services import (
+    CONTACT_FIELDS,
+    EffectiveSettings,
+    custom_values,
+    effective_settings,
+    list_fields,
+)
+from portal.clients.forms import client_details_of
+from portal.clients.services import (
+    Actor,
+    ClientDetails,
+    ClientView,
+    get_client,
+    update_client,
+)
+from portal.clients.tables import Client, Contact
+from portal.companies.services import get_company
+from portal.core import throttle
+from portal.core.config import get_settings
+from portal.core.db import write_transaction
+from portal.core.errors import NotFound, Throttled, ValidationError
+from portal.core.pagination import Page
+from portal.core.passwords import hash_password, password_problem, verify_password
+from portal.mail import services as mail
+
+THROTTLE_AREA = "client"
+RESET_THROTTLE_AREA = "client-reset"
+LOGIN_FAILED = "Username or password is incorrect."
+RESET_LIFETIME = timedelta(hours=1)
+# Clients sharing an email address: at most this many are tried for one login.
+MAX_EMAIL_CANDIDATES = 5
+# The password reset and username reminder pages answer at most this often per address and
+# account in the throttle window, so they cannot be used to flood someone's mailbox.
+RESET_LIMITS = throttle.Limits(per_account=3, per_address=10)
+
+
+@dataclass(frozen=True)
+class ClientUser:
+    """The client a session belongs to."""
+
+    id: int
+    company_id: int
+    username: str
+    first_name: str
+    last_name: str
+    language: str
+    session_epoch: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+async def _user(client_id: int) -> ClientUser | None:
+    row = (
+        await Client.select(
+            Client.id,
+            Client.company,
+            Client.username,
+            Client.status,
+            Client.language,
+            Client.session_epoch,
+        )
+        .where(Client.id == client_id)
+        .first()
+    )
+    if row is None or row["status"] != "active":
+        return None
+    contact = (
+        await Contact.select(Contact.first_name, Contact.last_name)
+        .where(Contact.client == client_id, Contact.contact_type == "primary")
+        .first()
+    )
+    return ClientUser(
+        id=row["id"],
+        company_id=row["company"],
+        username=row["username"],
+        first_name=contact["first_name"] if contact else "",
+        last_name=contact["last_name"] if contact else "",
+        language=row["language"],
+        session_epoch=row["session_epoch"],
+    )
+
+
+async def session_client(client_id: int, session_epoch: int) -> ClientUser | None:
+    """The client of a session while it is valid: the account is active and neither a password
+    change nor a status change has ended its sessions since."""
+    user = await _user(client_id)
+    if user is None or user.session_epoch != session_epoch:
+        return None
+    return user
+
+
+async def _candidates(identifier: str) -> list[dict]:
+    """Accounts an identifier may name: the username, else primary contacts with that email."""
+    if not identifier:
+        return []
+    by_username = await Client.raw(
+        "SELECT id, password_hash, status FROM client WHERE lower(username) = lower({})", identifier
+    )
+    if by_username:
+        return by_username
+    return await Client.raw(
+        "SELECT client.id, client.password_hash, client.status FROM client "
+        "JOIN contact ON contact.client = client.id AND contact.contact_type = 'primary' "
+        "WHERE lower(contact.email) = lower({}) ORDER BY client.id LIMIT {}",
+        identifier,
+        MAX_EMAIL_CANDIDATES,
+    )
+
+
+async def authenticate(identifier: str, password: str, address: str) -> ClientUser:
+    """The client for a username or email and password. Unknown accounts, wrong passwords and
+    inactive or fraud accounts all get the same answer, after the same work."""
+    identifier = identifier.strip()[:254]
+    if await throttle.is_throttled(THROTTLE_AREA, identifier, address):
+        raise Throttled()
+    candidates = await _candidates(identifier)
+    matched = None
+    for row in candidates or [{"id": None, "password_hash": None, "status": ""}]:
+        ok, new_hash = await verify_password(row["password_hash"], password)
+        if ok:
+            matched = row
+            if new_hash:
+                await Client.update({Client.password_hash: new_hash}).where(Client.id == row["id"])
+            break
+    user = await _user(matched["id"]) if matched else None
+    if user is None:
+        await throttle.record_failure(THROTTLE_AREA, identifier, address)
+        raise ValidationError({"": LOGIN_FAILED})
+    await throttle.clear_account(THROTTLE_AREA, identifier)
+    await Client.update(
+        {Client.last_login_at: datetime.now(UTC), Client.last_login_ip: address[:45]}
+    ).where(Client.id == user.id)
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _throttle_mail_request(identifier: str, address: str) -> None:
+    """Counts every reset or reminder request; too many raise Throttled."""
+    if await throttle.is_throttled(RESET_THROTTLE_AREA, identifier, address, RESET_LIMITS):
+        raise Throttled()
+    await throttle.record_failure(RESET_THROTTLE_AREA, identifier, address)
+
+
+async def request_password_reset(identifier: str, address: str) -> None:
+    """Emails a reset link when the username or email names an account; answers the same
+    either way (the caller always says "if an account exists, we sent a link")."""
+    identifier = identifier.strip()[:254]
+    await _throttle_mail_request(identifier, address)
+    for row in await _candidates(identifier):
+        if row["status"] != "active":
+            continue
+        token = secrets.token_urlsafe(32)  # 256 bits
+        await PasswordResetToken.insert(
+            PasswordResetToken(
+                client=row["id"],
+                token_hash=_token_hash(token),
+                expires_at=datetime.now(UTC) + RESET_LIFETIME,
+            )
+        )
+        await _mail_client(
+            row["id"],
+            "password_reset.txt",
+            "password_reset",
+            reset_url=f"{get_settings().base_url}/client/reset/{token}",
+        )
+
+
+async def send_username_reminder(email: str, address: str) -> None:
+    """Emails the usernames of the accounts whose primary contact has this address."""
+    email = email.strip()[:254]
+    await _throttle_mail_request(email, address)
+    rows = await Client.raw(
+        "SELECT client.id, client.username FROM client "
+        "JOIN contact ON contact.client = client.id AND contact.contact_type = 'primary' "
+        "WHERE lower(contact.email) = lower({}) AND client.status = 'active' "
+        "ORDER BY client.id LIMIT {}",
+        email,
+        MAX_EMAIL_CANDIDATES,
+    )
+    for row in rows:
+        await _mail_client(
+            row["id"], "username_reminder.txt", "username_reminder", username=row["username"]
+        )
+
+
+async def _mail_client(client_id: int, template: str, kind: str, **context: str) -> None:
+    row = await Client.select(Client.company, Client.language).where(Client.id == client_id).first()
+    client = await get_client(row["company"], client_id)
+    company = await get_company(row["company"])
+    subject, body = mail.render(
+        template,
+        client.language,
+        company=company["name"],
+        first_name=client.contact["first_name"],
+        login_url=f"{get_settings().base_url}/client/login",
+        **context,
+    )
+    await mail.send(
+        company["id"],
+        company["name"],
+        mail.Mail(
+            to=client.contact["email"],
+            subject=subject,
+            body_text=body,
+            kind=kind,
+            client_id=client_id,
+        ),
+    )
+
+
+async def reset_token_is_valid(token: str) -> bool:
+    row = (
+        await PasswordResetToken.select(PasswordResetToken.id)
+        .where(
+            PasswordResetToken.token_hash == _token_hash(token),
+            PasswordResetToken.used_at.is_null(),
+            PasswordResetToken.expires_at > datetime.now(UTC),
+        )
+        .first()
+    )
+    return row is not None
+
+
+async def reset_password(token: str, new_password: str) -> None:
+    """Sets a new password through a reset link: the link works once, within the hour; other
+    sessions of the client end, and the client is told by email."""
+    if problem := password_problem(new_password):
+        raise ValidationError({"password": problem})
+    password_hash = await hash_password(new_password)
+    async with write_transaction():
+        used = (
+            await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)})
+            .where(
+                PasswordResetToken.token_hash == _token_hash(token),
+                PasswordResetToken.used_at.is_null(),
+                PasswordResetToken.expires_at > datetime.now(UTC),
+            )
+            .returning(PasswordResetToken.client)
+        )
+        if not used:
+            raise NotFound()
+        client_id = used[0]["client"]
+        await Client.update(
+            {Client.password_hash: password_hash, Client.session_epoch: Client.session_epoch + 1}
+        ).where(Client.id == client_id)
+        # Every other link of this client stops working too.
+        await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)}).where(
+            PasswordResetToken.client == client_id, PasswordResetToken.used_at.is_null()
+        )
+    await _mail_client(client_id, "password_changed.txt", "password_changed")
+
+
+async def change_password(user: ClientUser, current_password: str, new_password: str) -> int:
+    """Changes the password after checking the current one; other sessions end. Returns the
+    new session epoch, which the caller's own session takes on."""
+    row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
+    ok, _ = await verify_password(row["password_hash"] if row else None, current_password)
+    errors = {} if ok else {"current_password": "The current password is not correct."}
+    contact = await Contact.select(Contact.email).where(Contact.client == user.id).first()
+    user_inputs = (
+        user.username,
+        user.first_name,
+        user.last_name,
+        contact["email"] if contact else "",
+    )
+    if problem := password_problem(new_password, user_inputs=user_inputs):
+        errors["new_password"] = problem
+    if errors:
+        raise ValidationError(errors)
+    password_hash = await hash_password(new_password)
+    updated = (
+        await Client.update(
+            {Client.password_hash: password_hash, Client.session_epoch: Client.session_epoch + 1}
+        )
+        .where(Client.id == user.id)
+        .returning(Client.session_epoch)
+    )
+    await _mail_client(user.id, "password_changed.txt", "password_changed")
+    return updated[0]["session_epoch"]
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+RECENT = 5
+
+
+@dataclass(frozen=True)
+class Overview:
+    client: ClientView
+    company_name: str
+    balances: list[billing.Balance]
+    invoices: list[dict]
+    services: list[dict]
+
+
+async def dashboard(user: ClientUser) -> Overview:
+    """What the client sees first: who it is, what it owes per currency, its latest invoices
+    and services (read-only)."""
+    recent = Page.of(1, RECENT, RECENT)
+    return Overview(
+        client=await get_client(user.company_id, user.id),
+        company_name=(await get_company(user.company_id))["name"],
+        balances=await billing.balances(user.id),
+        invoices=await billing.list_invoices(user.id, recent),
+        services=await billing.list_services(user.id, recent),
+    )
+
+
+# --- own details ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetailsForm:
+    """What the client may see and change of its own details."""
+
+    client: ClientView
+    settings: EffectiveSettings
+    fields: list[dict]  # custom fields visible to the client
+    values: dict[int, str]  # current custom values
+
+    def editable(self, name: str) -> bool:
+        """Shown, and not read-only once it has a value."""
+        if name not in self.settings.shown_fields:
+            return False
+        return name not in self.settings.read_only_fields or not self._value(name)
+
+    def _value(self, name: str) -> str:
+        if name in {"phone", "fax"}:
+            return "1" if any(n.number_type == name for n in self.client.numbers) else ""
+        return str(self.client.contact.get(name, ""))
+
+
+async def details_form(user: ClientUser) -> DetailsForm:
+    client = await get_client(user.company_id, user.id)
+    settings = await effective_settings(user.company_id, client.group_id, client.id)
+    fields = [
+        f for f in await list_fields(user.company_id, client.group_id) if f["visible_to_client"]
+    ]
+    return DetailsForm(
+        client=client, settings=settings, fields=fields, values=await custom_values(client.id)
+    )
+
+
+def merge_own_details(form: DetailsForm, submitted: ClientDetails) -> ClientDetails:
+    """The client's current details with what it may change taken from `submitted`; everything
+    else keeps its current value, whatever the request says (hidden and read-only fields,
+    group, currency, username...)."""
+    details = client_details_of(form.client, form.values)
+    for name in CONTACT_FIELDS:
+        if name not in {"phone", "fax"} and form.editable(name):
+            setattr(details, name, getattr(submitted, name))
+    if form.editable("phone") or form.editable("fax"):
+        details.phones = submitted.phones
+    for field_row in form.fields:
+        if not field_row["read_only_for_client"]:
+            details.custom[str(field_row["id"])] = submitted.custom.get(str(field_row["id"]), "")
+    details.language = submitted.language
+    details.marketing_opt_in = submitted.marketing_opt_in
+    return details
+
+
+async def update_own_details(
+    user: ClientUser, submitted: ClientDetails, expected_version: int, address: str
+) -> None:
+    form = await details_form(user)
+    await update_client(
+        user.company_id,
+        user.id,
+        merge_own_details(form, submitted),
+        expected_version=expected_version,
+        new_password=None,
+        actor=Actor(kind="client", id=user.id, address=address),
+        source="client-area",
+    )

@@ -37,6 +37,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
 from portal.clients.services import MARKETING_OPT_IN_WORDING
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
@@ -197,6 +198,13 @@ class DemoClient:
 
     def contact_row(self, client_id: int) -> tuple:
         return (client_id, *self.contact, self.username)
+
+    def account(self, client_id: int) -> DemoAccount:
+        """What the billing demo data needs of the client."""
+        domain = self.mailbox.replace(".", "-").replace("_", "-") + ".example"
+        return DemoAccount(
+            client_id, self.currency, self.tax_exempt, self.status, self.created_at, domain
+        )
 
     def number_rows(self, contact_id: int) -> list[tuple]:
         return [(contact_id, *phone, position) for position, phone in enumerate(self.numbers)]
@@ -478,6 +486,8 @@ async def _save(
             for row in client.number_rows(contact_ids[client_ids[client.number]])
         ]
         await _insert(ContactNumber, NUMBER_COLUMNS, number_rows)
+        accounts = [client.account(client_ids[client.number]) for client in batch]
+        await add_demo_billing(company["id"], accounts, rng)
 
 
 async def _reserve_numbers(company: dict[str, Any], count: int) -> int:

@@ -2,11 +2,11 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from portal.staff.tables import Staff, StaffCompany
+from portal.staff.tables import Staff, StaffCompany, StaffWidgetState
 
 APP_CONFIG = AppConfig(
     app_name="staff",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Staff, StaffCompany],
+    table_classes=[Staff, StaffCompany, StaffWidgetState],
     migration_dependencies=["portal.companies.piccolo_app"],
 )

@@ -25,3 +25,15 @@ class StaffCompany(Table):
 
     staff = ForeignKey(references=Staff, null=False, on_delete=OnDelete.cascade)
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+
+
+class StaffWidgetState(Table):
+    """How a staff member arranged a page's widgets in a company: their order and which are
+    minimized (comma-separated widget names). (staff, company, key) is unique (see migrations)."""
+
+    staff = ForeignKey(references=Staff, null=False, on_delete=OnDelete.cascade)
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    key = Varchar(length=50)  # the page, e.g. "client-profile"
+    widget_order = Varchar(length=500, default="")
+    minimized = Varchar(length=500, default="")
+    updated_at = Timestamptz(default=TimestamptzNow())

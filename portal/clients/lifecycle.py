@@ -1,0 +1,157 @@
+"""A client's life as staff steer it from the profile: status (Active, Inactive, Fraud), email
+from staff, and deletion.
+
+Inactive and Fraud keep every record and refuse the login: the status change raises the client's
+session epoch, which the client area checks on every request, so their sessions end at once.
+Deleting removes the client and everything of it in one transaction (foreign keys cascade to
+contacts and their numbers, custom values, settings, consent records, notes, invoices,
+transactions, services, the mail log, the search document, reset tokens); the audit log keeps a
+single line naming the client ID and who deleted it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from portal.clients import audit
+from portal.clients.services import STATUSES, Actor, get_client
+from portal.clients.tables import Client, ClientAudit
+from portal.companies.services import get_company
+from portal.core import throttle
+from portal.core.db import write_transaction
+from portal.core.errors import NotFound, Throttled, ValidationError
+from portal.core.ids import is_row_id
+from portal.core.passwords import verify_password
+from portal.mail import services as mail
+from portal.staff.tables import Staff
+
+CONFIRM_THROTTLE_AREA = "staff-confirm"
+WRONG_PASSWORD = "That is not your password. Nothing was deleted."  # noqa: S105 - a message
+MAX_SUBJECT = 255
+MAX_BODY = 50_000
+
+
+async def set_status(company_id: int, client_id: int, status: str, actor: Actor) -> bool:
+    """Sets the status; returns whether it changed. Any change ends the client's sessions."""
+    if status not in STATUSES:
+        raise ValidationError({"status": "Choose Active, Inactive or Fraud."})
+    if not is_row_id(client_id):
+        raise NotFound()
+    async with write_transaction():
+        row = (
+            await Client.select(Client.status, Client.code)
+            .where(Client.id == client_id, Client.company == company_id)
+            .first()
+        )
+        if row is None:
+            raise NotFound()
+        if row["status"] == status:
+            return False
+        await Client.update(
+            {
+                Client.status: status,
+                Client.session_epoch: Client.session_epoch + 1,
+                Client.version: Client.version + 1,
+                Client.updated_at: datetime.now(UTC),
+            }
+        ).where(Client.id == client_id, Client.company == company_id)
+        await audit.record(
+            company_id,
+            client_id,
+            row["code"],
+            actor,
+            [("Status", STATUSES.get(row["status"], row["status"]), STATUSES[status])],
+        )
+    return True
+
+
+def _single_line(value: str) -> str:
+    return " ".join(value.replace("\x00", "").splitlines()).strip()
+
+
+async def email_client(
+    company_id: int, client_id: int, subject: str, body: str, actor: Actor
+) -> int:
+    """Sends a message from staff to the client's primary email, through the mail layer (which
+    logs it in the client's mail log and folds line breaks out of headers)."""
+    errors: dict[str, str] = {}
+    subject = _single_line(subject)
+    body = body.replace("\x00", "").strip()
+    if not subject:
+        errors["subject"] = "Subject is required."
+    elif len(subject) > MAX_SUBJECT:
+        errors["subject"] = f"Subject is too long (at most {MAX_SUBJECT} characters)."
+    if not body:
+        errors["body"] = "Message is required."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Message is too long (at most {MAX_BODY:,} characters)."
+    if errors:
+        raise ValidationError(errors)
+    client = await get_client(company_id, client_id)
+    company = await get_company(company_id)
+    message_id = await mail.send(
+        company_id,
+        company["name"],
+        mail.Mail(
+            to=client.contact["email"],
+            subject=subject,
+            body_text=body + "\n",
+            kind="client_email",
+            client_id=client_id,
+        ),
+    )
+    async with write_transaction():
+        await audit.record(company_id, client_id, client.code, actor, [("Email", "", subject)])
+    return message_id
+
+
+async def delete_client(
+    company_id: int, client_id: int, *, staff_id: int, password: str, actor: Actor
+) -> str:
+    """Deletes the client and everything of it, once the staff member has confirmed with their
+    own password. Returns the client ID (code) that was deleted. A wrong password deletes
+    nothing; repeated wrong passwords are throttled like logins."""
+    if not is_row_id(client_id):
+        raise NotFound()
+    row = (
+        await Client.select(Client.code)
+        .where(Client.id == client_id, Client.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    identifier = f"staff:{staff_id}"
+    if await throttle.is_throttled(CONFIRM_THROTTLE_AREA, identifier, actor.address):
+        raise Throttled()
+    staff = await Staff.select(Staff.password_hash).where(Staff.id == staff_id).first()
+    ok, _ = await verify_password(staff["password_hash"] if staff else None, password or "")
+    if not ok:
+        await throttle.record_failure(CONFIRM_THROTTLE_AREA, identifier, actor.address)
+        raise ValidationError({"password": WRONG_PASSWORD})
+    await throttle.clear_account(CONFIRM_THROTTLE_AREA, identifier)
+    async with write_transaction():
+        row = (
+            await Client.select(Client.code)
+            .where(Client.id == client_id, Client.company == company_id)
+            .first()
+        )
+        if row is None:
+            raise NotFound()  # deleted meanwhile
+        # The history holds personal data (old names, addresses): it goes with the client.
+        await ClientAudit.delete().where(
+            ClientAudit.company == company_id, ClientAudit.client_id == client_id
+        )
+        deleted = (
+            await Client.delete()
+            .where(Client.id == client_id, Client.company == company_id)
+            .returning(Client.id)
+        )
+        if not deleted:
+            raise NotFound()
+        await audit.record(
+            company_id,
+            client_id,
+            row["code"],
+            actor,
+            [("Client", f"Client ID {row['code']}", "deleted")],
+        )
+    return row["code"]

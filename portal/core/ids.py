@@ -1,0 +1,9 @@
+"""Row ids from URLs and forms. Tables use 32-bit SERIAL keys: a larger number (or zero, or a
+negative one) names no row, and passing it to PostgreSQL (int4) or SQLite (int64) would fail with
+a database error instead of the "not found" it deserves."""
+
+MAX_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    return 0 < value <= MAX_ID

@@ -1,0 +1,107 @@
+"""Helpers for the client profile tests: clients made through the service layer (any company),
+staff members, and the client IDs of tables that refer to a client."""
+
+from __future__ import annotations
+
+from itertools import count
+
+from piccolo.columns import ForeignKey
+from piccolo.conf.apps import Finder
+from piccolo.table import Table
+
+from portal.client_groups.tables import ClientGroup
+from portal.clients.services import Actor, ClientDetails, PhoneRow, create_client
+from portal.clients.tables import Client
+from portal.staff.services import create_staff
+
+PASSWORD = "Sturdy-horse-42"
+_serial = count(1)
+
+
+async def default_group(company_id: int) -> int:
+    row = (
+        await ClientGroup.select(ClientGroup.id)
+        .where(ClientGroup.company == company_id, ClientGroup.is_default.eq(True))
+        .first()
+    )
+    return row["id"]
+
+
+async def make_client(
+    company_id: int,
+    *,
+    first_name: str = "Ada",
+    last_name: str = "Lovelace",
+    currency: str = "USD",
+    tax_exempt: bool = False,
+    group_id: int | None = None,
+    custom: dict[str, str] | None = None,
+    marketing_opt_in: bool = False,
+) -> int:
+    """A client with a work phone and a fax, created as staff would."""
+    n = next(_serial)
+    details = ClientDetails(
+        first_name=first_name,
+        last_name=last_name,
+        company="Analytical Engines Ltd",
+        address1="12 Difference Street",
+        city="Toronto",
+        country="CA",
+        state="CA-ON",
+        zip="M5V 2T6",
+        email=f"client{n}@example.com",
+        phones=[
+            PhoneRow(row_id="a", number_type="phone", location="work", number="416 555 0199"),
+            PhoneRow(row_id="b", number_type="fax", location="work", number="416 555 0188"),
+        ],
+        preferred_currency=currency,
+        language="en",
+        tax_exempt=tax_exempt,
+        group_id=str(group_id or await default_group(company_id)),
+        custom=custom or {},
+        marketing_opt_in=marketing_opt_in,
+    )
+    return await create_client(company_id, details, PASSWORD, Actor(kind="system"))
+
+
+async def make_staff(email: str, company_ids: list[int]) -> int:
+    return await create_staff(email=email, password=PASSWORD, company_ids=company_ids)
+
+
+def tables_referring_to(target: type[Table]) -> list[tuple[type[Table], str]]:
+    """(table, column name) for every column of every installed table that points at `target`
+    by foreign key, or is named after it (`client`, `client_id`)."""
+    name = target._meta.tablename
+    found = []
+    for table in Finder().get_table_classes():
+        for column in table._meta.columns:
+            points_at = isinstance(column, ForeignKey) and (
+                column._foreign_key_meta.resolved_references is target
+            )
+            if points_at or column._meta.name in {name, f"{name}_id"}:
+                found.append((table, column._meta.name))
+    return found
+
+
+async def rows_of_client(client_id: int) -> dict[str, list[int]]:
+    """The ids of every row that belongs to the client, directly or through rows that do
+    (a contact's numbers), walking the foreign keys of every installed table."""
+    exists = await Client.exists().where(Client.id == client_id)
+    owned: dict[type[Table], set[int]] = {Client: {client_id}}
+    frontier: list[type[Table]] = [Client]
+    while frontier:
+        target = frontier.pop()
+        for table, column in tables_referring_to(target):
+            ids = owned[target]
+            if table is target or not ids:
+                continue
+            rows = await table.select(table._meta.primary_key).where(
+                getattr(table, column).is_in(sorted(ids))
+            )
+            new = {row[table._meta.primary_key._meta.name] for row in rows}
+            if new - owned.get(table, set()):
+                owned[table] = owned.get(table, set()) | new
+                frontier.append(table)
+    if not exists:
+        del owned[Client]
+    return {table._meta.tablename: sorted(ids) for table, ids in owned.items() if ids}

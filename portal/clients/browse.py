@@ -1,0 +1,386 @@
+"""Finding clients ("Finding Clients" in the guide): [Clients] > Browse with its status tabs,
+sorting, filters and pages, and the results of the header search box, as suggestions while
+typing and as a full page. Every read is scoped to one company and one page's reads share one
+transaction (on SQLite each query would otherwise open its own connection)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from portal.clients import search
+from portal.clients.tables import Client
+from portal.core.countries import is_country
+from portal.core.db import read_transaction
+from portal.core.errors import ValidationError
+from portal.core.pagination import Page
+
+TABS = ("active", "inactive", "fraud")
+PER_PAGE_CHOICES = (20, 50, 100)
+DIRECTIONS = ("asc", "desc")
+# The sorts people can ask for and the ORDER BY terms behind them: SQL is chosen from here,
+# never taken from input. Each matches an index (see the clients migrations) so a page is read
+# in order rather than sorted, and ends with the client so that ties keep one order and pages
+# never overlap. The client ID sorts by its number: 1500 before 10000. "group" sorts by group
+# name, then client ID; it is cut group by group (see _rows_by_group).
+SORTS = {
+    "id": ("c.number", "c.id"),
+    "name": ("lower(ct.last_name)", "lower(ct.first_name)", "ct.client"),
+    "company": ("lower(ct.company)", "ct.client"),
+    "email": ("lower(ct.email)", "ct.client"),
+    "group": ("c.number", "c.id"),
+    "created": ("c.created_at", "c.id"),
+}
+SUGGESTIONS = 8  # results under the header search box
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+_ROW_SELECT = (
+    'SELECT c.id, c.code, c.status, c.created_at, c."group" AS group_id, g.name AS group_name, '
+    "ct.first_name, ct.last_name, ct.company, ct.email "
+    "FROM client c "
+    "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+    'JOIN client_group g ON g.id = c."group" '
+)
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    """One client in a list: what Browse and search results show."""
+
+    id: int
+    code: str
+    status: str
+    first_name: str
+    last_name: str
+    company: str
+    email: str
+    group_id: int
+    group_name: str
+    created_at: datetime
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+# --- reading the address bar ----------------------------------------------------------------
+
+
+def _number(value: str | None, default: int) -> int:
+    try:
+        return int(value or "")
+    except ValueError:  # also a number too long to convert
+        return default
+
+
+def _date(params: Mapping[str, str], name: str, label: str, errors: dict[str, str]) -> date | None:
+    value = (params.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:  # e.g. 2025-02-30
+        pass
+    errors[name] = f"{label}: enter a date as YYYY-MM-DD."
+    return None
+
+
+@dataclass(frozen=True)
+class BrowseQuery:
+    """What a Browse page shows; it lives in the address bar, so reload, back and bookmarks
+    bring the same view back."""
+
+    tab: str = "active"
+    sort: str = "id"
+    direction: str = "asc"
+    page: int = 1
+    per_page: int = PER_PAGE_CHOICES[0]
+    group_id: int | None = None
+    country: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.group_id or self.country or self.created_from or self.created_to)
+
+    def query_string(self, **changes: Any) -> str:
+        """The address's query string of this view with `changes` applied ("" for the
+        default view), defaults left out so that addresses stay short."""
+        values, defaults = _browse_params(replace(self, **changes)), _browse_params(BrowseQuery())
+        return _query_string({k: v for k, v in values.items() if v != defaults[k]})
+
+
+def _browse_params(query: BrowseQuery) -> dict[str, str]:
+    return {
+        "tab": query.tab,
+        "sort": query.sort,
+        "dir": query.direction,
+        "per_page": str(query.per_page),
+        "page": str(query.page),
+        "group": str(query.group_id or ""),
+        "country": query.country,
+        "created_from": query.created_from.isoformat() if query.created_from else "",
+        "created_to": query.created_to.isoformat() if query.created_to else "",
+    }
+
+
+def read_browse_query(params: Mapping[str, str]) -> BrowseQuery:
+    """The view asked for. Unknown tabs, sorts, directions and page sizes fall back to the
+    defaults and page numbers out of range are brought into range (links may be old or
+    hand-made); a filter value that cannot be understood raises ValidationError, because
+    silently dropping a filter would show the wrong clients."""
+    errors: dict[str, str] = {}
+    group = (params.get("group") or "").strip()
+    if group and not (group.isdigit() and len(group) <= 18):
+        errors["group"] = "Client Group: choose a group from the list."
+    country = (params.get("country") or "").strip().upper()
+    if country and not is_country(country):
+        errors["country"] = "Country: choose a country from the list."
+    created_from = _date(params, "created_from", "Created from", errors)
+    created_to = _date(params, "created_to", "Created to", errors)
+    if errors:
+        raise ValidationError(errors)
+    per_page = _number(params.get("per_page"), PER_PAGE_CHOICES[0])
+    return BrowseQuery(
+        tab=params.get("tab") if params.get("tab") in TABS else "active",
+        sort=params.get("sort") if params.get("sort") in SORTS else "id",
+        direction=params.get("dir") if params.get("dir") in DIRECTIONS else "asc",
+        page=max(1, _number(params.get("page"), 1)),
+        per_page=per_page if per_page in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0],
+        group_id=int(group) if group else None,
+        country=country,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+@dataclass(frozen=True)
+class SearchPageQuery:
+    """The full search results page: the words, and which page of the matches."""
+
+    q: str = ""
+    page: int = 1
+    per_page: int = PER_PAGE_CHOICES[0]
+
+    def query_string(self, **changes: Any) -> str:
+        view = replace(self, **changes)
+        values = {"q": view.q, "page": str(view.page), "per_page": str(view.per_page)}
+        defaults = {"page": "1", "per_page": str(PER_PAGE_CHOICES[0])}
+        return _query_string({k: v for k, v in values.items() if v and defaults.get(k) != v})
+
+
+def _query_string(params: dict[str, str]) -> str:
+    return f"?{urlencode(params)}" if params else ""
+
+
+def read_search_query(params: Mapping[str, str]) -> SearchPageQuery:
+    per_page = _number(params.get("per_page"), PER_PAGE_CHOICES[0])
+    return SearchPageQuery(
+        q=params.get("q") or "",
+        page=max(1, _number(params.get("page"), 1)),
+        per_page=per_page if per_page in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0],
+    )
+
+
+# --- Browse ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrowseResult:
+    query: BrowseQuery  # with the page number as shown
+    counts: dict[str, int]  # clients per tab, filters applied
+    pager: Page
+    rows: list[ClientRow]
+    groups: list[dict]  # the company's groups (id, name): the filter's choices
+
+
+def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]:
+    """WHERE conditions and their arguments. SQL in this module is made of fixed text and `{}`
+    placeholders only (hence the S608 waivers): values always travel as bound parameters."""
+    conditions, args = ["c.company = {}"], [company_id]
+    if query.group_id is not None:
+        conditions.append('c."group" = {}')
+        args.append(query.group_id)
+    if query.country:
+        conditions.append("ct.country = {}")
+        args.append(query.country)
+    # Dates are whole days in UTC, both ends included.
+    if query.created_from:
+        conditions.append("c.created_at >= {}")
+        args.append(datetime.combine(query.created_from, time.min, UTC))
+    if query.created_to:
+        conditions.append("c.created_at < {}")
+        args.append(datetime.combine(query.created_to + timedelta(days=1), time.min, UTC))
+    return conditions, args
+
+
+async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
+    conditions, args = _filters(company_id, query)
+    where = " AND ".join(conditions)
+    # The contact is joined for counting only when a filter needs it.
+    contact_join = (
+        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+        if query.country
+        else ""
+    )
+    async with read_transaction():
+        counts = await _count_tabs(where, args, contact_join)
+        pager = Page.of(query.page, query.per_page, counts[query.tab])
+        groups = await _company_groups(company_id)
+        if query.sort == "group":
+            rows = await _rows_by_group(where, args, query, pager, contact_join, groups)
+        else:
+            rows = await _rows(where, args, query, pager.per_page, pager.offset)
+    return BrowseResult(
+        query=replace(query, page=pager.number),
+        counts=counts,
+        pager=pager,
+        rows=[_client_row(row) for row in rows],
+        groups=groups,
+    )
+
+
+async def _count_tabs(where: str, args: list[Any], contact_join: str) -> dict[str, int]:
+    """Clients of each tab. Without the contact, a count a status walks one range of an index
+    (company, status, …), cheaper than grouping every client; with it, one grouped pass
+    reads each contact once instead of once a tab."""
+    if contact_join:
+        rows = await Client.raw(
+            f"SELECT c.status, count(*) AS clients FROM client c {contact_join}"  # noqa: S608
+            f"WHERE {where} GROUP BY c.status",
+            *args,
+        )
+        return dict.fromkeys(TABS, 0) | {
+            row["status"]: row["clients"] for row in rows if row["status"] in TABS
+        }
+    tab_count = f"(SELECT count(*) FROM client c WHERE {where} AND c.status = {{}})"  # noqa: S608
+    rows = await Client.raw(
+        "SELECT " + ", ".join(f"{tab_count} AS {tab}" for tab in TABS),
+        *(arg for tab in TABS for arg in (*args, tab)),
+    )
+    return {tab: rows[0][tab] for tab in TABS}
+
+
+async def _rows(
+    where: str, args: list[Any], query: BrowseQuery, limit: int, offset: int
+) -> list[dict]:
+    """`limit` clients of the tab from `offset`, in the query's order."""
+    direction = "DESC" if query.direction == "desc" else "ASC"
+    order = ", ".join(f"{term} {direction}" for term in SORTS[query.sort])
+    return await Client.raw(
+        f"{_ROW_SELECT}WHERE {where} AND c.status = {{}} ORDER BY {order} LIMIT {{}} OFFSET {{}}",
+        *args,
+        query.tab,
+        limit,
+        offset,
+    )
+
+
+async def _rows_by_group(
+    where: str,
+    args: list[Any],
+    query: BrowseQuery,
+    pager: Page,
+    contact_join: str,
+    groups: list[dict],
+) -> list[dict]:
+    """The page sorted by group name. A join sorted by the group's name would sort every
+    client of the tab; instead, with the tab's clients counted per group, the page is cut from
+    the groups in name order, each read in client ID order through an index."""
+    counted = await Client.raw(
+        f'SELECT c."group" AS group_id, count(*) AS clients FROM client c {contact_join}'  # noqa: S608
+        f'WHERE {where} AND c.status = {{}} GROUP BY c."group"',
+        *args,
+        query.tab,
+    )
+    in_group = {row["group_id"]: row["clients"] for row in counted}
+    names = {group["id"]: group["name"].lower() for group in groups}
+    ordered = sorted(in_group, key=lambda group_id: (names.get(group_id, ""), group_id))
+    if query.direction == "desc":
+        ordered.reverse()
+    rows: list[dict] = []
+    skip = pager.offset
+    for group_id in ordered:
+        if skip >= in_group[group_id]:
+            skip -= in_group[group_id]
+            continue
+        rows += await _rows(
+            f'{where} AND c."group" = {{}}',
+            [*args, group_id],
+            query,
+            pager.per_page - len(rows),
+            skip,
+        )
+        skip = 0
+        if len(rows) >= pager.per_page:
+            break
+    return rows
+
+
+def _client_row(row: dict) -> ClientRow:
+    return ClientRow(**{name: row[name] for name in ClientRow.__dataclass_fields__})
+
+
+async def _rows_in_order(company_id: int, client_ids: list[int]) -> list[ClientRow]:
+    if not client_ids:
+        return []
+    placeholders = ", ".join(["{}"] * len(client_ids))
+    rows = await Client.raw(
+        f"{_ROW_SELECT}WHERE c.company = {{}} AND c.id IN ({placeholders})",
+        company_id,
+        *client_ids,
+    )
+    by_id = {row["id"]: _client_row(row) for row in rows}
+    return [by_id[client_id] for client_id in client_ids if client_id in by_id]
+
+
+async def _company_groups(company_id: int) -> list[dict]:
+    return await Client.raw(
+        "SELECT id, name FROM client_group WHERE company = {} "
+        "ORDER BY is_default DESC, lower(name)",
+        company_id,
+    )
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: SearchPageQuery  # with the page number as shown
+    text: str  # the words looked for, tidied
+    hint: str | None  # why only client IDs were compared, when so
+    exact_id: int | None  # the client whose ID is exactly the words
+    capped: bool  # more matched than are listed
+    pager: Page
+    rows: list[ClientRow]
+
+
+async def search_clients(company_id: int, page_query: SearchPageQuery) -> SearchResult:
+    """One page of the clients matching the words (see `search.find_clients` for the order)."""
+    query = search.parse_query(page_query.q)
+    async with read_transaction():
+        matches = await search.find_clients(company_id, query)
+        pager = Page.of(page_query.page, page_query.per_page, len(matches.client_ids))
+        shown = matches.client_ids[pager.offset : pager.offset + pager.per_page]
+        rows = await _rows_in_order(company_id, shown)
+    return SearchResult(
+        query=replace(page_query, page=pager.number),
+        text=query.text,
+        hint=query.hint,
+        exact_id=matches.exact_id,
+        capped=matches.capped,
+        pager=pager,
+        rows=rows,
+    )
+
+
+async def suggest_clients(company_id: int, words: str) -> SearchResult:
+    """The first few matches, for the list under the header search box."""
+    return await search_clients(company_id, SearchPageQuery(q=words, per_page=SUGGESTIONS))

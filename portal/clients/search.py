@@ -1,0 +1,345 @@
+"""Client search: one searchable document per client, and matching staff input against it.
+
+The document (`client_search.document`) is built here, in Python, from the values of SOURCES:
+client ID, names, company, email, username, address 1, city, zip, phone numbers as digits and
+custom field values that are not encrypted. Each value is lower-cased, stripped of accents and put
+on a line of its own; a query never holds a line break, so a match never runs across two values.
+
+Each engine indexes the document for substring search, created by the clients migrations:
+- SQLite: the FTS5 table `client_search_fts` (trigram tokenizer) over `client_search`, kept in
+  step by triggers, so the index changes in the same transaction as the row;
+- PostgreSQL: a pg_trgm GIN index on `client_search.document`, queried with LIKE.
+
+Writers call `index_client` inside the transaction that changed the client; bulk loads call
+`index_clients` with many IDs, or `reindex_company` afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+
+from portal.clients.tables import Client, ClientSearch
+from portal.core.db import is_sqlite, refresh_statistics, write_transaction
+
+# Trigram indexes answer substrings from three characters.
+MIN_SUBSTRING_LENGTH = 3
+# Longer input is no search: names, addresses and emails are at most 255 characters.
+MAX_QUERY_LENGTH = 255
+# Matches read at most; beyond that the list is cut and people are asked to refine the query.
+MATCH_CAP = 1000
+# Clients indexed per statement: keeps bound parameters under both engines' limits.
+INDEX_BATCH = 5000
+
+Value = tuple[int, str]  # (client ID, a value to find the client by)
+Source = Callable[[Sequence[int]], Awaitable[list[Value]]]
+
+_WHITESPACE = re.compile(r"\s+")
+# What people type for a phone number: digits with the usual punctuation.
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+_NON_DIGITS = re.compile(r"\D")
+_WORDS = re.compile(r"[^\W_]+")  # runs of letters and digits, as pg_trgm splits words
+
+
+# --- the document -----------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, runs of white space as one space: applied alike to what is
+    indexed and to queries, so "Müller" is found by "muller" and "MÜLLER"."""
+    text = _WHITESPACE.sub(" ", text.replace("\x00", "")).strip().lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def build_document(values: Iterable[str]) -> str:
+    """The searchable text of one client: its values folded, one a line, each once (a username
+    is often the email address). The shorter the document, the smaller and faster the index."""
+    return "\n".join(dict.fromkeys(folded for value in values if (folded := fold(value))))
+
+
+@cache
+def _trunk_prefix(country_code: int) -> str:
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return (metadata.national_prefix or "") if metadata else ""
+
+
+def phone_digits(e164: str) -> list[str]:
+    """The digit strings people type for a stored number: international without the plus
+    (+14165550199 -> 14165550199, which also holds the national 4165550199 as a substring) and,
+    where the country dials a trunk prefix, the national number with it (+49301234567 ->
+    0301234567). Parsing with phonenumbers costs about 20 µs a number; reading the country code
+    off the prefix keeps a reindex of a million clients in seconds."""
+    digits = _NON_DIGITS.sub("", e164)
+    for length in (1, 2, 3):
+        country_code = int(digits[:length] or 0)
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            with_trunk_prefix = _trunk_prefix(country_code) + digits[length:]
+            return [digits] if with_trunk_prefix in digits else [digits, with_trunk_prefix]
+    return [digits]
+
+
+def _placeholders(count: int) -> str:
+    """`{}` placeholders for an IN list. SQL in this module is made of fixed text and
+    placeholders only (hence the S608 waivers): values always travel as bound parameters."""
+    return ", ".join(["{}"] * count)
+
+
+async def _account_values(client_ids: Sequence[int]) -> tuple[dict[int, int], list[Value]]:
+    """Which of the clients exist, with their company, and the values of their account and
+    primary contact."""
+    rows = await Client.raw(
+        "SELECT c.id, c.company, c.code, c.username, ct.first_name, ct.last_name, ct.company "  # noqa: S608
+        "AS organisation, ct.email, ct.address1, ct.city, ct.zip "
+        "FROM client c JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+        f"WHERE c.id IN ({_placeholders(len(client_ids))})",
+        *client_ids,
+    )
+    companies = {row["id"]: row["company"] for row in rows}
+    values = [
+        (row["id"], value)
+        for row in rows
+        for value in (
+            row["code"],
+            # Matching is by substring: the full name also finds the first or the last name.
+            f"{row['first_name']} {row['last_name']}",
+            row["organisation"],
+            row["email"],
+            row["username"],
+            row["address1"],
+            row["city"],
+            row["zip"],
+        )
+    ]
+    return companies, values
+
+
+async def _phone_values(client_ids: Sequence[int]) -> list[Value]:
+    rows = await Client.raw(
+        "SELECT ct.client, n.number FROM contact_number n "  # noqa: S608
+        "JOIN contact ct ON ct.id = n.contact "
+        f"WHERE ct.client IN ({_placeholders(len(client_ids))})",
+        *client_ids,
+    )
+    return [(row["client"], digits) for row in rows for digits in phone_digits(row["number"])]
+
+
+async def _custom_field_values(client_ids: Sequence[int]) -> list[Value]:
+    # Encrypted values stay out of the index, which is plain text; a checkbox's "1" says nothing.
+    rows = await Client.raw(
+        "SELECT v.client, v.value FROM custom_field_value v "  # noqa: S608
+        "JOIN custom_field f ON f.id = v.field "
+        f"WHERE v.client IN ({_placeholders(len(client_ids))}) "
+        "AND NOT f.encrypted AND f.field_type <> 'checkbox'",
+        *client_ids,
+    )
+    return [(row["client"], row["value"]) for row in rows]
+
+
+# Values beyond the account and its contact. A source takes client IDs and returns (client ID,
+# value) pairs: making one more thing searchable is one more source here (and a reindex).
+SOURCES: tuple[Source, ...] = (_phone_values, _custom_field_values)
+
+
+# --- keeping the index up to date -------------------------------------------------------------
+
+
+async def index_client(client_id: int) -> None:
+    """Rebuilds the client's document. Call inside the write transaction that changed it."""
+    await index_clients([client_id])
+
+
+async def index_clients(client_ids: Sequence[int]) -> None:
+    """Rebuilds the documents of these clients (IDs that no longer exist are skipped). Call
+    inside the write transaction that changed them."""
+    for start in range(0, len(client_ids), INDEX_BATCH):
+        batch = client_ids[start : start + INDEX_BATCH]
+        companies, account_values = await _account_values(batch)
+        values: dict[int, list[str]] = {client_id: [] for client_id in companies}
+        for source_values in (account_values, *[await source(batch) for source in SOURCES]):
+            for client_id, value in source_values:
+                values[client_id].append(value)
+        if not values:
+            continue
+        rows = [
+            (client_id, companies[client_id], build_document(client_values))
+            for client_id, client_values in values.items()
+        ]
+        # An unchanged document is not rewritten: no work for the engine's index either.
+        await ClientSearch.raw(
+            "INSERT INTO client_search (client, company, document) "  # noqa: S608
+            f"VALUES {', '.join(['({}, {}, {})'] * len(rows))} "
+            "ON CONFLICT (client) DO UPDATE "
+            "SET company = excluded.company, document = excluded.document "
+            "WHERE client_search.document <> excluded.document "
+            "OR client_search.company <> excluded.company",
+            *(value for row in rows for value in row),
+        )
+
+
+async def reindex_company(company_id: int) -> int:
+    """Rebuilds the documents of every client of the company, INDEX_BATCH clients a
+    transaction, and returns how many there were. For bulk loads and format changes."""
+    count, last_id = 0, 0
+    while True:
+        rows = await Client.raw(
+            "SELECT id FROM client WHERE company = {} AND id > {} ORDER BY id LIMIT {}",
+            company_id,
+            last_id,
+            INDEX_BATCH,
+        )
+        if not rows:
+            break
+        client_ids = [row["id"] for row in rows]
+        async with write_transaction():
+            await index_clients(client_ids)
+        count += len(client_ids)
+        last_id = client_ids[-1]
+    await _after_bulk_change()
+    return count
+
+
+async def reindex_all() -> int:
+    """Rebuilds every client's document, company by company."""
+    count = 0
+    for row in await Client.raw("SELECT DISTINCT company FROM client ORDER BY company"):
+        count += await reindex_company(row["company"])
+    return count
+
+
+async def _after_bulk_change() -> None:
+    """Merges FTS5's segments on SQLite (fewer b-trees for each query to read) and refreshes
+    the planner's statistics (how selective searches and sorts are)."""
+    if is_sqlite():
+        await ClientSearch.raw(
+            "INSERT INTO client_search_fts(client_search_fts) VALUES ('optimize')"
+        )
+    await refresh_statistics()
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a person typed, made ready to look up."""
+
+    text: str  # as typed, white space tidied: compared with client IDs as they are written
+    patterns: tuple[str, ...]  # folded substrings to look for; none when too short or odd
+    hint: str | None  # why substrings are not looked up, to tell the person
+
+
+def parse_query(raw: str) -> SearchQuery:
+    text = _WHITESPACE.sub(" ", raw.replace("\x00", "")).strip()
+    if not text:
+        return SearchQuery(text="", patterns=(), hint=None)
+    if len(text) > MAX_QUERY_LENGTH:
+        return SearchQuery(
+            text=text[:MAX_QUERY_LENGTH],
+            patterns=(),
+            hint=f"Search for at most {MAX_QUERY_LENGTH} characters.",
+        )
+    if not any(char.isalnum() for char in text):
+        return SearchQuery(text=text, patterns=(), hint="Type letters or digits to search.")
+    folded = fold(text)
+    if len(folded) < MIN_SUBSTRING_LENGTH:
+        return SearchQuery(
+            text=text,
+            patterns=(),
+            hint=f"Type at least {MIN_SUBSTRING_LENGTH} characters, or a client ID.",
+        )
+    patterns = [folded]
+    # "+1 (416) 555-0199" is looked for as typed and as digits, the way numbers are indexed.
+    digits = _NON_DIGITS.sub("", text)
+    if _PHONE_LIKE.fullmatch(text) and len(digits) >= MIN_SUBSTRING_LENGTH and digits != folded:
+        patterns.append(digits)
+    return SearchQuery(text=text, patterns=tuple(patterns), hint=None)
+
+
+@dataclass(frozen=True)
+class Matches:
+    client_ids: list[int]  # the exact client-ID match first, then in index order
+    exact_id: int | None  # the client whose ID is exactly the query
+    capped: bool  # more than MATCH_CAP matched; only the first MATCH_CAP are in client_ids
+
+
+async def find_clients(company_id: int, query: SearchQuery) -> Matches:
+    """The company's clients that match: the one whose client ID is the query, then those whose
+    document holds one of the query's patterns, at most MATCH_CAP, in the order they were
+    indexed. Both engines give the same list; only when more than MATCH_CAP match may they
+    pick different ones (SQLite the first indexed, PostgreSQL the first it reads)."""
+    exact_id = await _exact_client_id(company_id, query.text) if query.text else None
+    found = await _substring_matches(company_id, query.patterns) if query.patterns else []
+    capped = len(found) > MATCH_CAP
+    client_ids = [exact_id] if exact_id is not None else []
+    client_ids += [client_id for client_id in found[:MATCH_CAP] if client_id != exact_id]
+    return Matches(client_ids=client_ids, exact_id=exact_id, capped=capped)
+
+
+async def _exact_client_id(company_id: int, text: str) -> int | None:
+    rows = await Client.raw(
+        "SELECT id FROM client WHERE company = {} AND code = {}", company_id, text
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[int]:
+    """Client IDs of up to MATCH_CAP + 1 matching documents, in document order. The cap is
+    applied before ordering, so a common substring costs a bounded amount of work; the
+    patterns only ever travel as bound parameters."""
+    if is_sqlite():
+        # A quoted FTS5 phrase is taken literally ("" stands for a quote): AND, *, NEAR( and
+        # column filters in the input are plain text. The trigram tokenizer matches substrings.
+        # FTS5 returns rows in rowid order by itself, so the LIMIT stops the scan early.
+        expression = " OR ".join('"' + pattern.replace('"', '""') + '"' for pattern in patterns)
+        rows = await ClientSearch.raw(
+            "SELECT s.client FROM client_search_fts"
+            " JOIN client_search s ON s.id = client_search_fts.rowid"
+            " WHERE client_search_fts MATCH {} AND s.company = {}"
+            " ORDER BY client_search_fts.rowid LIMIT {}",
+            expression,
+            company_id,
+            MATCH_CAP + 1,
+        )
+    else:
+        conditions, args = [], []
+        for pattern in patterns:
+            condition, condition_args = _trigram_condition(pattern)
+            conditions.append(condition)
+            args += condition_args
+        rows = await ClientSearch.raw(
+            "SELECT client FROM ("  # noqa: S608
+            " SELECT id, client FROM client_search"
+            f" WHERE company = {{}} AND ({' OR '.join(conditions)}) LIMIT {{}}"
+            ") AS hits ORDER BY id",
+            company_id,
+            *args,
+            MATCH_CAP + 1,
+        )
+    return [row["client"] for row in rows]
+
+
+def _trigram_condition(pattern: str) -> tuple[str, list[str]]:
+    """PostgreSQL: `document` holds `pattern`. The GIN index reads the list of every trigram
+    of a LIKE pattern, and trigrams such as those of "example.com" are in nearly every
+    document: for a pattern of several words the index looks up the longest word only, and
+    strpos() checks the whole pattern on the few documents found."""
+    word = max(_WORDS.findall(pattern), key=len, default="")
+    if len(word) >= MIN_SUBSTRING_LENGTH and word != pattern:
+        return "(document LIKE {} ESCAPE '\\' AND strpos(document, {}) > 0)", [
+            f"%{_escape_like(word)}%",
+            pattern,
+        ]
+    return "document LIKE {} ESCAPE '\\'", [f"%{_escape_like(pattern)}%"]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

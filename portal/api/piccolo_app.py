@@ -1,0 +1,12 @@
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from portal.api.tables import ApiKey
+
+APP_CONFIG = AppConfig(
+    app_name="api",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[ApiKey],
+    migration_dependencies=["portal.companies.piccolo_app"],
+)

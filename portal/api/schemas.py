@@ -1,0 +1,97 @@
+"""What the JSON API sends and takes, as msgspec Structs: the OpenAPI schema is built from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Email = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+
+
+class ApiError(msgspec.Struct):
+    status_code: int
+    detail: str
+
+
+class ClientSummary(msgspec.Struct):
+    id: int
+    client_id: str  # the code people see, in the company's client ID format
+    status: Literal["active", "inactive", "fraud"]
+    first_name: str
+    last_name: str
+    company_name: str
+    email: str
+    language: str
+    country: str
+    group_id: int
+    group_name: str
+    marketing_opt_in: bool
+    created_at: datetime
+
+
+class ClientPage(msgspec.Struct):
+    items: list[ClientSummary]
+    next_cursor: int | None  # pass as `cursor` for the next page; null on the last page
+
+
+class PhoneNumber(msgspec.Struct):
+    type: Literal["phone", "fax"]
+    location: Literal["home", "work"]
+    number: str  # E.164
+    extension: str
+
+
+class ClientDetail(msgspec.Struct):
+    id: int
+    client_id: str
+    status: Literal["active", "inactive", "fraud"]
+    first_name: str
+    last_name: str
+    company_name: str
+    title: str
+    email: str
+    address1: str
+    address2: str
+    city: str
+    state: str  # ISO 3166-2
+    zip: str
+    country: str  # ISO 3166-1 alpha-2
+    phone_numbers: list[PhoneNumber]
+    language: str
+    preferred_currency: str
+    tax_exempt: bool
+    tax_id: str
+    group_id: int
+    group_name: str
+    marketing_opt_in: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class OptIn(msgspec.Struct):
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    country: str
+    group_id: int
+    group_name: str
+    opted_in_at: datetime | None  # the latest opt-in in the client's consent log
+
+
+class OptInPage(msgspec.Struct):
+    items: list[OptIn]
+    next_cursor: int | None
+
+
+class UnsubscribeRequest(msgspec.Struct):
+    emails: Annotated[list[Email], msgspec.Meta(min_length=1, max_length=1000)]
+    reason: Literal["unsubscribe", "bounce"] = "unsubscribe"
+
+
+class UnsubscribeResult(msgspec.Struct):
+    suppressed: int  # addresses now suppressed for marketing mail
+    clients_opted_out: int  # clients whose opt-in this turned off (with a consent record)

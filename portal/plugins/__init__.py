@@ -1,0 +1,141 @@
+"""Plugins: Python packages that add to the portal, found through the entry-point group
+`portal.plugins`.
+
+A package declares its plugin in its own pyproject.toml:
+
+    [project.entry-points."portal.plugins"]
+    mass_mailer = "portal.plugins.mass_mailer:plugin"
+
+The entry point names a `Plugin` (or a function returning one). What a plugin can bring:
+
+- `piccolo_apps`: module paths of its Piccolo apps (tables and migrations); they join the app
+  registry (`portal.core.db.APPS`) when that module is imported, so `portal migrate` applies
+  their migrations after the core's;
+- `admin_handlers`: route handlers mounted under `/admin`, behind the staff guard (they get the
+  `admin: Admin` dependency like the core's handlers);
+- `public_handlers`: route handlers mounted at the root, with no login (e.g. an unsubscribe
+  link);
+- `api_handlers`: route handlers mounted under `/api/v1`, behind the API key check (they get
+  the `api_key: ApiKeyParam` dependency, see portal/api/routes.py) and in its OpenAPI schema;
+- `tools_menu`: items of the admin area's [Tools] menu;
+- `templates_dir`: a folder added to the template search path after the portal's own; keep the
+  plugin's templates under `plugins/<name>/` inside it so names never clash;
+- `background_tasks`: coroutine functions the server runs for its lifetime (cancelled at
+  shutdown), e.g. a mail worker;
+- `cli_commands`: click commands added to the `portal` command.
+
+Handlers, tasks and commands are given as functions that import them when asked: discovering
+plugins (which `portal.core.db` does at import time, for the app registry) must not import the
+plugin's routes and services, which themselves import the core.
+
+A plugin uses only the public services of the core (clients, client groups, mail, consent), the
+same functions the admin area calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("portal")
+
+ENTRY_POINT_GROUP = "portal.plugins"
+
+
+def _nothing() -> list[Any]:
+    return []
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    piccolo_apps: Sequence[str] = ()
+    tools_menu: Sequence[MenuItem] = ()
+    templates_dir: Path | None = None
+    admin_handlers: Callable[[], Sequence[Any]] = _nothing
+    public_handlers: Callable[[], Sequence[Any]] = _nothing
+    api_handlers: Callable[[], Sequence[Any]] = _nothing
+    background_tasks: Callable[[], Sequence[Callable[[], Awaitable[None]]]] = _nothing
+    cli_commands: Callable[[], Sequence[Any]] = _nothing
+    description: str = field(default="", compare=False)
+
+
+@cache
+def plugins() -> tuple[Plugin, ...]:
+    """The installed plugins, in the order of their entry-point names. A plugin that fails to
+    load stops the start: a half-loaded install (tables without routes, say) is worse."""
+    found: list[Plugin] = []
+    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        loaded = entry_point.load()
+        plugin = loaded() if callable(loaded) and not isinstance(loaded, Plugin) else loaded
+        if not isinstance(plugin, Plugin):
+            raise TypeError(f"entry point {entry_point.value!r} does not give a portal Plugin")
+        found.append(plugin)
+    return tuple(found)
+
+
+def piccolo_apps() -> list[str]:
+    return [app for plugin in plugins() for app in plugin.piccolo_apps]
+
+
+def admin_handlers() -> list[Any]:
+    return [handler for plugin in plugins() for handler in plugin.admin_handlers()]
+
+
+def public_handlers() -> list[Any]:
+    return [handler for plugin in plugins() for handler in plugin.public_handlers()]
+
+
+def api_handlers() -> list[Any]:
+    return [handler for plugin in plugins() for handler in plugin.api_handlers()]
+
+
+def tools_menu() -> list[MenuItem]:
+    return [item for plugin in plugins() for item in plugin.tools_menu]
+
+
+def template_dirs() -> list[Path]:
+    return [plugin.templates_dir for plugin in plugins() if plugin.templates_dir is not None]
+
+
+def background_tasks() -> list[Callable[[], Awaitable[None]]]:
+    return [task for plugin in plugins() for task in plugin.background_tasks()]
+
+
+def cli_commands() -> list[Any]:
+    return [command for plugin in plugins() for command in plugin.cli_commands()]
+
+
+def configure_templates(template_config: Any) -> None:
+    """Adds the plugins' [Tools] menu items (the `tools_menu` global of
+    templates/admin/layout.html) and template folders to the app's Jinja environment."""
+    import jinja2
+
+    from portal.core.config import TEMPLATES_DIR
+
+    previous = template_config.engine_callback
+    extra_dirs = [d for d in template_dirs() if d.resolve() != TEMPLATES_DIR.resolve()]
+    menu = tools_menu()
+
+    def callback(engine: Any) -> None:
+        if previous is not None:
+            previous(engine)
+        environment = engine.engine
+        environment.globals["tools_menu"] = menu
+        if extra_dirs:
+            environment.loader = jinja2.ChoiceLoader(
+                [environment.loader, jinja2.FileSystemLoader([str(d) for d in extra_dirs])]
+            )
+
+    template_config.engine_callback = callback

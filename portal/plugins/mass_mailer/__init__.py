@@ -1,0 +1,59 @@
+"""The mass mailer plugin: [Tools] > Mass Mailer (filter, compose, preview, send), the mail
+worker, the unsubscribe link and the CSV export of a filter's recipients.
+
+Declared in pyproject.toml under the entry-point group `portal.plugins`. Nothing here imports
+the plugin's routes or services until the app asks for them (see portal/plugins/__init__.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from portal.plugins import MenuItem, Plugin
+
+# The portal's own templates folder holds this plugin's templates, under plugins/mass_mailer/.
+TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates"
+
+
+def _admin_handlers() -> list:
+    from portal.plugins.mass_mailer.routes import admin_handlers
+
+    return admin_handlers
+
+
+def _public_handlers() -> list:
+    from portal.plugins.mass_mailer.routes import public_handlers
+
+    return public_handlers
+
+
+def _api_handlers() -> list:
+    from portal.plugins.mass_mailer.api import api_handlers
+
+    return api_handlers
+
+
+def _background_tasks() -> list:
+    from portal.plugins.mass_mailer.worker import server_worker
+
+    return [server_worker]
+
+
+def _cli_commands() -> list:
+    from portal.plugins.mass_mailer.worker import mailer_command
+
+    return [mailer_command]
+
+
+plugin = Plugin(
+    name="mass_mailer",
+    description="Mass Mailer: mail clients by filter; marketing mail only to those who opted in.",
+    piccolo_apps=("portal.plugins.mass_mailer.piccolo_app",),
+    tools_menu=(MenuItem(label="Mass Mailer", url="/admin/tools/mass-mailer"),),
+    templates_dir=TEMPLATES_DIR,
+    admin_handlers=_admin_handlers,
+    public_handlers=_public_handlers,
+    api_handlers=_api_handlers,
+    background_tasks=_background_tasks,
+    cli_commands=_cli_commands,
+)

@@ -1,0 +1,106 @@
+"""The mass mailer's part of the JSON API (mounted under /api/v1 behind the API key check):
+the opted-in clients an external mailer may mail, and the unsubscribes and bounces it reports."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from litestar import Request, get, post
+from litestar.params import JSONBody, Parameter
+
+from portal.api.routes import ERROR_RESPONSES, ApiKeyParam, Cursor, Limit, bad_request
+from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, UnsubscribeResult
+from portal.clients.services import Actor
+from portal.core.errors import ValidationError
+from portal.core.web import client_address
+from portal.plugins.mass_mailer import services
+from portal.plugins.mass_mailer.services import MailingFilter
+
+Status = Literal["active", "inactive", "fraud"]
+GroupId = Annotated[int, Parameter(ge=1, le=services.MAX_ID)]
+Code = Annotated[str, Parameter(max_length=8)]
+
+
+@get(
+    "/marketing/opt-ins",
+    summary="List opted-in clients",
+    tags=["marketing"],
+    responses=ERROR_RESPONSES,
+)
+async def opt_ins(
+    api_key: ApiKeyParam,
+    cursor: Cursor = 0,
+    limit: Limit = 100,
+    group: Annotated[list[int] | None, Parameter(description="Client group ids.")] = None,
+    status: Annotated[
+        list[Status] | None, Parameter(description="Client statuses (default: active).")
+    ] = None,
+    language: Annotated[list[str] | None, Parameter(description="Language codes.")] = None,
+    country: Annotated[list[str] | None, Parameter(description="ISO 3166-1 codes.")] = None,
+    created_from: Annotated[date | None, Parameter(description="Created on or after.")] = None,
+    created_to: Annotated[date | None, Parameter(description="Created on or before.")] = None,
+) -> OptInPage:
+    """Clients who opted in to marketing email and whose address is not suppressed
+    (unsubscribed or bounced), with the same filters as the Mass Mailer's, by client id. One
+    row per client: two clients may share an address."""
+    mailing_filter = MailingFilter(
+        kind="marketing",
+        group_ids=sorted(set(group or [])),
+        statuses=sorted(set(status or ["active"])),
+        languages=sorted(set(language or [])),
+        countries=sorted({c.upper() for c in country or []}),
+        created_from=created_from,
+        created_to=created_to,
+    )
+    if errors := services.check_filter(mailing_filter):
+        raise bad_request(ValidationError(errors))
+    rows = await services.opted_in_clients(api_key.company_id, mailing_filter, cursor, limit + 1)
+    items = [
+        OptIn(
+            id=row["id"],
+            email=row["email"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            language=row["language"],
+            country=row["country"],
+            group_id=row["group_id"],
+            group_name=row["group_name"],
+            opted_in_at=row["opted_in_at"],
+        )
+        for row in rows[:limit]
+    ]
+    next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
+    return OptInPage(items=items, next_cursor=next_cursor)
+
+
+@post(
+    "/marketing/unsubscribe",
+    summary="Report unsubscribes or bounces",
+    tags=["marketing"],
+    status_code=200,
+    responses=ERROR_RESPONSES,
+)
+async def report_unsubscribes(
+    api_key: ApiKeyParam, request: Request, data: JSONBody[UnsubscribeRequest]
+) -> UnsubscribeResult:
+    """Suppresses the addresses for the company's marketing mail and opts out every client
+    with one of them as primary address, writing a consent record for each (actor
+    "api-key:<id>", source "api-unsubscribe" or "api-bounce"). All or nothing: one invalid
+    address refuses the request."""
+    try:
+        result = await services.suppress_addresses(
+            api_key.company_id,
+            list(data.emails),
+            data.reason,
+            Actor(kind="api-key", id=api_key.id, address=client_address(request)),
+            f"api-{data.reason}",
+        )
+    except ValidationError as error:
+        raise bad_request(error) from None
+    return UnsubscribeResult(
+        suppressed=result.suppressed, clients_opted_out=result.clients_opted_out
+    )
+
+
+api_handlers = [opt_ins, report_unsubscribes]

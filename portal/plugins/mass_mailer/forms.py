@@ -1,0 +1,98 @@
+"""Reading the wizard's forms (the filter travels along every step as form fields)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from portal.core.forms import text
+from portal.plugins.mass_mailer.services import Compose, MailingFilter
+
+ID = re.compile(r"[0-9]{1,10}")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Present in every filter form; without it (the first visit) the defaults apply.
+SUBMITTED = "filter"
+
+
+def values(data: Mapping[str, Any], name: str) -> list[str]:
+    value = data.get(name)
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+
+
+def _date(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> date | None:
+    value = text(data, name)
+    if not value:
+        return None
+    if ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    errors[name] = "Enter a date like 2025-01-31."
+    return None
+
+
+def read_filter(data: Mapping[str, Any]) -> tuple[MailingFilter, dict[str, str]]:
+    """The filter of a submitted form, and what is wrong with it by field."""
+    if SUBMITTED not in data:
+        return MailingFilter(), {}
+    errors: dict[str, str] = {}
+    group_values = values(data, "group")
+    if any(not ID.fullmatch(value) for value in group_values):
+        errors["group_ids"] = "Choose client groups from the list."
+    mailing_filter = MailingFilter(
+        kind=text(data, "kind") or "marketing",
+        group_ids=sorted({int(v) for v in group_values if ID.fullmatch(v)}),
+        statuses=sorted(set(values(data, "status"))),
+        languages=sorted(set(values(data, "language"))),
+        countries=sorted({v.upper() for v in values(data, "country")}),
+        created_from=_date(data, "created_from", errors),
+        created_to=_date(data, "created_to", errors),
+    )
+    return mailing_filter, errors
+
+
+def filter_fields(mailing_filter: MailingFilter) -> list[tuple[str, str]]:
+    """The filter as (name, value) pairs: hidden inputs in later steps, a query string."""
+    f = mailing_filter
+    pairs = [(SUBMITTED, "1"), ("kind", f.kind)]
+    pairs += [("group", str(group_id)) for group_id in f.group_ids]
+    pairs += [("status", status) for status in f.statuses]
+    pairs += [("language", language) for language in f.languages]
+    pairs += [("country", country) for country in f.countries]
+    if f.created_from:
+        pairs.append(("created_from", f.created_from.isoformat()))
+    if f.created_to:
+        pairs.append(("created_to", f.created_to.isoformat()))
+    return pairs
+
+
+def _body(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_compose(data: Mapping[str, Any]) -> Compose:
+    """Sender, subject and bodies as typed. Line breaks in the one-line fields are kept, so
+    that the service refuses them (header injection) instead of something quietly fixing them."""
+    return Compose(
+        from_name=_one_line(data, "from_name"),
+        from_address=_one_line(data, "from_address"),
+        subject=_one_line(data, "subject"),
+        body_text=_body(data, "body_text"),
+        body_html=_body(data, "body_html"),
+    )
+
+
+def _one_line(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").strip(" \t")

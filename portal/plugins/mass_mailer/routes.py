@@ -1,0 +1,379 @@
+"""[Tools] > Mass Mailer (Filter -> Compose -> Preview -> Send, the mailings and their progress,
+the CSV export), and the public unsubscribe link."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.plugins.flash import flash
+from litestar.response import Stream, Template
+
+from portal.client_groups.services import list_groups
+from portal.clients.services import STATUSES
+from portal.core.countries import countries
+from portal.core.errors import NotFound, ValidationError
+from portal.core.i18n import LANGUAGES
+from portal.core.web import client_address, form_data, redirect
+from portal.plugins.mass_mailer import services
+from portal.plugins.mass_mailer.forms import filter_fields, read_compose, read_filter
+from portal.plugins.mass_mailer.services import (
+    ALLOWED_FILTERS,
+    CLIENT_FIELDS,
+    KINDS,
+    Compose,
+    MailingFilter,
+)
+from portal.staff.access import Admin, AdminContext
+
+BASE = "/tools/mass-mailer"
+URL = f"/admin{BASE}"
+T = "plugins/mass_mailer"
+CSV_COLUMNS = (
+    ("email", "Email"),
+    ("client_id", "Client ID"),
+    ("code", "Client Code"),
+    ("first_name", "First Name"),
+    ("last_name", "Last Name"),
+    ("company", "Company/Org."),
+    ("language", "Language"),
+    ("country", "Country"),
+    ("status", "Status"),
+    ("group_name", "Client Group"),
+)
+FIELD_HELP = (
+    ("client.first_name", "First Name"),
+    ("client.last_name", "Last Name"),
+    ("client.full_name", "First and last name"),
+    ("client.company_name", "Company/Org."),
+    ("client.email", "Email"),
+    ("client.client_id", "Client ID"),
+    ("client.language", "Language code, e.g. en"),
+    ("client.country", "Country code, e.g. DE"),
+    ("company.name", "Your company's name"),
+    (
+        "unsubscribe_url",
+        "The recipient's unsubscribe link (marketing only; added at the end "
+        "of the message when you do not place it)",
+    ),
+)
+assert {name.split(".", 1)[1] for name, _ in FIELD_HELP if name.startswith("client.")} == set(
+    CLIENT_FIELDS
+)
+
+
+def _query(request: Request) -> dict[str, Any]:
+    """The query string as a dict; repeated names become lists (as form_data does)."""
+    data: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in data:
+            existing = data[key]
+            data[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            data[key] = value
+    return data
+
+
+async def _choices(admin: AdminContext) -> dict[str, Any]:
+    groups = await list_groups(admin.company.id)
+    return {
+        "group_options": [(g["id"], g["name"]) for g in groups],
+        "status_options": list(STATUSES.items()),
+        "language_options": list(LANGUAGES.items()),
+        "country_options": countries(admin.staff.language),
+        "kind_options": list(KINDS.items()),
+    }
+
+
+async def _filter_page(
+    admin: AdminContext,
+    mailing_filter: MailingFilter,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    count = 0 if errors else await services.count_recipients(admin.company.id, mailing_filter)
+    return Template(
+        f"{T}/filter.html",
+        context={
+            "page_title": "Mass Mailer",
+            "f": mailing_filter,
+            "errors": errors,
+            "count": count,
+            "query": filter_fields(mailing_filter),
+            **await _choices(admin),
+        },
+        status_code=status_code,
+    )
+
+
+def _compose_page(
+    mailing_filter: MailingFilter,
+    compose: Compose,
+    errors: dict[str, str],
+    count: int,
+    status_code: int = 200,
+) -> Template:
+    return Template(
+        f"{T}/compose.html",
+        context={
+            "page_title": "Mass Mailer: Compose",
+            "f": mailing_filter,
+            "hidden": filter_fields(mailing_filter),
+            "compose": compose,
+            "errors": errors,
+            "count": count,
+            "field_help": FIELD_HELP,
+            "allowed_filters": ALLOWED_FILTERS,
+        },
+        status_code=status_code,
+    )
+
+
+@get(BASE, name="mass-mailer:filter")
+async def filter_page(admin: Admin, request: Request) -> Template:
+    mailing_filter, errors = read_filter(_query(request))
+    errors.update(services.check_filter(mailing_filter) if request.query_params else {})
+    return await _filter_page(admin, mailing_filter, errors)
+
+
+@get(f"{BASE}/count", name="mass-mailer:count")
+async def recipient_count(admin: Admin, request: Request) -> Template:
+    """The live recipient count (htmx swaps it in as the filter changes)."""
+    mailing_filter, errors = read_filter(_query(request))
+    errors.update(services.check_filter(mailing_filter))
+    count = 0 if errors else await services.count_recipients(admin.company.id, mailing_filter)
+    return Template(
+        f"{T}/_count.html", context={"count": count, "errors": errors, "f": mailing_filter}
+    )
+
+
+@get(f"{BASE}/export.csv", name="mass-mailer:export")
+async def export_csv(admin: Admin, request: Request) -> Response:
+    mailing_filter, errors = read_filter(_query(request))
+    errors.update(services.check_filter(mailing_filter))
+    if errors:
+        return await _filter_page(admin, mailing_filter, errors, status_code=422)
+    company_id = admin.company.id
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([label for _, label in CSV_COLUMNS])
+        count = 0
+        async for row in services.iter_recipients(company_id, mailing_filter):
+            writer.writerow([services.csv_safe(row[name]) for name, _ in CSV_COLUMNS])
+            count += 1
+            if count % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Stream(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="mailing-recipients.csv"'},
+    )
+
+
+@get(f"{BASE}/compose", name="mass-mailer:compose")
+async def compose_page(admin: Admin, request: Request) -> Template:
+    mailing_filter, errors = read_filter(_query(request))
+    errors.update(services.check_filter(mailing_filter))
+    if errors:
+        return await _filter_page(admin, mailing_filter, errors, status_code=422)
+    count = await services.count_recipients(admin.company.id, mailing_filter)
+    if not count:
+        return await _filter_page(
+            admin, mailing_filter, {"": services.NO_RECIPIENTS}, status_code=422
+        )
+    compose = Compose(from_name=admin.company.name, from_address="")
+    return _compose_page(mailing_filter, compose, {}, count)
+
+
+@post(f"{BASE}/compose", name="mass-mailer:compose-back", status_code=200)
+async def compose_back(admin: Admin, request: Request) -> Template:
+    """Back from the preview, with everything typed."""
+    data = await form_data(request)
+    mailing_filter, errors = read_filter(data)
+    count = await services.count_recipients(admin.company.id, mailing_filter)
+    return _compose_page(mailing_filter, read_compose(data), errors, count)
+
+
+async def _preview_or_errors(
+    admin: AdminContext, data: dict[str, Any]
+) -> tuple[MailingFilter, Compose, Template | None, tuple | None]:
+    mailing_filter, errors = read_filter(data)
+    compose = read_compose(data)
+    if errors:
+        count = await services.count_recipients(admin.company.id, mailing_filter)
+        return (
+            mailing_filter,
+            compose,
+            _compose_page(mailing_filter, compose, errors, count, 422),
+            None,
+        )
+    try:
+        result = await services.preview(admin.company.id, mailing_filter, compose)
+    except ValidationError as error:
+        count = await services.count_recipients(admin.company.id, mailing_filter)
+        page = _compose_page(mailing_filter, compose, error.errors, count, 422)
+        return mailing_filter, compose, page, None
+    if not result[0]:
+        page = _compose_page(mailing_filter, compose, {"": services.NO_RECIPIENTS}, 0, 422)
+        return mailing_filter, compose, page, None
+    return mailing_filter, compose, None, result
+
+
+@post(f"{BASE}/preview", name="mass-mailer:preview", status_code=200)
+async def preview_page(admin: Admin, request: Request) -> Template:
+    data = await form_data(request)
+    mailing_filter, compose, error_page, result = await _preview_or_errors(admin, data)
+    if error_page is not None:
+        return error_page
+    assert result is not None
+    count, first, rendered = result
+    return Template(
+        f"{T}/preview.html",
+        context={
+            "page_title": "Mass Mailer: Preview",
+            "f": mailing_filter,
+            "hidden": filter_fields(mailing_filter),
+            "compose": compose,
+            "count": count,
+            "first": first,
+            "rendered": rendered,
+            "kind_label": KINDS[mailing_filter.kind],
+        },
+    )
+
+
+@post(f"{BASE}/send", name="mass-mailer:send")
+async def send(admin: Admin, request: Request) -> Response:
+    data = await form_data(request)
+    mailing_filter, compose, error_page, _ = await _preview_or_errors(admin, data)
+    if error_page is not None:
+        return error_page
+    try:
+        job_id = await services.create_job(
+            admin.company.id, f"staff:{admin.staff.id}", mailing_filter, compose
+        )
+    except ValidationError as error:
+        count = await services.count_recipients(admin.company.id, mailing_filter)
+        return _compose_page(mailing_filter, compose, error.errors, count, 422)
+    flash(request, "The mailing is queued; it goes out at the configured rate.", "success")
+    return redirect(request, f"{URL}/jobs/{job_id}")
+
+
+@get(f"{BASE}/jobs", name="mass-mailer:jobs")
+async def jobs_page(admin: Admin) -> Template:
+    return Template(
+        f"{T}/jobs.html",
+        context={"page_title": "Mailings", "jobs": await services.list_jobs(admin.company.id)},
+    )
+
+
+async def _progress_or_404(admin: AdminContext, job_id: int) -> services.Progress:
+    try:
+        return await services.job_progress(admin.company.id, job_id)
+    except NotFound:
+        raise NotFoundException() from None
+
+
+@get(f"{BASE}/jobs/{{job_id:int}}", name="mass-mailer:job")
+async def job_page(admin: Admin, job_id: FromPath[int]) -> Template:
+    progress = await _progress_or_404(admin, job_id)
+    job = await services.get_job(admin.company.id, job_id)
+    problems = await services.job_problems(admin.company.id, job_id)
+    return Template(
+        f"{T}/job.html",
+        context={
+            "page_title": f"Mailing {job_id}",
+            "job": job,
+            "progress": progress,
+            "problems": problems,
+            "filter": MailingFilter.from_json(job["filter"]),
+            "kind_label": KINDS.get(job["kind"], job["kind"]),
+        },
+    )
+
+
+@get(f"{BASE}/jobs/{{job_id:int}}/progress", name="mass-mailer:job-progress")
+async def job_progress(admin: Admin, job_id: FromPath[int]) -> Template:
+    """The progress fragment, polled every second until the mailing is done."""
+    progress = await _progress_or_404(admin, job_id)
+    return Template(f"{T}/_progress.html", context={"progress": progress})
+
+
+@post(f"{BASE}/jobs/{{job_id:int}}/cancel", name="mass-mailer:job-cancel")
+async def cancel(admin: Admin, request: Request, job_id: FromPath[int]) -> Response:
+    try:
+        await services.cancel_job(admin.company.id, job_id)
+    except NotFound:
+        raise NotFoundException() from None
+    flash(request, "The mailing is cancelled: nothing more of it is sent.", "success")
+    return redirect(request, f"{URL}/jobs/{job_id}")
+
+
+# --- the unsubscribe link (public) -------------------------------------------------------------
+
+
+def _invalid_link() -> Template:
+    return Template(
+        f"{T}/unsubscribe_invalid.html",
+        context={"page_title": "Unsubscribe link not valid"},
+        status_code=404,
+    )
+
+
+@get("/unsubscribe/{token:str}", name="mass-mailer:unsubscribe", include_in_schema=False)
+async def unsubscribe_page(token: FromPath[str]) -> Template:
+    """The confirmation: a link followed by a mail scanner must not unsubscribe anyone."""
+    try:
+        target = await services.unsubscribe_target(token)
+    except NotFound:
+        return _invalid_link()
+    return Template(
+        f"{T}/unsubscribe.html",
+        context={"page_title": "Unsubscribe", "target": target, "token": token, "done": False},
+    )
+
+
+@post(
+    "/unsubscribe/{token:str}",
+    name="mass-mailer:unsubscribe-post",
+    status_code=200,
+    include_in_schema=False,
+)
+async def unsubscribe_post(request: Request, token: FromPath[str]) -> Template:
+    """The button of the confirmation page, and mail programs' one-click unsubscribe
+    (RFC 8058: a POST with List-Unsubscribe=One-Click, no cookies, no login)."""
+    try:
+        target = await services.unsubscribe(token, client_address(request))
+    except NotFound:
+        return _invalid_link()
+    return Template(
+        f"{T}/unsubscribe.html",
+        context={"page_title": "Unsubscribed", "target": target, "token": token, "done": True},
+    )
+
+
+admin_handlers = [
+    filter_page,
+    recipient_count,
+    export_csv,
+    compose_page,
+    compose_back,
+    preview_page,
+    send,
+    jobs_page,
+    job_page,
+    job_progress,
+    cancel,
+]
+public_handlers = [unsubscribe_page, unsubscribe_post]

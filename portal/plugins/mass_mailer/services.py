@@ -1,0 +1,1008 @@
+"""The mass mailer's rules, in one place: who a filter reaches, what a message may say, how a
+mailing is queued, how an address unsubscribes or is suppressed.
+
+Who gets marketing mail is decided here and nowhere else: a client who opted in
+(`Client.marketing_opt_in`), whose address is not suppressed for the company. No filter value
+can widen that; the worker checks it again for every message just before sending it.
+
+Tags in subjects and bodies are Jinja, rendered in a sandbox that sees only these fields:
+
+    client.first_name   client.last_name   client.full_name   client.company_name
+    client.email        client.client_id   client.language    client.country
+    company.name        unsubscribe_url (marketing mail only)
+
+and only the filters in ALLOWED_FILTERS. Anything else (`{{ ''.__class__ }}`, a method call,
+an unknown field or filter, include/extends) is refused with a message when the mailing is
+composed, before anything is queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from email.header import Header
+from email.utils import formataddr, formatdate
+from functools import cache
+from typing import Any
+
+import jinja2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from portal.clients.services import STATUSES, Actor, set_marketing_opt_in
+from portal.companies.services import get_company
+from portal.core.config import get_settings
+from portal.core.countries import is_country
+from portal.core.db import read_transaction, write_transaction
+from portal.core.errors import NotFound, ValidationError
+from portal.core.forms import normalise_email
+from portal.core.i18n import LANGUAGES
+from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
+
+KINDS = {"marketing": "Marketing", "service": "Service"}
+MAX_FILTER_VALUES = 300  # per list in a filter; more is not a filter anyone types
+MAX_TEMPLATE_CHARS = 100_000
+MAX_RENDERED_CHARS = 1_000_000
+MAX_ID = 2**31 - 1
+UNSUBSCRIBE_WORDING = "Unsubscribe from marketing emails (one-click unsubscribe link)"
+UNSUBSCRIBE_SOURCE = "unsubscribe-link"
+UNCERTAIN_ERROR = (
+    "Interrupted while the message was being handed to the mail server: it may have arrived, "
+    "so it is not sent again."
+)
+
+# --- filters --------------------------------------------------------------------------------
+
+
+@dataclass
+class MailingFilter:
+    """Who a mailing reaches. Empty lists mean "any"; statuses default to Active."""
+
+    kind: str = "marketing"
+    group_ids: list[int] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=lambda: ["active"])
+    languages: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    created_from: date | None = None
+    created_to: date | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("created_from", "created_to"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MailingFilter:
+        data = json.loads(text)
+        for key in ("created_from", "created_to"):
+            data[key] = date.fromisoformat(data[key]) if data.get(key) else None
+        return cls(**data)
+
+
+def check_filter(mailing_filter: MailingFilter) -> dict[str, str]:
+    """Problems with a filter, by field. Values come from forms or the API: every one is
+    checked against what exists, so nothing unexpected reaches the database."""
+    errors: dict[str, str] = {}
+    f = mailing_filter
+    if f.kind not in KINDS:
+        errors["kind"] = "Choose Marketing or Service."
+    for name, values in (
+        ("group_ids", f.group_ids),
+        ("statuses", f.statuses),
+        ("languages", f.languages),
+        ("countries", f.countries),
+    ):
+        if len(values) > MAX_FILTER_VALUES:
+            errors[name] = f"Choose at most {MAX_FILTER_VALUES} values."
+    if not f.statuses:
+        errors["statuses"] = "Choose at least one status."
+    elif any(status not in STATUSES for status in f.statuses):
+        errors["statuses"] = "Choose statuses from the list."
+    if any(not 0 < group_id <= MAX_ID for group_id in f.group_ids):
+        errors["group_ids"] = "Choose client groups from the list."
+    if any(language not in LANGUAGES for language in f.languages):
+        errors["languages"] = "Choose languages from the list."
+    if any(not is_country(country) for country in f.countries):
+        errors["countries"] = "Choose countries from the list."
+    if f.created_from and f.created_to and f.created_from > f.created_to:
+        errors["created_to"] = "The end date is before the start date."
+    for name in ("created_from", "created_to"):
+        value = getattr(f, name)
+        if value is not None and not date(1970, 1, 1) <= value <= date(9998, 12, 31):
+            errors[name] = "Enter a date between 1970 and 9998."
+    return errors
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["{}"] * count)
+
+
+def suppression_clause(kind: str) -> tuple[str, list[Any]]:
+    """SQL (over `c` = client, `ct` = its primary contact) that is true when the address may
+    get mail of this kind, with its parameters. Bounced addresses get none; unsubscribed ones no
+    marketing mail, unless this client opted in again after the unsubscribe."""
+    if kind == "marketing":
+        reason = (
+            "(s.reason = 'bounce' OR NOT EXISTS (SELECT 1 FROM consent_event e "
+            "WHERE e.client = c.id AND e.opted_in = {} AND e.at > s.created_at))"
+        )
+        params: list[Any] = [True]
+    else:
+        reason, params = "s.reason = 'bounce'", []
+    sql = (
+        "NOT EXISTS (SELECT 1 FROM mailer_suppression s WHERE s.company = c.company "  # noqa: S608 - placeholders and fixed SQL only
+        f"AND s.email = lower(ct.email) AND {reason})"
+    )
+    return sql, params
+
+
+CLIENTS_AND_CONTACTS = (
+    "FROM client c JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+)
+WITH_GROUPS = 'JOIN client_group g ON g.id = c."group" '
+
+
+def filter_sql(
+    company_id: int, mailing_filter: MailingFilter, joins: str = ""
+) -> tuple[str, list[Any]]:
+    """FROM and WHERE over clients (`c`) and their primary contacts (`ct`) that `mailing_filter`
+    reaches, with its parameters; `joins` adds tables (e.g. WITH_GROUPS). Marketing always
+    means opted in and not suppressed."""
+    f = mailing_filter
+    clauses = ["c.company = {}", "ct.email <> ''"]
+    params: list[Any] = [company_id]
+    if f.group_ids:
+        clauses.append(f'c."group" IN ({_placeholders(len(f.group_ids))})')
+        params += f.group_ids
+    clauses.append(f"c.status IN ({_placeholders(len(f.statuses))})")
+    params += f.statuses
+    if f.languages:
+        clauses.append(f"c.language IN ({_placeholders(len(f.languages))})")
+        params += f.languages
+    if f.countries:
+        clauses.append(f"ct.country IN ({_placeholders(len(f.countries))})")
+        params += [country.upper() for country in f.countries]
+    if f.created_from:
+        clauses.append("c.created_at >= {}")
+        params.append(datetime.combine(f.created_from, time(), tzinfo=UTC))
+    if f.created_to:
+        clauses.append("c.created_at < {}")
+        params.append(datetime.combine(f.created_to + timedelta(days=1), time(), tzinfo=UTC))
+    if f.kind == "marketing":
+        clauses.append("c.marketing_opt_in = {}")
+        params.append(True)
+    suppressed, suppressed_params = suppression_clause(f.kind)
+    clauses.append(suppressed)
+    params += suppressed_params
+    return CLIENTS_AND_CONTACTS + joins + "WHERE " + " AND ".join(clauses), params
+
+
+async def count_recipients(company_id: int, mailing_filter: MailingFilter) -> int:
+    """How many messages the filter gives: one per address, compared case-insensitively."""
+    if check_filter(mailing_filter):
+        return 0
+    sql, params = filter_sql(company_id, mailing_filter)
+    rows = await MailingJob.raw(f"SELECT count(DISTINCT lower(ct.email)) AS n {sql}", *params)
+    return rows[0]["n"]
+
+
+RECIPIENT_COLUMNS = (
+    "r.email, c.id AS client_id, c.code, ct.first_name, ct.last_name, ct.company, "
+    "c.language, ct.country, c.status, g.name AS group_name"
+)
+
+
+async def iter_recipients(
+    company_id: int, mailing_filter: MailingFilter, page_size: int = 1_000
+) -> AsyncIterator[dict]:
+    """The filter's recipients, one per address (its client with the lowest ID), ordered by
+    address and read a page at a time, so a CSV of 100,000 rows never sits in memory."""
+    sql, params = filter_sql(company_id, mailing_filter)
+    after = ""
+    while True:
+        rows = await MailingJob.raw(
+            f"SELECT {RECIPIENT_COLUMNS} FROM (SELECT lower(ct.email) AS email, "  # noqa: S608 - placeholders and fixed SQL only
+            f"min(c.id) AS client {sql} AND lower(ct.email) > {{}} GROUP BY lower(ct.email)) r "
+            "JOIN client c ON c.id = r.client "
+            "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+            'JOIN client_group g ON g.id = c."group" '
+            "ORDER BY r.email LIMIT {}",
+            *params,
+            after,
+            page_size,
+        )
+        for row in rows:
+            yield row
+        if len(rows) < page_size:
+            return
+        after = rows[-1]["email"]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading =, +, -, @, tab or CR would start a
+    formula (CSV injection), so such cells get a leading single quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+# --- message templates ----------------------------------------------------------------------
+
+ALLOWED_FILTERS = (
+    "capitalize",
+    "default",
+    "d",
+    "e",
+    "escape",
+    "lower",
+    "replace",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "upper",
+    "wordwrap",
+)
+CLIENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "company_name",
+    "email",
+    "client_id",
+    "language",
+    "country",
+)
+COMPANY_FIELDS = ("name",)
+
+
+class _Fields:
+    """What a template may read of one thing: exactly the attributes named in `allowed`."""
+
+    allowed: tuple[str, ...] = ()
+
+    def __init__(self, **values: str) -> None:
+        for name in self.allowed:
+            setattr(self, name, values.get(name, ""))
+
+
+class ClientFields(_Fields):
+    allowed = CLIENT_FIELDS
+
+
+class CompanyFields(_Fields):
+    allowed = COMPANY_FIELDS
+
+
+class MailSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, narrowed: attributes only of the field objects above and only those
+    fields, no calls at all, no globals, a short list of filters, no string repetition."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, autoescape: bool) -> None:
+        super().__init__(
+            autoescape=autoescape,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.filters = {name: self.filters[name] for name in ALLOWED_FILTERS}
+        self.globals.clear()
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        return isinstance(obj, _Fields) and attr in obj.allowed
+
+    def is_safe_callable(self, obj: Any) -> bool:
+        return False
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("the ** operator is not allowed in mail templates")
+        if isinstance(left, str | list) or isinstance(right, str | list):
+            raise SecurityError("repeating text with * is not allowed in mail templates")
+        return super().call_binop(context, operator, left, right)
+
+
+@cache
+def _sandbox(autoescape: bool) -> MailSandbox:
+    return MailSandbox(autoescape)
+
+
+@dataclass(frozen=True)
+class Compose:
+    """What the Compose step holds: sender, subject and bodies (templates)."""
+
+    from_name: str = ""
+    from_address: str = ""
+    subject: str = ""
+    body_text: str = ""
+    body_html: str = ""
+
+
+@dataclass(frozen=True)
+class CompiledMessage:
+    subject: jinja2.Template
+    body_text: jinja2.Template
+    body_html: jinja2.Template | None
+    from_name: str
+    from_address: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body_text: str
+    body_html: str | None
+
+
+def _template_problem(error: Exception) -> str:
+    if isinstance(error, SecurityError):
+        return f"Not allowed in a mail template: {error}."
+    if isinstance(error, jinja2.UndefinedError):
+        return (
+            f"Unknown field: {error.message}. Use the fields listed beside the form."
+            if error.message
+            else "Unknown field."
+        )
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return f"Template error on line {error.lineno}: {error.message}."
+    if isinstance(error, TypeError | jinja2.TemplateError):
+        return f"Not allowed in a mail template: {error}."
+    return f"The template cannot be used: {error}."
+
+
+UNSUBSCRIBE_FOOTER_TEXT = "\n\n--\nTo stop receiving these emails: {{ unsubscribe_url }}\n"
+UNSUBSCRIBE_FOOTER_HTML = (
+    '\n<p style="font-size:small">To stop receiving these emails, '
+    '<a href="{{ unsubscribe_url }}">unsubscribe</a>.</p>\n'
+)
+
+
+def _single_line_problem(value: str, label: str) -> str | None:
+    if any(char in value for char in "\r\n\x00") or any(ord(char) < 32 for char in value):
+        return f"{label} must be one line, without line breaks or control characters."
+    return None
+
+
+def compile_message(compose: Compose, kind: str) -> tuple[CompiledMessage | None, dict[str, str]]:
+    """The compiled templates, or the problems found, by field. Marketing messages get an
+    unsubscribe line when the body does not already carry `unsubscribe_url`."""
+    errors: dict[str, str] = {}
+    if not compose.from_name.strip():
+        errors["from_name"] = "From Name is required."
+    elif len(compose.from_name) > 100:
+        errors["from_name"] = "From Name is too long (at most 100 characters)."
+    elif problem := _single_line_problem(compose.from_name, "From Name"):
+        errors["from_name"] = problem
+    address = normalise_email(compose.from_address.strip())
+    if address is not None:
+        address = smtp_address(address)
+    if _single_line_problem(compose.from_address, "From Address") or address is None:
+        errors["from_address"] = "Enter a valid email address, like news@example.com."
+    if not compose.subject.strip():
+        errors["subject"] = "Subject is required."
+    elif len(compose.subject) > 255:
+        errors["subject"] = "Subject is too long (at most 255 characters)."
+    elif problem := _single_line_problem(compose.subject, "Subject"):
+        errors["subject"] = problem
+    if not compose.body_text.strip():
+        errors["body_text"] = "Text Body is required (it is what every mail program can show)."
+    for name in ("body_text", "body_html"):
+        if len(getattr(compose, name)) > MAX_TEMPLATE_CHARS:
+            errors[name] = f"The body is too long (at most {MAX_TEMPLATE_CHARS:,} characters)."
+    templates: dict[str, jinja2.Template] = {}
+    for name, source, autoescape in (
+        ("subject", compose.subject, False),
+        ("body_text", compose.body_text, False),
+        ("body_html", compose.body_html, True),
+    ):
+        if name in errors or (name == "body_html" and not source.strip()):
+            continue
+        if kind == "marketing" and name != "subject" and "unsubscribe_url" not in source:
+            source += UNSUBSCRIBE_FOOTER_HTML if autoescape else UNSUBSCRIBE_FOOTER_TEXT
+        try:
+            templates[name] = _sandbox(autoescape).from_string(source)
+        except Exception as error:  # any compile error is the author's to fix, never a 500
+            errors[name] = _template_problem(error)
+    if errors:
+        return None, errors
+    return (
+        CompiledMessage(
+            subject=templates["subject"],
+            body_text=templates["body_text"],
+            body_html=templates.get("body_html"),
+            from_name=compose.from_name.strip(),
+            from_address=address or "",
+            kind=kind,
+        ),
+        {},
+    )
+
+
+def template_context(client: dict, company_name: str, unsubscribe_url: str | None) -> dict:
+    """What templates see, from a row with the client's code, language and primary contact."""
+    context: dict[str, Any] = {
+        "client": ClientFields(
+            first_name=client["first_name"],
+            last_name=client["last_name"],
+            full_name=f"{client['first_name']} {client['last_name']}".strip(),
+            company_name=client.get("company") or "",
+            email=client["email"],
+            client_id=client["code"],
+            language=client["language"],
+            country=client["country"],
+        ),
+        "company": CompanyFields(name=company_name),
+    }
+    if unsubscribe_url is not None:
+        context["unsubscribe_url"] = unsubscribe_url
+    return context
+
+
+def render(compiled: CompiledMessage, context: dict) -> RenderedMessage:
+    """One recipient's message. Raises ValidationError (field: problem) when a template reaches
+    for something it may not; line breaks rendered into the subject become spaces."""
+    parts: dict[str, str | None] = {}
+    for name in ("subject", "body_text", "body_html"):
+        template = getattr(compiled, name)
+        if template is None:
+            parts[name] = None
+            continue
+        try:
+            text = template.render(context)
+        except Exception as error:  # a template's problem, reported beside its field
+            raise ValidationError({name: _template_problem(error)}) from None
+        if len(text) > MAX_RENDERED_CHARS:
+            raise ValidationError({name: "The rendered message is too long."})
+        parts[name] = text
+    subject = " ".join((parts["subject"] or "").split())[:255]
+    return RenderedMessage(
+        subject=subject, body_text=parts["body_text"] or "", body_html=parts["body_html"]
+    )
+
+
+def message_domain(from_address: str) -> str:
+    return from_address.rpartition("@")[2] or "localhost"
+
+
+def smtp_address(address: str) -> str | None:
+    """The address as SMTP without SMTPUTF8 carries it (IDN domain in punycode), or None when
+    its local part is not ASCII."""
+    local, _, domain = address.rpartition("@")
+    if not local or not local.isascii():
+        return None
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return None
+
+
+def _header(value: str) -> str:
+    """A header value: as is when ASCII, else RFC 2047 encoded words (folded)."""
+    return value if value.isascii() else Header(value, "utf-8", maxlinelen=76).encode()
+
+
+def _text_part(content_type: str, text: str) -> list[bytes]:
+    body = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return [
+        f"Content-Type: {content_type}; charset=utf-8".encode(),
+        b"Content-Transfer-Encoding: quoted-printable",
+        b"",
+        body,
+    ]
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A message ready for SMTP: envelope, the headers people see in the mail log, and the
+    bytes of the message."""
+
+    sender: str
+    to: str
+    from_header: str
+    data: bytes
+
+
+def build_email(
+    compiled: CompiledMessage,
+    rendered: RenderedMessage,
+    *,
+    to: str,
+    job_id: int,
+    recipient_id: int,
+    unsubscribe_url: str | None,
+) -> OutgoingMail:
+    """The message as it goes out, written directly as MIME: the `email` package's header
+    objects cost milliseconds a message, more than everything else of sending it. Its
+    Message-ID is the same every time for a job and recipient, so a copy sent twice would at
+    least be recognisable as the same message. Every header value is one line: the subject was
+    made one line when rendered, the rest are checked addresses and names."""
+    from_header = formataddr((compiled.from_name, compiled.from_address), charset="utf-8")
+    domain = message_domain(compiled.from_address)
+    lines = [
+        f"From: {from_header}".encode(),
+        f"To: {to}".encode(),
+        f"Subject: {_header(rendered.subject)}".encode(),
+        f"Date: {formatdate(usegmt=True)}".encode(),
+        f"Message-ID: <mailing-{job_id}-recipient-{recipient_id}@{domain}>".encode(),
+        b"MIME-Version: 1.0",
+    ]
+    if unsubscribe_url is not None:
+        lines += [
+            f"List-Unsubscribe: <{unsubscribe_url}>".encode(),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            b"Precedence: bulk",
+        ]
+    if rendered.body_html:
+        boundary = f"=_mailing-{job_id}-{recipient_id}-{secrets.token_hex(8)}"
+        lines += [
+            f'Content-Type: multipart/alternative; boundary="{boundary}"'.encode(),
+            b"",
+            f"--{boundary}".encode(),
+            *_text_part("text/plain", rendered.body_text),
+            f"--{boundary}".encode(),
+            *_text_part("text/html", rendered.body_html),
+            f"--{boundary}--".encode(),
+            b"",
+        ]
+    else:
+        lines += _text_part("text/plain", rendered.body_text)
+    return OutgoingMail(
+        sender=compiled.from_address,
+        to=to,
+        from_header=formataddr((compiled.from_name, compiled.from_address)),
+        data=b"\r\n".join(lines),
+    )
+
+
+# --- unsubscribe tokens ---------------------------------------------------------------------
+
+TOKEN_MAC_BYTES = 16
+TOKEN_LENGTH = 43  # base64 of a 16-byte block and a 16-byte MAC, unpadded
+
+
+@cache
+def _token_keys() -> tuple[bytes, bytes]:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=48, salt=None, info=b"portal: unsubscribe links"
+    ).derive(get_settings().secret_key.encode())
+    return key[:16], key[16:]
+
+
+def _block_cipher() -> Cipher:
+    # One 16-byte block, so ECB is a plain keyed permutation here: it hides the row id (which
+    # would tell how many messages were sent) without any state to store.
+    return Cipher(algorithms.AES(_token_keys()[0]), modes.ECB())  # noqa: S305
+
+
+def _mac(block: bytes) -> bytes:
+    return hmac.new(_token_keys()[1], block, hashlib.sha256).digest()[:TOKEN_MAC_BYTES]
+
+
+def unsubscribe_token(recipient_id: int) -> str:
+    """An opaque token for one recipient row: the row id enciphered (AES, a key derived from
+    PORTAL_SECRET_KEY) and a 128-bit HMAC of that, so nothing has to be stored and nobody can
+    forge one or guess another recipient's."""
+    encryptor = _block_cipher().encryptor()
+    block = encryptor.update(recipient_id.to_bytes(16, "big")) + encryptor.finalize()
+    return base64.urlsafe_b64encode(block + _mac(block)).decode().rstrip("=")
+
+
+def read_unsubscribe_token(token: str) -> int | None:
+    """The recipient id of a genuine token, else None."""
+    if len(token) != TOKEN_LENGTH or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=")
+    except ValueError:
+        return None
+    block, mac = raw[:16], raw[16:]
+    if len(raw) != 16 + TOKEN_MAC_BYTES or not hmac.compare_digest(mac, _mac(block)):
+        return None
+    decryptor = _block_cipher().decryptor()
+    recipient_id = int.from_bytes(decryptor.update(block) + decryptor.finalize(), "big")
+    return recipient_id if 0 < recipient_id <= MAX_ID else None
+
+
+def unsubscribe_url(recipient_id: int) -> str:
+    return f"{get_settings().base_url}/unsubscribe/{unsubscribe_token(recipient_id)}"
+
+
+@dataclass(frozen=True)
+class UnsubscribeTarget:
+    recipient_id: int
+    company_id: int
+    company_name: str
+    client_id: int
+    email: str
+    done: bool  # already unsubscribed through this link
+
+    @property
+    def masked_email(self) -> str:
+        """The address half hidden: the page is reachable by whoever holds the link."""
+        local, _, domain = self.email.partition("@")
+        shown = local[:2] if len(local) > 3 else local[:1]
+        return f"{shown}{'•' * max(1, len(local) - len(shown))}@{domain}"
+
+
+async def unsubscribe_target(token: str) -> UnsubscribeTarget:
+    """Who a link unsubscribes; NotFound for forged tokens and rows that no longer exist."""
+    recipient_id = read_unsubscribe_token(token)
+    if recipient_id is None:
+        raise NotFound()
+    rows = await MailingRecipient.raw(
+        "SELECT r.id, r.client, r.email, r.unsubscribed_at, j.company, co.name AS company_name "
+        "FROM mailer_recipient r JOIN mailer_job j ON j.id = r.job "
+        "JOIN company co ON co.id = j.company WHERE r.id = {} AND j.kind = 'marketing'",
+        recipient_id,
+    )
+    if not rows:
+        raise NotFound()
+    row = rows[0]
+    return UnsubscribeTarget(
+        recipient_id=row["id"],
+        company_id=row["company"],
+        company_name=row["company_name"],
+        client_id=row["client"],
+        email=row["email"],
+        done=row["unsubscribed_at"] is not None,
+    )
+
+
+async def unsubscribe(token: str, address: str = "") -> UnsubscribeTarget:
+    """One-click unsubscribe: suppresses the address for the company's marketing mail and opts
+    the client out, with a consent record, in one transaction. Using the link again changes
+    nothing and succeeds the same way."""
+    target = await unsubscribe_target(token)
+    now = datetime.now(UTC)
+    async with write_transaction():
+        await _suppress(target.company_id, target.email, "unsubscribe", UNSUBSCRIBE_SOURCE, now)
+        try:
+            await set_marketing_opt_in(
+                target.company_id,
+                target.client_id,
+                False,
+                Actor(kind=UNSUBSCRIBE_SOURCE, address=address),
+                UNSUBSCRIBE_SOURCE,
+                wording=UNSUBSCRIBE_WORDING,
+            )
+        except NotFound:  # the client was deleted since; the address stays suppressed
+            pass
+        await MailingRecipient.update({MailingRecipient.unsubscribed_at: now}).where(
+            MailingRecipient.id == target.recipient_id,
+            MailingRecipient.unsubscribed_at.is_null(),
+        )
+    return target
+
+
+# --- suppressions ---------------------------------------------------------------------------
+
+
+async def _suppress(company_id: int, email: str, reason: str, source: str, at: datetime) -> None:
+    """Adds or renews the address's suppression. A bounce stays a bounce; a renewed unsubscribe
+    counts from now (it again outranks an earlier opt-in)."""
+    await Suppression.raw(
+        "INSERT INTO mailer_suppression (company, email, reason, source, created_at) "
+        "VALUES ({}, {}, {}, {}, {}) ON CONFLICT (company, email) DO UPDATE SET "
+        "reason = CASE WHEN mailer_suppression.reason = 'bounce' THEN 'bounce' "
+        "ELSE excluded.reason END, source = excluded.source, created_at = excluded.created_at",
+        company_id,
+        email.lower(),
+        reason,
+        source[:50],
+        at,
+    )
+
+
+@dataclass(frozen=True)
+class SuppressResult:
+    suppressed: int
+    clients_opted_out: int
+
+
+MAX_SUPPRESS_BATCH = 1_000
+
+
+async def suppress_addresses(
+    company_id: int, emails: list[str], reason: str, actor: Actor, source: str
+) -> SuppressResult:
+    """Unsubscribes or bounces reported from outside (e.g. an external mailer through the API):
+    each address is suppressed for the company, and every client of the company with it as
+    primary address is opted out with a consent record. All or nothing."""
+    if reason not in {"unsubscribe", "bounce"}:
+        raise ValidationError({"reason": "The reason is unsubscribe or bounce."})
+    if not emails:
+        raise ValidationError({"emails": "Give at least one address."})
+    if len(emails) > MAX_SUPPRESS_BATCH:
+        raise ValidationError({"emails": f"At most {MAX_SUPPRESS_BATCH} addresses at once."})
+    normalised: list[str] = []
+    invalid = []
+    for email in emails:
+        clean = normalise_email(email.strip()) if isinstance(email, str) else None
+        if clean is None:
+            invalid.append(email)
+        else:
+            normalised.append(clean.lower())
+    if invalid:
+        shown = ", ".join(repr(e)[:80] for e in invalid[:5])
+        raise ValidationError({"emails": f"Not valid email addresses: {shown}."})
+    unique = sorted(set(normalised))
+    now = datetime.now(UTC)
+    opted_out = 0
+    async with write_transaction():
+        for email in unique:
+            await _suppress(company_id, email, reason, source, now)
+        clients = await MailingJob.raw(
+            "SELECT DISTINCT c.id FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608 - placeholders and fixed SQL only
+            "AND ct.contact_type = 'primary' WHERE c.company = {} AND c.marketing_opt_in = {} "
+            f"AND lower(ct.email) IN ({_placeholders(len(unique))})",
+            company_id,
+            True,
+            *unique,
+        )
+        for row in clients:
+            if await set_marketing_opt_in(
+                company_id,
+                row["id"],
+                False,
+                actor,
+                source,
+                wording=f"Reported as {reason} by an external mailer",
+            ):
+                opted_out += 1
+    return SuppressResult(suppressed=len(unique), clients_opted_out=opted_out)
+
+
+# --- mailings -------------------------------------------------------------------------------
+
+
+async def sample_recipient(company_id: int, mailing_filter: MailingFilter) -> dict | None:
+    """The first recipient the mailing would reach (lowest address), for the preview."""
+    async for row in iter_recipients(company_id, mailing_filter, page_size=1):
+        client = dict(row)
+        client["email"] = await _primary_email(client["client_id"]) or row["email"]
+        return client
+    return None
+
+
+async def _primary_email(client_id: int) -> str | None:
+    rows = await MailingJob.raw(
+        "SELECT email FROM contact WHERE client = {} AND contact_type = 'primary'", client_id
+    )
+    return rows[0]["email"] if rows else None
+
+
+async def preview(
+    company_id: int, mailing_filter: MailingFilter, compose: Compose
+) -> tuple[int, dict | None, RenderedMessage | None]:
+    """(number of recipients, first recipient, its message). ValidationError when the filter or
+    the templates have problems; the templates are rendered once for real, so a field used
+    wrongly is found here and not while sending."""
+    errors = check_filter(mailing_filter)
+    compiled, compose_errors = compile_message(compose, mailing_filter.kind)
+    errors.update(compose_errors)
+    if errors:
+        raise ValidationError(errors)
+    assert compiled is not None
+    async with read_transaction():
+        count = await count_recipients(company_id, mailing_filter)
+        first = await sample_recipient(company_id, mailing_filter)
+    if first is None:
+        return count, None, None
+    company = await get_company(company_id)
+    url = (
+        f"{get_settings().base_url}/unsubscribe/(link for each recipient)"
+        if mailing_filter.kind == "marketing"
+        else None
+    )
+    rendered = render(compiled, template_context(first, company["name"], url))
+    return count, first, rendered
+
+
+NO_RECIPIENTS = "No client matches this filter, so there is nothing to send."
+
+
+async def create_job(
+    company_id: int, created_by: str, mailing_filter: MailingFilter, compose: Compose
+) -> int:
+    """Queues a mailing: the job and one pending row per address, in one transaction, for the
+    worker to send. ValidationError for a bad filter or template, or when nobody matches."""
+    count, first, _ = await preview(company_id, mailing_filter, compose)
+    if not count or first is None:
+        raise ValidationError({"": NO_RECIPIENTS})
+    sql, params = filter_sql(company_id, mailing_filter)
+    async with write_transaction():
+        rows = await MailingJob.insert(
+            MailingJob(
+                company=company_id,
+                kind=mailing_filter.kind,
+                status="queued",
+                filter=mailing_filter.to_json(),
+                from_name=compose.from_name.strip(),
+                from_address=compose.from_address.strip(),
+                subject=compose.subject,
+                body_text=compose.body_text,
+                body_html=compose.body_html,
+                created_by=created_by[:100],
+                created_at=datetime.now(UTC),
+            )
+        ).returning(MailingJob.id)
+        job_id = rows[0]["id"]
+        # One row per address (the client with the lowest ID), in one statement: 100,000
+        # recipients are queued in about a second.
+        await MailingRecipient.raw(
+            "INSERT INTO mailer_recipient (job, client, email, status, attempts, logged, error) "
+            f"SELECT {{}}, min(c.id), lower(ct.email), 'pending', 0, {{}}, '' {sql} "
+            "GROUP BY lower(ct.email)",
+            job_id,
+            False,
+            *params,
+        )
+        total = await MailingRecipient.count().where(MailingRecipient.job == job_id)
+        if not total:
+            raise ValidationError({"": NO_RECIPIENTS})  # rolls the job back
+        await MailingJob.update({MailingJob.total: total}).where(MailingJob.id == job_id)
+    return job_id
+
+
+def compose_of_job(job: dict) -> Compose:
+    return Compose(
+        from_name=job["from_name"],
+        from_address=job["from_address"],
+        subject=job["subject"],
+        body_text=job["body_text"],
+        body_html=job["body_html"],
+    )
+
+
+async def get_job(company_id: int, job_id: int) -> dict:
+    if not 0 < job_id <= MAX_ID:
+        raise NotFound()
+    row = (
+        await MailingJob.select()
+        .where(MailingJob.id == job_id, MailingJob.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def list_jobs(company_id: int, limit: int = 50) -> list[dict]:
+    return (
+        await MailingJob.select(
+            MailingJob.id,
+            MailingJob.kind,
+            MailingJob.status,
+            MailingJob.subject,
+            MailingJob.total,
+            MailingJob.created_at,
+            MailingJob.finished_at,
+        )
+        .where(MailingJob.company == company_id)
+        .order_by(MailingJob.id, ascending=False)
+        .limit(limit)
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    job_id: int
+    status: str
+    total: int
+    pending: int
+    sending: int
+    sent: int
+    failed: int
+    skipped: int
+
+    @property
+    def finished(self) -> int:
+        return self.sent + self.failed + self.skipped
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.finished * 100 // self.total)
+
+    @property
+    def done(self) -> bool:
+        return self.status in {"done", "cancelled"}
+
+
+async def job_progress(company_id: int, job_id: int) -> Progress:
+    async with read_transaction():
+        job = await get_job(company_id, job_id)
+        rows = await MailingRecipient.raw(
+            "SELECT status, count(*) AS n FROM mailer_recipient WHERE job = {} GROUP BY status",
+            job_id,
+        )
+    counts = {row["status"]: row["n"] for row in rows}
+    return Progress(
+        job_id=job_id,
+        status=job["status"],
+        total=job["total"],
+        pending=counts.get("pending", 0),
+        sending=counts.get("sending", 0),
+        sent=counts.get("sent", 0),
+        failed=counts.get("failed", 0),
+        skipped=counts.get("skipped", 0),
+    )
+
+
+async def job_problems(company_id: int, job_id: int, limit: int = 50) -> list[dict]:
+    """Failed and skipped recipients, with the reason."""
+    await get_job(company_id, job_id)
+    return (
+        await MailingRecipient.select(
+            MailingRecipient.email,
+            MailingRecipient.client,
+            MailingRecipient.status,
+            MailingRecipient.error,
+        )
+        .where(
+            MailingRecipient.job == job_id,
+            MailingRecipient.status.is_in(["failed", "skipped"]),
+        )
+        .order_by(MailingRecipient.id)
+        .limit(limit)
+    )
+
+
+async def cancel_job(company_id: int, job_id: int) -> None:
+    """Stops a mailing: what is not sent yet is skipped. Messages already with the mail server
+    go on."""
+    await get_job(company_id, job_id)
+    async with write_transaction():
+        await MailingRecipient.update(
+            {MailingRecipient.status: "skipped", MailingRecipient.error: "Mailing cancelled."}
+        ).where(MailingRecipient.job == job_id, MailingRecipient.status == "pending")
+        await MailingJob.update(
+            {MailingJob.status: "cancelled", MailingJob.finished_at: datetime.now(UTC)}
+        ).where(MailingJob.id == job_id, MailingJob.status.is_in(["queued", "sending"]))
+
+
+# --- opted-in clients, for external mailers ---------------------------------------------------
+
+
+async def opted_in_clients(
+    company_id: int, mailing_filter: MailingFilter, after_id: int, limit: int
+) -> list[dict]:
+    """Opted-in clients the filter reaches (as a marketing mailing would, before the one-per-
+    address rule), by client id after `after_id`, with the time of their latest opt-in."""
+    f = MailingFilter(**{**asdict(mailing_filter), "kind": "marketing"})
+    sql, params = filter_sql(company_id, f, joins=WITH_GROUPS)
+    rows = await MailingJob.raw(
+        "SELECT c.id, ct.email, ct.first_name, ct.last_name, c.language, ct.country, "  # noqa: S608 - placeholders and fixed SQL only
+        "g.id AS group_id, g.name AS group_name, "
+        "(SELECT max(e.at) FROM consent_event e WHERE e.client = c.id AND e.opted_in = {}) "
+        f"AS opted_in_at {sql} AND c.id > {{}} ORDER BY c.id LIMIT {{}}",
+        True,
+        *params,
+        after_id,
+        limit,
+    )
+    for row in rows:
+        row["opted_in_at"] = _as_datetime(row["opted_in_at"])
+    return rows
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """SQLite hands back computed timestamps as text."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,840 @@
+"""The mail worker: sends queued mailings in batches, at a set rate, over SMTP (one connection
+per batch) or into the outbox when no SMTP server is configured.
+
+It runs inside the server (started by the app's lifespan) and, as its own process, with
+`portal mailer run`. Several workers may run at once: each claims its rows atomically.
+
+## Each message at most once, and after a crash the rest still goes out
+
+1. **Claim.** A worker takes up to a batch of `pending` rows in one write transaction
+   (`UPDATE … SET claimed_by = me … WHERE status = 'pending' AND id IN (… LIMIT n) RETURNING`;
+   `FOR UPDATE SKIP LOCKED` on PostgreSQL). The rows stay `pending`; the claim is a lease: a
+   claim older than PORTAL_MAILER_LEASE_SECONDS may be taken over (its worker died).
+2. **Sending.** Just before a message goes to the SMTP server, its row turns `sending` in its
+   own committed transaction — and only if it is still `pending`, still ours, and (marketing)
+   the client is still opted in with that address and the address is not suppressed: the
+   check at send time is part of that same UPDATE. A row another worker took over is left
+   alone, so two workers never send the same row.
+3. **Sent.** As soon as the server has answered 250 to the message's DATA, the row turns
+   `sent` in its own transaction.
+4. **Restart.** Rows still `pending` under a stale claim are simply claimed again: they were
+   never handed to SMTP. A row left in `sending` (claim stale) is the one uncertain case: the
+   worker stopped between step 2 and step 3, and the server may or may not have accepted the
+   message. It is treated conservatively: marked `failed` with UNCERTAIN_ERROR and **not sent
+   again**.
+
+The window that remains, honestly: a crash (or a lost connection) after the server accepted
+the DATA but before step 3 committed leaves a delivered message marked failed; a crash after
+step 2 but before the server accepted the DATA leaves an undelivered message marked failed.
+Either way nobody gets a second copy, and each such window is one SMTP exchange (about a
+millisecond on a local relay) per worker. Closing it entirely would need the SMTP server to
+deduplicate on our deterministic Message-ID (`<mailing-{job}-recipient-{id}@domain>`), which
+relays do not promise.
+
+The mail log (portal.mail's MailMessage, kind "marketing" or "service") gets one row per
+message sent, written per batch with multi-row INSERTs; a row whose log entry a crash
+prevented is logged by the recovery step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiosmtplib
+import click
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import dict_factory as sqlite_dict_factory
+
+from portal.core import db
+from portal.core.config import get_settings
+from portal.core.errors import ValidationError
+from portal.mail import services as mail
+from portal.plugins.mass_mailer import services
+from portal.plugins.mass_mailer.services import CompiledMessage
+
+logger = logging.getLogger("portal.mailer")
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise SystemExit(f"{name} must be above 0")
+    return number
+
+
+@dataclass(frozen=True)
+class MailerSettings:
+    """The worker's knobs, from the environment (see README)."""
+
+    rate: float  # messages a second, per worker
+    batch_size: int  # messages per claim and per SMTP connection
+    lease_seconds: float  # after this, another worker may take over a claim
+    retry_seconds: float  # first retry delay; doubles per attempt
+    max_attempts: int
+    poll_seconds: float  # idle wait between looks for work
+    connections: int = 1  # SMTP connections a batch is sent over at once
+
+    @classmethod
+    def from_env(cls) -> MailerSettings:
+        return cls(
+            rate=_env_number("PORTAL_MAILER_RATE", 50),
+            batch_size=int(_env_number("PORTAL_MAILER_BATCH", 100)),
+            lease_seconds=_env_number("PORTAL_MAILER_LEASE_SECONDS", 120),
+            retry_seconds=_env_number("PORTAL_MAILER_RETRY_SECONDS", 60),
+            max_attempts=int(_env_number("PORTAL_MAILER_MAX_ATTEMPTS", 5)),
+            poll_seconds=_env_number("PORTAL_MAILER_POLL_SECONDS", 1),
+            connections=int(_env_number("PORTAL_MAILER_CONNECTIONS", 1)),
+        )
+
+
+class RateLimiter:
+    """At most `rate` messages a second, on average, without bursts above it."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next_at = time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_at
+
+    async def wait(self, count: int = 1) -> None:
+        """Takes the next slot (several senders share one limiter), then waits for it."""
+        now = time.monotonic()
+        slot = max(self.next_at, now - self.interval)
+        self.next_at = slot + self.interval * count
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+# --- a held connection ------------------------------------------------------------------------
+
+
+class HeldConnection:
+    """One database connection the worker keeps. On SQLite Piccolo opens a connection (and a
+    thread) per transaction, about 2 ms, which would cap sending near 200 messages a second;
+    here one sqlite3 connection lives on one thread of its own, and a whole transaction is one
+    trip to it (`transact`). On PostgreSQL, a connection of the pool. SQL is written with
+    Piccolo's `{}` placeholders."""
+
+    def __init__(self) -> None:
+        self.engine = db.engine()
+        self.sqlite = isinstance(self.engine, SQLiteEngine)
+        self.connection: Any = None
+        self.pooled = False
+        self.thread: ThreadPoolExecutor | None = None
+        self.lock = asyncio.Lock()  # one statement at a time on the one connection
+
+    async def open(self) -> None:
+        if self.sqlite:
+            self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-db")
+            self.connection = await self._on_thread(self._connect_sqlite)
+        elif isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
+            self.connection = await self.engine.pool.acquire()
+            self.pooled = True
+        else:
+            self.connection = await self.engine.get_new_connection()
+
+    def _connect_sqlite(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(**self.engine.connection_kwargs, check_same_thread=False)
+        connection.row_factory = sqlite_dict_factory
+        connection.execute("PRAGMA foreign_keys = 1")
+        return connection
+
+    async def _on_thread(self, function: Any, *args: Any) -> Any:
+        assert self.thread is not None
+        return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
+
+    async def close(self) -> None:
+        if self.connection is None:
+            return
+        connection, self.connection = self.connection, None
+        with contextlib.suppress(Exception):
+            if self.sqlite:
+                await self._on_thread(connection.close)  # an open transaction rolls back
+            elif self.pooled:
+                await self.engine.pool.release(connection)
+            else:
+                await connection.close()
+        if self.thread is not None:
+            self.thread.shutdown(wait=False)
+            self.thread = None
+
+    def _sql(self, sql: str) -> str:
+        if self.sqlite:
+            return sql.replace("{}", "?")
+        parts = sql.split("{}")
+        return "".join(
+            part + (f"${index + 1}" if index < len(parts) - 1 else "")
+            for index, part in enumerate(parts)
+        )
+
+    def _run_sqlite(self, sql: str, params: tuple) -> list[dict]:
+        cursor = self.connection.execute(sql, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _transact_sqlite(self, statements: list[tuple[str, tuple]]) -> list[list[dict]]:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            results = [self._run_sqlite(sql, params) for sql, params in statements]
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+        return results
+
+    async def fetch(self, sql: str, *params: Any) -> list[dict]:
+        if self.sqlite:
+            return await self._on_thread(self._run_sqlite, self._sql(sql), params)
+        async with self.lock:
+            rows = await self.connection.fetch(self._sql(sql), *params)
+        return [dict(row) for row in rows]
+
+    async def transact(self, *statements: tuple[str, list[Any]]) -> list[list[dict]]:
+        """Runs the statements in one write transaction (IMMEDIATE on SQLite: it takes the write
+        lock at BEGIN); their rows, statement by statement."""
+        if self.sqlite:
+            prepared = [(self._sql(sql), tuple(params)) for sql, params in statements]
+            return await self._on_thread(self._transact_sqlite, prepared)
+        results = []
+        async with self.lock, self.connection.transaction():
+            for sql, params in statements:
+                rows = await self.connection.fetch(self._sql(sql), *params)
+                results.append([dict(row) for row in rows])
+        return results
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A write transaction around several `fetch` calls."""
+        if self.sqlite:
+            await self._on_thread(self.connection.execute, "BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._on_thread(self.connection.execute, "ROLLBACK")
+                raise
+            await self._on_thread(self.connection.execute, "COMMIT")
+        else:
+            async with self.connection.transaction():
+                yield
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+
+@dataclass
+class Claimed:
+    id: int
+    client: int
+    email: str
+    attempts: int
+
+
+@dataclass
+class JobInfo:
+    id: int
+    company_id: int
+    company_name: str
+    kind: str
+    compiled: CompiledMessage
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TemporaryFailure(Exception):
+    """The server refused for now (4xx), or the connection broke before the message was
+    complete: the message was not accepted and may be tried again."""
+
+
+class PermanentFailure(Exception):
+    """The server refused for good (5xx)."""
+
+
+class Uncertain(Exception):
+    """The connection broke after the message was sent but before the server answered."""
+
+
+def _refusal(error: aiosmtplib.SMTPResponseException) -> Exception:
+    text = f"{error.code} {error.message}"[:500]
+    return PermanentFailure(text) if 500 <= error.code < 600 else TemporaryFailure(text)
+
+
+class SmtpSender:
+    """One SMTP connection, for one batch."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.smtp = aiosmtplib.SMTP(
+            hostname=parts.hostname or "127.0.0.1",
+            port=parts.port or 25,
+            username=parts.username,
+            password=parts.password,
+            start_tls=parts.scheme == "smtp+starttls" or None,
+            use_tls=parts.scheme == "smtps",
+            timeout=mail.SMTP_TIMEOUT_SECONDS,
+        )
+
+    async def __aenter__(self) -> SmtpSender:
+        await self.smtp.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            if self.smtp.is_connected:
+                await self.smtp.quit()
+        self.smtp.close()
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Raises TemporaryFailure, PermanentFailure or Uncertain; returns once the server
+        accepted the message."""
+        try:
+            await self.smtp.mail(sender)
+            await self.smtp.rcpt(recipient)
+        except aiosmtplib.SMTPResponseException as error:
+            with contextlib.suppress(Exception):
+                await self.smtp.rset()
+            raise _refusal(error) from None
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise TemporaryFailure(f"connection lost: {error}"[:500]) from None
+        try:
+            await self.smtp.data(message)
+        except aiosmtplib.SMTPResponseException as error:
+            with contextlib.suppress(Exception):
+                await self.smtp.rset()
+            raise _refusal(error) from None
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise Uncertain(f"{services.UNCERTAIN_ERROR} ({error})"[:500]) from None
+
+
+# Rows a worker may still send: pending, claimed by it. For marketing, the client must still be
+# opted in with this address as its primary one, and the address not suppressed; for service
+# mail, the address must still be the client's and not bounced.
+STILL_WANTED = {
+    kind: (
+        "EXISTS (SELECT 1 FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608 - placeholders and fixed SQL only
+        "AND ct.contact_type = 'primary' WHERE c.id = mailer_recipient.client "
+        "AND lower(ct.email) = mailer_recipient.email"
+        + (" AND c.marketing_opt_in = {}" if kind == "marketing" else "")
+        + " AND "
+        + services.suppression_clause(kind)[0]
+        + ")"
+    )
+    for kind in services.KINDS
+}
+
+
+def _wanted_params(kind: str) -> list[Any]:
+    return ([True] if kind == "marketing" else []) + services.suppression_clause(kind)[1]
+
+
+class Worker:
+    def __init__(self, settings: MailerSettings | None = None) -> None:
+        self.settings = settings or MailerSettings.from_env()
+        self.id = uuid.uuid4().hex
+        self.db = HeldConnection()
+        self.limiter = RateLimiter(self.settings.rate)
+        self.jobs: dict[int, JobInfo] = {}
+        self.last_recovery = 0.0
+        self.sent_total = 0
+
+    # -- lifecycle --
+
+    async def __aenter__(self) -> Worker:
+        await self.db.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release_claims()
+        await self.db.close()
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                worked = await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database or the network hiccuped: wait, then go on
+                logger.exception("Mail worker step failed")
+                await self.db.close()
+                await _sleep_or_stop(stop, 5)
+                try:
+                    await self.db.open()
+                except Exception:  # still down: the next step fails and waits again
+                    logger.exception("Mail worker cannot reach the database")
+                continue
+            if not worked:
+                await _sleep_or_stop(stop, self.settings.poll_seconds)
+
+    async def run_until_idle(self) -> int:
+        """Sends until no job has anything left to send now; returns the messages sent."""
+        before = self.sent_total
+        while await self.step():
+            pass
+        return self.sent_total - before
+
+    async def step(self) -> bool:
+        """One batch of one job; False when there was nothing to do."""
+        if time.monotonic() - self.last_recovery > min(30.0, self.settings.lease_seconds / 2):
+            await self.recover()
+            self.last_recovery = time.monotonic()
+        jobs = await self.db.fetch(
+            "SELECT id FROM mailer_job WHERE status IN ('queued', 'sending') ORDER BY id"
+        )
+        for row in jobs:
+            batch = await self.claim(row["id"])
+            if batch:
+                job = await self.job(row["id"])
+                await self.send_batch(job, batch)
+                return True
+            await self.finish_if_done(row["id"])
+        return False
+
+    # -- claiming --
+
+    async def claim(self, job_id: int) -> list[Claimed]:
+        now = _now()
+        stale = now - timedelta(seconds=self.settings.lease_seconds)
+        lock = "" if self.db.sqlite else " FOR UPDATE SKIP LOCKED"
+        async with self.db.transaction():
+            rows = await self.db.fetch(
+                "UPDATE mailer_recipient SET claimed_by = {}, claimed_at = {} "  # noqa: S608 - placeholders and fixed SQL only
+                "WHERE status = 'pending' AND id IN (SELECT id FROM mailer_recipient "
+                "WHERE job = {} AND status = 'pending' "
+                "AND (next_attempt_at IS NULL OR next_attempt_at <= {}) "
+                "AND (claimed_by IS NULL OR claimed_by = {} OR claimed_at < {}) "
+                f"ORDER BY id LIMIT {{}}{lock}) RETURNING id, client, email, attempts",
+                self.id,
+                now,
+                job_id,
+                now,
+                self.id,
+                stale,
+                self.settings.batch_size,
+            )
+            if rows:
+                await self.db.fetch(
+                    "UPDATE mailer_job SET status = 'sending', started_at = {} "
+                    "WHERE id = {} AND status = 'queued'",
+                    now,
+                    job_id,
+                )
+        return sorted(
+            (Claimed(r["id"], r["client"], r["email"], r["attempts"]) for r in rows),
+            key=lambda c: c.id,
+        )
+
+    async def release_claims(self) -> None:
+        """Hands back what this worker claimed and did not send (on a clean stop)."""
+        if self.db.connection is None:
+            return
+        with contextlib.suppress(Exception):
+            async with self.db.transaction():
+                await self.db.fetch(
+                    "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "
+                    "WHERE claimed_by = {} AND status = 'pending'",
+                    self.id,
+                )
+
+    async def job(self, job_id: int) -> JobInfo:
+        if job_id not in self.jobs:
+            rows = await self.db.fetch(
+                "SELECT j.*, co.name AS company_name FROM mailer_job j "
+                "JOIN company co ON co.id = j.company WHERE j.id = {}",
+                job_id,
+            )
+            row = rows[0]
+            compiled, errors = services.compile_message(services.compose_of_job(row), row["kind"])
+            if compiled is None:  # checked when queued; a template cannot go bad since
+                raise ValidationError(errors)
+            self.jobs[job_id] = JobInfo(
+                id=job_id,
+                company_id=row["company"],
+                company_name=row["company_name"],
+                kind=row["kind"],
+                compiled=compiled,
+            )
+        return self.jobs[job_id]
+
+    async def finish_if_done(self, job_id: int) -> None:
+        rows = await self.db.fetch(
+            "SELECT count(*) AS n FROM mailer_recipient "
+            "WHERE job = {} AND status IN ('pending', 'sending')",
+            job_id,
+        )
+        if rows[0]["n"] == 0:
+            async with self.db.transaction():
+                await self.db.fetch(
+                    "UPDATE mailer_job SET status = 'done', finished_at = {} "
+                    "WHERE id = {} AND status IN ('queued', 'sending')",
+                    _now(),
+                    job_id,
+                )
+            self.jobs.pop(job_id, None)
+
+    # -- sending --
+
+    async def clients(self, ids: list[int]) -> dict[int, dict]:
+        rows = await self.db.fetch(
+            "SELECT c.id, c.code, c.language, ct.first_name, ct.last_name, ct.company, "  # noqa: S608 - placeholders and fixed SQL only
+            "ct.email, ct.country FROM client c JOIN contact ct ON ct.client = c.id "
+            "AND ct.contact_type = 'primary' "
+            f"WHERE c.id IN ({', '.join(['{}'] * len(ids))})",
+            *ids,
+        )
+        return {row["id"]: row for row in rows}
+
+    def prepare(self, job: JobInfo, row: Claimed, client: dict | None) -> Any:
+        """(rendered message, email) for a row, or None when it cannot be rendered."""
+        if client is None or client["email"].lower() != row.email:
+            return None
+        to = services.smtp_address(client["email"])
+        if to is None:
+            raise ValidationError({"": "The address needs SMTPUTF8, which is not supported."})
+        url = services.unsubscribe_url(row.id) if job.kind == "marketing" else None
+        rendered = services.render(
+            job.compiled, services.template_context(client, job.company_name, url)
+        )
+        message = services.build_email(
+            job.compiled,
+            rendered,
+            to=to,
+            job_id=job.id,
+            recipient_id=row.id,
+            unsubscribe_url=url,
+        )
+        return rendered, message
+
+    def _sent_statement(self, row: Claimed) -> tuple[str, list[Any]]:
+        return (
+            "UPDATE mailer_recipient SET status = 'sent', error = '', sent_at = {} "
+            "WHERE id = {} AND claimed_by = {}",
+            [_now(), row.id, self.id],
+        )
+
+    async def begin_sending(
+        self, job: JobInfo, row: Claimed, accepted: Claimed | None = None
+    ) -> bool:
+        """Step 2: pending -> sending, if still ours and still wanted (False: it is skipped).
+        `accepted`, the message the server has just accepted, is marked sent (step 3) in the
+        same transaction: one commit a message when sending flat out."""
+        statements = [self._sent_statement(accepted)] if accepted is not None else []
+        statements.append(
+            (
+                "UPDATE mailer_recipient SET status = 'sending', attempts = attempts + 1, "  # noqa: S608 - placeholders and fixed SQL only
+                "claimed_at = {} WHERE id = {} AND status = 'pending' AND claimed_by = {} AND "
+                + STILL_WANTED[job.kind]
+                + " RETURNING id",
+                [_now(), row.id, self.id, *_wanted_params(job.kind)],
+            )
+        )
+        results = await self.db.transact(*statements)
+        if results[-1]:
+            return True
+        await self.skip([row.id], "No longer wanted")
+        return False
+
+    async def skip(self, ids: list[int], reason: str) -> None:
+        """Claimed rows that must not be sent (opted out, address changed or suppressed since
+        the mailing was queued). Rows another worker took over are left alone."""
+        if not ids:
+            return
+        await self.db.fetch(
+            "UPDATE mailer_recipient SET status = 'skipped', error = {} "  # noqa: S608 - placeholders and fixed SQL only
+            f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
+            f"({', '.join(['{}'] * len(ids))})",
+            f"{reason}: opted out, address changed or suppressed since the mailing was queued.",
+            self.id,
+            *ids,
+        )
+
+    async def mark(self, row: Claimed, status: str, error: str = "", retry: bool = False) -> None:
+        if retry:
+            delay = self.settings.retry_seconds * 2 ** max(0, row.attempts)
+            statement = (
+                "UPDATE mailer_recipient SET status = 'pending', claimed_by = NULL, "
+                "claimed_at = NULL, next_attempt_at = {}, error = {} "
+                "WHERE id = {} AND claimed_by = {}",
+                [_now() + timedelta(seconds=delay), error, row.id, self.id],
+            )
+        elif status == "sent":
+            statement = self._sent_statement(row)
+        else:
+            statement = (
+                "UPDATE mailer_recipient SET status = {}, error = {} "
+                "WHERE id = {} AND claimed_by = {}",
+                [status, error, row.id, self.id],
+            )
+        await self.db.transact(statement)
+
+    async def send_batch(self, job: JobInfo, batch: list[Claimed]) -> None:
+        clients = await self.clients([row.client for row in batch])
+        prepared: list[tuple[Claimed, Any]] = []
+        unwanted: list[int] = []
+        for row in batch:
+            try:
+                ready = self.prepare(job, row, clients.get(row.client))
+            except ValidationError as error:
+                await self.mark(row, "failed", "; ".join(error.errors.values())[:500])
+                continue
+            if ready is None:
+                unwanted.append(row.id)
+            else:
+                prepared.append((row, ready))
+        if unwanted:
+            async with self.db.transaction():
+                await self.skip(unwanted, "Not sent")
+        smtp_url = get_settings().smtp_url
+        if smtp_url:
+            logged = await self.send_smtp(job, prepared, smtp_url)
+        else:
+            logged = await self.send_outbox(job, prepared)
+        await self.log(job, logged)
+        await self.finish_if_done(job.id)
+
+    async def send_outbox(self, job: JobInfo, prepared: list[tuple[Claimed, Any]]) -> list[Any]:
+        """No SMTP server: the messages go to the outbox (the mail log), at the same rate."""
+        logged = []
+        chunk = max(1, min(len(prepared), int(self.settings.rate)))
+        for start in range(0, len(prepared), chunk):
+            part = prepared[start : start + chunk]
+            await self.limiter.wait(len(part))
+            now = _now()
+            async with self.db.transaction():
+                done = await self.db.fetch(
+                    "UPDATE mailer_recipient SET status = 'sent', sent_at = {}, "  # noqa: S608 - placeholders and fixed SQL only
+                    "attempts = attempts + 1 WHERE claimed_by = {} AND status = 'pending' "
+                    f"AND id IN ({', '.join(['{}'] * len(part))}) AND "
+                    + STILL_WANTED[job.kind]
+                    + " RETURNING id",
+                    now,
+                    self.id,
+                    *(row.id for row, _ in part),
+                    *_wanted_params(job.kind),
+                )
+                sent_ids = {r["id"] for r in done}
+                await self.skip([row.id for row, _ in part if row.id not in sent_ids], "Not sent")
+            for row, (rendered, message) in part:
+                if row.id in sent_ids:
+                    logged.append((row, rendered, message, "outbox", now))
+            self.sent_total += len(sent_ids)
+        return logged
+
+    async def send_smtp(
+        self, job: JobInfo, prepared: list[tuple[Claimed, Any]], smtp_url: str
+    ) -> list[Any]:
+        """The batch over PORTAL_MAILER_CONNECTIONS connections at once (the rate is shared):
+        while one waits for the server's answer another can go on."""
+        logged: list[Any] = []
+        count = max(1, min(self.settings.connections, len(prepared)))
+        await asyncio.gather(
+            *(
+                self.send_over_connection(job, prepared[index::count], smtp_url, logged)
+                for index in range(count)
+            )
+        )
+        return logged
+
+    async def send_over_connection(
+        self, job: JobInfo, prepared: list[tuple[Claimed, Any]], smtp_url: str, logged: list
+    ) -> None:
+        remaining = list(prepared)
+        accepted: Claimed | None = None  # accepted by the server, not yet marked sent
+        try:
+            async with SmtpSender(smtp_url) as sender:
+                while remaining:
+                    row, (rendered, message) = remaining[0]
+                    if accepted is not None and not self.limiter.due():
+                        await self.mark(accepted, "sent")  # step 3 now, not after the pause
+                        accepted = None
+                    await self.limiter.wait()
+                    wanted = await self.begin_sending(job, row, accepted)
+                    accepted = None
+                    remaining.pop(0)
+                    if not wanted:
+                        continue
+                    try:
+                        await sender.send(message.sender, message.to, message.data)
+                    except TemporaryFailure as error:
+                        attempts_left = row.attempts + 1 < self.settings.max_attempts
+                        await self.mark(row, "failed", str(error), retry=attempts_left)
+                        if "connection lost" in str(error):
+                            break
+                        continue
+                    except PermanentFailure as error:
+                        await self.mark(row, "failed", str(error))
+                        continue
+                    except Uncertain as error:
+                        await self.mark(row, "failed", str(error))
+                        break
+                    accepted = row  # step 3 follows at once, alone or with the next step 2
+                    self.sent_total += 1
+                    logged.append((row, rendered, message, "sent", _now()))
+        except (aiosmtplib.SMTPException, OSError) as error:
+            logger.warning("SMTP server unreachable (%s); retrying later", error)
+        finally:
+            if accepted is not None:
+                await self.mark(accepted, "sent")
+        if remaining:
+            # Not attempted: hand the rows back for the next batch, after a pause.
+            await self.release([row.id for row, _ in remaining])
+            await asyncio.sleep(min(5.0, self.settings.retry_seconds))
+
+    async def release(self, ids: list[int]) -> None:
+        async with self.db.transaction():
+            await self.db.fetch(
+                "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "  # noqa: S608 - placeholders and fixed SQL only
+                f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
+                f"({', '.join(['{}'] * len(ids))})",
+                self.id,
+                *ids,
+            )
+
+    async def log(self, job: JobInfo, logged: list[Any]) -> None:
+        """The batch's messages in the clients' mail logs, in bulk."""
+        if not logged:
+            return
+        await mail.log_messages(
+            job.company_id,
+            [
+                mail.LoggedMail(
+                    client_id=row.client,
+                    kind=job.kind,
+                    from_address=message.from_header,
+                    to=message.to,
+                    subject=rendered.subject,
+                    body_text=rendered.body_text,
+                    status=status,
+                    sent_at=at,
+                )
+                for row, rendered, message, status, at in logged
+            ],
+        )
+        ids = [row.id for row, *_ in logged]
+        async with self.db.transaction():
+            await self.db.fetch(
+                "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
+                f"WHERE id IN ({', '.join(['{}'] * len(ids))})",
+                True,
+                *ids,
+            )
+
+    # -- after a crash --
+
+    async def recover(self) -> None:
+        """Step 4 of the module's description: rows left `sending` by a worker that stopped
+        are marked failed and not sent again; sent rows a crash kept out of the mail log are
+        logged."""
+        stale = _now() - timedelta(seconds=self.settings.lease_seconds)
+        async with self.db.transaction():
+            await self.db.fetch(
+                "UPDATE mailer_recipient SET status = 'failed', error = {} "
+                "WHERE status = 'sending' AND claimed_at < {}",
+                services.UNCERTAIN_ERROR,
+                stale,
+            )
+        unlogged = await self.db.fetch(
+            "SELECT id, job, client, email, attempts FROM mailer_recipient "
+            "WHERE status = 'sent' AND logged = {} AND claimed_at < {} ORDER BY id LIMIT 1000",
+            False,
+            stale,
+        )
+        by_job: dict[int, list[Claimed]] = {}
+        for r in unlogged:
+            by_job.setdefault(r["job"], []).append(
+                Claimed(r["id"], r["client"], r["email"], r["attempts"])
+            )
+        for job_id, rows in by_job.items():
+            job = await self.job(job_id)
+            clients = await self.clients([row.client for row in rows])
+            entries = []
+            for row in rows:
+                try:
+                    ready = self.prepare(job, row, clients.get(row.client))
+                except ValidationError:
+                    ready = None
+                if ready is not None:
+                    entries.append((row, *ready, "sent", None))
+            await self.log(job, entries)
+            await self.db.fetch(
+                "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
+                f"WHERE id IN ({', '.join(['{}'] * len(rows))})",
+                True,
+                *(row.id for row in rows),
+            )
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+async def server_worker() -> None:
+    """The worker inside `portal serve` (the app's lifespan runs it). PORTAL_MAILER_IN_SERVER=0
+    leaves sending to `portal mailer run` processes."""
+    if os.environ.get("PORTAL_MAILER_IN_SERVER", "1").strip().lower() in {"0", "false", "no"}:
+        return
+    async with Worker() as worker:
+        await worker.run_forever()
+
+
+async def run_worker(once: bool = False) -> int:
+    """`portal mailer run`: until SIGTERM/SIGINT (or, with `once`, until idle)."""
+    await db.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        async with Worker() as worker:
+            if once:
+                return await worker.run_until_idle()
+            await worker.run_forever(stop)
+            return worker.sent_total
+    finally:
+        await db.stop()
+
+
+@click.group("mailer")
+def mailer_command() -> None:
+    """The mass mailer's worker."""
+
+
+@mailer_command.command("run")
+@click.option("--once", is_flag=True, help="Stop when nothing is left to send.")
+def mailer_run(once: bool) -> None:
+    """Send queued mailings (PORTAL_MAILER_RATE messages a second)."""
+    from portal.cli import _prepare
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(_prepare())
+    sent = asyncio.run(run_worker(once))
+    click.echo(f"Mail worker stopped; {sent} messages sent.")

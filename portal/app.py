@@ -16,11 +16,19 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
+from portal import plugins
+from portal.api import routes as api_routes
+from portal.billing import routes as billing_routes
+from portal.client_area import routes as client_area_routes
+from portal.client_groups import routes as client_group_routes
+from portal.clients import browse_routes as client_browse_routes
+from portal.clients import profile_routes as client_profile_routes
 from portal.clients import routes as client_routes
 from portal.companies import routes as company_routes
 from portal.core import db, throttle
 from portal.core.config import STATIC_DIR, get_settings
 from portal.core.error_pages import exception_handlers
+from portal.core.i18n import language_middleware
 from portal.core.security import security_headers_hook
 from portal.core.sessions import DatabaseStore, PortalSessionConfig
 from portal.core.templating import template_config
@@ -61,12 +69,15 @@ def create_app() -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await db.start()
         task = asyncio.create_task(_housekeeping(store))
+        # Plugins' background work (e.g. the mass mailer's worker), stopped with the server.
+        plugin_tasks = [asyncio.create_task(run()) for run in plugins.background_tasks()]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for running in (task, *plugin_tasks):
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
             await db.stop()
 
     admin_router = Router(
@@ -75,12 +86,19 @@ def create_app() -> Litestar:
             *staff_routes.admin_handlers,
             *company_routes.admin_handlers,
             *client_routes.admin_handlers,
+            *client_browse_routes.admin_handlers,
+            *client_profile_routes.admin_handlers,
+            *billing_routes.admin_handlers,
+            *client_group_routes.admin_handlers,
             *mail_routes.admin_handlers,
+            *api_routes.admin_handlers,
+            *plugins.admin_handlers(),
         ],
         guards=[require_staff],
         dependencies={"admin": Provide(provide_admin, sync_to_thread=False)},
     )
     templates = template_config()
+    plugins.configure_templates(templates)  # [Tools] menu items and template folders
     session_config = PortalSessionConfig(
         key="portal_session",
         max_age=settings.session_idle_seconds,
@@ -92,13 +110,17 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=[
             Router(path="/admin", route_handlers=staff_routes.public_handlers),
+            client_area_routes.public_router,
+            client_area_routes.client_router,
             *client_routes.fragment_handlers,
             admin_router,
+            *plugins.public_handlers(),
+            api_routes.api_router(plugins.api_handlers()),
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         lifespan=[lifespan],
         stores={"sessions": store},
-        middleware=[session_config.middleware],
+        middleware=[session_config.middleware, language_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="portal_csrf",
@@ -106,11 +128,17 @@ def create_app() -> Litestar:
             cookie_httponly=True,
             cookie_samesite="lax",
             header_name="x-csrftoken",
-            exclude=["/api/"],
+            # /api/: bearer keys, no cookies. /unsubscribe/: the one-click link of marketing
+            # mail (RFC 8058) is POSTed by mail programs with no cookie and no form token; the
+            # unguessable token in the path is the proof, and it can only unsubscribe.
+            exclude=["/api/", "/unsubscribe/"],
         ),
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
         exception_handlers=exception_handlers,
+        # The OpenAPI schema documents /api/v1 only (its router turns itself back on).
+        openapi_config=api_routes.openapi_config(),
+        include_in_schema=False,
         before_send=[security_headers_hook(settings.secure_cookies)],
         request_max_body_size=MAX_REQUEST_BODY_BYTES,
         debug=settings.debug,

@@ -169,3 +169,41 @@ def demo(count: int, company_id: int | None, seed: int | None) -> None:
         _run(load())
     except ValidationError as error:
         _fail(error)
+
+
+@main.group()
+def search() -> None:
+    """The client search index."""
+
+
+@search.command("reindex")
+@click.option("--company", "company_id", type=int, default=None, help="Only this company.")
+def search_reindex(company_id: int | None) -> None:
+    """Rebuild the search documents of every client (after a bulk import, for instance)."""
+    from portal.clients import search as client_search
+    from portal.core import db
+
+    async def reindex() -> int:
+        await _prepare()
+        await db.start()
+        try:
+            if company_id is None:
+                return await client_search.reindex_all()
+            return await client_search.reindex_company(company_id)
+        finally:
+            await db.stop()
+
+    click.echo(f"{_run(reindex()):,} clients indexed.")
+
+
+def _add_commands() -> None:
+    """`portal api-key …`, and the commands plugins bring (e.g. `portal mailer run`)."""
+    from portal import plugins
+    from portal.api.cli import api_key_command
+
+    main.add_command(api_key_command)
+    for command in plugins.cli_commands():
+        main.add_command(command)
+
+
+_add_commands()

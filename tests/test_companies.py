@@ -43,3 +43,22 @@ async def test_staff_with_two_companies_switches(client, company_id):
     )
     assert response.status_code == 303
     assert "You are working in <strong>Other Corp</strong>" in (await client.get("/admin")).text
+
+
+async def test_switching_company_on_a_record_page_goes_home(client, company_id):
+    other = await create_company("Other Corp", currency="GBP", country="GB")
+    await create_staff(
+        email="two@example.com", password="Sturdy-horse-42", company_ids=[company_id, other]
+    )
+    await login_staff(client, "two@example.com", "Sturdy-horse-42")
+    page = await client.get("/admin")
+    data = {
+        "_csrf_token": csrf_from(page.text),
+        "company_id": str(other),
+        "next": "/admin/clients/12",
+    }
+    assert (await client.post("/admin/company", data=data)).headers["location"] == "/admin"
+    data = {**data, "next": "/admin/tools/outbox?page=2"}
+    assert (await client.post("/admin/company", data=data)).headers[
+        "location"
+    ] == "/admin/tools/outbox?page=2"

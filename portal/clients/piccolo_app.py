@@ -4,6 +4,9 @@ from piccolo.conf.apps import AppConfig
 
 from portal.clients.tables import (
     Client,
+    ClientAudit,
+    ClientNote,
+    ClientSearch,
     ClientSetting,
     ConsentEvent,
     Contact,
@@ -14,6 +17,16 @@ from portal.clients.tables import (
 APP_CONFIG = AppConfig(
     app_name="clients",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Client, Contact, ContactNumber, ConsentEvent, CustomFieldValue, ClientSetting],
+    table_classes=[
+        Client,
+        Contact,
+        ContactNumber,
+        ConsentEvent,
+        CustomFieldValue,
+        ClientSetting,
+        ClientSearch,
+        ClientNote,
+        ClientAudit,
+    ],
     migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
 )

@@ -13,11 +13,13 @@ from litestar.response import Template
 from portal.client_groups.services import custom_values, list_fields
 from portal.clients import services
 from portal.clients.forms import (
+    apply_form_action,
     blank_client_details,
     client_details_of,
     new_phone_row,
     read_client_details,
 )
+from portal.clients.profile_routes import profile_context
 from portal.clients.services import Actor, ClientDetails, ClientView
 from portal.companies.services import get_company
 from portal.core.countries import (
@@ -28,7 +30,7 @@ from portal.core.countries import (
     subdivisions,
 )
 from portal.core.errors import Conflict, NotFound, ValidationError
-from portal.core.i18n import LANGUAGES
+from portal.core.i18n import LANGUAGES, current_language
 from portal.core.passwords import generate_password
 from portal.core.web import client_address, form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -91,23 +93,6 @@ async def _group_fields(admin: AdminContext, group_id: str) -> list[dict]:
     return await list_fields(admin.company.id, int(group_id))
 
 
-def _form_action(data: dict[str, Any], details: ClientDetails) -> tuple[bool, str | None]:
-    """The form's helper buttons work without JavaScript: they re-render the form. Returns
-    (handled, generated password)."""
-    if remove := data.get("remove_phone"):
-        details.phones = [row for row in details.phones if row.row_id != remove] or [
-            new_phone_row()
-        ]
-        return True, None
-    action = data.get("action", "save")
-    if action == "add_phone":
-        details.phones.append(new_phone_row())
-        return True, None
-    if action == "generate_password":
-        return True, generate_password()
-    return action == "refresh", None
-
-
 @get("/clients/add", name="admin:clients:add")
 async def add_client_page(admin: Admin) -> Template:
     company = await get_company(admin.company.id)
@@ -120,7 +105,7 @@ async def add_client_page(admin: Admin) -> Template:
 async def add_client_submit(request: Request, admin: Admin) -> Response:
     data = await form_data(request)
     details = read_client_details(data)
-    handled, generated = _form_action(data, details)
+    handled, generated = apply_form_action(data, details)
     if handled:
         return await _form_page(admin, details, {}, generated_password=generated)
     try:
@@ -148,6 +133,7 @@ async def client_profile(admin: Admin, client_id: FromPath[int]) -> Template:
             "statuses": services.STATUSES,
             "consents": await services.consent_events(admin.company.id, client_id),
             "custom_fields": await _shown_custom_values(admin, client),
+            **await profile_context(admin, client),
         },
     )
 
@@ -180,7 +166,7 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
         version = int(data.get("version", ""))
     except ValueError:
         version = client.version
-    handled, generated = _form_action(data, details)
+    handled, generated = apply_form_action(data, details)
     if handled:
         return await _form_page(
             admin, details, {}, client=client, version=version, generated_password=generated
@@ -229,7 +215,7 @@ async def state_fragment(
     return Template(
         "components/state_field.html",
         context={
-            "states": subdivisions(country.upper()[:2]),
+            "states": subdivisions(country.upper()[:2], current_language.get()),
             "selected_state": selected_state[:10],
             "errors": {},
         },

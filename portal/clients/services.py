@@ -22,6 +22,7 @@ from portal.client_groups.services import (
 )
 from portal.client_groups.services import CONTACT_FIELDS as GROUP_CONTACT_FIELDS
 from portal.client_groups.tables import ClientGroup
+from portal.clients import audit, search
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.services import get_company
 from portal.companies.tables import ClientIdSequence
@@ -31,6 +32,7 @@ from portal.core.db import read_transaction, violated_unique_index, write_transa
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import check_length, normalise_email, require
 from portal.core.i18n import LANGUAGES
+from portal.core.ids import is_row_id
 from portal.core.passwords import hash_password, password_problem
 from portal.mail import services as mail
 
@@ -437,14 +439,20 @@ async def _insert_numbers(contact_id: int, numbers: list[_CleanNumber]) -> None:
         )
 
 
-async def _record_consent(client_id: int, opted_in: bool, actor: Actor, source: str) -> None:
+async def _record_consent(
+    client_id: int,
+    opted_in: bool,
+    actor: Actor,
+    source: str,
+    wording: str = MARKETING_OPT_IN_WORDING,
+) -> None:
     await ConsentEvent.insert(
         ConsentEvent(
             client=client_id,
             opted_in=opted_in,
             actor=actor.label,
             source=source,
-            wording=MARKETING_OPT_IN_WORDING,
+            wording=wording,
             address=actor.address[:45],
         )
     )
@@ -491,8 +499,10 @@ async def create_client(
             ).returning(Contact.id)
             await _insert_numbers(contact[0]["id"], checked.numbers)
             await save_custom_values(client_id, checked.fields, checked.custom_values)
+            await search.index_client(client_id)
             if details.marketing_opt_in:
                 await _record_consent(client_id, True, actor, "admin-add-client")
+            await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -542,6 +552,13 @@ async def update_client(
         values[Client.password_hash] = await hash_password(new_password)
         values[Client.session_epoch] = Client.session_epoch + 1  # other sessions end
     contact_id = current.contact["id"]
+    changes = await audit.changes_of_update(
+        current,
+        await custom_values(client_id),
+        details,
+        checked,
+        password_changed=bool(new_password),
+    )
     try:
         async with write_transaction():
             updated = (
@@ -561,8 +578,10 @@ async def update_client(
             await ContactNumber.delete().where(ContactNumber.contact == contact_id)
             await _insert_numbers(contact_id, checked.numbers)
             await save_custom_values(client_id, checked.fields, checked.custom_values)
+            await search.index_client(client_id)
             if details.marketing_opt_in != current.marketing_opt_in:
                 await _record_consent(client_id, details.marketing_opt_in, actor, source)
+            await audit.record(company_id, client_id, current.code, actor, changes)
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -599,6 +618,8 @@ async def send_registration_email(client_id: int, company_id: int) -> int:
 async def get_client(company_id: int, client_id: int) -> ClientView:
     """The client with its primary contact and numbers; NotFound when it does not exist or
     belongs to another company (the same answer for both)."""
+    if not is_row_id(client_id):
+        raise NotFound()
     async with read_transaction():
         row = (
             await Client.select(Client.all_columns(), Client.group.name, Client.group.colour)
@@ -668,3 +689,39 @@ async def consent_events(company_id: int, client_id: int) -> list[dict]:
         .where(ConsentEvent.client == client_id)
         .order_by(ConsentEvent.id)
     )
+
+
+async def set_marketing_opt_in(
+    company_id: int,
+    client_id: int,
+    opted_in: bool,
+    actor: Actor,
+    source: str,
+    wording: str = MARKETING_OPT_IN_WORDING,
+) -> bool:
+    """Sets the client's marketing opt-in and records the change in the consent log, in one
+    transaction. Returns whether anything changed (setting the current value again writes
+    nothing). Raises NotFound for a client of another company. The client's version moves on,
+    so an edit form opened before does not silently put the old choice back."""
+    async with write_transaction():
+        changed = (
+            await Client.update(
+                {
+                    Client.marketing_opt_in: opted_in,
+                    Client.version: Client.version + 1,
+                    Client.updated_at: datetime.now(UTC),
+                }
+            )
+            .where(
+                Client.id == client_id,
+                Client.company == company_id,
+                Client.marketing_opt_in != opted_in,
+            )
+            .returning(Client.id)
+        )
+        if changed:
+            await _record_consent(client_id, opted_in, actor, source, wording)
+            return True
+        if not await Client.exists().where(Client.id == client_id, Client.company == company_id):
+            raise NotFound()
+    return False

@@ -95,3 +95,42 @@ class ClientSetting(Table):
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)
     key = Varchar(length=100)
     value = Text()
+
+
+class ClientSearch(Table):
+    """What the client search matches against: one lower-cased document per client, rebuilt by
+    `portal.clients.search` in the transaction of every write to the client. SQLite indexes it
+    with FTS5 (trigram), PostgreSQL with a pg_trgm GIN index (see the clients migrations)."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, unique=True)
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    document = Text()
+
+
+class ClientNote(Table):
+    """A staff note on a client; sticky notes are shown across the top of the profile."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    title = Varchar(length=255)
+    body = Text(default="")
+    sticky = Boolean(default=False)
+    staff_id = Integer(null=True, default=None)  # the author (not a key: notes outlive staff)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientAudit(Table):
+    """The audit log of a client: one line per change (field, old → new, who, when, from where).
+    `client_id` is deliberately not a foreign key: the line of a deletion outlives the client.
+    Never holds a password."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    client_id = Integer()
+    client_code = Varchar(length=64, default="")
+    field = Varchar(length=100)
+    old_value = Text(default="")
+    new_value = Text(default="")
+    actor = Varchar(length=100)  # "staff:12", "client:34", "system"
+    staff_id = Integer(null=True, default=None)
+    address = Varchar(length=45, default="")
+    at = Timestamptz(default=TimestamptzNow())

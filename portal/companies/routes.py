@@ -19,7 +19,11 @@ async def switch_company(request: Request, admin: Admin) -> Response:
     if company_id not in {company.id for company in admin.companies}:
         raise NotFoundException()
     set_company(request, company_id)
-    return redirect(request, safe_next(data.get("next"), "/admin"))
+    next_url = safe_next(data.get("next"), "/admin")
+    # A page about one record (a client, a group...) belongs to the old company: go home instead.
+    if any(part.isdigit() for part in next_url.split("?")[0].split("/")):
+        next_url = "/admin"
+    return redirect(request, next_url)
 
 
 admin_handlers = [switch_company]

@@ -22,8 +22,15 @@ APPS = [
     "portal.staff.piccolo_app",
     "portal.client_groups.piccolo_app",
     "portal.clients.piccolo_app",
+    "portal.billing.piccolo_app",
     "portal.mail.piccolo_app",
+    "portal.client_area.piccolo_app",
+    "portal.api.piccolo_app",
 ]
+# Plugins' apps come last: they may depend on any core app, never the other way round.
+from portal.plugins import piccolo_apps as _plugin_apps  # noqa: E402
+
+APPS += _plugin_apps()
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -122,3 +129,11 @@ def violated_unique_index(error: BaseException) -> str | None:
         detail = str(error).split("UNIQUE constraint failed:", 1)[1].strip()
         return detail.removeprefix("index ").strip("'")
     return None
+
+
+async def refresh_statistics() -> None:
+    """Fresh table statistics for the query planner, after a bulk load (SQLite has no
+    autovacuum to keep them). Without them SQLite cannot tell that walking an index in sort
+    order beats sorting a whole table. A full ANALYZE takes about 0.1 s a 100,000 clients; a
+    sampled one (analysis_limit) misjudges columns with few values, such as a client's status."""
+    await engine().run_ddl("ANALYZE")

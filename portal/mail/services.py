@@ -145,3 +145,79 @@ async def get_message(company_id: int, message_id: int) -> dict:
     if row is None:
         raise NotFound()
     return row
+
+
+@dataclass(frozen=True)
+class LoggedMail:
+    """A message sent (or kept in the outbox) by someone else's sender, e.g. a mass mailing."""
+
+    client_id: int | None
+    kind: str
+    from_address: str
+    to: str
+    subject: str
+    body_text: str
+    status: str  # sent | outbox | failed
+    sent_at: datetime | None
+
+
+LOG_COLUMNS = (
+    "company, client, kind, from_address, to_address, subject, body_text, status, error, "
+    "created_at, sent_at"
+)
+LOG_ROWS_PER_STATEMENT = 2_500  # 11 parameters a row: below SQLite's 32,766
+
+
+async def log_messages(company_id: int, messages: list[LoggedMail]) -> None:
+    """Adds many messages to the mail log at once, in multi-row INSERTs: a mass mailing logs
+    every message it sends, and one INSERT per message would cost more than the sending."""
+    now = datetime.now(UTC)
+    row = "(" + ", ".join(["{}"] * 11) + ")"
+    for start in range(0, len(messages), LOG_ROWS_PER_STATEMENT):
+        chunk = messages[start : start + LOG_ROWS_PER_STATEMENT]
+        params: list[object] = []
+        for mail in chunk:
+            params += [
+                company_id,
+                mail.client_id,
+                mail.kind,
+                _single_line(mail.from_address),
+                _single_line(mail.to),
+                _single_line(mail.subject)[:255],
+                mail.body_text,
+                mail.status,
+                "",
+                now,
+                mail.sent_at,
+            ]
+        await MailMessage.raw(
+            # Column names and placeholders only: the values travel as parameters.
+            f"INSERT INTO mail_message ({LOG_COLUMNS}) VALUES {', '.join([row] * len(chunk))}",  # noqa: S608
+            *params,
+        )
+
+
+async def count_client_messages(company_id: int, client_id: int) -> int:
+    return await MailMessage.count().where(
+        MailMessage.company == company_id, MailMessage.client == client_id
+    )
+
+
+async def list_client_messages(
+    company_id: int, client_id: int, *, limit: int = 10, offset: int = 0
+) -> list[dict]:
+    """The client's mail log, newest first."""
+    return (
+        await MailMessage.select(
+            MailMessage.id,
+            MailMessage.to_address,
+            MailMessage.subject,
+            MailMessage.kind,
+            MailMessage.status,
+            MailMessage.created_at,
+        )
+        .where(MailMessage.company == company_id, MailMessage.client == client_id)
+        .order_by(MailMessage.id, ascending=False)
+        .limit(limit)
+        .offset(offset)
+    )

@@ -4,6 +4,8 @@ HTTP through Litestar's test client; a real server process for the browser tests
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import socket
@@ -26,14 +28,16 @@ os.environ.pop("PORTAL_SMTP_URL", None)
 os.environ.pop("PORTAL_REDIS_URL", None)
 
 import httpx  # noqa: E402
+from aiosmtpd.controller import Controller  # noqa: E402
 from piccolo.conf.apps import Finder  # noqa: E402
 from piccolo.table import sort_table_classes  # noqa: E402
-from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
 from portal.app import create_app  # noqa: E402
 from portal.companies.services import create_company, ensure_default_company  # noqa: E402
 from portal.companies.tables import Company  # noqa: E402
 from portal.core import db  # noqa: E402
+from portal.core.config import get_settings  # noqa: E402
 from portal.staff.services import create_staff  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -216,3 +220,44 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     context.set_default_timeout(10_000)
     yield await context.new_page()
     await context.close()
+
+
+async def log_in_admin_page(page: Page, live_server: str, email: str, password: str) -> None:
+    """Logs a staff member in through the login form of a browser page."""
+    await page.goto(f"{live_server}/admin/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(re.compile(r"/admin$"))
+
+
+# --- a real SMTP server for mail tests -----------------------------------------------------
+
+
+class SmtpCollector:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.recipients: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+        )
+        self.recipients = envelope.rcpt_tos
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(monkeypatch) -> Iterator[SmtpCollector]:
+    """An SMTP server on a free port that the portal sends to (PORTAL_SMTP_URL)."""
+    collector = SmtpCollector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("PORTAL_SMTP_URL", f"smtp://127.0.0.1:{controller.port}")
+    get_settings.cache_clear()
+    yield collector
+    controller.stop()
+    monkeypatch.delenv("PORTAL_SMTP_URL")
+    get_settings.cache_clear()

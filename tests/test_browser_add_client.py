@@ -8,17 +8,10 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from conftest import log_in_admin_page
 from portal.clients.tables import Client, Contact, ContactNumber
 
 pytestmark = pytest.mark.browser
-
-
-async def _log_in(page: Page, live_server: str, staff: dict) -> None:
-    await page.goto(f"{live_server}/admin/login")
-    await page.get_by_label("Email").fill(staff["email"])
-    await page.get_by_label("Password").fill(staff["password"])
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(re.compile(r"/admin$"))
 
 
 async def test_add_client_with_every_field(page: Page, live_server: str, staff: dict):
@@ -27,7 +20,7 @@ async def test_add_client_with_every_field(page: Page, live_server: str, staff: 
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await _log_in(page, live_server, staff)
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.get_by_text("Clients", exact=True).click()
     await page.get_by_role("link", name="Add Client").click()
     await expect(page).to_have_title(re.compile("Add Client"))
@@ -134,7 +127,7 @@ async def test_add_client_with_every_field(page: Page, live_server: str, staff: 
 async def test_bad_input_in_the_browser_keeps_phone_rows_and_state(
     page: Page, live_server: str, staff: dict
 ):
-    await _log_in(page, live_server, staff)
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.goto(f"{live_server}/admin/clients/add")
     await page.get_by_label("First Name").fill("Alan")
     await page.get_by_label("Country").select_option("DE")
@@ -180,7 +173,7 @@ async def test_choosing_a_group_shows_its_custom_fields_and_keeps_what_was_typed
     )
     await groups.create_field(company_id, vip, FieldDetails(label="Door code", encrypted=True))
 
-    await _log_in(page, live_server, staff)
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.goto(f"{live_server}/admin/clients/add")
     await page.get_by_label("First Name").fill("Kept")
     await expect(page.get_by_label("Support level")).to_have_count(0)

@@ -8,18 +8,11 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from conftest import log_in_admin_page
 from portal.client_groups import services
 from portal.client_groups.tables import ClientGroup, CustomField
 
 pytestmark = pytest.mark.browser
-
-
-async def _log_in(page: Page, live_server: str, staff: dict) -> None:
-    await page.goto(f"{live_server}/admin/login")
-    await page.get_by_label("Email").fill(staff["email"])
-    await page.get_by_label("Password").fill(staff["password"])
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(re.compile(r"/admin$"))
 
 
 async def test_create_vip_with_fields_and_see_its_badge(page: Page, live_server: str, staff: dict):
@@ -28,7 +21,7 @@ async def test_create_vip_with_fields_and_see_its_badge(page: Page, live_server:
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await _log_in(page, live_server, staff)
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.get_by_text("Settings", exact=True).click()
     await page.get_by_role("link", name="Company > Client Groups").click()
     await expect(page).to_have_title(re.compile("Client Groups"))

@@ -10,17 +10,10 @@ import pytest
 from playwright.async_api import Page, expect
 from test_mass_mailer_helpers import add_client
 
+from conftest import log_in_admin_page
 from portal.plugins.mass_mailer.worker import MailerSettings, Worker
 
 pytestmark = pytest.mark.browser
-
-
-async def _log_in(page: Page, live_server: str, staff: dict) -> None:
-    await page.goto(f"{live_server}/admin/login")
-    await page.get_by_label("Email").fill(staff["email"])
-    await page.get_by_label("Password").fill(staff["password"])
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(re.compile(r"/admin$"))
 
 
 async def test_live_count_and_a_mailing_to_100_percent(page: Page, live_server: str, staff: dict):
@@ -35,7 +28,7 @@ async def test_live_count_and_a_mailing_to_100_percent(page: Page, live_server: 
     await add_client(company_id, "Cora", "cora@example.com", opted_in=True)
     await add_client(company_id, "Dirk", "dirk@example.com", opted_in=False, language="de")
 
-    await _log_in(page, live_server, staff)
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.get_by_text("Tools", exact=True).click()
     await page.get_by_role("link", name="Mass Mailer").click()
     await expect(page).to_have_title(re.compile("Mass Mailer"))

@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from conftest import log_in_admin_page
 from portal.billing import services as billing
 from portal.clients.services import Actor
 from portal.staff.tables import StaffWidgetState
@@ -17,14 +18,6 @@ from profile_helpers import PASSWORD, make_client, make_staff
 pytestmark = pytest.mark.browser
 
 DEFAULT = ["invoices", "transactions", "services", "notes", "emails", "history"]
-
-
-async def _log_in(page: Page, live_server: str, email: str) -> None:
-    await page.goto(f"{live_server}/admin/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(re.compile(r"/admin$"))
 
 
 async def _order(page: Page) -> list[str]:
@@ -59,7 +52,7 @@ async def test_drag_and_minimize_apply_to_every_profile_of_the_company_for_that_
     client_a, client_b = await make_client(company_id), await make_client(company_id)
     theirs = await make_client(second_company, first_name="Zed")
 
-    await _log_in(page, live_server, "multi@example.com")
+    await log_in_admin_page(page, live_server, "multi@example.com", PASSWORD)
     await _open_profile(page, live_server, client_a)
     assert await _order(page) == DEFAULT
 
@@ -99,7 +92,7 @@ async def test_drag_and_minimize_apply_to_every_profile_of_the_company_for_that_
     # Another staff member sees the default.
     context = await browser.new_context()
     other = await context.new_page()
-    await _log_in(other, live_server, "colleague@example.com")
+    await log_in_admin_page(other, live_server, "colleague@example.com", PASSWORD)
     await _open_profile(other, live_server, client_a)
     assert await _order(other) == DEFAULT
     await expect(other.locator("#widget-transactions-body")).to_be_visible()
@@ -115,7 +108,7 @@ async def test_drag_and_minimize_apply_to_every_profile_of_the_company_for_that_
 async def test_keyboard_move_buttons_and_toggle(page: Page, live_server: str, staff: dict):
     errors = _watch_errors(page)
     client_id = await make_client(staff["company_id"])
-    await _log_in(page, live_server, staff["email"])
+    await log_in_admin_page(page, live_server, staff["email"], PASSWORD)
     await _open_profile(page, live_server, client_id)
 
     move_up = page.get_by_role("button", name="Move Services up")
@@ -165,7 +158,7 @@ async def test_widgets_page_through_htmx_and_work_without_javascript(
         )
     context = await browser.new_context()
     page = await context.new_page()
-    await _log_in(page, live_server, staff["email"])
+    await log_in_admin_page(page, live_server, staff["email"], PASSWORD)
     await _open_profile(page, live_server, client_id)
     invoices = page.locator("#widget-invoices")
     await expect(invoices).to_contain_text("Page 1 of 2")
@@ -179,7 +172,7 @@ async def test_widgets_page_through_htmx_and_work_without_javascript(
     # Without JavaScript: widget links open their page, and the buttons post the form.
     context = await browser.new_context(java_script_enabled=False)
     page = await context.new_page()
-    await _log_in(page, live_server, staff["email"])
+    await log_in_admin_page(page, live_server, staff["email"], PASSWORD)
     await page.goto(f"{live_server}/admin/clients/{client_id}")
     await page.get_by_role("button", name="Move Transactions up").click()
     await expect(page).to_have_url(re.compile(rf"/admin/clients/{client_id}#widget-transactions$"))

@@ -10,6 +10,8 @@ import pytest
 from playwright.async_api import Page, expect
 from search_helpers import PEOPLE, Person, add_client, add_people
 
+from conftest import log_in_admin_page
+
 pytestmark = pytest.mark.browser
 
 
@@ -18,11 +20,7 @@ async def _log_in(page: Page, live_server: str, staff: dict) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await page.goto(f"{live_server}/admin/login")
-    await page.get_by_label("Email").fill(staff["email"])
-    await page.get_by_label("Password").fill(staff["password"])
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(re.compile(r"/admin$"))
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     return errors
 
 

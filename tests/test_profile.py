@@ -3,17 +3,14 @@ arrangement, notes, status, Email Client, the audit log, Delete Client, and comp
 
 from __future__ import annotations
 
-import email
 import re
 from datetime import UTC, datetime
-from email import policy
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from piccolo.conf.apps import Finder
 
-from conftest import STAFF_PASSWORD, csrf_from, free_port, login_staff
+from conftest import STAFF_PASSWORD, csrf_from, login_staff
 from portal.app import create_app
 from portal.billing import services as billing
 from portal.billing.tables import Invoice, Transaction
@@ -22,7 +19,6 @@ from portal.clients import lifecycle, notes
 from portal.clients.forms import client_details_of
 from portal.clients.services import Actor, get_client, update_client
 from portal.clients.tables import Client, ClientAudit, ClientNote, ContactNumber
-from portal.core.config import get_settings
 from portal.mail.tables import MailMessage
 from portal.staff.tables import Staff, StaffWidgetState
 from profile_helpers import (
@@ -393,30 +389,6 @@ async def test_a_logged_in_client_made_inactive_is_logged_out_at_the_next_reques
 
 
 # --- Email Client --------------------------------------------------------------------------
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.recipients = envelope.rcpt_tos
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(monkeypatch):
-    collector = Collector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("PORTAL_SMTP_URL", f"smtp://127.0.0.1:{port}")
-    get_settings.cache_clear()
-    yield collector
-    controller.stop()
-    monkeypatch.delenv("PORTAL_SMTP_URL")
-    get_settings.cache_clear()
 
 
 async def test_email_client_is_sent_and_logged_without_header_injection(

@@ -2,39 +2,8 @@
 
 from __future__ import annotations
 
-import email
-from email import policy
-
-import pytest
-from aiosmtpd.controller import Controller
-
 from clients_helpers import VALID_FORM, post_add_client
-from conftest import free_port
-from portal.core.config import get_settings
 from portal.mail.tables import MailMessage
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(monkeypatch):
-    collector = Collector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("PORTAL_SMTP_URL", f"smtp://127.0.0.1:{port}")
-    get_settings.cache_clear()
-    yield collector
-    controller.stop()
-    monkeypatch.delenv("PORTAL_SMTP_URL")
-    get_settings.cache_clear()
 
 
 async def test_registration_email_is_sent_over_smtp_in_the_clients_language(
@@ -76,3 +45,8 @@ async def test_outbox_lists_and_shows_messages_of_the_company_only(admin_client,
     assert (
         "Welcome to My Company" not in (await admin_client.get("/admin/tools/outbox?page=-3")).text
     )
+
+
+async def test_outbox_ids_that_cannot_exist_are_404(admin_client):
+    for message_id in ("0", "99999999999", "99999999999999999999999"):
+        assert (await admin_client.get(f"/admin/tools/outbox/{message_id}")).status_code == 404

@@ -42,6 +42,7 @@ from portal.api.schemas import (
 from portal.api.services import ApiKeyRef
 from portal.clients.services import get_client
 from portal.core.errors import NotFound, ValidationError
+from portal.core.ids import MAX_ID, is_row_id
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin
 
@@ -49,7 +50,6 @@ logger = logging.getLogger("portal")
 
 API_PATH = "/api/v1"
 SCHEMA_PATH = f"{API_PATH}/schema"  # openapi.json and openapi.yaml below it
-MAX_ID = 2**31 - 1
 SECURITY_SCHEME = "BearerKey"
 
 # --- authentication ----------------------------------------------------------------------------
@@ -147,7 +147,7 @@ async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 
 )
 async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> ClientDetail:
     """One client of the key's company, with its primary contact and phone numbers."""
-    if not 0 < client_id <= MAX_ID:
+    if not is_row_id(client_id):
         raise NotFoundException("No such client.")
     try:
         client = await get_client(api_key.company_id, client_id)

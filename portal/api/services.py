@@ -16,6 +16,7 @@ from portal.api.tables import ApiKey
 from portal.clients.tables import Client
 from portal.companies.services import get_company
 from portal.core.errors import NotFound, ValidationError
+from portal.core.ids import is_row_id
 
 KEY_PREFIX = "pk_"
 SHOWN_CHARACTERS = 10  # "pk_" and 7 characters of the secret
@@ -82,7 +83,7 @@ async def list_keys(company_id: int) -> list[dict]:
 
 
 async def get_key(company_id: int, key_id: int) -> dict:
-    if not 0 < key_id <= 2**31 - 1:
+    if not is_row_id(key_id):
         raise NotFound()
     row = await ApiKey.select().where(ApiKey.id == key_id, ApiKey.company == company_id).first()
     if row is None:

@@ -33,16 +33,16 @@ from portal.client_groups.forms import (
 from portal.client_groups.services import FieldDetails, field_details
 from portal.core.db import read_transaction
 from portal.core.errors import NotFound, ValidationError
+from portal.core.ids import is_row_id
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
 
 BASE = "/settings/company/client-groups"
 URL = f"/admin{BASE}"
-MAX_ID = 2**31 - 1  # ids are 32-bit; a bigger one cannot exist (and PostgreSQL would refuse it)
 
 
 def _check_id(value: int) -> None:
-    if not 0 < value <= MAX_ID:
+    if not is_row_id(value):
         raise NotFoundException()
 
 

@@ -17,6 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from portal.core.config import TEMPLATES_DIR, get_settings
 from portal.core.errors import NotFound
 from portal.core.i18n import translations
+from portal.core.ids import is_row_id
 from portal.mail.tables import MailMessage
 
 SMTP_TIMEOUT_SECONDS = 20
@@ -137,6 +138,8 @@ async def count_messages(company_id: int) -> int:
 
 
 async def get_message(company_id: int, message_id: int) -> dict:
+    if not is_row_id(message_id):
+        raise NotFound()
     row = (
         await MailMessage.select()
         .where(MailMessage.id == message_id, MailMessage.company == company_id)

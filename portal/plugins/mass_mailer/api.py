@@ -13,12 +13,13 @@ from portal.api.routes import ERROR_RESPONSES, ApiKeyParam, Cursor, Limit, bad_r
 from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, UnsubscribeResult
 from portal.clients.services import Actor
 from portal.core.errors import ValidationError
+from portal.core.ids import MAX_ID
 from portal.core.web import client_address
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.services import MailingFilter
 
 Status = Literal["active", "inactive", "fraud"]
-GroupId = Annotated[int, Parameter(ge=1, le=services.MAX_ID)]
+GroupId = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 Code = Annotated[str, Parameter(max_length=8)]
 
 

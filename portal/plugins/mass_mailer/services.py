@@ -47,13 +47,13 @@ from portal.core.db import read_transaction, write_transaction
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
+from portal.core.ids import is_row_id
 from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
 
 KINDS = {"marketing": "Marketing", "service": "Service"}
 MAX_FILTER_VALUES = 300  # per list in a filter; more is not a filter anyone types
 MAX_TEMPLATE_CHARS = 100_000
 MAX_RENDERED_CHARS = 1_000_000
-MAX_ID = 2**31 - 1
 UNSUBSCRIBE_WORDING = "Unsubscribe from marketing emails (one-click unsubscribe link)"
 UNSUBSCRIBE_SOURCE = "unsubscribe-link"
 UNCERTAIN_ERROR = (
@@ -109,7 +109,7 @@ def check_filter(mailing_filter: MailingFilter) -> dict[str, str]:
         errors["statuses"] = "Choose at least one status."
     elif any(status not in STATUSES for status in f.statuses):
         errors["statuses"] = "Choose statuses from the list."
-    if any(not 0 < group_id <= MAX_ID for group_id in f.group_ids):
+    if not all(is_row_id(group_id) for group_id in f.group_ids):
         errors["group_ids"] = "Choose client groups from the list."
     if any(language not in LANGUAGES for language in f.languages):
         errors["languages"] = "Choose languages from the list."
@@ -615,7 +615,7 @@ def read_unsubscribe_token(token: str) -> int | None:
         return None
     decryptor = _block_cipher().decryptor()
     recipient_id = int.from_bytes(decryptor.update(block) + decryptor.finalize(), "big")
-    return recipient_id if 0 < recipient_id <= MAX_ID else None
+    return recipient_id if is_row_id(recipient_id) else None
 
 
 def unsubscribe_url(recipient_id: int) -> str:
@@ -870,7 +870,7 @@ def compose_of_job(job: dict) -> Compose:
 
 
 async def get_job(company_id: int, job_id: int) -> dict:
-    if not 0 < job_id <= MAX_ID:
+    if not is_row_id(job_id):
         raise NotFound()
     row = (
         await MailingJob.select()

@@ -131,7 +131,7 @@ def create_app() -> Litestar:
             # /api/: bearer keys, no cookies. /unsubscribe/: the one-click link of marketing
             # mail (RFC 8058) is POSTed by mail programs with no cookie and no form token; the
             # unguessable token in the path is the proof, and it can only unsubscribe.
-            exclude=["/api/", "/unsubscribe/"],
+            exclude=["^/api/", "^/unsubscribe/"],
         ),
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import click
@@ -46,13 +47,17 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     _run(_prepare())
+    forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "")
     uvicorn.run(
         "portal.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,
+        # Behind a reverse proxy, name it (its address) so that login throttling and the audit
+        # see each visitor's own address rather than the proxy's.
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
         log_level="info",
     )
 

@@ -3,9 +3,11 @@ own details, password change."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
@@ -29,6 +31,7 @@ from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, 
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
 from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, current_language, translate
+from portal.core.ids import parse_id
 from portal.core.web import client_address, form_data, redirect, safe_next
 
 THROTTLED = "Too many attempts. Wait 15 minutes and try again."
@@ -97,10 +100,18 @@ async def forgot_password_submit(request: Request) -> Template:
     data = await form_data(request)
     identifier = str(data.get("identifier", "")).strip()
     try:
-        await services.request_password_reset(identifier, client_address(request))
+        await services.check_mail_request(identifier, client_address(request))
     except Throttled:
         return _page("forgot_password.html", 429, identifier=identifier, errors={"": THROTTLED})
-    return _page("message.html", title="Check your email", message=MAIL_SENT)
+    return _mail_sent(services.send_password_reset, identifier)
+
+
+def _mail_sent(send: Callable[[str], Awaitable[None]], value: str) -> Template:
+    """The same answer whether or not an account exists, given before the account is even
+    looked up: the lookup and the mail happen after the response, so timing tells nothing."""
+    page = _page("message.html", title="Check your email", message=MAIL_SENT)
+    page.background = BackgroundTask(send, value)
+    return page
 
 
 @get("/reset/{token:str}", name="client:reset")
@@ -144,10 +155,10 @@ async def forgot_username_submit(request: Request) -> Template:
     data = await form_data(request)
     email = str(data.get("email", "")).strip()
     try:
-        await services.send_username_reminder(email, client_address(request))
+        await services.check_mail_request(email, client_address(request))
     except Throttled:
         return _page("forgot_username.html", 429, email=email, errors={"": THROTTLED})
-    return _page("message.html", title="Check your email", message=MAIL_SENT)
+    return _mail_sent(services.send_username_reminder, email)
 
 
 # --- logged in ------------------------------------------------------------------------------
@@ -208,9 +219,7 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
     submitted = read_client_details(data)
     form = await services.details_form(user)
     details = services.merge_own_details(form, submitted)
-    version = (
-        int(data["version"]) if str(data.get("version", "")).isdigit() else form.client.version
-    )
+    version = parse_id(data.get("version", "")) or form.client.version
     handled, _ = apply_form_action(data, details)
     if handled:
         return await _details_page(user, details, {}, version=version)

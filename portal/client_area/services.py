@@ -125,7 +125,8 @@ async def authenticate(identifier: str, password: str, address: str) -> ClientUs
     """The client for a username or email and password. Unknown accounts, wrong passwords and
     inactive or fraud accounts all get the same answer, after the same work."""
     identifier = identifier.strip()[:254]
-    if await throttle.is_throttled(THROTTLE_AREA, identifier, address):
+    attempt = await throttle.begin_attempt(THROTTLE_AREA, identifier, address)
+    if attempt is None:
         raise Throttled()
     candidates = await _candidates(identifier)
     matched = None
@@ -138,9 +139,8 @@ async def authenticate(identifier: str, password: str, address: str) -> ClientUs
             break
     user = await _user(matched["id"]) if matched else None
     if user is None:
-        await throttle.record_failure(THROTTLE_AREA, identifier, address)
         raise ValidationError({"": LOGIN_FAILED})
-    await throttle.clear_account(THROTTLE_AREA, identifier)
+    await throttle.succeeded(THROTTLE_AREA, identifier, attempt)
     await Client.update(
         {Client.last_login_at: datetime.now(UTC), Client.last_login_ip: address[:45]}
     ).where(Client.id == user.id)
@@ -151,18 +151,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _throttle_mail_request(identifier: str, address: str) -> None:
-    """Counts every reset or reminder request; too many raise Throttled."""
-    if await throttle.is_throttled(RESET_THROTTLE_AREA, identifier, address, RESET_LIMITS):
+async def check_mail_request(identifier: str, address: str) -> None:
+    """Counts a reset or reminder request; too many raise Throttled. This is all the work a
+    request does before it answers: looking the account up and mailing it happen after the
+    answer (see the routes), so the time taken does not tell whether an account exists."""
+    if await throttle.begin_attempt(RESET_THROTTLE_AREA, identifier, address, RESET_LIMITS) is None:
         raise Throttled()
-    await throttle.record_failure(RESET_THROTTLE_AREA, identifier, address)
 
 
-async def request_password_reset(identifier: str, address: str) -> None:
-    """Emails a reset link when the username or email names an account; answers the same
-    either way (the caller always says "if an account exists, we sent a link")."""
+async def send_password_reset(identifier: str) -> None:
+    """Emails a reset link to the accounts the username or email names, if any."""
     identifier = identifier.strip()[:254]
-    await _throttle_mail_request(identifier, address)
     for row in await _candidates(identifier):
         if row["status"] != "active":
             continue
@@ -182,10 +181,9 @@ async def request_password_reset(identifier: str, address: str) -> None:
         )
 
 
-async def send_username_reminder(email: str, address: str) -> None:
+async def send_username_reminder(email: str) -> None:
     """Emails the usernames of the accounts whose primary contact has this address."""
     email = email.strip()[:254]
-    await _throttle_mail_request(email, address)
     rows = await Client.raw(
         "SELECT client.id, client.username FROM client "
         "JOIN contact ON contact.client = client.id AND contact.contact_type = 'primary' "
@@ -243,6 +241,8 @@ async def reset_password(token: str, new_password: str) -> None:
     sessions of the client end, and the client is told by email."""
     if problem := password_problem(new_password):
         raise ValidationError({"password": problem})
+    if not await reset_token_is_valid(token):
+        raise NotFound()
     password_hash = await hash_password(new_password)
     async with write_transaction():
         used = (
@@ -273,7 +273,11 @@ async def change_password(user: ClientUser, current_password: str, new_password:
     row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
     ok, _ = await verify_password(row["password_hash"] if row else None, current_password)
     errors = {} if ok else {"current_password": "The current password is not correct."}
-    contact = await Contact.select(Contact.email).where(Contact.client == user.id).first()
+    contact = (
+        await Contact.select(Contact.email)
+        .where(Contact.client == user.id, Contact.contact_type == "primary")
+        .first()
+    )
     user_inputs = (
         user.username,
         user.first_name,
@@ -366,8 +370,11 @@ def merge_own_details(form: DetailsForm, submitted: ClientDetails) -> ClientDeta
     for name in CONTACT_FIELDS:
         if name not in {"phone", "fax"} and form.editable(name):
             setattr(details, name, getattr(submitted, name))
-    if form.editable("phone") or form.editable("fax"):
-        details.phones = submitted.phones
+    # Numbers of a type the client may not change stay as they are.
+    editable_types = {kind for kind in ("phone", "fax") if form.editable(kind)}
+    details.phones = [row for row in details.phones if row.number_type not in editable_types] + [
+        row for row in submitted.phones if row.number_type in editable_types
+    ]
     for field_row in form.fields:
         if not field_row["read_only_for_client"]:
             details.custom[str(field_row["id"])] = submitted.custom.get(str(field_row["id"]), "")

@@ -16,7 +16,7 @@ from portal.client_groups.services import (
     FieldDetails,
     GroupDetails,
 )
-from portal.core.forms import checkbox, text
+from portal.core.forms import checkbox, many, text
 
 # Settings whose value is a set of contact fields (a group of checkboxes in the form).
 FIELD_SET_KEYS = ("required_fields", "shown_fields", "read_only_fields")
@@ -46,11 +46,7 @@ def settings_with_defaults(company_values: Mapping[str, str]) -> dict[str, str]:
 
 
 def _many(data: Mapping[str, Any], name: str) -> list[str]:
-    value = data.get(name)
-    if value is None:
-        return []
-    values = value if isinstance(value, list) else [value]
-    return [v.strip() for v in values if isinstance(v, str) and v.strip()]
+    return [value for value in many(data, name) if value]
 
 
 def read_setting_value(data: Mapping[str, Any], key: str) -> str:

@@ -17,6 +17,7 @@ from portal.clients.tables import Client
 from portal.core.countries import is_country
 from portal.core.db import read_transaction
 from portal.core.errors import ValidationError
+from portal.core.ids import parse_id
 from portal.core.pagination import Page
 
 TABS = ("active", "inactive", "fraud")
@@ -137,7 +138,8 @@ def read_browse_query(params: Mapping[str, str]) -> BrowseQuery:
     silently dropping a filter would show the wrong clients."""
     errors: dict[str, str] = {}
     group = (params.get("group") or "").strip()
-    if group and not (group.isdigit() and len(group) <= 18):
+    group_id = parse_id(group)
+    if group and group_id is None:
         errors["group"] = "Client Group: choose a group from the list."
     country = (params.get("country") or "").strip().upper()
     if country and not is_country(country):
@@ -153,7 +155,7 @@ def read_browse_query(params: Mapping[str, str]) -> BrowseQuery:
         direction=params.get("dir") if params.get("dir") in DIRECTIONS else "asc",
         page=max(1, _number(params.get("page"), 1)),
         per_page=per_page if per_page in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0],
-        group_id=int(group) if group else None,
+        group_id=group_id,
         country=country,
         created_from=created_from,
         created_to=created_to,

@@ -7,15 +7,8 @@ import secrets
 from typing import Any
 
 from portal.clients.services import ClientDetails, ClientView, PhoneRow
-from portal.core.forms import checkbox, text
+from portal.core.forms import checkbox, many, text
 from portal.core.passwords import generate_password
-
-
-def many(data: dict[str, Any], name: str) -> list[str]:
-    """Every value submitted under `name`, in page order."""
-    value = data.get(name, [])
-    values = value if isinstance(value, list) else [value]
-    return [v.strip() if isinstance(v, str) else "" for v in values]
 
 
 def new_phone_row(number_type: str = "phone", location: str = "home", number: str = "") -> PhoneRow:

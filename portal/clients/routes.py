@@ -31,6 +31,7 @@ from portal.core.countries import (
 )
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.i18n import LANGUAGES, current_language
+from portal.core.ids import parse_id
 from portal.core.passwords import generate_password
 from portal.core.web import client_address, form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -88,9 +89,8 @@ async def _form_page(
 
 async def _group_fields(admin: AdminContext, group_id: str) -> list[dict]:
     """The custom fields of a group of the company (none for an unknown or foreign group)."""
-    if not group_id.isdigit():
-        return []
-    return await list_fields(admin.company.id, int(group_id))
+    group = parse_id(group_id)
+    return await list_fields(admin.company.id, group) if group else []
 
 
 @get("/clients/add", name="admin:clients:add")
@@ -162,10 +162,7 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
     client = await _client_or_404(admin, client_id)
     data = await form_data(request)
     details = read_client_details(data)
-    try:
-        version = int(data.get("version", ""))
-    except ValueError:
-        version = client.version
+    version = parse_id(data.get("version", "")) or client.version
     handled, generated = apply_form_action(data, details)
     if handled:
         return await _form_page(

@@ -32,7 +32,7 @@ from portal.core.db import read_transaction, violated_unique_index, write_transa
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import check_length, normalise_email, require
 from portal.core.i18n import LANGUAGES
-from portal.core.ids import is_row_id
+from portal.core.ids import is_row_id, parse_id
 from portal.core.passwords import hash_password, password_problem
 from portal.mail import services as mail
 
@@ -326,7 +326,7 @@ async def _validate(
     if details.language not in LANGUAGES:
         errors["language"] = "Choose a language from the list."
 
-    group_id = int(details.group_id) if details.group_id.isdigit() else None
+    group_id = parse_id(details.group_id)
     if group_id is None or not await ClientGroup.exists().where(
         ClientGroup.id == group_id, ClientGroup.company == company_id
     ):

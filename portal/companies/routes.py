@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, post
 from litestar.exceptions import NotFoundException
 
+from portal.core.ids import parse_id
 from portal.core.web import form_data, redirect, safe_next
 from portal.staff.access import Admin, set_company
 
@@ -12,10 +13,7 @@ from portal.staff.access import Admin, set_company
 @post("/company", name="admin:switch-company")
 async def switch_company(request: Request, admin: Admin) -> Response:
     data = await form_data(request)
-    try:
-        company_id = int(data.get("company_id", ""))
-    except ValueError:
-        raise NotFoundException() from None
+    company_id = parse_id(data.get("company_id", ""))
     if company_id not in {company.id for company in admin.companies}:
         raise NotFoundException()
     set_company(request, company_id)

@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 MAX_TEXT = 255
+
+
+class FormValues(dict[str, str]):
+    """A submitted form. Reading a name gives its last value as text, whatever a request sends
+    (a name sent twice, a file where text was expected), so no handler meets a list or an
+    upload it did not ask for; `getall` gives every value of a name that may repeat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._all: dict[str, list[str]] = {}
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[str, Any]]) -> FormValues:
+        values = cls()
+        for name, value in items:
+            text_value = value if isinstance(value, str) else ""
+            values._all.setdefault(name, []).append(text_value)
+            values[name] = text_value
+        return values
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._all.get(name, []))
+
+
+def many(data: Mapping[str, Any], name: str) -> list[str]:
+    """Every value submitted under `name`, in page order, stripped (a plain dict may hold a
+    list, as tests build forms)."""
+    if isinstance(data, FormValues):
+        values: list[Any] = data.getall(name)
+    else:
+        value = data.get(name, [])
+        values = value if isinstance(value, list) else [value]
+    return [v.strip() if isinstance(v, str) else "" for v in values]
 
 
 def text(data: Mapping[str, Any], name: str) -> str:

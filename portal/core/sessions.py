@@ -45,15 +45,21 @@ class DatabaseStore(Store):
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
     ) -> None:
+        if not await self.update_existing(key, value, expires_in):
+            data = value.encode() if isinstance(value, str) else value
+            await Session.insert(Session(key=key, data=data, expires_at=_expiry(expires_in)))
+
+    async def update_existing(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> bool:
+        """Writes a session that still exists; False when it is gone (logged out meanwhile)."""
         data = value.encode() if isinstance(value, str) else value
-        expires_at = _expiry(expires_in)
         updated = (
-            await Session.update({Session.data: data, Session.expires_at: expires_at})
+            await Session.update({Session.data: data, Session.expires_at: _expiry(expires_in)})
             .where(Session.key == key)
             .returning(Session.key)
         )
-        if not updated:
-            await Session.insert(Session(key=key, data=data, expires_at=expires_at))
+        return bool(updated)
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         row = (
@@ -158,11 +164,13 @@ class PortalSessionBackend(ServerSideSessionBackend):
         )
         if unchanged and now - touched < TOUCH_INTERVAL_SECONDS:
             return  # the cookie the browser holds is still right, and the expiry is fresh enough
-        await store.set(
-            session_id,
-            self.serialize_data({**data, TOUCHED_KEY: now}),
-            expires_in=int(self.config.max_age),
-        )
+        serialised = self.serialize_data({**data, TOUCHED_KEY: now})
+        if session_id == state.get("known_id") and isinstance(store, DatabaseStore):
+            # A request that began before a logout elsewhere must not bring the session back.
+            if not await store.update_existing(session_id, serialised, int(self.config.max_age)):
+                return
+        else:
+            await store.set(session_id, serialised, expires_in=int(self.config.max_age))
         headers.add(
             "Set-Cookie",
             Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""),

@@ -26,32 +26,38 @@ def _keys(area: str, identifier: str, address: str) -> tuple[str, str]:
     return f"{area}:account:{identifier.strip().lower()[:254]}", f"{area}:address:{address}"
 
 
-async def is_throttled(area: str, identifier: str, address: str, limits: Limits = Limits()) -> bool:
+async def begin_attempt(
+    area: str, identifier: str, address: str, limits: Limits = Limits()
+) -> list[int] | None:
+    """Counts an attempt before its password is checked, so that guesses sent in parallel are
+    counted too. Returns the rows to forget if the attempt succeeds, or None when too many
+    attempts were made already (then this one is not counted)."""
     account_key, address_key = _keys(area, identifier, address)
-    since = datetime.now(UTC) - WINDOW
+    now = datetime.now(UTC)
+    rows = await LoginFailure.insert(
+        LoginFailure(key=account_key, at=now), LoginFailure(key=address_key, at=now)
+    ).returning(LoginFailure.id)
+    ids = [row["id"] for row in rows]
+    since = now - WINDOW
     account = await LoginFailure.count().where(
         LoginFailure.key == account_key, LoginFailure.at > since
     )
-    if account >= limits.per_account:
-        return True
     by_address = await LoginFailure.count().where(
         LoginFailure.key == address_key, LoginFailure.at > since
     )
-    return by_address >= limits.per_address
+    if account > limits.per_account or by_address > limits.per_address:
+        await LoginFailure.delete().where(LoginFailure.id.is_in(ids))
+        return None
+    return ids
 
 
-async def record_failure(area: str, identifier: str, address: str) -> None:
-    account_key, address_key = _keys(area, identifier, address)
-    now = datetime.now(UTC)
-    await LoginFailure.insert(
-        LoginFailure(key=account_key, at=now), LoginFailure(key=address_key, at=now)
-    )
-
-
-async def clear_account(area: str, identifier: str) -> None:
-    """A successful login forgets that account's failures (not the address's)."""
+async def succeeded(area: str, identifier: str, attempt: list[int]) -> None:
+    """A successful login forgets the attempt and that account's failures (not the address's
+    other failures)."""
     account_key, _ = _keys(area, identifier, "")
-    await LoginFailure.delete().where(LoginFailure.key == account_key)
+    await LoginFailure.delete().where(
+        (LoginFailure.key == account_key) | LoginFailure.id.is_in(attempt)
+    )
 
 
 async def delete_old_failures() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
+
+from portal.core.forms import FormValues
 
 
 def client_address(request: Request) -> str:
@@ -46,14 +47,7 @@ def safe_next(url: str | None, default: str) -> str:
     return url
 
 
-async def form_data(request: Request) -> dict[str, Any]:
-    """The submitted form as a dict; repeated names become lists."""
+async def form_data(request: Request) -> FormValues:
+    """The submitted form: one text value per name (see FormValues)."""
     form = await request.form()
-    data: dict[str, Any] = {}
-    for key, value in form.multi_items():
-        if key in data:
-            existing = data[key]
-            data[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
-        else:
-            data[key] = value
-    return data
+    return FormValues.of(form.multi_items())

@@ -109,14 +109,14 @@ async def authenticate(email: str, password: str, address: str) -> StaffUser:
     """The staff member for these credentials. Unknown email, wrong password and an inactive
     account all raise the same ValidationError; too many failures raise Throttled."""
     identifier = email.strip().lower()
-    if await throttle.is_throttled(THROTTLE_AREA, identifier, address):
+    attempt = await throttle.begin_attempt(THROTTLE_AREA, identifier, address)
+    if attempt is None:
         raise Throttled()
     row = await Staff.select().where(Staff.email == identifier).first() if identifier else None
     ok, new_hash = await verify_password(row["password_hash"] if row else None, password)
     if not ok or row is None or row["status"] != "active":
-        await throttle.record_failure(THROTTLE_AREA, identifier, address)
         raise ValidationError({"": LOGIN_FAILED})
-    await throttle.clear_account(THROTTLE_AREA, identifier)
+    await throttle.succeeded(THROTTLE_AREA, identifier, attempt)
     values = {Staff.last_login_at: datetime.now(UTC)}
     if new_hash:
         values[Staff.password_hash] = new_hash

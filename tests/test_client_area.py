@@ -362,5 +362,5 @@ async def test_dashboard_shows_amounts_due_and_invoices_of_the_client_only(clien
     await client_login(client, "ann")
     page = await client.get("/client")
     assert "$12.50" in page.text and "€7.00" in page.text
-    assert "999" not in page.text
+    assert "999.00" not in page.text
     assert "Amounts due" in page.text and "Recent invoices" in page.text

@@ -120,14 +120,14 @@ async def delete_client(
     if row is None:
         raise NotFound()
     identifier = f"staff:{staff_id}"
-    if await throttle.is_throttled(CONFIRM_THROTTLE_AREA, identifier, actor.address):
+    attempt = await throttle.begin_attempt(CONFIRM_THROTTLE_AREA, identifier, actor.address)
+    if attempt is None:
         raise Throttled()
     staff = await Staff.select(Staff.password_hash).where(Staff.id == staff_id).first()
     ok, _ = await verify_password(staff["password_hash"] if staff else None, password or "")
     if not ok:
-        await throttle.record_failure(CONFIRM_THROTTLE_AREA, identifier, actor.address)
         raise ValidationError({"password": WRONG_PASSWORD})
-    await throttle.clear_account(CONFIRM_THROTTLE_AREA, identifier)
+    await throttle.succeeded(CONFIRM_THROTTLE_AREA, identifier, attempt)
     async with write_transaction():
         row = (
             await Client.select(Client.code)

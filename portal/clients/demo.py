@@ -39,6 +39,7 @@ from rich.text import Text
 
 from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
+from portal.clients import search
 from portal.clients.services import MARKETING_OPT_IN_WORDING
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.tables import ClientIdSequence, Company
@@ -488,6 +489,8 @@ async def _save(
         await _insert(ContactNumber, NUMBER_COLUMNS, number_rows)
         accounts = [client.account(client_ids[client.number]) for client in batch]
         await add_demo_billing(company["id"], accounts, rng)
+        # Searchable at once, in the same transaction as the rows (as every write keeps it).
+        await search.index_clients(list(client_ids.values()))
 
 
 async def _reserve_numbers(company: dict[str, Any], count: int) -> int:

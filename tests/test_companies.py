@@ -62,3 +62,32 @@ async def test_switching_company_on_a_record_page_goes_home(client, company_id):
     assert (await client.post("/admin/company", data=data)).headers[
         "location"
     ] == "/admin/tools/outbox?page=2"
+
+
+async def test_internationalization_limits_the_languages_offered(admin_client, company_id):
+    from clients_helpers import post_add_client
+
+    page = await admin_client.get("/admin/settings/company/general")
+    assert page.status_code == 200 and 'id="language-de"' in page.text
+    token = csrf_from(page.text)
+    refused = await admin_client.post(
+        "/admin/settings/company/general",
+        data={"_csrf_token": token, "languages": ["en", "es"], "default_language": "de"},
+    )
+    assert refused.status_code == 422 and "must be one of the enabled languages" in refused.text
+    assert (
+        await admin_client.post(
+            "/admin/settings/company/general", data={"_csrf_token": token, "default_language": "en"}
+        )
+    ).status_code == 422
+    saved = await admin_client.post(
+        "/admin/settings/company/general",
+        data={"_csrf_token": token, "languages": ["en", "es"], "default_language": "es"},
+    )
+    assert saved.status_code == 303
+    add = await admin_client.get("/admin/clients/add")
+    assert '<option value="es" selected>Español</option>' in add.text
+    assert 'value="de"' not in add.text.split('id="language"')[1].split("</select>")[0]
+    german = await post_add_client(admin_client, language="de")
+    assert german.status_code == 422 and "Choose a language from the list." in german.text
+    assert (await post_add_client(admin_client, language="es")).status_code == 303

@@ -28,6 +28,7 @@ from portal.client_area.access import (
 )
 from portal.clients.forms import apply_form_action, client_details_of, read_client_details
 from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
+from portal.companies.services import internationalization
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
 from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, current_language, translate
@@ -179,6 +180,7 @@ async def _details_page(
     status_code: int = 200,
     version: int | None = None,
 ) -> Template:
+    enabled = await internationalization(user.company_id)
     form = await services.details_form(user)
     language = current_language.get()
 
@@ -199,7 +201,7 @@ async def _details_page(
         phones_editable=form.editable("phone") or form.editable("fax"),
         countries=countries(language),
         states=subdivisions(details.country, language),
-        languages=list(LANGUAGES.items()),
+        languages=[(code, LANGUAGES[code]) for code in enabled.enabled],
         number_types=NUMBER_TYPES,
         number_locations=NUMBER_LOCATIONS,
         opt_in_wording=MARKETING_OPT_IN_WORDING,

@@ -21,7 +21,7 @@ from portal.clients.forms import (
 )
 from portal.clients.profile_routes import profile_context
 from portal.clients.services import Actor, ClientDetails, ClientView
-from portal.companies.services import get_company
+from portal.companies.services import get_company, internationalization
 from portal.core.countries import (
     countries,
     country_name,
@@ -65,6 +65,7 @@ async def _form_page(
     status_code: int = 200,
 ) -> Template:
     language = admin.staff.language
+    languages = await internationalization(admin.company.id)
     context: dict[str, Any] = {
         "page_title": f"Edit Client {client.code}" if client else "Add Client",
         "details": details,
@@ -75,7 +76,7 @@ async def _form_page(
         "countries": countries(language),
         "states": subdivisions(details.country, language),
         "currencies": currencies(language),
-        "languages": list(LANGUAGES.items()),
+        "languages": [(code, LANGUAGES[code]) for code in languages.enabled],
         "custom_fields": await _group_fields(admin, details.group_id),
         "group_options": [
             (g["id"], g["name"]) for g in await services.groups_of_company(admin.company.id)

@@ -24,14 +24,13 @@ from portal.client_groups.services import CONTACT_FIELDS as GROUP_CONTACT_FIELDS
 from portal.client_groups.tables import ClientGroup
 from portal.clients import audit, search
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
-from portal.companies.services import get_company
+from portal.companies.services import get_company, internationalization
 from portal.companies.tables import ClientIdSequence
 from portal.core.config import get_settings
 from portal.core.countries import is_country, is_currency, state_belongs_to, subdivisions
 from portal.core.db import read_transaction, violated_unique_index, write_transaction
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import check_length, normalise_email, require
-from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id, parse_id
 from portal.core.passwords import hash_password, password_problem
 from portal.mail import services as mail
@@ -323,7 +322,7 @@ async def _validate(
     check_length(errors, "tax_id", details.tax_id, 64, "Tax ID/VATIN")
     if not is_currency(details.preferred_currency):
         errors["preferred_currency"] = "Choose a currency from the list."
-    if details.language not in LANGUAGES:
+    if details.language not in (await internationalization(company_id)).enabled:
         errors["language"] = "Choose a language from the list."
 
     group_id = parse_id(details.group_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal.client_groups.tables import ClientGroup
-from portal.companies.tables import Company
+from portal.companies.tables import Company, CompanySetting
 from portal.core.countries import is_country, is_currency
 from portal.core.db import write_transaction
 from portal.core.errors import NotFound, ValidationError
@@ -90,3 +90,47 @@ async def get_company(company_id: int) -> dict:
     if row is None:
         raise NotFound()
     return row
+
+
+# --- internationalization -------------------------------------------------------------------
+
+LANGUAGES_KEY = "languages"
+
+
+@dataclass(frozen=True)
+class Internationalization:
+    enabled: list[str]  # language codes offered to the company's clients, in LANGUAGES order
+    default: str
+
+
+async def internationalization(company_id: int) -> Internationalization:
+    """The languages a company offers (all the portal ships, unless staff chose fewer) and its
+    default language."""
+    company = await get_company(company_id)
+    row = (
+        await CompanySetting.select(CompanySetting.value)
+        .where(CompanySetting.company == company_id, CompanySetting.key == LANGUAGES_KEY)
+        .first()
+    )
+    chosen = set(row["value"].split(",")) if row else set(LANGUAGES)
+    enabled = [code for code in LANGUAGES if code in chosen] or [company["default_language"]]
+    return Internationalization(enabled=enabled, default=company["default_language"])
+
+
+async def set_internationalization(company_id: int, enabled: list[str], default: str) -> None:
+    errors: dict[str, str] = {}
+    chosen = [code for code in LANGUAGES if code in set(enabled)]
+    if not chosen or len(chosen) != len(set(enabled)):
+        errors["languages"] = "Choose at least one of the languages listed."
+    elif default not in chosen:
+        errors["default_language"] = "The default language must be one of the enabled languages."
+    if errors:
+        raise ValidationError(errors)
+    async with write_transaction():
+        await CompanySetting.delete().where(
+            CompanySetting.company == company_id, CompanySetting.key == LANGUAGES_KEY
+        )
+        await CompanySetting.insert(
+            CompanySetting(company=company_id, key=LANGUAGES_KEY, value=",".join(chosen))
+        )
+        await Company.update({Company.default_language: default}).where(Company.id == company_id)

@@ -204,3 +204,47 @@ async def test_next_parameter_cannot_redirect_off_site(client, staff):
         },
     )
     assert response.headers["location"] == "/admin"
+
+
+async def test_sessions_live_in_redis_when_configured(monkeypatch, staff):
+    """With PORTAL_REDIS_URL the sessions are shared through Redis, with the same protections."""
+    import os
+
+    import httpx
+    import pytest
+    import redis.asyncio as redis
+
+    from portal.app import create_app
+    from portal.core.config import get_settings
+
+    url = "redis://127.0.0.1:6379/15"
+    connection = redis.from_url(url)
+    try:
+        await connection.ping()
+    except (OSError, redis.ConnectionError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis unreachable outside CI: {error}")
+    monkeypatch.setenv("PORTAL_REDIS_URL", url)
+    get_settings.cache_clear()
+    try:
+        transport = httpx.ASGITransport(app=create_app(), client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver.local"
+        ) as http:
+            http.cookies.set("portal_session", "f" * 64, domain="testserver.local")
+            assert (await http.get("/admin")).status_code == 302
+            await login_staff(http, staff["email"], staff["password"])
+            first = http.cookies.get("portal_session")
+            assert first != "f" * 64 and (await http.get("/admin")).status_code == 200
+            assert await Session.count() == 0  # not in the database
+            await login_staff(http, staff["email"], staff["password"])
+            assert http.cookies.get("portal_session") != first
+            http.cookies.clear()
+            http.cookies.set("portal_session", first, domain="testserver.local")
+            assert (await http.get("/admin")).status_code == 302  # the old id was destroyed
+    finally:
+        await connection.flushdb()
+        await connection.aclose()
+        monkeypatch.delenv("PORTAL_REDIS_URL")
+        get_settings.cache_clear()

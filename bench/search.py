@@ -403,7 +403,7 @@ def details(reports: dict[str, dict]) -> str:
 def write_results(path: Path, reports: dict[str, dict], args: argparse.Namespace) -> str:
     box = machine()
     engine_versions = {k: v for report in reports.values() for k, v in report["versions"].items()}
-    text = f"""# Client search benchmark
+    text = f"""{SECTION_HEADING}
 
 `python bench/search.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.rounds} rounds of the
 query mix per measurement (the LIKE baseline: a fifth of them, at least 3).
@@ -434,8 +434,23 @@ faster than the LIKE baseline at 1M; Browse p95 ≤ {BROWSE_TARGET:.0f} ms at 10
 {details(reports)}
 """
     if str(path) != "-":
-        path.write_text(text)
+        replace_section(path, text)
     return text
+
+
+SECTION_HEADING = "## Client search (`bench/search.py`)"
+
+
+def replace_section(path: Path, text: str) -> None:
+    """Writes this benchmark's section of the results file, keeping the other benchmarks'."""
+    existing = path.read_text() if path.exists() else "# Benchmark results\n"
+    start = existing.find(SECTION_HEADING)
+    if start == -1:
+        path.write_text(existing.rstrip() + "\n\n" + text)
+        return
+    end = existing.find("\n## ", start + len(SECTION_HEADING))
+    rest = existing[end:] if end != -1 else ""
+    path.write_text(existing[:start] + text.rstrip() + "\n" + rest)
 
 
 def main() -> None:

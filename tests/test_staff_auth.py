@@ -248,3 +248,27 @@ async def test_sessions_live_in_redis_when_configured(monkeypatch, staff):
         await connection.aclose()
         monkeypatch.delenv("PORTAL_REDIS_URL")
         get_settings.cache_clear()
+
+
+async def test_idle_and_absolute_session_timeouts(client, staff, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from portal.core.config import get_settings
+
+    await login_staff(client, staff["email"], staff["password"])
+    assert (await client.get("/admin")).status_code == 200
+    # Idle: the store's expiry (renewed while the session is used) has passed.
+    await Session.update({Session.expires_at: datetime.now(UTC) - timedelta(seconds=1)}).where(
+        Session.key == client.cookies.get("portal_session")
+    )
+    assert (await client.get("/admin")).status_code == 302
+
+    # Absolute: a session older than the limit ends even while in use.
+    await login_staff(client, staff["email"], staff["password"])
+    monkeypatch.setenv("PORTAL_SESSION_ABSOLUTE_SECONDS", "-1")
+    get_settings.cache_clear()
+    try:
+        assert (await client.get("/admin")).status_code == 302
+    finally:
+        monkeypatch.delenv("PORTAL_SESSION_ABSOLUTE_SECONDS")
+        get_settings.cache_clear()

@@ -50,12 +50,14 @@ def _session_store() -> Store:
 
 
 async def _housekeeping(store: Store) -> None:
-    """Drops expired sessions and old login failures now and then."""
+    """Drops expired sessions and old login failures now and then, and keeps SQLite's planner
+    statistics fresh."""
     while True:
         try:
             if isinstance(store, DatabaseStore):
                 await store.delete_expired()
             await throttle.delete_old_failures()
+            await db.refresh_stale_statistics()
         except Exception:  # a failed clean-up must not stop the next one
             logger.exception("Housekeeping failed")
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)

@@ -201,6 +201,29 @@ def search_reindex(company_id: int | None) -> None:
     click.echo(f"{_run(reindex()):,} clients indexed.")
 
 
+@main.group()
+def clients() -> None:
+    """Clients."""
+
+
+@clients.command("recount")
+def clients_recount() -> None:
+    """Count every company's clients afresh (Browse's tab counts, the group list), after
+    changes made to the database by hand."""
+    from portal.clients import counts
+    from portal.core import db
+
+    async def recount() -> int:
+        await _prepare()
+        await db.start()
+        try:
+            return await counts.recount()
+        finally:
+            await db.stop()
+
+    click.echo(f"{_run(recount()):,} clients counted.")
+
+
 def _add_commands() -> None:
     """`portal api-key …`, and the commands plugins bring (e.g. `portal mailer run`)."""
     from portal import plugins

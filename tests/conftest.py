@@ -34,6 +34,7 @@ from piccolo.table import sort_table_classes  # noqa: E402
 from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
 from portal.app import create_app  # noqa: E402
+from portal.clients.tables import Client  # noqa: E402
 from portal.companies.services import create_company, ensure_default_company  # noqa: E402
 from portal.companies.tables import Company  # noqa: E402
 from portal.core import db  # noqa: E402
@@ -71,10 +72,32 @@ _TABLES = list(reversed(sort_table_classes(Finder().get_table_classes())))
 
 
 @pytest.fixture(autouse=True)
-async def empty_database(database: None) -> None:
-    """Every test starts from an empty install (no company, no staff)."""
+async def empty_database(database: None) -> AsyncIterator[None]:
+    """Every test starts from an empty install (no company, no staff); after it, what writers
+    keep beside the clients must still match them."""
     for table in _TABLES:
         await table.delete(force=True)
+    yield
+    await _check_kept_in_step()
+
+
+async def _check_kept_in_step() -> None:
+    """The client counts (portal.clients.counts) and each client's copy of its primary
+    contact's country, against the clients and contacts themselves."""
+    off_counts = await Client.raw(
+        'SELECT company, "group", country, status, sum(clients) AS off FROM ('
+        'SELECT company, "group", country, status, clients FROM client_count UNION ALL '
+        'SELECT company, "group", country, status, -count(*) FROM client '
+        'GROUP BY company, "group", country, status) AS both_sides '
+        'GROUP BY company, "group", country, status HAVING sum(clients) <> 0'
+    )
+    assert off_counts == [], f"client counts out of step: {off_counts}"
+    off_country = await Client.raw(
+        "SELECT c.id, c.country, ct.country AS contact_country FROM client c "
+        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+        "WHERE c.country <> ct.country"
+    )
+    assert off_country == [], f"client country out of step: {off_country}"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from portal.clients.lifecycle import set_status
 from portal.clients.services import (
     Actor,
     ClientDetails,
@@ -134,11 +135,9 @@ async def add_client(
     client_id = await create_client(
         company_id, details_of(person, group_id, custom), "Sturdy-horse-42", Actor(kind="system")
     )
+    await set_status(company_id, client_id, person.status, Actor(kind="system"))
     await Client.update(
-        {
-            Client.status: person.status,
-            Client.created_at: datetime.fromisoformat(person.created).replace(hour=12, tzinfo=UTC),
-        }
+        {Client.created_at: datetime.fromisoformat(person.created).replace(hour=12, tzinfo=UTC)}
     ).where(Client.id == client_id)
     return client_id
 

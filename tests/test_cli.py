@@ -106,3 +106,23 @@ async def test_demo_loads_realistic_clients():
     for contact in await Contact.select(Contact.country, Contact.state):
         assert state_belongs_to(contact["state"], contact["country"])
     assert portal("demo", "--clients", "5", "--company", "999").returncode == 2
+
+
+async def test_recount_repairs_counts_after_changes_made_by_hand():
+    from portal.clients import browse
+    from portal.clients.tables import Client, ClientCount, Contact
+
+    assert portal("demo", "--clients", "12", "--seed", "3").returncode == 0
+    company_id = (await Company.select(Company.id).first())["id"]
+    # By hand, around the services: every client Fraud, one moved to another country.
+    await Client.update({Client.status: "fraud"}, force=True)
+    moved = (await Contact.select(Contact.client).first())["client"]
+    await Contact.update({Contact.country: "JP"}).where(Contact.client == moved)
+    result = portal("clients", "recount")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "12 clients counted."
+    tabs = await browse.browse_clients(company_id, browse.BrowseQuery())
+    assert tabs.counts == {"active": 0, "inactive": 0, "fraud": 12}
+    japan = await browse.browse_clients(company_id, browse.BrowseQuery(tab="fraud", country="JP"))
+    assert [row.id for row in japan.rows] == [moved]
+    assert await ClientCount.count() > 0

@@ -12,6 +12,7 @@ from portal.client_area.tables import PasswordResetToken
 from portal.client_groups import services as groups
 from portal.client_groups.services import FieldDetails, GroupDetails
 from portal.clients.forms import read_client_details
+from portal.clients.lifecycle import set_status
 from portal.clients.services import Actor, create_client
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber, CustomFieldValue
 from portal.companies.tables import Company
@@ -86,15 +87,13 @@ async def test_wrong_password_and_unknown_user_answer_alike_and_are_throttled(cl
     assert (await client_login(client, "ann")).status_code == 429
 
 
-async def test_inactive_and_fraud_clients_are_refused_and_logged_out(client, ann):
+async def test_inactive_and_fraud_clients_are_refused_and_logged_out(client, company_id, ann):
     assert (await client_login(client, "ann")).status_code == 303
-    await Client.update(
-        {Client.status: "inactive", Client.session_epoch: Client.session_epoch + 1}
-    ).where(Client.id == ann)
+    await set_status(company_id, ann, "inactive", Actor(kind="system"))
     assert (await client.get("/client")).status_code == 302
     refused = await client_login(client, "ann")
     assert refused.status_code == 400 and "Username or password is incorrect." in refused.text
-    await Client.update({Client.status: "fraud"}).where(Client.id == ann)
+    await set_status(company_id, ann, "fraud", Actor(kind="system"))
     assert (await client_login(client, "ann")).status_code == 400
 
 

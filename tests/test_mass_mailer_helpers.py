@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 
 from conftest import free_port
 from portal.client_groups.services import default_group_id
+from portal.clients.lifecycle import set_status
 from portal.clients.services import Actor, ClientDetails, create_client
-from portal.clients.tables import Client
 from portal.core.config import get_settings
 
 STAFF = Actor(kind="staff", id=1)
@@ -98,7 +98,7 @@ async def add_client(
     )
     client_id = await create_client(company_id, details, "Sturdy-horse-42", STAFF)
     if status != "active":
-        await Client.update({Client.status: status}).where(Client.id == client_id)
+        await set_status(company_id, client_id, status, STAFF)
     return client_id
 
 

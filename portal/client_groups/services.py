@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
+from portal.clients import counts
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
 from portal.core.crypto import decrypt, encrypt
@@ -302,14 +303,22 @@ def _duplicate_name(error: BaseException) -> ValidationError | None:
     return None
 
 
-async def list_groups(company_id: int) -> list[dict]:
-    """The company's groups with their number of clients, the default first."""
-    return await ClientGroup.raw(
-        "SELECT g.id, g.name, g.description, g.colour, g.is_default, "
-        '(SELECT count(*) FROM client c WHERE c."group" = g.id) AS client_count '
-        "FROM client_group g WHERE g.company = {} ORDER BY g.is_default DESC, lower(g.name)",
-        company_id,
-    )
+async def list_groups(company_id: int, *, with_counts: bool = True) -> list[dict]:
+    """The company's groups, the default first, with their number of clients (`client_count`)
+    unless not needed."""
+    async with read_transaction():
+        groups = await ClientGroup.raw(
+            "SELECT id, name, description, colour, is_default FROM client_group "
+            "WHERE company = {} ORDER BY is_default DESC, lower(name)",
+            company_id,
+        )
+        if with_counts:
+            tally = await counts.tally(company_id)
+            for group in groups:
+                group["client_count"] = sum(
+                    clients for (group_id, _), clients in tally.items() if group_id == group["id"]
+                )
+    return groups
 
 
 async def get_group(company_id: int, group_id: int) -> dict:
@@ -384,17 +393,22 @@ async def delete_group(company_id: int, group_id: int) -> int:
             raise ValidationError({"": "The default group cannot be deleted."})
         default_id = await default_group_id(company_id)
         moved = (
-            await Client.update({Client.group: default_id})
+            await Client.update({Client.group: default_id, Client.version: Client.version + 1})
             .where(Client.group == group_id)
-            .returning(Client.id)
+            .returning(Client.country, Client.status)
         )
-        await ClientGroup.delete().where(ClientGroup.id == group_id)
+        await counts.shift(
+            company_id,
+            removed=[counts.Key(group_id, row["country"], row["status"]) for row in moved],
+            added=[counts.Key(default_id, row["country"], row["status"]) for row in moved],
+        )
+        await ClientGroup.delete().where(ClientGroup.id == group_id)  # and its zero counts
     return len(moved)
 
 
 async def count_group_clients(company_id: int, group_id: int) -> int:
     await get_group(company_id, group_id)
-    return await Client.count().where(Client.group == group_id)
+    return sum((await counts.tally(company_id, group_id=group_id)).values())
 
 
 # --- custom fields --------------------------------------------------------------------------

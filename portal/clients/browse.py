@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from portal.clients import search
+from portal.clients import counts, search
 from portal.clients.tables import Client
 from portal.core.countries import is_country
 from portal.core.db import read_transaction
@@ -36,6 +36,7 @@ SORTS = {
     "group": ("c.number", "c.id"),
     "created": ("c.created_at", "c.id"),
 }
+CONTACT_SORTS = {"name", "company", "email"}  # the sorts by a column of the primary contact
 SUGGESTIONS = 8  # results under the header search box
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -203,14 +204,15 @@ class BrowseResult:
 
 
 def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]:
-    """WHERE conditions and their arguments. SQL in this module is made of fixed text and `{}`
-    placeholders only (hence the S608 waivers): values always travel as bound parameters."""
+    """WHERE conditions and their arguments, all on the client table. SQL in this module is made
+    of fixed text and `{}` placeholders only (hence the S608 waivers): values always travel as
+    bound parameters."""
     conditions, args = ["c.company = {}"], [company_id]
     if query.group_id is not None:
         conditions.append('c."group" = {}')
         args.append(query.group_id)
     if query.country:
-        conditions.append("ct.country = {}")
+        conditions.append("c.country = {}")
         args.append(query.country)
     # Dates are whole days in UTC, both ends included.
     if query.created_from:
@@ -225,42 +227,41 @@ def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]
 async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
     conditions, args = _filters(company_id, query)
     where = " AND ".join(conditions)
-    # The contact is joined for counting only when a filter needs it.
-    contact_join = (
-        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
-        if query.country
-        else ""
-    )
     async with read_transaction():
-        counts = await _count_tabs(where, args, contact_join)
-        pager = Page.of(query.page, query.per_page, counts[query.tab])
+        company_counts = await counts.tally(company_id)
+        if query.created_from or query.created_to:
+            # No kept count knows creation dates: count through the index that holds them.
+            tab_counts = await _count_tabs(where, args)
+            in_group = await _count_groups(where, args, query.tab) if query.sort == "group" else {}
+        else:
+            tally = (
+                await counts.tally(company_id, group_id=query.group_id, country=query.country)
+                if query.has_filters
+                else company_counts
+            )
+            tab_counts = {tab: sum(n for (_, s), n in tally.items() if s == tab) for tab in TABS}
+            in_group = {group: n for (group, s), n in tally.items() if s == query.tab}
+        pager = Page.of(query.page, query.per_page, tab_counts[query.tab])
+        window = _Window(
+            where, args, query, in_tab=tab_counts[query.tab], in_company=company_counts.total()
+        )
         groups = await _company_groups(company_id)
         if query.sort == "group":
-            rows = await _rows_by_group(where, args, query, pager, contact_join, groups)
+            rows = await _rows_by_group(window, pager, in_group, groups)
         else:
-            rows = await _rows(where, args, query, pager.per_page, pager.offset)
+            rows = await window.rows(pager.offset, pager.per_page)
     return BrowseResult(
         query=replace(query, page=pager.number),
-        counts=counts,
+        counts=tab_counts,
         pager=pager,
         rows=[_client_row(row) for row in rows],
         groups=groups,
     )
 
 
-async def _count_tabs(where: str, args: list[Any], contact_join: str) -> dict[str, int]:
-    """Clients of each tab. Without the contact, a count a status walks one range of an index
-    (company, status, …), cheaper than grouping every client; with it, one grouped pass
-    reads each contact once instead of once a tab."""
-    if contact_join:
-        rows = await Client.raw(
-            f"SELECT c.status, count(*) AS clients FROM client c {contact_join}"  # noqa: S608
-            f"WHERE {where} GROUP BY c.status",
-            *args,
-        )
-        return dict.fromkeys(TABS, 0) | {
-            row["status"]: row["clients"] for row in rows if row["status"] in TABS
-        }
+async def _count_tabs(where: str, args: list[Any]) -> dict[str, int]:
+    """Clients of each tab: each count reads one range of the index (company, status,
+    created_at, group, country)."""
     tab_count = f"(SELECT count(*) FROM client c WHERE {where} AND c.status = {{}})"  # noqa: S608
     rows = await Client.raw(
         "SELECT " + ", ".join(f"{tab_count} AS {tab}" for tab in TABS),
@@ -269,42 +270,88 @@ async def _count_tabs(where: str, args: list[Any], contact_join: str) -> dict[st
     return {tab: rows[0][tab] for tab in TABS}
 
 
-async def _rows(
-    where: str, args: list[Any], query: BrowseQuery, limit: int, offset: int
-) -> list[dict]:
-    """`limit` clients of the tab from `offset`, in the query's order."""
-    direction = "DESC" if query.direction == "desc" else "ASC"
-    order = ", ".join(f"{term} {direction}" for term in SORTS[query.sort])
-    return await Client.raw(
-        f"{_ROW_SELECT}WHERE {where} AND c.status = {{}} ORDER BY {order} LIMIT {{}} OFFSET {{}}",
+async def _count_groups(where: str, args: list[Any], tab: str) -> dict[int, int]:
+    rows = await Client.raw(
+        f'SELECT c."group" AS group_id, count(*) AS clients FROM client c '  # noqa: S608
+        f'WHERE {where} AND c.status = {{}} GROUP BY c."group"',
         *args,
-        query.tab,
-        limit,
-        offset,
+        tab,
     )
+    return {row["group_id"]: row["clients"] for row in rows}
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The clients of one tab that a Browse view lists, read a slice at a time."""
+
+    where: str
+    args: list[Any]
+    query: BrowseQuery
+    in_tab: int  # how many there are
+    in_company: int  # how many clients the company has in all
+
+    def of_group(self, group_id: int, clients: int) -> _Window:
+        return replace(
+            self,
+            where=f'{self.where} AND c."group" = {{}}',
+            args=[*self.args, group_id],
+            in_tab=clients,
+        )
+
+    async def rows(self, first: int, limit: int) -> list[dict]:
+        """`limit` clients from position `first`, in the query's order. The slice's client IDs
+        are found first from the client table (and the contact, when sorting by one of its
+        columns), then only its rows are joined. A slice nearer the end than the start is read
+        backwards from the end, so that the last pages skip as few rows as the first ones."""
+        end = min(first + limit, self.in_tab)
+        if end <= first:
+            return []
+        backwards = self.in_tab - end < first
+        descending = (self.query.direction == "desc") != backwards
+        order = ", ".join(
+            f"{term} {'DESC' if descending else 'ASC'}" for term in SORTS[self.query.sort]
+        )
+        ids = self._slice(order, needed=self.in_tab - first if backwards else end)
+        rows = await Client.raw(
+            f"{_ROW_SELECT}WHERE c.id IN ({ids}) ORDER BY {order}",  # noqa: S608
+            *self.args,
+            self.query.tab,
+            end - first,
+            self.in_tab - end if backwards else first,
+        )
+        return rows[::-1] if backwards else rows
+
+    def _slice(self, order: str, needed: int) -> str:
+        """The query of the slice's client IDs; `needed` rows of the order lead to it."""
+        contact = "AND ct.client = c.id AND ct.contact_type = 'primary' "
+        if self.query.sort not in CONTACT_SORTS:
+            source, contact = "client c", ""
+        elif needed * self.in_company < self.in_tab * self.in_tab:
+            # Reading contacts in sort order until the slice is complete costs about
+            # in_company / in_tab rows for each row needed, less than sorting every match:
+            # walk the sort's contact index. CROSS JOIN keeps SQLite from starting at the
+            # client side and sorting (PostgreSQL plans the join either way).
+            source = "contact ct CROSS JOIN client c"
+        else:
+            source = "client c JOIN contact ct ON TRUE"
+        return (
+            f"SELECT c.id FROM {source} WHERE {self.where} AND c.status = {{}} {contact}"  # noqa: S608
+            f"ORDER BY {order} LIMIT {{}} OFFSET {{}}"
+        )
 
 
 async def _rows_by_group(
-    where: str,
-    args: list[Any],
-    query: BrowseQuery,
-    pager: Page,
-    contact_join: str,
-    groups: list[dict],
+    window: _Window, pager: Page, in_group: dict[int, int], groups: list[dict]
 ) -> list[dict]:
     """The page sorted by group name. A join sorted by the group's name would sort every
     client of the tab; instead, with the tab's clients counted per group, the page is cut from
     the groups in name order, each read in client ID order through an index."""
-    counted = await Client.raw(
-        f'SELECT c."group" AS group_id, count(*) AS clients FROM client c {contact_join}'  # noqa: S608
-        f'WHERE {where} AND c.status = {{}} GROUP BY c."group"',
-        *args,
-        query.tab,
-    )
-    in_group = {row["group_id"]: row["clients"] for row in counted}
     names = {group["id"]: group["name"].lower() for group in groups}
-    ordered = sorted(in_group, key=lambda group_id: (names.get(group_id, ""), group_id))
-    if query.direction == "desc":
+    ordered = sorted(
+        (group_id for group_id, clients in in_group.items() if clients),
+        key=lambda group_id: (names.get(group_id, ""), group_id),
+    )
+    if window.query.direction == "desc":
         ordered.reverse()
     rows: list[dict] = []
     skip = pager.offset
@@ -312,13 +359,8 @@ async def _rows_by_group(
         if skip >= in_group[group_id]:
             skip -= in_group[group_id]
             continue
-        rows += await _rows(
-            f'{where} AND c."group" = {{}}',
-            [*args, group_id],
-            query,
-            pager.per_page - len(rows),
-            skip,
-        )
+        group_window = window.of_group(group_id, in_group[group_id])
+        rows += await group_window.rows(skip, pager.per_page - len(rows))
         skip = 0
         if len(rows) >= pager.per_page:
             break

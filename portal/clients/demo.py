@@ -39,11 +39,11 @@ from rich.text import Text
 
 from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
-from portal.clients import search
+from portal.clients import counts, search
 from portal.clients.services import MARKETING_OPT_IN_WORDING
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.tables import ClientIdSequence, Company
-from portal.core.db import lock_for_insert, write_transaction
+from portal.core.db import lock_for_insert, refresh_stale_statistics, write_transaction
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.passwords import hash_password
@@ -94,6 +94,7 @@ CLIENT_COLUMNS = (
     Client.number,
     Client.code,
     Client.status,
+    Client.country,
     Client.username,
     Client.password_hash,
     Client.preferred_currency,
@@ -162,6 +163,7 @@ class DemoClient:
     domain: str
     group_id: int
     status: str
+    country: str
     currency: str
     language: str
     tax_exempt: bool
@@ -182,6 +184,7 @@ class DemoClient:
             self.number,
             self.code,
             self.status,
+            self.country,
             self.username,
             password_hash,
             self.currency,
@@ -192,6 +195,10 @@ class DemoClient:
             self.created_at,
             self.updated_at,
         )
+
+    @property
+    def count_key(self) -> counts.Key:
+        return counts.Key(self.group_id, self.country, self.status)
 
     def consent_row(self, client_id: int) -> tuple:
         """The opt-in's record, as when staff tick the box; given at sign-up."""
@@ -229,6 +236,7 @@ async def load_demo(count: int, company_id: int | None = None, seed: int | None 
             batch = factory.batch(first, min(CLIENTS_PER_TRANSACTION, count - first), count)
             await _save(company, batch, password_hash, rng)
             progress.advance(task, len(batch))
+    await refresh_stale_statistics()  # SQLite's planner must know how many clients there are
     console.print(
         f"Created {count:,} demo clients in {company['name']!r} in "
         f"{time.perf_counter() - started:.1f} s. They all log in with the password "
@@ -399,6 +407,7 @@ class ClientFactory:
             domain=rng.choice(EMAIL_DOMAINS),
             group_id=rng.choices(self.group_ids, cum_weights=self.group_weights)[0],
             status=rng.choices(self.statuses, cum_weights=self.status_weights)[0],
+            country=country.code,
             currency=country.currency,
             language=country.language if rng.random() < 0.95 else rng.choice(self.languages),
             tax_exempt=tax_exempt,
@@ -489,8 +498,10 @@ async def _save(
         await _insert(ContactNumber, NUMBER_COLUMNS, number_rows)
         accounts = [client.account(client_ids[client.number]) for client in batch]
         await add_demo_billing(company["id"], accounts, rng)
-        # Searchable at once, in the same transaction as the rows (as every write keeps it).
+        # Searchable and counted at once, in the same transaction as the rows (as every write
+        # keeps them).
         await search.index_clients(list(client_ids.values()))
+        await counts.shift(company["id"], added=[client.count_key for client in batch])
 
 
 async def _reserve_numbers(company: dict[str, Any], count: int) -> int:

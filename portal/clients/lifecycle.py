@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.clients import audit
+from portal.clients import audit, counts
 from portal.clients.services import STATUSES, Actor, get_client
 from portal.clients.tables import Client, ClientAudit
 from portal.companies.services import get_company
@@ -38,7 +38,7 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
         raise NotFound()
     async with write_transaction():
         row = (
-            await Client.select(Client.status, Client.code)
+            await Client.select(Client.status, Client.code, Client.group, Client.country)
             .where(Client.id == client_id, Client.company == company_id)
             .first()
         )
@@ -60,6 +60,11 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
             row["code"],
             actor,
             [("Status", STATUSES.get(row["status"], row["status"]), STATUSES[status])],
+        )
+        await counts.shift(
+            company_id,
+            removed=[counts.Key(row["group"], row["country"], row["status"])],
+            added=[counts.Key(row["group"], row["country"], status)],
         )
     return True
 
@@ -130,7 +135,7 @@ async def delete_client(
     await throttle.succeeded(CONFIRM_THROTTLE_AREA, identifier, attempt)
     async with write_transaction():
         row = (
-            await Client.select(Client.code)
+            await Client.select(Client.code, Client.group, Client.country, Client.status)
             .where(Client.id == client_id, Client.company == company_id)
             .first()
         )
@@ -153,5 +158,8 @@ async def delete_client(
             row["code"],
             actor,
             [("Client", f"Client ID {row['code']}", "deleted")],
+        )
+        await counts.shift(
+            company_id, removed=[counts.Key(row["group"], row["country"], row["status"])]
         )
     return row["code"]

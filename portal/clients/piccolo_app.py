@@ -5,6 +5,7 @@ from piccolo.conf.apps import AppConfig
 from portal.clients.tables import (
     Client,
     ClientAudit,
+    ClientCount,
     ClientNote,
     ClientSearch,
     ClientSetting,
@@ -27,6 +28,7 @@ APP_CONFIG = AppConfig(
         ClientSearch,
         ClientNote,
         ClientAudit,
+        ClientCount,
     ],
     migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
 )

@@ -22,7 +22,7 @@ from portal.client_groups.services import (
 )
 from portal.client_groups.services import CONTACT_FIELDS as GROUP_CONTACT_FIELDS
 from portal.client_groups.tables import ClientGroup
-from portal.clients import audit, search
+from portal.clients import audit, counts, search
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.services import get_company, internationalization
 from portal.companies.tables import ClientIdSequence
@@ -457,6 +457,10 @@ async def _record_consent(
     )
 
 
+def _count_key(group_id: int, details: ClientDetails, status: str) -> counts.Key:
+    return counts.Key(group_id, details.country.upper(), status)
+
+
 async def create_client(
     company_id: int, details: ClientDetails, password: str, actor: Actor
 ) -> int:
@@ -479,6 +483,7 @@ async def create_client(
                     group=checked.group_id,
                     number=number,
                     code=code,
+                    country=details.country.upper(),
                     username=checked.username,
                     password_hash=password_hash,
                     preferred_currency=details.preferred_currency,
@@ -502,6 +507,7 @@ async def create_client(
             if details.marketing_opt_in:
                 await _record_consent(client_id, True, actor, "admin-add-client")
             await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
+            await counts.shift(company_id, added=[_count_key(checked.group_id, details, "active")])
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -538,6 +544,7 @@ async def update_client(
         raise ValidationError(checked.errors)
     values = {
         Client.group: checked.group_id,
+        Client.country: details.country.upper(),
         Client.username: checked.username,
         Client.preferred_currency: details.preferred_currency,
         Client.language: details.language,
@@ -581,6 +588,12 @@ async def update_client(
             if details.marketing_opt_in != current.marketing_opt_in:
                 await _record_consent(client_id, details.marketing_opt_in, actor, source)
             await audit.record(company_id, client_id, current.code, actor, changes)
+            # The version matched, so the group, country and status are still `current`'s.
+            await counts.shift(
+                company_id,
+                removed=[counts.Key(current.group_id, current.contact["country"], current.status)],
+                added=[_count_key(checked.group_id, details, current.status)],
+            )
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None

@@ -24,6 +24,9 @@ class Client(Table):
     number = Integer()
     code = Varchar(length=64)
     status = Varchar(length=10, default="active")  # active | inactive | fraud
+    # The primary contact's country, kept here by the writers of the contact so that Browse
+    # filters by it through an index of this table (see portal.clients.counts).
+    country = Varchar(length=2, default="")
     username = Varchar(length=254)
     password_hash = Varchar(length=255, null=True, default=None)
     preferred_currency = Varchar(length=3, default="USD")
@@ -37,6 +40,19 @@ class Client(Table):
     updated_at = Timestamptz(default=TimestamptzNow())
     last_login_at = Timestamptz(null=True, default=None)
     last_login_ip = Varchar(length=45, null=True, default=None)
+
+
+class ClientCount(Table):
+    """How many clients a company has of each group, country and status: what Browse's tabs and
+    the group list show, without counting every client. Kept by `portal.clients.counts` in the
+    transaction of every write that adds, removes or moves a client; (company, group, country,
+    status) is unique."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.cascade)
+    country = Varchar(length=2, default="")
+    status = Varchar(length=10, default="active")
+    clients = Integer(default=0)
 
 
 class Contact(Table):

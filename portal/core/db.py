@@ -137,3 +137,31 @@ async def refresh_statistics() -> None:
     order beats sorting a whole table. A full ANALYZE takes about 0.1 s a 100,000 clients; a
     sampled one (analysis_limit) misjudges columns with few values, such as a client's status."""
     await engine().run_ddl("ANALYZE")
+
+
+# SQLite's statistics are refreshed once a table has grown or shrunk by this share.
+STALE_STATISTICS_SHARE = 0.1
+
+
+async def refresh_stale_statistics(table: str = "client") -> bool:
+    """On SQLite, ANALYZE when `table` has no statistics yet or has changed in size by
+    STALE_STATISTICS_SHARE since they were taken; housekeeping calls this now and then, as
+    PostgreSQL's autovacuum analyzes by itself. Returns whether it analyzed."""
+    if not is_sqlite():
+        return False
+    db = engine()
+    rows = await db.run_ddl(f"SELECT count(*) AS n FROM {table}")  # noqa: S608 - a table name
+    now = rows[0]["n"]
+    has_statistics = await db.run_ddl(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    )
+    stat = (
+        await db.run_ddl(f"SELECT stat FROM sqlite_stat1 WHERE tbl = '{table}' LIMIT 1")  # noqa: S608
+        if has_statistics
+        else []
+    )
+    then = int(stat[0]["stat"].split()[0]) if stat else None
+    if then is not None and abs(now - then) <= STALE_STATISTICS_SHARE * max(then, 1):
+        return False
+    await refresh_statistics()
+    return True

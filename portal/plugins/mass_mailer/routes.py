@@ -80,7 +80,7 @@ def _query(request: Request) -> dict[str, Any]:
 
 
 async def _choices(admin: AdminContext) -> dict[str, Any]:
-    groups = await list_groups(admin.company.id)
+    groups = await list_groups(admin.company.id, with_counts=False)
     return {
         "group_options": [(g["id"], g["name"]) for g in groups],
         "status_options": list(STATUSES.items()),

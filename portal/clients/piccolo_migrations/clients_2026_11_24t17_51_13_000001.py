@@ -1,0 +1,35 @@
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.table import Table
+
+ID = "2026-11-24T17:51:13:000001"
+VERSION = "1.38.0"
+DESCRIPTION = "Client counts and the country filter: indexes, and the existing clients"
+
+# The counts are unique per key (`portal.clients.counts` adds to a row or creates it). Browse's
+# country filter reads a page of one country's clients in client ID order; with a creation date
+# range it counts and finds a page's clients (also of one group or country, in client ID order)
+# from one index. Then the clients already stored get their primary contact's
+# country and are counted. SQL that SQLite and PostgreSQL both accept.
+STATEMENTS = [
+    'CREATE UNIQUE INDEX client_count_key ON client_count (company, "group", country, status)',
+    "CREATE INDEX client_company_country ON client (company, country, status, number)",
+    "DROP INDEX client_company_status_created",
+    "CREATE INDEX client_company_status_created "
+    'ON client (company, status, created_at, "group", country, number)',
+    "UPDATE client SET country = coalesce((SELECT ct.country FROM contact ct "
+    "WHERE ct.client = client.id AND ct.contact_type = 'primary'), '')",
+    'INSERT INTO client_count (company, "group", country, status, clients) '
+    'SELECT company, "group", country, status, count(*) FROM client '
+    'GROUP BY company, "group", country, status',
+]
+
+
+async def forwards():
+    manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
+
+    async def run():
+        for statement in STATEMENTS:
+            await Table.raw(statement)
+
+    manager.add_raw(run)
+    return manager

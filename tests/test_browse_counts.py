@@ -1,0 +1,139 @@
+"""Browse at scale: the kept client counts (portal.clients.counts) behind its tabs, and pages
+read through the index in every order, forwards and backwards, on whichever engine
+PORTAL_DATABASE_URL selects. (The counts are also compared with the clients after every test:
+see conftest.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+from search_helpers import Person, add_client
+
+from conftest import IS_POSTGRES
+from portal.client_groups.services import (
+    GroupDetails,
+    count_group_clients,
+    create_group,
+    delete_group,
+    list_groups,
+)
+from portal.clients import browse, counts, lifecycle
+from portal.clients.demo import load_demo
+from portal.clients.services import Actor
+from portal.clients.tables import Client
+from portal.core import db
+
+SYSTEM = Actor(kind="system")
+VIEWS = [
+    {"sort": sort, "dir": direction} for sort in browse.SORTS for direction in browse.DIRECTIONS
+] + [
+    {"tab": "inactive", "sort": "name"},
+    {"tab": "fraud", "sort": "email", "dir": "desc"},
+    {"country": "DE", "sort": "name"},
+    {"country": "US", "sort": "group", "dir": "desc"},
+    {"created_from": "2024-01-01", "sort": "company"},
+    {"created_from": "2023-06-01", "created_to": "2025-06-30", "sort": "group"},
+]
+
+
+async def _all_in_order(company_id: int, query: browse.BrowseQuery) -> list[int]:
+    """The view's clients the plain way: one query, every match sorted, no index tricks."""
+    conditions, args = browse._filters(company_id, query)
+    direction = "DESC" if query.direction == "desc" else "ASC"
+    terms = browse.SORTS[query.sort]
+    if query.sort == "group":
+        terms = ("lower(g.name)", "g.id", *terms)
+    order = ", ".join(f"{term} {direction}" for term in terms)
+    rows = await Client.raw(
+        f"{browse._ROW_SELECT}WHERE {' AND '.join(conditions)} AND c.status = {{}} "
+        f"ORDER BY {order}",
+        *args,
+        query.tab,
+    )
+    return [row["id"] for row in rows]
+
+
+async def test_every_page_of_every_view_is_the_plain_sorted_list_cut_in_pages(company_id):
+    """Pages near the end are read backwards from the end, contact sorts either walk the
+    contact index or sort the matches, group sorts are cut group by group: all of it must add
+    up to the plain sorted list, page after page, with the counts of the tabs. (One test for
+    all views: loading the demo clients is the slow part.)"""
+    await load_demo(150, company_id=company_id, seed=5)  # four groups, ten countries
+    for params in VIEWS:
+        query = browse.read_browse_query(params)
+        expected = await _all_in_order(company_id, query)
+        assert expected, f"{params}: the view should list some clients"
+        listed: list[int] = []
+        for page in range(1, len(expected) // 20 + 2):
+            result = await browse.browse_clients(company_id, browse.replace(query, page=page))
+            assert result.counts[query.tab] == len(expected), params
+            listed += [row.id for row in result.rows]
+        assert listed == expected, params
+
+
+async def test_counts_follow_every_change_of_a_client(company_id, staff):
+    async def tabs(**filters) -> dict[str, int]:
+        query = browse.read_browse_query(filters)
+        return (await browse.browse_clients(company_id, query)).counts
+
+    ada = await add_client(company_id, Person("Ada", "Lovelace", "ada@example.com"))
+    grace = await add_client(company_id, Person("Grace", "Hopper", "grace@example.com"))
+    assert await tabs() == {"active": 2, "inactive": 0, "fraud": 0}
+    await lifecycle.set_status(company_id, ada, "fraud", SYSTEM)
+    assert await tabs() == {"active": 1, "inactive": 0, "fraud": 1}
+    assert await tabs(country="US") == {"active": 1, "inactive": 0, "fraud": 1}
+    assert await tabs(country="DE") == {"active": 0, "inactive": 0, "fraud": 0}
+
+    vip = await create_group(company_id, GroupDetails(name="VIP", colour="#bf8700"))
+    vera = await add_client(company_id, Person("Vera", "Vip", "vera@example.com"), vip)
+    assert await tabs(group=str(vip)) == {"active": 1, "inactive": 0, "fraud": 0}
+    assert await count_group_clients(company_id, vip) == 1
+    assert {g["name"]: g["client_count"] for g in await list_groups(company_id)} == {
+        "General": 2,
+        "VIP": 1,
+    }
+    assert await delete_group(company_id, vip) == 1
+    assert await tabs() == {"active": 2, "inactive": 0, "fraud": 1}
+    assert (await Client.select(Client.group).where(Client.id == vera).first())["group"] != vip
+
+    await lifecycle.delete_client(
+        company_id,
+        grace,
+        staff_id=staff["id"],
+        password=staff["password"],
+        actor=Actor(kind="staff", id=staff["id"]),
+    )
+    assert await tabs() == {"active": 1, "inactive": 0, "fraud": 1}
+
+
+async def test_concurrent_status_changes_lose_no_count(company_id):
+    """Forty clients change status at once, crosswise (active → inactive and back, fraud):
+    the counts end where the clients are, with no deadlock on PostgreSQL."""
+    ids = [
+        await add_client(company_id, Person("Con", f"Current{n:02}", f"c{n}@example.com"))
+        for n in range(40)
+    ]
+    await asyncio.gather(
+        *(lifecycle.set_status(company_id, i, "inactive", SYSTEM) for i in ids[:20])
+    )
+    await asyncio.gather(
+        *(lifecycle.set_status(company_id, i, "active", SYSTEM) for i in ids[:10]),
+        *(lifecycle.set_status(company_id, i, "fraud", SYSTEM) for i in ids[20:]),
+        *(lifecycle.set_status(company_id, i, "fraud", SYSTEM) for i in ids[10:20]),
+    )
+    tally = await counts.tally(company_id)
+    by_status = {status: n for (_, status), n in tally.items() if n}
+    assert by_status == {"active": 10, "fraud": 30}
+
+
+async def test_sqlite_statistics_are_refreshed_once_the_clients_change_by_a_tenth(company_id):
+    for n in range(10):
+        await add_client(company_id, Person("Stat", f"Istic{n}", f"s{n}@example.com"))
+    await db.refresh_statistics()
+    assert await db.refresh_stale_statistics() is False  # fresh
+    await add_client(company_id, Person("Stat", "Istic10", "s10@example.com"))
+    assert await db.refresh_stale_statistics() is False  # 11 of 10: within a tenth
+    await add_client(company_id, Person("Stat", "Istic11", "s11@example.com"))
+    # 12 of 10: stale on SQLite; PostgreSQL's autovacuum analyzes by itself.
+    assert await db.refresh_stale_statistics() is not IS_POSTGRES
+    assert await db.refresh_stale_statistics() is False

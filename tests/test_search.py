@@ -11,10 +11,18 @@ import pytest
 from search_helpers import PEOPLE, Person, add_client, add_people, details_of
 
 from conftest import IS_POSTGRES, login_staff
-from portal.client_groups.services import FieldDetails, GroupDetails, create_field, create_group
+from portal.client_groups.services import (
+    FieldDetails,
+    GroupDetails,
+    create_field,
+    create_group,
+    custom_values,
+    delete_field,
+    update_field,
+)
 from portal.clients import browse, lifecycle, search
 from portal.clients.services import Actor, groups_of_company, update_client
-from portal.clients.tables import Client, ClientSearch
+from portal.clients.tables import Client, ClientSearch, CustomFieldValue
 from portal.staff.services import create_staff
 
 GRACE, ADA, JURGEN, CONAN, LINUS, DENNIS = (f"{p.first_name} {p.last_name}" for p in PEOPLE)
@@ -102,6 +110,28 @@ async def test_custom_field_values_are_found_unless_encrypted(company_id):
     assert await found(company_id, "secret-4242") == []
     document = await ClientSearch.select(ClientSearch.document).first()
     assert "secret" not in document["document"]
+
+
+async def test_the_index_follows_custom_fields_being_encrypted_and_deleted(company_id):
+    group = (await groups_of_company(company_id))[0]["id"]
+    field = await create_field(company_id, group, FieldDetails(label="Reseller code"))
+    client_id = await add_client(
+        company_id, Person("Ann", "Field", "ann@example.com"), custom={str(field): "RSL-77821"}
+    )
+    stored = CustomFieldValue.select(CustomFieldValue.value).where(CustomFieldValue.field == field)
+
+    await update_field(company_id, field, FieldDetails(label="Reseller code", encrypted=True))
+    assert await found(company_id, "rsl-778") == []
+    assert (await stored.first())["value"].startswith("enc1:")  # encrypted at once
+    assert (await custom_values(client_id)) == {field: "RSL-77821"}
+
+    await update_field(company_id, field, FieldDetails(label="Reseller code"))
+    assert await found(company_id, "rsl-778") == [client_id]
+    assert (await stored.first())["value"] == "RSL-77821"
+
+    await delete_field(company_id, field)
+    assert await found(company_id, "rsl-778") == []
+    assert await found(company_id, "ann field") == [client_id]
 
 
 # --- bad input: taken literally or refused with a hint, never an error ----------------------

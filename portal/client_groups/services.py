@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
-from portal.clients import counts
+from portal.clients import counts, search
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
 from portal.core.crypto import decrypt, encrypt
@@ -574,18 +574,38 @@ async def create_field(company_id: int, group_id: int, details: FieldDetails) ->
 
 
 async def update_field(company_id: int, field_id: int, details: FieldDetails) -> None:
-    await get_field(company_id, field_id)
+    """Saves the field. When Encrypted is turned on or off, the values already stored follow
+    at once, with the clients' search documents (an encrypted value is never searchable)."""
+    current = await get_field(company_id, field_id)
     if errors := _check_field(details):
         raise ValidationError(errors)
-    await CustomField.update(_field_values(details)).where(
-        CustomField.id == field_id, CustomField.company == company_id
-    )
+    async with write_transaction():
+        await CustomField.update(_field_values(details)).where(
+            CustomField.id == field_id, CustomField.company == company_id
+        )
+        if details.encrypted != current["encrypted"]:
+            stored = await CustomFieldValue.select(
+                CustomFieldValue.id, CustomFieldValue.client, CustomFieldValue.value
+            ).where(CustomFieldValue.field == field_id)
+            for row in stored:
+                plain = decrypt(row["value"])
+                await CustomFieldValue.update(
+                    {CustomFieldValue.value: encrypt(plain) if details.encrypted else plain}
+                ).where(CustomFieldValue.id == row["id"])
+            await search.index_clients([row["client"] for row in stored])
 
 
 async def delete_field(company_id: int, field_id: int) -> None:
-    """The field and every client's value of it."""
+    """The field and every client's value of it, also in the clients' search documents."""
     await get_field(company_id, field_id)
-    await CustomField.delete().where(CustomField.id == field_id, CustomField.company == company_id)
+    async with write_transaction():
+        holders = await CustomFieldValue.select(CustomFieldValue.client).where(
+            CustomFieldValue.field == field_id
+        )
+        await CustomField.delete().where(
+            CustomField.id == field_id, CustomField.company == company_id
+        )
+        await search.index_clients([row["client"] for row in holders])
 
 
 async def move_field(company_id: int, field_id: int, direction: str) -> None:

@@ -3,7 +3,7 @@ from piccolo.table import Table
 
 ID = "2026-11-24T17:51:13:000001"
 VERSION = "1.38.0"
-DESCRIPTION = "Client counts and the country filter: indexes, and the existing clients"
+DESCRIPTION = "Client counts, the country filter, primary-contact sort indexes"
 
 # The counts are unique per key (`portal.clients.counts` adds to a row or creates it). Browse's
 # country filter reads a page of one country's clients in client ID order; with a creation date
@@ -16,6 +16,17 @@ STATEMENTS = [
     "DROP INDEX client_company_status_created",
     "CREATE INDEX client_company_status_created "
     'ON client (company, status, created_at, "group", country, number)',
+    # Browse walks these in sort order checking each client; holding primary contacts only,
+    # they spare a read of every contact row on the way.
+    "DROP INDEX contact_sort_name",
+    "DROP INDEX contact_sort_company",
+    "DROP INDEX contact_sort_email",
+    "CREATE INDEX contact_sort_name ON contact (lower(last_name), lower(first_name), client) "
+    "WHERE contact_type = 'primary'",
+    "CREATE INDEX contact_sort_company ON contact (lower(company), client) "
+    "WHERE contact_type = 'primary'",
+    "CREATE INDEX contact_sort_email ON contact (lower(email), client) "
+    "WHERE contact_type = 'primary'",
     "UPDATE client SET country = coalesce((SELECT ct.country FROM contact ct "
     "WHERE ct.client = client.id AND ct.contact_type = 'primary'), '')",
     'INSERT INTO client_count (company, "group", country, status, clients) '

@@ -8,7 +8,9 @@ import os
 import sqlite3
 import sys
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
+import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
@@ -40,11 +42,82 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 
+# Open SQLite connections kept for reuse while the app runs.
+SQLITE_IDLE_CONNECTIONS = 8
+
+
+class PooledSQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLite engine opens a connection (a thread and a file) for every query and
+    every transaction and closes it after, a few milliseconds of each request. Between start()
+    and stop() this one lends idle connections instead and takes them back."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.idle: list[aiosqlite.Connection] | None = None  # None: not pooling
+
+    async def get_connection(self) -> Any:
+        if self.idle is None:
+            return await super().get_connection()
+        connection = self.idle.pop() if self.idle else await super().get_connection()
+        return _LentConnection(connection, self)
+
+    async def _run_in_new_connection(
+        self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
+    ) -> Any:
+        if self.idle is None:
+            return await super()._run_in_new_connection(query, args, query_type, table)
+        connection = await self.get_connection()
+        try:
+            async with connection.execute(query, args or []) as cursor:
+                rows = await cursor.fetchall()
+            await connection.commit()  # a write outside a transaction (sqlite3 opened one)
+            return rows
+        finally:
+            await connection.close()
+
+    async def take_back(self, connection: aiosqlite.Connection) -> None:
+        try:
+            if connection.in_transaction:  # left open by an error: nothing of it is kept
+                await connection.rollback()
+        except Exception:
+            await connection.close()
+            raise
+        if self.idle is not None and len(self.idle) < SQLITE_IDLE_CONNECTIONS:
+            self.idle.append(connection)
+        else:
+            await connection.close()
+
+    def start_pooling(self) -> None:
+        self.idle = []
+
+    async def stop_pooling(self) -> None:
+        idle, self.idle = self.idle or [], None
+        for connection in idle:
+            await connection.close()
+
+
+class _LentConnection:
+    """A pooled connection as piccolo uses it; closing it gives it back to the pool."""
+
+    def __init__(self, connection: aiosqlite.Connection, engine: PooledSQLiteEngine) -> None:
+        object.__setattr__(self, "_connection", connection)
+        object.__setattr__(self, "_engine", engine)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._connection, name, value)
+
+    async def close(self) -> None:
+        await self._engine.take_back(self._connection)
+
+
 def create_engine(database: DatabaseURL | None = None) -> Engine:
     database = database or get_settings().database
     if database.engine == "sqlite":
         # `timeout` is sqlite3's busy timeout: a writer waits for the lock instead of failing.
-        return SQLiteEngine(path=database.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        return PooledSQLiteEngine(path=database.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     return PostgresEngine(config={"dsn": database.dsn})
 
 
@@ -102,12 +175,16 @@ async def start() -> None:
         await db.start_connection_pool(
             min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
         )
+    elif isinstance(db, PooledSQLiteEngine):
+        db.start_pooling()
 
 
 async def stop() -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
         await db.close_connection_pool()
+    elif isinstance(db, PooledSQLiteEngine):
+        await db.stop_pooling()  # their threads would keep the process from ending
 
 
 async def lock_for_insert(table_name: str) -> None:

@@ -15,7 +15,7 @@ STATEMENTS = [
     "CREATE INDEX client_company_country ON client (company, country, status, number)",
     "DROP INDEX client_company_status_created",
     "CREATE INDEX client_company_status_created "
-    'ON client (company, status, created_at, "group", country, number)',
+    'ON client (company, status, created_at, "group", country, number, id)',
     # Browse walks these in sort order checking each client; holding primary contacts only,
     # they spare a read of every contact row on the way.
     "DROP INDEX contact_sort_name",

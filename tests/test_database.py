@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -38,3 +39,22 @@ async def test_concurrent_transactions_each_get_their_own_connection(company_id)
 
     await asyncio.gather(*(rename(n) for n in range(20)))
     assert len(db.engine().idle) <= db.SQLITE_IDLE_CONNECTIONS
+
+
+async def test_a_write_cancelled_while_running_leaves_no_transaction_behind(company_id):
+    """A cancelled query may still be running in its connection's thread: that connection is
+    closed, never lent again with the write uncommitted (the next BEGIN would fail)."""
+    for attempt in range(30):
+        task = asyncio.create_task(
+            Company.update({Company.name: f"Cancelled {attempt}"})
+            .where(Company.id == company_id)
+            .run()
+        )
+        for _ in range(attempt % 4):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        async with write_transaction():
+            await Company.update({Company.name: f"Kept {attempt}"}).where(Company.id == company_id)
+        assert (await Company.select(Company.name).first())["name"] == f"Kept {attempt}"

@@ -18,7 +18,7 @@ from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomF
 from portal.clients import counts, search
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
-from portal.core.crypto import decrypt, encrypt
+from portal.core.crypto import decrypt, encrypt, is_encrypted
 from portal.core.db import read_transaction, violated_unique_index, write_transaction
 from portal.core.errors import NotFound, ValidationError
 
@@ -397,12 +397,12 @@ async def delete_group(company_id: int, group_id: int) -> int:
             .where(Client.group == group_id)
             .returning(Client.country, Client.status)
         )
+        # The group's count rows go with it; then, last, its clients are counted in the default.
+        await ClientGroup.delete().where(ClientGroup.id == group_id)
         await counts.shift(
             company_id,
-            removed=[counts.Key(group_id, row["country"], row["status"]) for row in moved],
             added=[counts.Key(default_id, row["country"], row["status"]) for row in moved],
         )
-        await ClientGroup.delete().where(ClientGroup.id == group_id)  # and its zero counts
     return len(moved)
 
 
@@ -589,6 +589,8 @@ async def update_field(company_id: int, field_id: int, details: FieldDetails) ->
             ).where(CustomFieldValue.field == field_id)
             for row in stored:
                 plain = decrypt(row["value"])
+                if not plain and is_encrypted(row["value"]):
+                    continue  # not readable with this key: kept as it is rather than lost
                 await CustomFieldValue.update(
                     {CustomFieldValue.value: encrypt(plain) if details.encrypted else plain}
                 ).where(CustomFieldValue.id == row["id"])

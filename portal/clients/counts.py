@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from portal.clients.tables import ClientCount
+from portal.clients.tables import Client, ClientCount
 from portal.core.db import lock_for_insert, write_transaction
 
 
@@ -71,6 +71,8 @@ async def recount() -> int:
     country: a repair after changes made around the services (by hand in the database, for
     instance). Returns how many clients were counted."""
     async with write_transaction():
+        # Writers lock client rows before count rows: so does this, or it could deadlock.
+        await lock_for_insert(Client._meta.tablename)
         await lock_for_insert(ClientCount._meta.tablename)
         await ClientCount.raw(
             "UPDATE client SET country = coalesce((SELECT ct.country FROM contact ct "

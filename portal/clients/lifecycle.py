@@ -17,7 +17,7 @@ from portal.clients.services import STATUSES, Actor, get_client
 from portal.clients.tables import Client, ClientAudit
 from portal.companies.services import get_company
 from portal.core import throttle
-from portal.core.db import write_transaction
+from portal.core.db import is_sqlite, write_transaction
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.ids import is_row_id
 from portal.core.passwords import verify_password
@@ -37,11 +37,12 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
     if not is_row_id(client_id):
         raise NotFound()
     async with write_transaction():
-        row = (
-            await Client.select(Client.status, Client.code, Client.group, Client.country)
-            .where(Client.id == client_id, Client.company == company_id)
-            .first()
+        # Locked until commit (SQLite's write transaction already excludes other writers), so
+        # the status moved away from, and counted out, is the one that is there.
+        query = Client.select(Client.status, Client.code, Client.group, Client.country).where(
+            Client.id == client_id, Client.company == company_id
         )
+        row = await (query if is_sqlite() else query.lock_rows()).first()
         if row is None:
             raise NotFound()
         if row["status"] == status:
@@ -135,7 +136,7 @@ async def delete_client(
     await throttle.succeeded(CONFIRM_THROTTLE_AREA, identifier, attempt)
     async with write_transaction():
         row = (
-            await Client.select(Client.code, Client.group, Client.country, Client.status)
+            await Client.select(Client.code)
             .where(Client.id == client_id, Client.company == company_id)
             .first()
         )
@@ -148,7 +149,7 @@ async def delete_client(
         deleted = (
             await Client.delete()
             .where(Client.id == client_id, Client.company == company_id)
-            .returning(Client.id)
+            .returning(Client.group, Client.country, Client.status)
         )
         if not deleted:
             raise NotFound()
@@ -159,7 +160,8 @@ async def delete_client(
             actor,
             [("Client", f"Client ID {row['code']}", "deleted")],
         )
+        gone = deleted[0]  # as it was when deleted, whatever was read before
         await counts.shift(
-            company_id, removed=[counts.Key(row["group"], row["country"], row["status"])]
+            company_id, removed=[counts.Key(gone["group"], gone["country"], gone["status"])]
         )
     return row["code"]

@@ -532,6 +532,8 @@ async def update_client(
     names where the edit came from (consent records); a client's own edits come with actor kind
     "client" and are checked as such."""
     current = await get_client(company_id, client_id)
+    if current.version != expected_version:
+        raise Conflict()  # saved by someone else since the form was opened
     checked = await _validate(
         company_id,
         details,
@@ -588,7 +590,8 @@ async def update_client(
             if details.marketing_opt_in != current.marketing_opt_in:
                 await _record_consent(client_id, details.marketing_opt_in, actor, source)
             await audit.record(company_id, client_id, current.code, actor, changes)
-            # The version matched, so the group, country and status are still `current`'s.
+            # The version is still `current`'s (every write moves it on), so are the group,
+            # country and status counted out.
             await counts.shift(
                 company_id,
                 removed=[counts.Key(current.group_id, current.contact["country"], current.status)],

@@ -27,9 +27,13 @@ def encrypt(value: str) -> str:
     return PREFIX + _fernet().encrypt(value.encode()).decode()
 
 
+def is_encrypted(stored: str) -> bool:
+    return stored.startswith(PREFIX)
+
+
 def decrypt(stored: str) -> str:
     """The plain value; values stored before a field was encrypted come back as they are."""
-    if not stored.startswith(PREFIX):
+    if not is_encrypted(stored):
         return stored
     try:
         return _fernet().decrypt(stored[len(PREFIX) :].encode()).decode()

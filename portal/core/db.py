@@ -7,6 +7,7 @@ import io
 import os
 import sqlite3
 import sys
+import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -42,8 +43,11 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 
-# Open SQLite connections kept for reuse while the app runs.
+# Open SQLite connections kept for reuse while the app runs, and for how long: a connection
+# reads the planner's statistics when it opens, so another process's ANALYZE reaches it only
+# through a new one.
 SQLITE_IDLE_CONNECTIONS = 8
+SQLITE_CONNECTION_SECONDS = 300
 
 
 class PooledSQLiteEngine(SQLiteEngine):
@@ -53,13 +57,17 @@ class PooledSQLiteEngine(SQLiteEngine):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.idle: list[aiosqlite.Connection] | None = None  # None: not pooling
+        self.idle: list[_LentConnection] | None = None  # None: not pooling
+        self.generation = 0  # connections of an older generation are not lent again
 
     async def get_connection(self) -> Any:
         if self.idle is None:
             return await super().get_connection()
-        connection = self.idle.pop() if self.idle else await super().get_connection()
-        return _LentConnection(connection, self)
+        if self.idle:
+            lent = self.idle.pop()
+            lent.closed = False
+            return lent
+        return _LentConnection(await super().get_connection(), self)
 
     async def _run_in_new_connection(
         self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
@@ -71,46 +79,75 @@ class PooledSQLiteEngine(SQLiteEngine):
             async with connection.execute(query, args or []) as cursor:
                 rows = await cursor.fetchall()
             await connection.commit()  # a write outside a transaction (sqlite3 opened one)
-            return rows
-        finally:
-            await connection.close()
-
-    async def take_back(self, connection: aiosqlite.Connection) -> None:
-        try:
-            if connection.in_transaction:  # left open by an error: nothing of it is kept
-                await connection.rollback()
-        except Exception:
-            await connection.close()
+        except BaseException:
+            # Also when cancelled: the statement may still be running in the connection's
+            # thread, and must not be committed by whoever is lent the connection next.
+            await connection.discard()
             raise
-        if self.idle is not None and len(self.idle) < SQLITE_IDLE_CONNECTIONS:
-            self.idle.append(connection)
+        await connection.close()
+        return rows
+
+    async def take_back(self, lent: _LentConnection) -> None:
+        try:
+            if lent.connection.in_transaction:  # left open by an error: nothing of it is kept
+                await lent.connection.rollback()
+        except BaseException:
+            await lent.discard()
+            raise
+        if (
+            self.idle is not None
+            and len(self.idle) < SQLITE_IDLE_CONNECTIONS
+            and lent.generation == self.generation
+            and time.monotonic() - lent.opened < SQLITE_CONNECTION_SECONDS
+        ):
+            self.idle.append(lent)
         else:
-            await connection.close()
+            await lent.discard()
 
     def start_pooling(self) -> None:
-        self.idle = []
+        if self.idle is None:
+            self.idle = []
+
+    async def renew(self) -> None:
+        """Connections opened from now on replace the ones open now (after ANALYZE)."""
+        self.generation += 1
+        idle, self.idle = self.idle or [], [] if self.idle is not None else None
+        for lent in idle:
+            await lent.discard()
 
     async def stop_pooling(self) -> None:
         idle, self.idle = self.idle or [], None
-        for connection in idle:
-            await connection.close()
+        for lent in idle:
+            await lent.discard()
 
 
 class _LentConnection:
     """A pooled connection as piccolo uses it; closing it gives it back to the pool."""
 
     def __init__(self, connection: aiosqlite.Connection, engine: PooledSQLiteEngine) -> None:
-        object.__setattr__(self, "_connection", connection)
-        object.__setattr__(self, "_engine", engine)
+        object.__setattr__(self, "connection", connection)
+        object.__setattr__(self, "engine", engine)
+        object.__setattr__(self, "generation", engine.generation)
+        object.__setattr__(self, "opened", time.monotonic())
+        object.__setattr__(self, "closed", False)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._connection, name)
+        return getattr(self.connection, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._connection, name, value)
+        if name == "closed":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.connection, name, value)
 
     async def close(self) -> None:
-        await self._engine.take_back(self._connection)
+        if not self.closed:
+            self.closed = True
+            await self.engine.take_back(self)
+
+    async def discard(self) -> None:
+        self.closed = True
+        await self.connection.close()
 
 
 def create_engine(database: DatabaseURL | None = None) -> Engine:
@@ -213,7 +250,10 @@ async def refresh_statistics() -> None:
     autovacuum to keep them). Without them SQLite cannot tell that walking an index in sort
     order beats sorting a whole table. A full ANALYZE takes about 0.1 s a 100,000 clients; a
     sampled one (analysis_limit) misjudges columns with few values, such as a client's status."""
-    await engine().run_ddl("ANALYZE")
+    db = engine()
+    await db.run_ddl("ANALYZE")
+    if isinstance(db, PooledSQLiteEngine):
+        await db.renew()  # open connections keep the statistics they started with
 
 
 # SQLite's statistics are refreshed once a table has grown or shrunk by this share.

@@ -332,11 +332,12 @@ class _Window:
             # Client IDs follow creation dates, so an index in the sort's order would be read
             # up to the range before finding a match (all of it for "this month"): the matches
             # are read from the range of the creation-date index (which holds the sort's
-            # columns), then sorted. SQLite plans it so; PostgreSQL is held to it by OFFSET 0,
-            # which keeps it from merging the inner query into the outer one.
+            # columns), then sorted. `+ 0` keeps SQLite from ordering by the client-ID index;
+            # OFFSET 0 keeps PostgreSQL from merging the inner query into the outer one.
             fence = "" if is_sqlite() else " OFFSET 0"
             return (
-                "SELECT c.id FROM (SELECT c.id, c.number, c.created_at FROM client c "  # noqa: S608
+                "SELECT c.id FROM (SELECT c.id + 0 AS id, c.number + 0 AS number, c.created_at "  # noqa: S608
+                "FROM client c "
                 f"WHERE {self.where} AND c.status = {{}}{fence}) AS c "
                 f"ORDER BY {order} LIMIT {{}} OFFSET {{}}"
             )

@@ -260,20 +260,19 @@ async def refresh_statistics() -> None:
 STALE_STATISTICS_SHARE = 0.1
 
 
-async def refresh_stale_statistics(table: str = "client") -> bool:
-    """On SQLite, ANALYZE when `table` has no statistics yet or has changed in size by
-    STALE_STATISTICS_SHARE since they were taken; housekeeping calls this now and then, as
-    PostgreSQL's autovacuum analyzes by itself. Returns whether it analyzed."""
+async def refresh_stale_statistics() -> bool:
+    """On SQLite, ANALYZE when the client table (the one that grows) has no statistics yet or
+    has changed in size by STALE_STATISTICS_SHARE since they were taken; housekeeping calls this
+    now and then, as PostgreSQL's autovacuum analyzes by itself. Returns whether it analyzed."""
     if not is_sqlite():
         return False
     db = engine()
-    rows = await db.run_ddl(f"SELECT count(*) AS n FROM {table}")  # noqa: S608 - a table name
-    now = rows[0]["n"]
+    now = (await db.run_ddl("SELECT count(*) AS n FROM client"))[0]["n"]
     has_statistics = await db.run_ddl(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
     )
     stat = (
-        await db.run_ddl(f"SELECT stat FROM sqlite_stat1 WHERE tbl = '{table}' LIMIT 1")  # noqa: S608
+        await db.run_ddl("SELECT stat FROM sqlite_stat1 WHERE tbl = 'client' LIMIT 1")
         if has_statistics
         else []
     )

@@ -39,6 +39,7 @@ from portal.companies.services import create_company, ensure_default_company  # 
 from portal.companies.tables import Company  # noqa: E402
 from portal.core import db  # noqa: E402
 from portal.core.config import get_settings  # noqa: E402
+from portal.core.db import is_sqlite  # noqa: E402
 from portal.staff.services import create_staff  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -82,8 +83,8 @@ async def empty_database(database: None) -> AsyncIterator[None]:
 
 
 async def _check_kept_in_step() -> None:
-    """The client counts (portal.clients.counts) and each client's copy of its primary
-    contact's country, against the clients and contacts themselves."""
+    """The client counts, all-time and monthly (portal.clients.counts), and each client's copy
+    of its primary contact's country, against the clients and contacts themselves."""
     off_counts = await Client.raw(
         'SELECT company, "group", country, status, sum(clients) AS off FROM ('
         'SELECT company, "group", country, status, clients FROM client_count UNION ALL '
@@ -92,6 +93,19 @@ async def _check_kept_in_step() -> None:
         'GROUP BY company, "group", country, status HAVING sum(clients) <> 0'
     )
     assert off_counts == [], f"client counts out of step: {off_counts}"
+    month = (
+        "date(created_at, 'start of month')"
+        if is_sqlite()
+        else "date_trunc('month', created_at AT TIME ZONE 'UTC')::date"
+    )
+    off_months = await Client.raw(
+        'SELECT company, month, "group", status, sum(clients) AS off FROM ('
+        'SELECT company, month, "group", status, clients FROM client_month_count UNION ALL '
+        f'SELECT company, {month} AS month, "group", status, -count(*) FROM client '
+        f'GROUP BY company, {month}, "group", status) AS both_sides '
+        'GROUP BY company, month, "group", status HAVING sum(clients) <> 0'
+    )
+    assert off_months == [], f"monthly client counts out of step: {off_months}"
     off_country = await Client.raw(
         "SELECT c.id, c.country, ct.country AS contact_country FROM client c "
         "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "

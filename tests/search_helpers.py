@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from portal.clients import counts
 from portal.clients.lifecycle import set_status
 from portal.clients.services import (
     Actor,
@@ -129,7 +130,8 @@ async def add_client(
     custom: dict[str, str] | None = None,
 ) -> int:
     """Creates the client through the service, then sets what the form does not hold (status,
-    creation date) the way the database keeps them."""
+    creation date) the way the database keeps them; no service backdates a client, so the
+    monthly counts are then repaired as after any change made around the services."""
     if group_id is None:
         group_id = (await groups_of_company(company_id))[0]["id"]
     client_id = await create_client(
@@ -139,6 +141,7 @@ async def add_client(
     await Client.update(
         {Client.created_at: datetime.fromisoformat(person.created).replace(hour=12, tzinfo=UTC)}
     ).where(Client.id == client_id)
+    await counts.recount()
     return client_id
 
 

@@ -6,6 +6,8 @@ see conftest.)"""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from datetime import UTC, datetime
 
 from search_helpers import Person, add_client
 
@@ -35,6 +37,10 @@ VIEWS = [
     {"created_from": "2025-01-01"},
     {"created_to": "2025-03-31", "sort": "created", "dir": "desc"},
     {"created_from": "2023-06-01", "created_to": "2025-06-30", "sort": "group"},
+    # Days before and after whole months, and a range inside two months with no whole one.
+    {"created_from": "2024-03-17", "created_to": "2025-09-12", "sort": "group", "dir": "desc"},
+    {"created_from": "2025-02-10", "created_to": "2025-03-20"},
+    {"created_from": "2024-03-17", "country": "DE"},
 ]
 
 
@@ -71,6 +77,43 @@ async def test_every_page_of_every_view_is_the_plain_sorted_list_cut_in_pages(co
             assert result.counts[query.tab] == len(expected), params
             listed += [row.id for row in result.rows]
         assert listed == expected, params
+
+
+async def test_counts_of_a_creation_date_range_are_the_clients_in_it(company_id):
+    """Whole months from the monthly counts and the days around them counted: together they
+    are the clients created in the range, for ranges that start and end anywhere."""
+    await load_demo(300, company_id=company_id, seed=8)
+    clients = await Client.select(
+        Client.group, Client.country, Client.status, Client.created_at
+    ).where(Client.company == company_id)
+    general = clients[0]["group"]
+    days = ["2023-12-01", "2024-02-29", "2024-03-01", "2024-03-31", "2025-01-01", "2025-01-02"]
+    days += ["2025-06-15", "2025-07-01", "2026-11-30", "2026-12-31"]
+    bounds = [None, *(datetime.fromisoformat(day).replace(tzinfo=UTC) for day in days)]
+    checked = 0
+    for start in bounds:
+        for end in bounds:
+            if start and end and end < start:
+                continue
+            for group_id, country in ((None, ""), (general, ""), (None, "DE")):
+                tally = await counts.tally(
+                    company_id,
+                    group_id=group_id,
+                    country=country,
+                    created_from=start,
+                    created_before=end,
+                )
+                expected = Counter(
+                    (row["group"], row["status"])
+                    for row in clients
+                    if (start is None or row["created_at"] >= start)
+                    and (end is None or row["created_at"] < end)
+                    and group_id in (None, row["group"])
+                    and country in ("", row["country"])
+                )
+                assert +tally == expected, (start, end, group_id, country)
+                checked += 1
+    assert checked == 3 * (1 + 10 + 10 + 55)
 
 
 async def test_counts_follow_every_change_of_a_client(company_id, staff):

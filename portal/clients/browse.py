@@ -13,14 +13,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from portal.clients import counts, search
-from portal.clients.tables import Client
+from portal.clients.tables import CLIENT_STATUSES, Client
 from portal.core.countries import is_country
 from portal.core.db import is_sqlite, read_transaction
 from portal.core.errors import ValidationError
 from portal.core.ids import parse_id
 from portal.core.pagination import Page
 
-TABS = ("active", "inactive", "fraud")
+TABS = CLIENT_STATUSES
 PER_PAGE_CHOICES = (20, 50, 100)
 DIRECTIONS = ("asc", "desc")
 # The sorts people can ask for and the ORDER BY terms behind them: SQL is chosen from here,
@@ -207,6 +207,19 @@ class BrowseResult:
     groups: list[dict]  # the company's groups (id, name): the filter's choices
 
 
+def _created_range(query: BrowseQuery) -> tuple[datetime | None, datetime | None]:
+    """The creation-date filter as [from, before): dates are whole days in UTC, both ends
+    included."""
+    return (
+        datetime.combine(query.created_from, time.min, UTC) if query.created_from else None,
+        (
+            datetime.combine(query.created_to + timedelta(days=1), time.min, UTC)
+            if query.created_to
+            else None
+        ),
+    )
+
+
 def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]:
     """WHERE conditions and their arguments, all on the client table. SQL in this module is made
     of fixed text and `{}` placeholders only (hence the S608 waivers): values always travel as
@@ -218,33 +231,35 @@ def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]
     if query.country:
         conditions.append("c.country = {}")
         args.append(query.country)
-    # Dates are whole days in UTC, both ends included.
-    if query.created_from:
+    created_from, created_before = _created_range(query)
+    if created_from:
         conditions.append("c.created_at >= {}")
-        args.append(datetime.combine(query.created_from, time.min, UTC))
-    if query.created_to:
+        args.append(created_from)
+    if created_before:
         conditions.append("c.created_at < {}")
-        args.append(datetime.combine(query.created_to + timedelta(days=1), time.min, UTC))
+        args.append(created_before)
     return conditions, args
 
 
 async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
     conditions, args = _filters(company_id, query)
     where = " AND ".join(conditions)
+    created_from, created_before = _created_range(query)
     async with read_transaction():
         company_counts = await counts.tally(company_id)
-        if query.has_dates:
-            # No kept count knows creation dates: count through the index that holds them.
-            tab_counts = await _count_tabs(where, args)
-            in_group = await _count_groups(where, args, query.tab) if query.sort == "group" else {}
-        else:
-            tally = (
-                await counts.tally(company_id, group_id=query.group_id, country=query.country)
-                if query.has_filters
-                else company_counts
+        tally = (
+            await counts.tally(
+                company_id,
+                group_id=query.group_id,
+                country=query.country,
+                created_from=created_from,
+                created_before=created_before,
             )
-            tab_counts = {tab: sum(n for (_, s), n in tally.items() if s == tab) for tab in TABS}
-            in_group = {group: n for (group, s), n in tally.items() if s == query.tab}
+            if query.has_filters
+            else company_counts
+        )
+        tab_counts = {tab: sum(n for (_, s), n in tally.items() if s == tab) for tab in TABS}
+        in_group = {group: n for (group, s), n in tally.items() if s == query.tab}
         pager = Page.of(query.page, query.per_page, tab_counts[query.tab])
         window = _Window(
             where, args, query, in_tab=tab_counts[query.tab], in_company=company_counts.total()
@@ -261,27 +276,6 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
         rows=[_client_row(row) for row in rows],
         groups=groups,
     )
-
-
-async def _count_tabs(where: str, args: list[Any]) -> dict[str, int]:
-    """Clients of each tab: each count reads one range of the index (company, status,
-    created_at, group, country)."""
-    tab_count = f"(SELECT count(*) FROM client c WHERE {where} AND c.status = {{}})"  # noqa: S608
-    rows = await Client.raw(
-        "SELECT " + ", ".join(f"{tab_count} AS {tab}" for tab in TABS),
-        *(arg for tab in TABS for arg in (*args, tab)),
-    )
-    return {tab: rows[0][tab] for tab in TABS}
-
-
-async def _count_groups(where: str, args: list[Any], tab: str) -> dict[int, int]:
-    rows = await Client.raw(
-        f'SELECT c."group" AS group_id, count(*) AS clients FROM client c '  # noqa: S608
-        f'WHERE {where} AND c.status = {{}} GROUP BY c."group"',
-        *args,
-        tab,
-    )
-    return {row["group_id"]: row["clients"] for row in rows}
 
 
 @dataclass(frozen=True)
@@ -328,11 +322,11 @@ class _Window:
     def _slice(self, order: str, needed: int) -> str:
         """The query of the slice's client IDs; `needed` rows of the order lead to it."""
         contact = "AND ct.client = c.id AND ct.contact_type = 'primary' "
-        if self.query.sort not in CONTACT_SORTS and self.query.has_dates:
-            # Client IDs follow creation dates, so an index in the sort's order would be read
-            # up to the range before finding a match (all of it for "this month"): the matches
-            # are read from the range of the creation-date index (which holds the sort's
-            # columns), then sorted. `+ 0` keeps SQLite from ordering by the client-ID index;
+        if self.query.sort in ("id", "group") and self.query.has_dates:
+            # Client IDs follow creation dates, so the client-ID index would be read up to the
+            # range before finding a match (all of it for "this month"): the matches are read
+            # from the range of the creation-date index (which holds the client ID), then
+            # sorted. `+ 0` keeps SQLite from ordering by the client-ID index;
             # OFFSET 0 keeps PostgreSQL from merging the inner query into the outer one.
             fence = "" if is_sqlite() else " OFFSET 0"
             return (

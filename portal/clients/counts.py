@@ -1,6 +1,7 @@
-"""How many clients a company has of each group, country and status (table `client_count`):
-Browse's tabs, its pages sorted by group and the group list read these few rows instead of
-counting every client.
+"""How many clients a company has of each group, country and status (table `client_count`),
+and of each group and status created in each month (table `client_month_count`): Browse's tabs,
+its pages sorted by group and the group list read these few rows instead of counting every
+client.
 
 Every write that adds, removes or moves a client (its group, status or primary contact's
 country) calls `shift` in its transaction, so the counts commit or roll back with the change.
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import NamedTuple
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
-from portal.clients.tables import Client, ClientCount
-from portal.core.db import lock_for_insert, write_transaction
+from portal.clients.tables import CLIENT_STATUSES, Client, ClientCount, ClientMonthCount
+from portal.core.db import is_sqlite, lock_for_insert, write_transaction
 
 
 class Key(NamedTuple):
@@ -23,15 +25,35 @@ class Key(NamedTuple):
     group_id: int
     country: str
     status: str
+    created_at: datetime  # counted under its month (UTC)
+
+
+def _month_start(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def _next_month(month: datetime) -> datetime:
+    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+
+
+def _month_of(moment: datetime) -> date:
+    return _month_start(moment).date()
 
 
 async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable[Key] = ()) -> None:
     """Counts clients in under `added` and out of `removed` (one entry a client). Call it last
     in the write transaction: on PostgreSQL the count rows stay locked until commit, and they
-    are updated in key order, so two writers never wait for each other's rows crosswise."""
+    are updated in one order (all-time counts, then monthly ones, each in key order), so two
+    writers never wait for each other's rows crosswise."""
     changes = Counter(added)
     changes.subtract(removed)
-    for key, change in sorted(changes.items()):
+    all_time: Counter[tuple[int, str, str]] = Counter()
+    monthly: Counter[tuple[date, int, str]] = Counter()
+    for key, change in changes.items():
+        all_time[key.group_id, key.country, key.status] += change
+        monthly[_month_of(key.created_at), key.group_id, key.status] += change
+    for (group_id, country, status), change in sorted(all_time.items()):
         if change:
             await ClientCount.raw(
                 'INSERT INTO client_count (company, "group", country, status, clients) '
@@ -39,17 +61,109 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
                 'ON CONFLICT (company, "group", country, status) '
                 "DO UPDATE SET clients = client_count.clients + excluded.clients",
                 company_id,
-                key.group_id,
-                key.country,
-                key.status,
+                group_id,
+                country,
+                status,
+                change,
+            )
+    for (month, group_id, status), change in sorted(monthly.items()):
+        if change:
+            await ClientMonthCount.raw(
+                'INSERT INTO client_month_count (company, month, "group", status, clients) '
+                "VALUES ({}, {}, {}, {}, {}) "
+                'ON CONFLICT (company, month, "group", status) '
+                "DO UPDATE SET clients = client_month_count.clients + excluded.clients",
+                company_id,
+                month,
+                group_id,
+                status,
                 change,
             )
 
 
 async def tally(
-    company_id: int, *, group_id: int | None = None, country: str = ""
+    company_id: int,
+    *,
+    group_id: int | None = None,
+    country: str = "",
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> Counter[tuple[int, str]]:
-    """The company's clients per (group ID, status), of one group and one country if given."""
+    """The company's clients per (group ID, status), of one group and one country if given,
+    created from `created_from` up to (not including) `created_before` if given. Whole months
+    of a date range are read from the monthly counts, the days before and after them counted
+    through the creation-date index (at most a month each); with a country, which the
+    monthly counts do not know, the whole range is counted through that index."""
+    if created_from is None and created_before is None:
+        return await _kept(ClientCount, company_id, group_id=group_id, country=country)
+    whole_from = created_from and _month_start(created_from)
+    if created_from and whole_from != created_from:
+        whole_from = _next_month(whole_from)
+    whole_before = created_before and _month_start(created_before)
+    if country or (whole_from and whole_before and whole_from >= whole_before):
+        return await _counted(company_id, group_id, country, created_from, created_before)
+    months = []
+    if whole_from:
+        months.append(("month >= {}", whole_from.date()))
+    if whole_before:
+        months.append(("month < {}", whole_before.date()))
+    result = await _kept(ClientMonthCount, company_id, group_id=group_id, months=months)
+    if created_from and whole_from and created_from < whole_from:
+        result.update(await _counted(company_id, group_id, "", created_from, whole_from))
+    if created_before and whole_before and whole_before < created_before:
+        result.update(await _counted(company_id, group_id, "", whole_before, created_before))
+    return result
+
+
+async def _kept(
+    table: type[ClientCount | ClientMonthCount],
+    company_id: int,
+    *,
+    group_id: int | None,
+    country: str = "",
+    months: Iterable[tuple[str, date]] = (),
+) -> Counter[tuple[int, str]]:
+    conditions, args = _conditions(company_id, group_id, country)
+    for condition, month in months:
+        conditions.append(condition)
+        args.append(month)
+    where = " AND ".join(conditions)  # fixed text; values are bound parameters
+    rows = await table.raw(
+        f'SELECT "group" AS group_id, status, sum(clients) AS clients '  # noqa: S608
+        f'FROM {table._meta.tablename} WHERE {where} GROUP BY "group", status',
+        *args,
+    )
+    return Counter({(row["group_id"], row["status"]): int(row["clients"]) for row in rows})
+
+
+async def _counted(
+    company_id: int,
+    group_id: int | None,
+    country: str,
+    created_from: datetime | None,
+    created_before: datetime | None,
+) -> Counter[tuple[int, str]]:
+    """Counts the clients themselves, reading the index (company, status, created_at, group,
+    country): one range of it for each status."""
+    conditions, args = _conditions(company_id, group_id, country)
+    conditions.append("status IN ({}, {}, {})")
+    args.extend(CLIENT_STATUSES)
+    if created_from:
+        conditions.append("created_at >= {}")
+        args.append(created_from)
+    if created_before:
+        conditions.append("created_at < {}")
+        args.append(created_before)
+    where = " AND ".join(conditions)  # fixed text; values are bound parameters
+    rows = await Client.raw(
+        'SELECT "group" AS group_id, status, count(*) AS clients FROM client '  # noqa: S608
+        f'WHERE {where} GROUP BY "group", status',
+        *args,
+    )
+    return Counter({(row["group_id"], row["status"]): int(row["clients"]) for row in rows})
+
+
+def _conditions(company_id: int, group_id: int | None, country: str) -> tuple[list[str], list[Any]]:
     conditions, args = ["company = {}"], [company_id]
     if group_id is not None:
         conditions.append('"group" = {}')
@@ -57,23 +171,23 @@ async def tally(
     if country:
         conditions.append("country = {}")
         args.append(country)
-    where = " AND ".join(conditions)  # fixed text; values are bound parameters
-    rows = await ClientCount.raw(
-        'SELECT "group" AS group_id, status, sum(clients) AS clients FROM client_count '  # noqa: S608
-        f'WHERE {where} GROUP BY "group", status',
-        *args,
-    )
-    return Counter({(row["group_id"], row["status"]): int(row["clients"]) for row in rows})
+    return conditions, args
 
 
 async def recount() -> int:
     """Counts every company's clients afresh, with each client's copy of its primary contact's
     country: a repair after changes made around the services (by hand in the database, for
     instance). Returns how many clients were counted."""
+    month = (
+        "date(created_at, 'start of month')"
+        if is_sqlite()
+        else "date_trunc('month', created_at AT TIME ZONE 'UTC')::date"
+    )
     async with write_transaction():
         # Writers lock client rows before count rows: so does this, or it could deadlock.
         await lock_for_insert(Client._meta.tablename)
         await lock_for_insert(ClientCount._meta.tablename)
+        await lock_for_insert(ClientMonthCount._meta.tablename)
         await ClientCount.raw(
             "UPDATE client SET country = coalesce((SELECT ct.country FROM contact ct "
             "WHERE ct.client = client.id AND ct.contact_type = 'primary'), '')"
@@ -83,6 +197,12 @@ async def recount() -> int:
             'INSERT INTO client_count (company, "group", country, status, clients) '
             'SELECT company, "group", country, status, count(*) FROM client '
             'GROUP BY company, "group", country, status'
+        )
+        await ClientMonthCount.delete(force=True)
+        await ClientMonthCount.raw(
+            'INSERT INTO client_month_count (company, month, "group", status, clients) '  # noqa: S608
+            f'SELECT company, {month}, "group", status, count(*) FROM client '
+            f'GROUP BY company, {month}, "group", status'
         )
         rows = await ClientCount.raw(
             "SELECT coalesce(sum(clients), 0) AS clients FROM client_count"

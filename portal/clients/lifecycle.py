@@ -39,9 +39,9 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
     async with write_transaction():
         # Locked until commit (SQLite's write transaction already excludes other writers), so
         # the status moved away from, and counted out, is the one that is there.
-        query = Client.select(Client.status, Client.code, Client.group, Client.country).where(
-            Client.id == client_id, Client.company == company_id
-        )
+        query = Client.select(
+            Client.status, Client.code, Client.group, Client.country, Client.created_at
+        ).where(Client.id == client_id, Client.company == company_id)
         row = await (query if is_sqlite() else query.lock_rows()).first()
         if row is None:
             raise NotFound()
@@ -64,8 +64,8 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
         )
         await counts.shift(
             company_id,
-            removed=[counts.Key(row["group"], row["country"], row["status"])],
-            added=[counts.Key(row["group"], row["country"], status)],
+            removed=[counts.Key(row["group"], row["country"], row["status"], row["created_at"])],
+            added=[counts.Key(row["group"], row["country"], status, row["created_at"])],
         )
     return True
 
@@ -149,7 +149,7 @@ async def delete_client(
         deleted = (
             await Client.delete()
             .where(Client.id == client_id, Client.company == company_id)
-            .returning(Client.group, Client.country, Client.status)
+            .returning(Client.group, Client.country, Client.status, Client.created_at)
         )
         if not deleted:
             raise NotFound()
@@ -162,6 +162,9 @@ async def delete_client(
         )
         gone = deleted[0]  # as it was when deleted, whatever was read before
         await counts.shift(
-            company_id, removed=[counts.Key(gone["group"], gone["country"], gone["status"])]
+            company_id,
+            removed=[
+                counts.Key(gone["group"], gone["country"], gone["status"], gone["created_at"])
+            ],
         )
     return row["code"]

@@ -6,6 +6,7 @@ from portal.clients.tables import (
     Client,
     ClientAudit,
     ClientCount,
+    ClientMonthCount,
     ClientNote,
     ClientSearch,
     ClientSetting,
@@ -29,6 +30,7 @@ APP_CONFIG = AppConfig(
         ClientNote,
         ClientAudit,
         ClientCount,
+        ClientMonthCount,
     ],
     migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
 )

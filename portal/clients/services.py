@@ -457,8 +457,10 @@ async def _record_consent(
     )
 
 
-def _count_key(group_id: int, details: ClientDetails, status: str) -> counts.Key:
-    return counts.Key(group_id, details.country.upper(), status)
+def _count_key(
+    group_id: int, details: ClientDetails, status: str, created_at: datetime
+) -> counts.Key:
+    return counts.Key(group_id, details.country.upper(), status, created_at)
 
 
 async def create_client(
@@ -492,8 +494,8 @@ async def create_client(
                     tax_id=details.tax_id,
                     marketing_opt_in=details.marketing_opt_in,
                 )
-            ).returning(Client.id)
-            client_id = rows[0]["id"]
+            ).returning(Client.id, Client.created_at)
+            client_id, created_at = rows[0]["id"], rows[0]["created_at"]
             contact = await Contact.insert(
                 Contact(
                     client=client_id,
@@ -507,7 +509,9 @@ async def create_client(
             if details.marketing_opt_in:
                 await _record_consent(client_id, True, actor, "admin-add-client")
             await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
-            await counts.shift(company_id, added=[_count_key(checked.group_id, details, "active")])
+            await counts.shift(
+                company_id, added=[_count_key(checked.group_id, details, "active", created_at)]
+            )
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -594,8 +598,15 @@ async def update_client(
             # country and status counted out.
             await counts.shift(
                 company_id,
-                removed=[counts.Key(current.group_id, current.contact["country"], current.status)],
-                added=[_count_key(checked.group_id, details, current.status)],
+                removed=[
+                    counts.Key(
+                        current.group_id,
+                        current.contact["country"],
+                        current.status,
+                        current.created_at,
+                    )
+                ],
+                added=[_count_key(checked.group_id, details, current.status, current.created_at)],
             )
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):

@@ -1,5 +1,6 @@
 from piccolo.columns import (
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     OnDelete,
@@ -12,6 +13,9 @@ from piccolo.table import Table
 
 from portal.client_groups.tables import ClientGroup, CustomField
 from portal.companies.tables import Company
+
+# A client's status, in the order Browse's tabs show them.
+CLIENT_STATUSES = ("active", "inactive", "fraud")
 
 
 class Client(Table):
@@ -51,6 +55,18 @@ class ClientCount(Table):
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.cascade)
     country = Varchar(length=2, default="")
+    status = Varchar(length=10, default="active")
+    clients = Integer(default=0)
+
+
+class ClientMonthCount(Table):
+    """How many clients a company has of each group and status that were created in each month
+    (UTC): Browse's counts under a creation-date filter add whole months from here. Kept with
+    `ClientCount`; (company, month, group, status) is unique."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    month = Date()  # its first day
+    group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.cascade)
     status = Varchar(length=10, default="active")
     clients = Integer(default=0)
 

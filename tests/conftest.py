@@ -94,18 +94,26 @@ async def _check_kept_in_step() -> None:
     )
     assert off_counts == [], f"client counts out of step: {off_counts}"
     month = (
-        "date(created_at, 'start of month')"
+        "date(c.created_at, 'start of month')"
         if is_sqlite()
-        else "date_trunc('month', created_at AT TIME ZONE 'UTC')::date"
+        else "date_trunc('month', c.created_at AT TIME ZONE 'UTC')::date"
     )
     off_months = await Client.raw(
         'SELECT company, month, "group", status, sum(clients) AS off FROM ('
         'SELECT company, month, "group", status, clients FROM client_month_count UNION ALL '
-        f'SELECT company, {month} AS month, "group", status, -count(*) FROM client '
+        f'SELECT company, {month} AS month, "group", status, -count(*) FROM client c '
         f'GROUP BY company, {month}, "group", status) AS both_sides '
         'GROUP BY company, month, "group", status HAVING sum(clients) <> 0'
     )
     assert off_months == [], f"monthly client counts out of step: {off_months}"
+    off_bounds = await Client.raw(
+        "SELECT c.id, c.number, m.first_number, m.last_number FROM client c "
+        'JOIN client_month_count m ON m.company = c.company AND m."group" = c."group" '
+        f"AND m.status = c.status AND m.month = {month} "
+        "WHERE NOT (c.number BETWEEN m.first_number AND m.last_number)"
+        " OR m.first_number IS NULL"
+    )
+    assert off_bounds == [], f"client numbers out of their month's bounds: {off_bounds}"
     off_country = await Client.raw(
         "SELECT c.id, c.country, ct.country AS contact_country FROM client c "
         "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "

@@ -6,6 +6,7 @@ see conftest.)"""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -173,6 +174,26 @@ async def test_concurrent_status_changes_lose_no_count(company_id):
     tally = await counts.tally(company_id)
     by_status = {status: n for (_, status), n in tally.items() if n}
     assert by_status == {"active": 9, "fraud": 31}
+
+
+async def test_a_page_reads_one_snapshot_while_writers_commit(company_id):
+    """Browse reads its counts and its rows in separate statements: a client added meanwhile
+    (in a task of its own, so on a connection of its own) shows in neither until the next
+    page."""
+    await add_client(company_id, Person("Ada", "Lovelace", "ada@example.com"))
+    query = browse.read_browse_query({})
+    async with db.snapshot_transaction():
+        before = await browse.browse_clients(company_id, query)
+        await asyncio.create_task(
+            add_client(company_id, Person("Grace", "Hopper", "grace@example.com")),
+            context=contextvars.Context(),
+        )
+        during = await browse.browse_clients(company_id, query)
+    after = await browse.browse_clients(company_id, query)
+    assert before.counts == during.counts == {"active": 1, "inactive": 0, "fraud": 0}
+    assert [row.last_name for row in during.rows] == ["Lovelace"]
+    assert after.counts["active"] == 2
+    assert [row.last_name for row in after.rows] == ["Lovelace", "Hopper"]
 
 
 async def test_sqlite_statistics_are_refreshed_once_the_clients_change_by_a_tenth(company_id):

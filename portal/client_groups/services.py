@@ -395,14 +395,16 @@ async def delete_group(company_id: int, group_id: int) -> int:
         moved = (
             await Client.update({Client.group: default_id, Client.version: Client.version + 1})
             .where(Client.group == group_id)
-            .returning(Client.country, Client.status, Client.created_at)
+            .returning(Client.country, Client.status, Client.created_at, Client.number)
         )
         # The group's count rows go with it; then, last, its clients are counted in the default.
         await ClientGroup.delete().where(ClientGroup.id == group_id)
         await counts.shift(
             company_id,
             added=[
-                counts.Key(default_id, row["country"], row["status"], row["created_at"])
+                counts.Key(
+                    default_id, row["country"], row["status"], row["created_at"], row["number"]
+                )
                 for row in moved
             ],
         )

@@ -1,7 +1,7 @@
 """Finding clients ("Finding Clients" in the guide): [Clients] > Browse with its status tabs,
 sorting, filters and pages, and the results of the header search box, as suggestions while
 typing and as a full page. Every read is scoped to one company and one page's reads share one
-transaction (on SQLite each query would otherwise open its own connection)."""
+read-only snapshot, so that its counts and rows agree while clients change."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from portal.clients import counts, search
 from portal.clients.tables import CLIENT_STATUSES, Client
 from portal.core.countries import is_country
-from portal.core.db import is_sqlite, read_transaction
+from portal.core.db import snapshot_transaction
 from portal.core.errors import ValidationError
 from portal.core.ids import parse_id
 from portal.core.pagination import Page
@@ -245,7 +245,7 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
     conditions, args = _filters(company_id, query)
     where = " AND ".join(conditions)
     created_from, created_before = _created_range(query)
-    async with read_transaction():
+    async with snapshot_transaction():
         company_counts = await counts.tally(company_id)
         tally = (
             await counts.tally(
@@ -262,13 +262,19 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
         in_group = {group: n for (group, s), n in tally.items() if s == query.tab}
         pager = Page.of(query.page, query.per_page, tab_counts[query.tab])
         window = _Window(
-            where, args, query, in_tab=tab_counts[query.tab], in_company=company_counts.total()
+            where,
+            args,
+            query,
+            company_id=company_id,
+            group_id=query.group_id,
+            in_tab=tab_counts[query.tab],
+            in_company=company_counts.total(),
         )
         groups = await _company_groups(company_id)
         if query.sort == "group":
             rows = await _rows_by_group(window, pager, in_group, groups)
         else:
-            rows = await window.rows(pager.offset, pager.per_page)
+            rows = await (await window.narrowed()).rows(pager.offset, pager.per_page)
     return BrowseResult(
         query=replace(query, page=pager.number),
         counts=tab_counts,
@@ -285,6 +291,8 @@ class _Window:
     where: str
     args: list[Any]
     query: BrowseQuery
+    company_id: int
+    group_id: int | None  # the group listed, if one
     in_tab: int  # how many there are
     in_company: int  # how many clients the company has in all
 
@@ -293,7 +301,32 @@ class _Window:
             self,
             where=f'{self.where} AND c."group" = {{}}',
             args=[*self.args, group_id],
+            group_id=group_id,
             in_tab=clients,
+        )
+
+    async def narrowed(self) -> _Window:
+        """In client ID order under a creation-date range, the window between the bounds of
+        the client numbers of the months the range touches (counts.number_range), so that the
+        client-ID index is read from about the range's first client rather than the company's
+        first: client IDs follow creation dates, so every client created before the range
+        would be read on the way otherwise."""
+        if self.query.sort not in ("id", "group") or not self.query.has_dates:
+            return self
+        created_from, created_before = _created_range(self.query)
+        numbers = await counts.number_range(
+            self.company_id,
+            self.query.tab,
+            group_id=self.group_id,
+            created_from=created_from,
+            created_before=created_before,
+        )
+        if numbers is None:
+            return self
+        return replace(
+            self,
+            where=f"{self.where} AND c.number BETWEEN {{}} AND {{}}",
+            args=[*self.args, *numbers],
         )
 
     async def rows(self, first: int, limit: int) -> list[dict]:
@@ -322,19 +355,6 @@ class _Window:
     def _slice(self, order: str, needed: int) -> str:
         """The query of the slice's client IDs; `needed` rows of the order lead to it."""
         contact = "AND ct.client = c.id AND ct.contact_type = 'primary' "
-        if self.query.sort in ("id", "group") and self.query.has_dates:
-            # Client IDs follow creation dates, so the client-ID index would be read up to the
-            # range before finding a match (all of it for "this month"): the matches are read
-            # from the range of the creation-date index (which holds the client ID), then
-            # sorted. `+ 0` keeps SQLite from ordering by the client-ID index;
-            # OFFSET 0 keeps PostgreSQL from merging the inner query into the outer one.
-            fence = "" if is_sqlite() else " OFFSET 0"
-            return (
-                "SELECT c.id FROM (SELECT c.id + 0 AS id, c.number + 0 AS number, c.created_at "  # noqa: S608
-                "FROM client c "
-                f"WHERE {self.where} AND c.status = {{}}{fence}) AS c "
-                f"ORDER BY {order} LIMIT {{}} OFFSET {{}}"
-            )
         if self.query.sort not in CONTACT_SORTS:
             source, contact = "client c", ""
         elif needed * self.in_company < self.in_tab * self.in_tab:
@@ -370,7 +390,7 @@ async def _rows_by_group(
         if skip >= in_group[group_id]:
             skip -= in_group[group_id]
             continue
-        group_window = window.of_group(group_id, in_group[group_id])
+        group_window = await window.of_group(group_id, in_group[group_id]).narrowed()
         rows += await group_window.rows(skip, pager.per_page - len(rows))
         skip = 0
         if len(rows) >= pager.per_page:
@@ -420,7 +440,7 @@ class SearchResult:
 async def search_clients(company_id: int, page_query: SearchPageQuery) -> SearchResult:
     """One page of the clients matching the words (see `search.find_clients` for the order)."""
     query = search.parse_query(page_query.q)
-    async with read_transaction():
+    async with snapshot_transaction():
         matches = await search.find_clients(company_id, query)
         pager = Page.of(page_query.page, page_query.per_page, len(matches.client_ids))
         shown = matches.client_ids[pager.offset : pager.offset + pager.per_page]

@@ -10,9 +10,9 @@ them after changes made around the services."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from portal.clients.tables import CLIENT_STATUSES, Client, ClientCount, ClientMonthCount
@@ -20,12 +20,14 @@ from portal.core.db import is_sqlite, lock_for_insert, write_transaction
 
 
 class Key(NamedTuple):
-    """What a client is counted under."""
+    """A client as counted: under its group, country and status, and under the month (UTC) of
+    its creation, whose client-number bounds its number widens."""
 
     group_id: int
     country: str
     status: str
-    created_at: datetime  # counted under its month (UTC)
+    created_at: datetime
+    number: int
 
 
 def _month_start(moment: datetime) -> datetime:
@@ -46,13 +48,17 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
     in the write transaction: on PostgreSQL the count rows stay locked until commit, and they
     are updated in one order (all-time counts, then monthly ones, each in key order), so two
     writers never wait for each other's rows crosswise."""
+    added = list(added)
     changes = Counter(added)
     changes.subtract(removed)
     all_time: Counter[tuple[int, str, str]] = Counter()
     monthly: Counter[tuple[date, int, str]] = Counter()
+    numbers: dict[tuple[date, int, str], list[int]] = defaultdict(list)
     for key, change in changes.items():
         all_time[key.group_id, key.country, key.status] += change
         monthly[_month_of(key.created_at), key.group_id, key.status] += change
+    for key in added:
+        numbers[_month_of(key.created_at), key.group_id, key.status].append(key.number)
     for (group_id, country, status), change in sorted(all_time.items()):
         if change:
             await ClientCount.raw(
@@ -68,16 +74,27 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
             )
     for (month, group_id, status), change in sorted(monthly.items()):
         if change:
+            counted_in = numbers.get((month, group_id, status), [])
+            # NULL bounds (nothing counted in) leave the row's bounds as they are.
             await ClientMonthCount.raw(
-                'INSERT INTO client_month_count (company, month, "group", status, clients) '
-                "VALUES ({}, {}, {}, {}, {}) "
-                'ON CONFLICT (company, month, "group", status) '
-                "DO UPDATE SET clients = client_month_count.clients + excluded.clients",
+                "INSERT INTO client_month_count "
+                '(company, month, "group", status, clients, first_number, last_number) '
+                "VALUES ({}, {}, {}, {}, {}, {}, {}) "
+                'ON CONFLICT (company, month, "group", status) DO UPDATE SET '
+                "clients = client_month_count.clients + excluded.clients, "
+                "first_number = CASE WHEN excluded.first_number < client_month_count.first_number "
+                "OR client_month_count.first_number IS NULL THEN excluded.first_number "
+                "ELSE client_month_count.first_number END, "
+                "last_number = CASE WHEN excluded.last_number > client_month_count.last_number "
+                "OR client_month_count.last_number IS NULL THEN excluded.last_number "
+                "ELSE client_month_count.last_number END",
                 company_id,
                 month,
                 group_id,
                 status,
                 change,
+                min(counted_in, default=None),
+                max(counted_in, default=None),
             )
 
 
@@ -113,6 +130,36 @@ async def tally(
     if created_before and whole_before and whole_before < created_before:
         result.update(await _counted(company_id, group_id, "", whole_before, created_before))
     return result
+
+
+async def number_range(
+    company_id: int,
+    status: str,
+    *,
+    group_id: int | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+) -> tuple[int, int] | None:
+    """Bounds of the client numbers of the company's clients of `status` (and group) created
+    from `created_from` up to `created_before`: those of the months the range touches. None
+    when no such month holds a client."""
+    conditions, args = _conditions(company_id, group_id, "")
+    conditions += ["status = {}", "clients > 0"]
+    args.append(status)
+    if created_from:
+        conditions.append("month >= {}")
+        args.append(_month_of(created_from))
+    if created_before:
+        conditions.append("month <= {}")
+        args.append(_month_of(created_before - timedelta(microseconds=1)))
+    where = " AND ".join(conditions)  # fixed text; values are bound parameters
+    rows = await ClientMonthCount.raw(
+        "SELECT min(first_number) AS low, max(last_number) AS high "  # noqa: S608
+        f"FROM client_month_count WHERE {where}",
+        *args,
+    )
+    low, high = rows[0]["low"], rows[0]["high"]
+    return None if low is None or high is None else (low, high)
 
 
 async def _kept(
@@ -200,9 +247,10 @@ async def recount() -> int:
         )
         await ClientMonthCount.delete(force=True)
         await ClientMonthCount.raw(
-            'INSERT INTO client_month_count (company, month, "group", status, clients) '  # noqa: S608
-            f'SELECT company, {month}, "group", status, count(*) FROM client '
-            f'GROUP BY company, {month}, "group", status'
+            "INSERT INTO client_month_count "  # noqa: S608
+            '(company, month, "group", status, clients, first_number, last_number) '
+            f'SELECT company, {month}, "group", status, count(*), min(number), max(number) '
+            f'FROM client GROUP BY company, {month}, "group", status'
         )
         rows = await ClientCount.raw(
             "SELECT coalesce(sum(clients), 0) AS clients FROM client_count"

@@ -198,7 +198,7 @@ class DemoClient:
 
     @property
     def count_key(self) -> counts.Key:
-        return counts.Key(self.group_id, self.country, self.status, self.created_at)
+        return counts.Key(self.group_id, self.country, self.status, self.created_at, self.number)
 
     def consent_row(self, client_id: int) -> tuple:
         """The opt-in's record, as when staff tick the box; given at sign-up."""

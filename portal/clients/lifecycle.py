@@ -40,7 +40,12 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
         # Locked until commit (SQLite's write transaction already excludes other writers), so
         # the status moved away from, and counted out, is the one that is there.
         query = Client.select(
-            Client.status, Client.code, Client.group, Client.country, Client.created_at
+            Client.status,
+            Client.code,
+            Client.group,
+            Client.country,
+            Client.created_at,
+            Client.number,
         ).where(Client.id == client_id, Client.company == company_id)
         row = await (query if is_sqlite() else query.lock_rows()).first()
         if row is None:
@@ -64,10 +69,15 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
         )
         await counts.shift(
             company_id,
-            removed=[counts.Key(row["group"], row["country"], row["status"], row["created_at"])],
-            added=[counts.Key(row["group"], row["country"], status, row["created_at"])],
+            removed=[_count_key(row)],
+            added=[_count_key({**row, "status": status})],
         )
     return True
+
+
+def _count_key(row: dict) -> counts.Key:
+    """The client of a row holding the client table's columns that it is counted by."""
+    return counts.Key(row["group"], row["country"], row["status"], row["created_at"], row["number"])
 
 
 def _single_line(value: str) -> str:
@@ -149,7 +159,9 @@ async def delete_client(
         deleted = (
             await Client.delete()
             .where(Client.id == client_id, Client.company == company_id)
-            .returning(Client.group, Client.country, Client.status, Client.created_at)
+            .returning(
+                Client.group, Client.country, Client.status, Client.created_at, Client.number
+            )
         )
         if not deleted:
             raise NotFound()
@@ -161,10 +173,5 @@ async def delete_client(
             [("Client", f"Client ID {row['code']}", "deleted")],
         )
         gone = deleted[0]  # as it was when deleted, whatever was read before
-        await counts.shift(
-            company_id,
-            removed=[
-                counts.Key(gone["group"], gone["country"], gone["status"], gone["created_at"])
-            ],
-        )
+        await counts.shift(company_id, removed=[_count_key(gone)])
     return row["code"]

@@ -458,9 +458,9 @@ async def _record_consent(
 
 
 def _count_key(
-    group_id: int, details: ClientDetails, status: str, created_at: datetime
+    group_id: int, details: ClientDetails, status: str, created_at: datetime, number: int
 ) -> counts.Key:
-    return counts.Key(group_id, details.country.upper(), status, created_at)
+    return counts.Key(group_id, details.country.upper(), status, created_at, number)
 
 
 async def create_client(
@@ -510,7 +510,8 @@ async def create_client(
                 await _record_consent(client_id, True, actor, "admin-add-client")
             await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
             await counts.shift(
-                company_id, added=[_count_key(checked.group_id, details, "active", created_at)]
+                company_id,
+                added=[_count_key(checked.group_id, details, "active", created_at, number)],
             )
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
@@ -580,10 +581,11 @@ async def update_client(
                     Client.company == company_id,
                     Client.version == expected_version,
                 )
-                .returning(Client.id)
+                .returning(Client.number)
             )
             if not updated:
                 raise Conflict()
+            number = updated[0]["number"]
             await Contact.update(_contact_values(details, checked.email)).where(
                 Contact.id == contact_id
             )
@@ -604,9 +606,14 @@ async def update_client(
                         current.contact["country"],
                         current.status,
                         current.created_at,
+                        number,
                     )
                 ],
-                added=[_count_key(checked.group_id, details, current.status, current.created_at)],
+                added=[
+                    _count_key(
+                        checked.group_id, details, current.status, current.created_at, number
+                    )
+                ],
             )
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):

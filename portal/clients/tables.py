@@ -61,14 +61,19 @@ class ClientCount(Table):
 
 class ClientMonthCount(Table):
     """How many clients a company has of each group and status that were created in each month
-    (UTC): Browse's counts under a creation-date filter add whole months from here. Kept with
-    `ClientCount`; (company, month, group, status) is unique."""
+    (UTC), and bounds of their client numbers: Browse's counts under a creation-date filter add
+    whole months from here, and its pages in client ID order read the client-ID index between
+    the bounds. Kept with `ClientCount`; (company, month, group, status) is unique."""
 
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     month = Date()  # its first day
     group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.cascade)
     status = Varchar(length=10, default="active")
     clients = Integer(default=0)
+    # Widened as clients are counted in, never narrowed as they leave, so they stay bounds of
+    # the numbers of the clients counted here; None while no client has been counted in.
+    first_number = Integer(null=True, default=None)
+    last_number = Integer(null=True, default=None)
 
 
 class Contact(Table):

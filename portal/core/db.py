@@ -8,6 +8,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -183,6 +184,23 @@ def write_transaction() -> AbstractAsyncContextManager:
 def read_transaction() -> AbstractAsyncContextManager:
     """Groups a page's reads on one connection (on SQLite each query otherwise opens its own)."""
     return engine().transaction()
+
+
+@contextlib.asynccontextmanager
+async def snapshot_transaction() -> AsyncIterator[None]:
+    """A read-only transaction whose reads all see the database as it was at the first one, so
+    that what a page reads in several statements (Browse's counts and its rows) agrees while
+    writers commit in between. SQLite's read transactions are such snapshots already;
+    PostgreSQL's default isolation (READ COMMITTED) shows each statement what was committed
+    before it, so the transaction asks for REPEATABLE READ."""
+    db = engine()
+    outermost = db.current_transaction.get() is None
+    async with db.transaction() as transaction:
+        if outermost and isinstance(db, PostgresEngine):
+            await transaction.connection.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            )
+        yield
 
 
 def prepare_sqlite_file(path: str) -> None:

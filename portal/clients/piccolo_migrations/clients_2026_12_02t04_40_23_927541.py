@@ -37,7 +37,7 @@ class Company(Table, tablename="company", schema=None):
     )
 
 
-ID = "2026-12-02T04:30:59:865034"
+ID = "2026-12-02T04:40:23:927541"
 VERSION = "1.38.0"
 DESCRIPTION = "Client counts per month of creation"
 
@@ -155,6 +155,48 @@ async def forwards():
         params={
             "default": 0,
             "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="ClientMonthCount",
+        tablename="client_month_count",
+        column_name="first_number",
+        db_column_name="first_number",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="ClientMonthCount",
+        tablename="client_month_count",
+        column_name="last_number",
+        db_column_name="last_number",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": None,
+            "null": True,
             "primary_key": False,
             "unique": False,
             "index": False,

@@ -1,13 +1,13 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-ID = "2026-12-02T04:31:00:000001"
+ID = "2026-12-02T04:40:24:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Client counts per month of creation: key and the clients already stored"
 
 # The counts are unique per key (`portal.clients.counts` adds to a row or creates it); Browse
 # reads a company's range of months. Then the clients already stored are counted, by the month
-# (UTC) of their creation.
+# (UTC) of their creation, with the bounds of their client numbers.
 MONTH = {
     "sqlite": "date(created_at, 'start of month')",
     "postgres": "date_trunc('month', created_at AT TIME ZONE 'UTC')::date",
@@ -24,9 +24,10 @@ async def forwards():
             'ON client_month_count (company, month, "group", status)'
         )
         await Table.raw(
-            'INSERT INTO client_month_count (company, month, "group", status, clients) '  # noqa: S608 - fixed text
-            f'SELECT company, {month}, "group", status, count(*) FROM client '
-            f'GROUP BY company, {month}, "group", status'
+            "INSERT INTO client_month_count "  # noqa: S608 - fixed text
+            '(company, month, "group", status, clients, first_number, last_number) '
+            f'SELECT company, {month}, "group", status, count(*), min(number), max(number) '
+            f'FROM client GROUP BY company, {month}, "group", status'
         )
 
     manager.add_raw(run)

@@ -69,6 +69,14 @@ BROWSE_VIEWS = (
     ("country filter", {"country": "DE"}),
     ("country filter, by Name", {"country": "DE", "sort": "name"}),
     ("created in 2025", {"created_from": "2025-01-01", "created_to": "2025-12-31"}),
+    (
+        "created in 2025, page 100",
+        {"created_from": "2025-01-01", "created_to": "2025-12-31", "page": "100"},
+    ),
+    (
+        "created in 2025, country filter",
+        {"created_from": "2025-01-01", "created_to": "2025-12-31", "country": "DE"},
+    ),
     ("created since 2025, by Group", {"created_from": "2025-01-01", "sort": "group"}),
     ("created this month", {"created_from": f"{datetime.now(UTC):%Y-%m}-01"}),
 )

@@ -79,10 +79,10 @@ async def empty_database(database: None) -> AsyncIterator[None]:
     for table in _TABLES:
         await table.delete(force=True)
     yield
-    await _check_kept_in_step()
+    await check_kept_in_step()
 
 
-async def _check_kept_in_step() -> None:
+async def check_kept_in_step() -> None:
     """The client counts, all-time and monthly (portal.clients.counts), and each client's copy
     of its primary contact's country, against the clients and contacts themselves."""
     off_counts = await Client.raw(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from conftest import check_kept_in_step
 from portal.clients import counts
 from portal.clients.lifecycle import set_status
 from portal.clients.services import (
@@ -131,13 +132,14 @@ async def add_client(
 ) -> int:
     """Creates the client through the service, then sets what the form does not hold (status,
     creation date) the way the database keeps them; no service backdates a client, so the
-    monthly counts are then repaired as after any change made around the services."""
+    counts, checked first, are then repaired as after any change made around the services."""
     if group_id is None:
         group_id = (await groups_of_company(company_id))[0]["id"]
     client_id = await create_client(
         company_id, details_of(person, group_id, custom), "Sturdy-horse-42", Actor(kind="system")
     )
     await set_status(company_id, client_id, person.status, Actor(kind="system"))
+    await check_kept_in_step()
     await Client.update(
         {Client.created_at: datetime.fromisoformat(person.created).replace(hour=12, tzinfo=UTC)}
     ).where(Client.id == client_id)

@@ -39,6 +39,7 @@ SORTS = {
 CONTACT_SORTS = {"name", "company", "email"}  # the sorts by a column of the primary contact
 SUGGESTIONS = 8  # results under the header search box
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+LAST_YEAR = 9999  # dates of filters come before it
 
 _ROW_SELECT = (
     'SELECT c.id, c.code, c.status, c.created_at, c."group" AS group_id, g.name AS group_name, '
@@ -84,12 +85,15 @@ def _date(params: Mapping[str, str], name: str, label: str, errors: dict[str, st
     if not value:
         return None
     try:
-        if _ISO_DATE.fullmatch(value):
-            return date.fromisoformat(value)
+        parsed = date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else None
     except ValueError:  # e.g. 2025-02-30
-        pass
-    errors[name] = f"{label}: enter a date as YYYY-MM-DD."
-    return None
+        parsed = None
+    if parsed is None:
+        errors[name] = f"{label}: enter a date as YYYY-MM-DD."
+    elif parsed.year >= LAST_YEAR:  # the day or month after it would not be a date
+        errors[name] = f"{label}: enter a date before the year {LAST_YEAR}."
+        parsed = None
+    return parsed
 
 
 @dataclass(frozen=True)

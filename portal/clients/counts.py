@@ -48,17 +48,17 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
     in the write transaction: on PostgreSQL the count rows stay locked until commit, and they
     are updated in one order (all-time counts, then monthly ones, each in key order), so two
     writers never wait for each other's rows crosswise."""
-    added = list(added)
     changes = Counter(added)
     changes.subtract(removed)
     all_time: Counter[tuple[int, str, str]] = Counter()
     monthly: Counter[tuple[date, int, str]] = Counter()
-    numbers: dict[tuple[date, int, str], list[int]] = defaultdict(list)
+    # The clients counted in under each month's key: not those only moved within it (a new
+    # country), which its bounds hold already.
+    counted_in: dict[tuple[date, int, str], Counter[int]] = defaultdict(Counter)
     for key, change in changes.items():
         all_time[key.group_id, key.country, key.status] += change
         monthly[_month_of(key.created_at), key.group_id, key.status] += change
-    for key in added:
-        numbers[_month_of(key.created_at), key.group_id, key.status].append(key.number)
+        counted_in[_month_of(key.created_at), key.group_id, key.status][key.number] += change
     for (group_id, country, status), change in sorted(all_time.items()):
         if change:
             await ClientCount.raw(
@@ -73,8 +73,8 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
                 change,
             )
     for (month, group_id, status), change in sorted(monthly.items()):
-        if change:
-            counted_in = numbers.get((month, group_id, status), [])
+        numbers = [n for n, c in counted_in[month, group_id, status].items() if c > 0]
+        if change or numbers:
             # NULL bounds (nothing counted in) leave the row's bounds as they are.
             await ClientMonthCount.raw(
                 "INSERT INTO client_month_count "
@@ -93,8 +93,8 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
                 group_id,
                 status,
                 change,
-                min(counted_in, default=None),
-                max(counted_in, default=None),
+                min(numbers, default=None),
+                max(numbers, default=None),
             )
 
 
@@ -141,10 +141,11 @@ async def number_range(
     created_before: datetime | None = None,
 ) -> tuple[int, int] | None:
     """Bounds of the client numbers of the company's clients of `status` (and group) created
-    from `created_from` up to `created_before`: those of the months the range touches. None
-    when no such month holds a client."""
+    from `created_from` up to `created_before`: those of the months the range touches (whatever
+    their counts say, so that a miscount never hides a client). None when no client was ever
+    counted in such a month."""
     conditions, args = _conditions(company_id, group_id, "")
-    conditions += ["status = {}", "clients > 0"]
+    conditions.append("status = {}")
     args.append(status)
     if created_from:
         conditions.append("month >= {}")
@@ -231,8 +232,11 @@ async def recount() -> int:
         else "date_trunc('month', created_at AT TIME ZONE 'UTC')::date"
     )
     async with write_transaction():
-        # Writers lock client rows before count rows: so does this, or it could deadlock.
-        await lock_for_insert(Client._meta.tablename)
+        # Writers lock client rows before count rows: so does this, or it could deadlock. On
+        # PostgreSQL, EXCLUSIVE also waits for writers that have only locked a client row so far
+        # (SELECT … FOR UPDATE), which would otherwise wait for this UPDATE while it waits for them.
+        if not is_sqlite():
+            await Client.raw("LOCK TABLE client IN EXCLUSIVE MODE")
         await lock_for_insert(ClientCount._meta.tablename)
         await lock_for_insert(ClientMonthCount._meta.tablename)
         await ClientCount.raw(

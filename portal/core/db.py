@@ -192,7 +192,8 @@ async def snapshot_transaction() -> AsyncIterator[None]:
     that what a page reads in several statements (Browse's counts and its rows) agrees while
     writers commit in between. SQLite's read transactions are such snapshots already;
     PostgreSQL's default isolation (READ COMMITTED) shows each statement what was committed
-    before it, so the transaction asks for REPEATABLE READ."""
+    before it, so the transaction asks for REPEATABLE READ. Inside another transaction it is
+    that transaction, with its isolation."""
     db = engine()
     outermost = db.current_transaction.get() is None
     async with db.transaction() as transaction:

@@ -99,17 +99,17 @@ async def check_kept_in_step() -> None:
         else "date_trunc('month', c.created_at AT TIME ZONE 'UTC')::date"
     )
     off_months = await Client.raw(
-        'SELECT company, month, "group", status, sum(clients) AS off FROM ('
-        'SELECT company, month, "group", status, clients FROM client_month_count UNION ALL '
-        f'SELECT company, {month} AS month, "group", status, -count(*) FROM client c '
-        f'GROUP BY company, {month}, "group", status) AS both_sides '
-        'GROUP BY company, month, "group", status HAVING sum(clients) <> 0'
+        'SELECT company, month, "group", country, status, sum(clients) AS off FROM ('
+        'SELECT company, month, "group", country, status, clients FROM client_month_count '
+        f'UNION ALL SELECT company, {month} AS month, "group", country, status, -count(*) '
+        f'FROM client c GROUP BY company, {month}, "group", country, status) AS both_sides '
+        'GROUP BY company, month, "group", country, status HAVING sum(clients) <> 0'
     )
     assert off_months == [], f"monthly client counts out of step: {off_months}"
     off_bounds = await Client.raw(
         "SELECT c.id, c.number, m.first_number, m.last_number FROM client c "
         'JOIN client_month_count m ON m.company = c.company AND m."group" = c."group" '
-        f"AND m.status = c.status AND m.month = {month} "
+        f"AND m.country = c.country AND m.status = c.status AND m.month = {month} "
         "WHERE NOT (c.number BETWEEN m.first_number AND m.last_number)"
         " OR m.first_number IS NULL"
     )

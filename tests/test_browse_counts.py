@@ -10,6 +10,7 @@ import contextvars
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from search_helpers import Person, add_client
 
 from conftest import IS_POSTGRES
@@ -222,6 +223,14 @@ async def test_a_page_reads_one_snapshot_while_writers_commit(company_id):
     assert [row.last_name for row in during.rows] == ["Lovelace"]
     assert after.counts["active"] == 2
     assert [row.last_name for row in after.rows] == ["Lovelace", "Hopper"]
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's plan cache")
+async def test_postgres_plans_every_statement_for_its_values(company_id):
+    """A generic plan, kept after five runs of a prepared statement, would read a date range
+    by its creation-date index and sort it however narrow the client-number bounds are."""
+    rows = await Client.raw("SHOW plan_cache_mode")
+    assert rows == [{"plan_cache_mode": "force_custom_plan"}]
 
 
 async def test_sqlite_statistics_are_refreshed_once_the_clients_change_by_a_tenth(company_id):

@@ -322,6 +322,7 @@ class _Window:
             self.company_id,
             self.query.tab,
             group_id=self.group_id,
+            country=self.query.country,
             created_from=created_from,
             created_before=created_before,
         )

@@ -1,5 +1,5 @@
 """How many clients a company has of each group, country and status (table `client_count`),
-and of each group and status created in each month (table `client_month_count`): Browse's tabs,
+and so created in each month (table `client_month_count`): Browse's tabs, its filters,
 its pages sorted by group and the group list read these few rows instead of counting every
 client.
 
@@ -20,8 +20,8 @@ from portal.core.db import is_sqlite, lock_for_insert, write_transaction
 
 
 class Key(NamedTuple):
-    """A client as counted: under its group, country and status, and under the month (UTC) of
-    its creation, whose client-number bounds its number widens."""
+    """A client as counted: under its group, country and status, of all time and of the month
+    (UTC) of its creation, whose client-number bounds its number widens."""
 
     group_id: int
     country: str
@@ -51,14 +51,14 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
     changes = Counter(added)
     changes.subtract(removed)
     all_time: Counter[tuple[int, str, str]] = Counter()
-    monthly: Counter[tuple[date, int, str]] = Counter()
-    # The clients counted in under each month's key: not those only moved within it (a new
-    # country), which its bounds hold already.
-    counted_in: dict[tuple[date, int, str], Counter[int]] = defaultdict(Counter)
+    monthly: Counter[tuple[date, int, str, str]] = Counter()
+    # The clients counted in under each month's key, not those counted out and in again.
+    counted_in: dict[tuple[date, int, str, str], Counter[int]] = defaultdict(Counter)
     for key, change in changes.items():
         all_time[key.group_id, key.country, key.status] += change
-        monthly[_month_of(key.created_at), key.group_id, key.status] += change
-        counted_in[_month_of(key.created_at), key.group_id, key.status][key.number] += change
+        month_key = (_month_of(key.created_at), key.group_id, key.country, key.status)
+        monthly[month_key] += change
+        counted_in[month_key][key.number] += change
     for (group_id, country, status), change in sorted(all_time.items()):
         if change:
             await ClientCount.raw(
@@ -72,15 +72,15 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
                 status,
                 change,
             )
-    for (month, group_id, status), change in sorted(monthly.items()):
-        numbers = [n for n, c in counted_in[month, group_id, status].items() if c > 0]
+    for month_key, change in sorted(monthly.items()):
+        numbers = [n for n, c in counted_in[month_key].items() if c > 0]
         if change or numbers:
             # NULL bounds (nothing counted in) leave the row's bounds as they are.
             await ClientMonthCount.raw(
                 "INSERT INTO client_month_count "
-                '(company, month, "group", status, clients, first_number, last_number) '
-                "VALUES ({}, {}, {}, {}, {}, {}, {}) "
-                'ON CONFLICT (company, month, "group", status) DO UPDATE SET '
+                '(company, month, "group", country, status, clients, first_number, last_number) '
+                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
+                'ON CONFLICT (company, month, "group", country, status) DO UPDATE SET '
                 "clients = client_month_count.clients + excluded.clients, "
                 "first_number = CASE WHEN excluded.first_number < client_month_count.first_number "
                 "OR client_month_count.first_number IS NULL THEN excluded.first_number "
@@ -89,9 +89,7 @@ async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable
                 "OR client_month_count.last_number IS NULL THEN excluded.last_number "
                 "ELSE client_month_count.last_number END",
                 company_id,
-                month,
-                group_id,
-                status,
+                *month_key,
                 change,
                 min(numbers, default=None),
                 max(numbers, default=None),
@@ -109,26 +107,27 @@ async def tally(
     """The company's clients per (group ID, status), of one group and one country if given,
     created from `created_from` up to (not including) `created_before` if given. Whole months
     of a date range are read from the monthly counts, the days before and after them counted
-    through the creation-date index (at most a month each); with a country, which the
-    monthly counts do not know, the whole range is counted through that index."""
+    through the creation-date index (at most a month each)."""
     if created_from is None and created_before is None:
         return await _kept(ClientCount, company_id, group_id=group_id, country=country)
     whole_from = created_from and _month_start(created_from)
     if created_from and whole_from != created_from:
         whole_from = _next_month(whole_from)
     whole_before = created_before and _month_start(created_before)
-    if country or (whole_from and whole_before and whole_from >= whole_before):
+    if whole_from and whole_before and whole_from >= whole_before:
         return await _counted(company_id, group_id, country, created_from, created_before)
     months = []
     if whole_from:
         months.append(("month >= {}", whole_from.date()))
     if whole_before:
         months.append(("month < {}", whole_before.date()))
-    result = await _kept(ClientMonthCount, company_id, group_id=group_id, months=months)
+    result = await _kept(
+        ClientMonthCount, company_id, group_id=group_id, country=country, months=months
+    )
     if created_from and whole_from and created_from < whole_from:
-        result.update(await _counted(company_id, group_id, "", created_from, whole_from))
+        result.update(await _counted(company_id, group_id, country, created_from, whole_from))
     if created_before and whole_before and whole_before < created_before:
-        result.update(await _counted(company_id, group_id, "", whole_before, created_before))
+        result.update(await _counted(company_id, group_id, country, whole_before, created_before))
     return result
 
 
@@ -137,14 +136,15 @@ async def number_range(
     status: str,
     *,
     group_id: int | None = None,
+    country: str = "",
     created_from: datetime | None = None,
     created_before: datetime | None = None,
 ) -> tuple[int, int] | None:
-    """Bounds of the client numbers of the company's clients of `status` (and group) created
-    from `created_from` up to `created_before`: those of the months the range touches (whatever
-    their counts say, so that a miscount never hides a client). None when no client was ever
-    counted in such a month."""
-    conditions, args = _conditions(company_id, group_id, "")
+    """Bounds of the client numbers of the company's clients of `status` (and group, country)
+    created from `created_from` up to `created_before`: those of the months the range touches
+    (whatever their counts say, so that a miscount never hides a client). None when no client
+    was ever counted in such a month."""
+    conditions, args = _conditions(company_id, group_id, country)
     conditions.append("status = {}")
     args.append(status)
     if created_from:
@@ -188,20 +188,14 @@ async def _counted(
     company_id: int,
     group_id: int | None,
     country: str,
-    created_from: datetime | None,
-    created_before: datetime | None,
+    created_from: datetime,
+    created_before: datetime,
 ) -> Counter[tuple[int, str]]:
     """Counts the clients themselves, reading the index (company, status, created_at, group,
     country): one range of it for each status."""
     conditions, args = _conditions(company_id, group_id, country)
-    conditions.append("status IN ({}, {}, {})")
-    args.extend(CLIENT_STATUSES)
-    if created_from:
-        conditions.append("created_at >= {}")
-        args.append(created_from)
-    if created_before:
-        conditions.append("created_at < {}")
-        args.append(created_before)
+    conditions.append("status IN ({}, {}, {}) AND created_at >= {} AND created_at < {}")
+    args.extend([*CLIENT_STATUSES, created_from, created_before])
     where = " AND ".join(conditions)  # fixed text; values are bound parameters
     rows = await Client.raw(
         'SELECT "group" AS group_id, status, count(*) AS clients FROM client '  # noqa: S608
@@ -252,9 +246,9 @@ async def recount() -> int:
         await ClientMonthCount.delete(force=True)
         await ClientMonthCount.raw(
             "INSERT INTO client_month_count "  # noqa: S608
-            '(company, month, "group", status, clients, first_number, last_number) '
-            f'SELECT company, {month}, "group", status, count(*), min(number), max(number) '
-            f'FROM client GROUP BY company, {month}, "group", status'
+            '(company, month, "group", country, status, clients, first_number, last_number) '
+            f'SELECT company, {month}, "group", country, status, count(*), min(number), '
+            f'max(number) FROM client GROUP BY company, {month}, "group", country, status'
         )
         rows = await ClientCount.raw(
             "SELECT coalesce(sum(clients), 0) AS clients FROM client_count"

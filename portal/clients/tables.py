@@ -60,14 +60,16 @@ class ClientCount(Table):
 
 
 class ClientMonthCount(Table):
-    """How many clients a company has of each group and status that were created in each month
-    (UTC), and bounds of their client numbers: Browse's counts under a creation-date filter add
-    whole months from here, and its pages in client ID order read the client-ID index between
-    the bounds. Kept with `ClientCount`; (company, month, group, status) is unique."""
+    """How many clients a company has of each group, country and status that were created in
+    each month (UTC), and bounds of their client numbers: Browse's counts under a creation-date
+    filter add whole months from here, and its pages in client ID order read the client-ID
+    index between the bounds. Kept with `ClientCount`; (company, month, group, country, status)
+    is unique."""
 
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     month = Date()  # its first day
     group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.cascade)
+    country = Varchar(length=2, default="")
     status = Varchar(length=10, default="active")
     clients = Integer(default=0)
     # Widened as clients are counted in, never narrowed as they leave, so they stay bounds of

@@ -156,7 +156,16 @@ def create_engine(database: DatabaseURL | None = None) -> Engine:
     if database.engine == "sqlite":
         # `timeout` is sqlite3's busy timeout: a writer waits for the lock instead of failing.
         return PooledSQLiteEngine(path=database.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-    return PostgresEngine(config={"dsn": database.dsn})
+    # asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic plan
+    # for all values. Browse's best plans depend on them (a tab of 2% or 88% of the clients, a
+    # range of client numbers): plan each run for its values (measured: 'created in 2025' at
+    # 100k went from 2.5 to 7 ms from the sixth page on).
+    return PostgresEngine(
+        config={
+            "dsn": database.dsn,
+            "server_settings": {"plan_cache_mode": "force_custom_plan"},
+        }
+    )
 
 
 def engine() -> Engine:

@@ -37,7 +37,7 @@ class Company(Table, tablename="company", schema=None):
     )
 
 
-ID = "2026-12-02T04:40:23:927541"
+ID = "2026-12-02T04:55:31:803446"
 VERSION = "1.38.0"
 DESCRIPTION = "Client counts per month of creation"
 
@@ -111,6 +111,28 @@ async def forwards():
             "on_delete": OnDelete.cascade,
             "on_update": OnUpdate.cascade,
             "target_column": None,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="ClientMonthCount",
+        tablename="client_month_count",
+        column_name="country",
+        db_column_name="country",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 2,
+            "default": "",
             "null": False,
             "primary_key": False,
             "unique": False,

@@ -1,7 +1,7 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-ID = "2026-12-02T04:40:24:000001"
+ID = "2026-12-02T04:55:32:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Client counts per month of creation: key and the clients already stored"
 
@@ -21,13 +21,13 @@ async def forwards():
         month = MONTH[Table._meta.db.engine_type]
         await Table.raw(
             "CREATE UNIQUE INDEX client_month_count_key "
-            'ON client_month_count (company, month, "group", status)'
+            'ON client_month_count (company, month, "group", country, status)'
         )
         await Table.raw(
             "INSERT INTO client_month_count "  # noqa: S608 - fixed text
-            '(company, month, "group", status, clients, first_number, last_number) '
-            f'SELECT company, {month}, "group", status, count(*), min(number), max(number) '
-            f'FROM client GROUP BY company, {month}, "group", status'
+            '(company, month, "group", country, status, clients, first_number, last_number) '
+            f'SELECT company, {month}, "group", country, status, count(*), min(number), '
+            f'max(number) FROM client GROUP BY company, {month}, "group", country, status'
         )
 
     manager.add_raw(run)

@@ -387,6 +387,52 @@ def table(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def verdicts(reports: dict[str, dict]) -> str:
+    """Each target against this run's figures: whether it holds, and the figures."""
+
+    def runs(size: int) -> list[tuple[str, dict]]:
+        return [(e, r["sizes"][str(size)]) for e, r in reports.items() if str(size) in r["sizes"]]
+
+    def verdict(holds: bool) -> str:
+        return "**holds**" if holds else "**does not hold**"
+
+    lines = []
+    for size, target in TARGETS.items():
+        if figures := runs(size):
+            worst = max(max(r["service"]["p95"], r["http"]["p95"]) for _, r in figures)
+            lines.append(
+                f"- Search p95 ≤ {target:.0f} ms at {size:,} (service and HTTP): "
+                f"{verdict(worst <= target)}: "
+                + "; ".join(
+                    f"{e} {r['service']['p95']:.1f} / {r['http']['p95']:.1f} ms" for e, r in figures
+                )
+            )
+    if figures := runs(1_000_000):
+        speed_ups = [(e, r["like"]["p95"] / r["service"]["p95"]) for e, r in figures]
+        lines.append(
+            f"- ≥ {SPEED_UP_TARGET:.0f}× faster than the LIKE baseline at 1,000,000: "
+            f"{verdict(min(x for _, x in speed_ups) >= SPEED_UP_TARGET)}: "
+            + "; ".join(f"{e} {x:.0f}×" for e, x in speed_ups)
+        )
+    for size in (100_000, 1_000_000):
+        if figures := [(e, r) for e, r in runs(size) if "browse" in r]:
+            slowest = [
+                (e, *max(r["browse"].items(), key=lambda item: item[1]["p95"])) for e, r in figures
+            ]
+            worst = max(values["p95"] for _, _, values in slowest)
+            head = (
+                f"Browse p95 ≤ {BROWSE_TARGET:.0f} ms at {size:,}, every view: "
+                f"{verdict(worst <= BROWSE_TARGET)}; slowest view"
+                if size == 100_000
+                else f"Browse at {size:,} (no target), slowest view"
+            )
+            lines.append(
+                f"- {head}: "
+                + "; ".join(f"{e} {values['p95']:.1f} ms ({label})" for e, label, values in slowest)
+            )
+    return "\n".join(lines)
+
+
 def details(reports: dict[str, dict]) -> str:
     out = []
     for engine, report in reports.items():
@@ -442,7 +488,9 @@ cost of very common substrings such as `mar`.
 {table(reports)}
 
 Targets: search p95 ≤ 20 ms at 100k and ≤ 50 ms at 1M on both engines; ≥ {SPEED_UP_TARGET:.0f}×
-faster than the LIKE baseline at 1M; Browse p95 ≤ {BROWSE_TARGET:.0f} ms at 100k.
+faster than the LIKE baseline at 1M; Browse p95 ≤ {BROWSE_TARGET:.0f} ms at 100k. In this run:
+
+{verdicts(reports)}
 {details(reports)}
 """
     if str(path) != "-":
@@ -480,6 +528,7 @@ def main() -> None:
         return
     reports = {engine: run_engine(engine, args) for engine in args.engines}
     print(table(reports))
+    print(verdicts(reports))
     text = write_results(Path(args.output), reports, args)
     if args.output == "-":
         print(text)

@@ -4,6 +4,7 @@ database. Every expected result is written out, so the SQLite run and the Postgr
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 
@@ -18,11 +19,14 @@ from portal.client_groups.services import (
     create_group,
     custom_values,
     delete_field,
+    save_custom_values,
     update_field,
 )
+from portal.client_groups.tables import CustomField
 from portal.clients import browse, counts, lifecycle, search
 from portal.clients.services import Actor, groups_of_company, update_client
 from portal.clients.tables import Client, ClientSearch, CustomFieldValue
+from portal.core.db import write_transaction
 from portal.staff.services import create_staff
 
 GRACE, ADA, JURGEN, CONAN, LINUS, DENNIS = (f"{p.first_name} {p.last_name}" for p in PEOPLE)
@@ -132,6 +136,49 @@ async def test_the_index_follows_custom_fields_being_encrypted_and_deleted(compa
     await delete_field(company_id, field)
     assert await found(company_id, "rsl-778") == []
     assert await found(company_id, "ann field") == [client_id]
+
+
+async def test_values_saved_while_a_field_becomes_encrypted_are_stored_encrypted(company_id):
+    """Edits checked against the field as it was (not encrypted) and saved while it becomes
+    encrypted: every value ends up encrypted, whichever commits first."""
+    group = (await groups_of_company(company_id))[0]["id"]
+    field = await create_field(company_id, group, FieldDetails(label="Reseller code"))
+    people = [Person("Ann", f"Field{n}", f"ann{n}@example.com") for n in range(8)]
+    ids = [await add_client(company_id, p, custom={str(field): "RSL-1"}) for p in people]
+
+    async def edit(client_id: int, person: Person) -> None:
+        version = await Client.select(Client.version).where(Client.id == client_id).first()
+        await update_client(
+            company_id,
+            client_id,
+            details_of(person, group, {str(field): f"RSL-{client_id}"}),
+            expected_version=version["version"],
+            new_password=None,
+            actor=Actor(kind="system"),
+        )
+
+    encrypted = FieldDetails(label="Reseller code", encrypted=True)
+    await asyncio.gather(
+        *(edit(i, p) for i, p in zip(ids[:4], people[:4], strict=True)),
+        update_field(company_id, field, encrypted),
+        *(edit(i, p) for i, p in zip(ids[4:], people[4:], strict=True)),
+    )
+    stored = await CustomFieldValue.select(CustomFieldValue.value).where(
+        CustomFieldValue.field == field
+    )
+    assert len(stored) == 8 and all(row["value"].startswith("enc1:") for row in stored)
+    assert {(await custom_values(i))[field] for i in ids} == {f"RSL-{i}" for i in ids}
+
+    # The same, one step at a time: the setting changes inside the saving transaction.
+    async with write_transaction():
+        await CustomField.update({CustomField.encrypted: False}).where(CustomField.id == field)
+        await save_custom_values(ids[0], {field: "RSL-PLAIN"})
+    assert (await custom_values(ids[0]))[field] == "RSL-PLAIN"
+    assert (
+        await CustomFieldValue.select(CustomFieldValue.value)
+        .where(CustomFieldValue.client == ids[0])
+        .first()
+    )["value"] == "RSL-PLAIN"
 
 
 # --- bad input: taken literally or refused with a hint, never an error ----------------------

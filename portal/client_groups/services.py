@@ -19,7 +19,12 @@ from portal.clients import counts, search
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
 from portal.core.crypto import decrypt, encrypt, is_encrypted
-from portal.core.db import read_transaction, violated_unique_index, write_transaction
+from portal.core.db import (
+    is_sqlite,
+    read_transaction,
+    violated_unique_index,
+    write_transaction,
+)
 from portal.core.errors import NotFound, ValidationError
 
 # --- settings -------------------------------------------------------------------------------
@@ -581,14 +586,20 @@ async def create_field(company_id: int, group_id: int, details: FieldDetails) ->
 async def update_field(company_id: int, field_id: int, details: FieldDetails) -> None:
     """Saves the field. When Encrypted is turned on or off, the values already stored follow
     at once, with the clients' search documents (an encrypted value is never searchable)."""
-    current = await get_field(company_id, field_id)
+    await get_field(company_id, field_id)
     if errors := _check_field(details):
         raise ValidationError(errors)
     async with write_transaction():
+        # Encrypted as it is now, the field's row locked until commit: clients' values being
+        # saved meanwhile (save_custom_values) wait for the new setting rather than follow the
+        # old one, and so does another change of the field.
+        current = (await _encrypted_fields([field_id], lock="UPDATE")).get(field_id)
+        if current is None:
+            raise NotFound()  # deleted meanwhile
         await CustomField.update(_field_values(details)).where(
             CustomField.id == field_id, CustomField.company == company_id
         )
-        if details.encrypted != current["encrypted"]:
+        if details.encrypted != current:
             stored = await CustomFieldValue.select(
                 CustomFieldValue.id, CustomFieldValue.client, CustomFieldValue.value
             ).where(CustomFieldValue.field == field_id)
@@ -658,9 +669,12 @@ def check_custom_values(
     return values, errors
 
 
-async def save_custom_values(client_id: int, fields: list[dict], values: dict[int, str]) -> None:
-    """Replaces the client's custom values; call inside the client's write transaction."""
-    encrypted = {row["id"] for row in fields if row["encrypted"]}
+async def save_custom_values(client_id: int, values: dict[int, str]) -> None:
+    """Replaces the client's custom values; call inside the client's write transaction. Which
+    fields are encrypted is read here, their rows locked until commit, so that a value is never
+    stored in the clear in a field being encrypted meanwhile (see update_field)."""
+    flags = await _encrypted_fields([field_id for field_id, value in values.items() if value])
+    encrypted = {field_id for field_id, flag in flags.items() if flag}
     await CustomFieldValue.delete().where(CustomFieldValue.client == client_id)
     rows = [
         CustomFieldValue(
@@ -673,6 +687,18 @@ async def save_custom_values(client_id: int, fields: list[dict], values: dict[in
     ]
     if rows:
         await CustomFieldValue.insert(*rows)
+
+
+async def _encrypted_fields(field_ids: list[int], lock: str = "SHARE") -> dict[int, bool]:
+    """Whether each field is encrypted, read in the write transaction; on PostgreSQL the rows
+    are locked until commit (SQLite's write transaction already excludes other writers)."""
+    if not field_ids:
+        return {}
+    query = CustomField.select(CustomField.id, CustomField.encrypted).where(
+        CustomField.id.is_in(field_ids)
+    )
+    rows = await (query if is_sqlite() else query.lock_rows(lock))
+    return {row["id"]: row["encrypted"] for row in rows}
 
 
 async def custom_values(client_id: int) -> dict[int, str]:

@@ -504,7 +504,7 @@ async def create_client(
                 )
             ).returning(Contact.id)
             await _insert_numbers(contact[0]["id"], checked.numbers)
-            await save_custom_values(client_id, checked.fields, checked.custom_values)
+            await save_custom_values(client_id, checked.custom_values)
             await search.index_client(client_id)
             if details.marketing_opt_in:
                 await _record_consent(client_id, True, actor, "admin-add-client")
@@ -591,7 +591,7 @@ async def update_client(
             )
             await ContactNumber.delete().where(ContactNumber.contact == contact_id)
             await _insert_numbers(contact_id, checked.numbers)
-            await save_custom_values(client_id, checked.fields, checked.custom_values)
+            await save_custom_values(client_id, checked.custom_values)
             await search.index_client(client_id)
             if details.marketing_opt_in != current.marketing_opt_in:
                 await _record_consent(client_id, details.marketing_opt_in, actor, source)

@@ -19,6 +19,7 @@ from portal.client_groups.services import (
     create_group,
     custom_values,
     delete_field,
+    move_field,
     save_custom_values,
     update_field,
 )
@@ -27,6 +28,7 @@ from portal.clients import browse, counts, lifecycle, search
 from portal.clients.services import Actor, groups_of_company, update_client
 from portal.clients.tables import Client, ClientSearch, CustomFieldValue
 from portal.core.db import write_transaction
+from portal.core.errors import Conflict
 from portal.staff.services import create_staff
 
 GRACE, ADA, JURGEN, CONAN, LINUS, DENNIS = (f"{p.first_name} {p.last_name}" for p in PEOPLE)
@@ -179,6 +181,41 @@ async def test_values_saved_while_a_field_becomes_encrypted_are_stored_encrypted
         .where(CustomFieldValue.client == ids[0])
         .first()
     )["value"] == "RSL-PLAIN"
+
+
+async def test_values_saved_while_fields_are_reordered_all_land(company_id):
+    """Saving a client locks its fields' rows against a change of Encrypted, not against a
+    change of their order: edits and moves at once all succeed (no deadlock on PostgreSQL)."""
+    group = (await groups_of_company(company_id))[0]["id"]
+    fields = [
+        await create_field(company_id, group, FieldDetails(label=f"Code {n}")) for n in range(3)
+    ]
+    person = Person("Ann", "Order", "ann@example.com")
+    client_id = await add_client(company_id, person)
+
+    async def edit(n: int) -> None:
+        for _ in range(20):  # the version moves on with every other edit: try again
+            version = await Client.select(Client.version).where(Client.id == client_id).first()
+            values = {str(field): f"V{n}-{field}" for field in fields}
+            try:
+                await update_client(
+                    company_id,
+                    client_id,
+                    details_of(person, group, values),
+                    expected_version=version["version"],
+                    new_password=None,
+                    actor=Actor(kind="system"),
+                )
+                return
+            except Conflict:
+                continue
+
+    await asyncio.gather(
+        *(edit(n) for n in range(6)),
+        *(move_field(company_id, fields[n % 3], ("up", "down")[n % 2]) for n in range(6)),
+    )
+    stored = set((await custom_values(client_id)).values())
+    assert len(stored) == 3 and len({value.split("-")[0] for value in stored}) == 1
 
 
 # --- bad input: taken literally or refused with a hint, never an error ----------------------

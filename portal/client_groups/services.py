@@ -630,6 +630,16 @@ async def move_field(company_id: int, field_id: int, direction: str) -> None:
     """Moves a field one place up or down in its group's order."""
     row = await get_field(company_id, field_id)
     async with write_transaction():
+        if not is_sqlite():
+            # The group's fields locked in ID order before their order is read: two moves at
+            # once queue rather than deadlock or both start from the same old order. NO KEY
+            # UPDATE lets clients' values be saved meanwhile (see _encrypted_fields).
+            await (
+                CustomField.select(CustomField.id)
+                .where(CustomField.group == row["group"])
+                .order_by(CustomField.id)
+                .lock_rows("NO KEY UPDATE")
+            )
         fields = await list_fields(company_id, row["group"])
         ids = [f["id"] for f in fields]
         index = ids.index(field_id)
@@ -689,13 +699,17 @@ async def save_custom_values(client_id: int, values: dict[int, str]) -> None:
         await CustomFieldValue.insert(*rows)
 
 
-async def _encrypted_fields(field_ids: list[int], lock: str = "SHARE") -> dict[int, bool]:
+async def _encrypted_fields(field_ids: list[int], lock: str = "KEY SHARE") -> dict[int, bool]:
     """Whether each field is encrypted, read in the write transaction; on PostgreSQL the rows
-    are locked until commit (SQLite's write transaction already excludes other writers)."""
+    are locked until commit, in ID order (SQLite's write transaction already excludes other
+    writers). KEY SHARE, as the values' foreign keys take anyway, holds off update_field's FOR
+    UPDATE but not a change of the fields' order (move_field)."""
     if not field_ids:
         return {}
-    query = CustomField.select(CustomField.id, CustomField.encrypted).where(
-        CustomField.id.is_in(field_ids)
+    query = (
+        CustomField.select(CustomField.id, CustomField.encrypted)
+        .where(CustomField.id.is_in(field_ids))
+        .order_by(CustomField.id)
     )
     rows = await (query if is_sqlite() else query.lock_rows(lock))
     return {row["id"]: row["encrypted"] for row in rows}

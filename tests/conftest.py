@@ -34,12 +34,12 @@ from piccolo.table import sort_table_classes  # noqa: E402
 from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
 from portal.app import create_app  # noqa: E402
+from portal.clients import counts  # noqa: E402
 from portal.clients.tables import Client  # noqa: E402
 from portal.companies.services import create_company, ensure_default_company  # noqa: E402
 from portal.companies.tables import Company  # noqa: E402
 from portal.core import db  # noqa: E402
 from portal.core.config import get_settings  # noqa: E402
-from portal.core.db import is_sqlite  # noqa: E402
 from portal.staff.services import create_staff  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -93,11 +93,7 @@ async def check_kept_in_step() -> None:
         'GROUP BY company, "group", country, status HAVING sum(clients) <> 0'
     )
     assert off_counts == [], f"client counts out of step: {off_counts}"
-    month = (
-        "date(c.created_at, 'start of month')"
-        if is_sqlite()
-        else "date_trunc('month', c.created_at AT TIME ZONE 'UTC')::date"
-    )
+    month = counts.month_sql("c.created_at")
     off_months = await Client.raw(
         'SELECT company, month, "group", country, status, sum(clients) AS off FROM ('
         'SELECT company, month, "group", country, status, clients FROM client_month_count '

@@ -43,6 +43,13 @@ def _month_of(moment: datetime) -> date:
     return _month_start(moment).date()
 
 
+def month_sql(created_at: str = "created_at") -> str:
+    """SQL of the first day of the month (UTC) of the timestamp column `created_at`."""
+    if is_sqlite():
+        return f"date({created_at}, 'start of month')"
+    return f"date_trunc('month', {created_at} AT TIME ZONE 'UTC')::date"
+
+
 async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable[Key] = ()) -> None:
     """Counts clients in under `added` and out of `removed` (one entry a client). Call it last
     in the write transaction: on PostgreSQL the count rows stay locked until commit, and they
@@ -124,9 +131,9 @@ async def tally(
     result = await _kept(
         ClientMonthCount, company_id, group_id=group_id, country=country, months=months
     )
-    if created_from and whole_from and created_from < whole_from:
+    if created_from and created_from < whole_from:
         result.update(await _counted(company_id, group_id, country, created_from, whole_from))
-    if created_before and whole_before and whole_before < created_before:
+    if created_before and whole_before < created_before:
         result.update(await _counted(company_id, group_id, country, whole_before, created_before))
     return result
 
@@ -176,12 +183,13 @@ async def _kept(
         conditions.append(condition)
         args.append(month)
     where = " AND ".join(conditions)  # fixed text; values are bound parameters
-    rows = await table.raw(
-        f'SELECT "group" AS group_id, status, sum(clients) AS clients '  # noqa: S608
-        f'FROM {table._meta.tablename} WHERE {where} GROUP BY "group", status',
-        *args,
+    return _by_group_and_status(
+        await table.raw(
+            f'SELECT "group" AS group_id, status, sum(clients) AS clients '  # noqa: S608
+            f'FROM {table._meta.tablename} WHERE {where} GROUP BY "group", status',
+            *args,
+        )
     )
-    return Counter({(row["group_id"], row["status"]): int(row["clients"]) for row in rows})
 
 
 async def _counted(
@@ -197,11 +205,16 @@ async def _counted(
     conditions.append("status IN ({}, {}, {}) AND created_at >= {} AND created_at < {}")
     args.extend([*CLIENT_STATUSES, created_from, created_before])
     where = " AND ".join(conditions)  # fixed text; values are bound parameters
-    rows = await Client.raw(
-        'SELECT "group" AS group_id, status, count(*) AS clients FROM client '  # noqa: S608
-        f'WHERE {where} GROUP BY "group", status',
-        *args,
+    return _by_group_and_status(
+        await Client.raw(
+            'SELECT "group" AS group_id, status, count(*) AS clients FROM client '  # noqa: S608
+            f'WHERE {where} GROUP BY "group", status',
+            *args,
+        )
     )
+
+
+def _by_group_and_status(rows: list[dict]) -> Counter[tuple[int, str]]:
     return Counter({(row["group_id"], row["status"]): int(row["clients"]) for row in rows})
 
 
@@ -220,11 +233,7 @@ async def recount() -> int:
     """Counts every company's clients afresh, with each client's copy of its primary contact's
     country: a repair after changes made around the services (by hand in the database, for
     instance). Returns how many clients were counted."""
-    month = (
-        "date(created_at, 'start of month')"
-        if is_sqlite()
-        else "date_trunc('month', created_at AT TIME ZONE 'UTC')::date"
-    )
+    month = month_sql()
     async with write_transaction():
         # Writers lock client rows before count rows: so does this, or it could deadlock. On
         # PostgreSQL, EXCLUSIVE also waits for writers that have only locked a client row so far

@@ -406,12 +406,7 @@ async def delete_group(company_id: int, group_id: int) -> int:
         await ClientGroup.delete().where(ClientGroup.id == group_id)
         await counts.shift(
             company_id,
-            added=[
-                counts.Key(
-                    default_id, row["country"], row["status"], row["created_at"], row["number"]
-                )
-                for row in moved
-            ],
+            added=[counts.Key.of({**row, "group": default_id}) for row in moved],
         )
     return len(moved)
 

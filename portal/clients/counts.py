@@ -11,7 +11,7 @@ them after changes made around the services."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -28,6 +28,11 @@ class Key(NamedTuple):
     status: str
     created_at: datetime
     number: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Key:
+        """The key of a row of the client table that holds the columns counted by."""
+        return cls(row["group"], row["country"], row["status"], row["created_at"], row["number"])
 
 
 def _month_start(moment: datetime) -> datetime:

@@ -69,15 +69,10 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
         )
         await counts.shift(
             company_id,
-            removed=[_count_key(row)],
-            added=[_count_key({**row, "status": status})],
+            removed=[counts.Key.of(row)],
+            added=[counts.Key.of({**row, "status": status})],
         )
     return True
-
-
-def _count_key(row: dict) -> counts.Key:
-    """The client of a row holding the client table's columns that it is counted by."""
-    return counts.Key(row["group"], row["country"], row["status"], row["created_at"], row["number"])
 
 
 def _single_line(value: str) -> str:
@@ -173,5 +168,5 @@ async def delete_client(
             [("Client", f"Client ID {row['code']}", "deleted")],
         )
         gone = deleted[0]  # as it was when deleted, whatever was read before
-        await counts.shift(company_id, removed=[_count_key(gone)])
+        await counts.shift(company_id, removed=[counts.Key.of(gone)])
     return row["code"]

@@ -14,7 +14,6 @@ from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
-from litestar.stores.redis import RedisStore
 
 from portal import plugins
 from portal.api import routes as api_routes
@@ -28,9 +27,15 @@ from portal.companies import routes as company_routes
 from portal.core import db, throttle
 from portal.core.config import STATIC_DIR, get_settings
 from portal.core.error_pages import exception_handlers
+from portal.core.errors import Unavailable
 from portal.core.i18n import language_middleware
 from portal.core.security import security_headers_hook
-from portal.core.sessions import DatabaseStore, PortalSessionConfig
+from portal.core.sessions import (
+    STORE_NAME,
+    DatabaseStore,
+    PortalSessionConfig,
+    RedisSessionStore,
+)
 from portal.core.templating import template_config
 from portal.mail import routes as mail_routes
 from portal.staff import routes as staff_routes
@@ -45,19 +50,22 @@ MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
 def _session_store() -> Store:
     settings = get_settings()
     if settings.redis_url:
-        return RedisStore.with_client(url=settings.redis_url).with_namespace("portal-sessions")
+        return RedisSessionStore.connect(settings.redis_url, settings.redis_timeout_seconds)
     return DatabaseStore()
 
 
 async def _housekeeping(store: Store) -> None:
-    """Drops expired sessions and old login failures now and then, and keeps SQLite's planner
-    statistics fresh."""
+    """Now and then: drops expired sessions and old login failures, brings derived data up to
+    date after writes made around the portal, and lets SQLite refresh stale statistics."""
     while True:
         try:
             if isinstance(store, DatabaseStore):
                 await store.delete_expired()
             await throttle.delete_old_failures()
-            await db.refresh_stale_statistics()
+            await db.refresh_derived_data()
+            await db.optimize()
+        except Unavailable:
+            pass  # logged once as the outage began; the next round tries again
         except Exception:  # a failed clean-up must not stop the next one
             logger.exception("Housekeeping failed")
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
@@ -107,7 +115,9 @@ def create_app() -> Litestar:
         secure=settings.secure_cookies,
         httponly=True,
         samesite="lax",
-        store="sessions",
+        store=STORE_NAME,
+        # Static files and the API (bearer keys, no cookies) neither read nor write sessions.
+        exclude=["^/static/", "^/api/"],
     )
     return Litestar(
         route_handlers=[
@@ -121,7 +131,7 @@ def create_app() -> Litestar:
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         lifespan=[lifespan],
-        stores={"sessions": store},
+        stores={STORE_NAME: store},
         middleware=[session_config.middleware, language_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,

@@ -4,33 +4,134 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import click
 
-from portal.core.errors import ValidationError
+from portal.core.errors import NotFound, Unavailable, ValidationError
+
+Result = TypeVar("Result")
 
 
-def _run(coro):
-    return asyncio.run(coro)
+def database_problem(error: BaseException) -> str | None:
+    """A paragraph for people about a database the portal cannot use: what is wrong, with
+    which file or server, and what to do. None for errors that are not about the database."""
+    from portal.core.config import get_settings
+
+    if isinstance(error, PermissionError) and error.filename:
+        return (
+            f"The portal cannot write {error.filename}: it is read-only for this user (uid "
+            f"{os.getuid()}). Make it writable for the user that runs the portal, or choose "
+            "another folder with PORTAL_VAR_DIR."
+        )
+    database = get_settings().database
+    causes = [error]
+    while causes[-1].__cause__ is not None:
+        causes.append(causes[-1].__cause__)
+    message = " ".join(str(cause) for cause in causes).lower()
+    if database.engine == "postgres":
+        where = database.dsn.split("@")[-1]
+        if "does not exist" in message and "database" in message:
+            return (
+                f"The PostgreSQL database at {where} does not exist. Create it (for example "
+                f"`createdb -h HOST -U USER NAME`), or correct PORTAL_DATABASE_URL."
+            )
+        if isinstance(error, Unavailable | OSError):
+            return (
+                f"The PostgreSQL server at {where} cannot be reached ({causes[-1]}). Start it, "
+                "or correct PORTAL_DATABASE_URL; the portal waits PORTAL_DB_WAIT_SECONDS for it."
+            )
+        return None
+    path = database.path
+    if any(
+        word in message for word in ("readonly", "read-only", "unable to open", "permission denied")
+    ):
+        return (
+            f"The SQLite database {path} cannot be written: its folder or the file itself is "
+            f"read-only for this user (uid {os.getuid()}). Make both writable for the user that "
+            "runs the portal, or choose another place with PORTAL_DATABASE_URL "
+            "(sqlite:////absolute/path/portal.sqlite3) or PORTAL_VAR_DIR."
+        )
+    if (
+        isinstance(error, sqlite3.DatabaseError)
+        or "not a database" in message
+        or "malformed" in (message)
+    ):
+        return (
+            f"The file {path} is not a usable SQLite database ({causes[-1]}): it is damaged, "
+            "truncated or something else. Restore it from a backup; or, to start afresh, move "
+            "it away and the portal creates a new, empty database in its place."
+        )
+    if isinstance(error, Unavailable):
+        return f"The SQLite database {path} cannot be used now ({causes[-1]}). Try again."
+    return None
+
+
+def _exit_for(error: BaseException) -> None:
+    """Ends the command with a message rather than a traceback, for what people can fix."""
+    if isinstance(error, ValidationError):
+        for field, message in error.errors.items():
+            click.echo(f"error: {field + ': ' if field else ''}{message}", err=True)
+        sys.exit(2)
+    if problem := database_problem(error):
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    raise error
 
 
 async def _prepare(verbose: bool = False) -> None:
+    """Applies pending migrations, makes the first company if there is none, and brings
+    derived data up to date (a migration may have queued some)."""
     from portal.companies.services import ensure_default_company
     from portal.core import db
 
-    await db.start()
+    await db.start(bounded=False)
     try:
         await db.migrate(verbose)
         await ensure_default_company()
+        await db.refresh_derived_data()
     finally:
         await db.stop()
 
 
-def _fail(error: ValidationError) -> None:
-    for field, message in error.errors.items():
-        click.echo(f"error: {field + ': ' if field else ''}{message}", err=True)
-    sys.exit(2)
+def prepare(verbose: bool = False) -> None:
+    try:
+        asyncio.run(_prepare(verbose))
+    except (ValidationError, OSError, sqlite3.Error, Unavailable, RuntimeError) as error:
+        _exit_for(error)
+
+
+def with_database(work: Callable[[], Awaitable[Result]]) -> Result:
+    """Prepares the database (see `_prepare`), then runs `work` with it open, for a command.
+    A ValidationError or a database that cannot be used ends the command with a message."""
+    from portal.core import db
+
+    async def run() -> Result:
+        await _prepare()
+        await db.start(bounded=False)
+        try:
+            return await work()
+        finally:
+            await db.stop()
+
+    try:
+        return asyncio.run(run())
+    except (ValidationError, OSError, sqlite3.Error, Unavailable, RuntimeError) as error:
+        _exit_for(error)
+        raise  # not reached: _exit_for exits or raises
+
+
+async def company_or_fail(company_id: int) -> None:
+    """ValidationError (a message, exit code 2) for a company ID that does not exist."""
+    from portal.companies.services import get_company
+
+    try:
+        await get_company(company_id)
+    except NotFound:
+        raise ValidationError({"company": f"No company with ID {company_id}."}) from None
 
 
 @click.group()
@@ -46,7 +147,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Apply migrations, then serve the portal."""
     import uvicorn
 
-    _run(_prepare())
+    prepare()
     forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "")
     uvicorn.run(
         "portal.app:create_app",
@@ -65,7 +166,7 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 def migrate() -> None:
     """Apply pending database migrations."""
-    _run(_prepare(verbose=True))
+    prepare(verbose=True)
     click.echo("Migrations applied.")
 
 
@@ -86,37 +187,20 @@ def staff_create(
     email: str, password: str, first_name: str, last_name: str, company_id: int | None
 ) -> None:
     """Create a staff administrator."""
-    from portal.companies.services import get_company
-    from portal.core import db
-    from portal.core.errors import NotFound
     from portal.staff.services import create_staff
 
     async def create() -> int:
-        await _prepare()
-        await db.start()
-        try:
-            if company_id is not None:
-                try:
-                    await get_company(company_id)
-                except NotFound:
-                    raise ValidationError(
-                        {"company": f"No company with ID {company_id}."}
-                    ) from None
-            return await create_staff(
-                email=email,
-                password=password,
-                first_name=first_name,
-                last_name=last_name,
-                company_ids=[company_id] if company_id is not None else None,
-            )
-        finally:
-            await db.stop()
+        if company_id is not None:
+            await company_or_fail(company_id)
+        return await create_staff(
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            company_ids=[company_id] if company_id is not None else None,
+        )
 
-    try:
-        staff_id = _run(create())
-    except ValidationError as error:
-        _fail(error)
-    click.echo(f"Staff member {staff_id} created.")
+    click.echo(f"Staff member {with_database(create)} created.")
 
 
 @main.group()
@@ -132,20 +216,8 @@ def company() -> None:
 def company_create(name: str, currency: str, language: str, country: str) -> None:
     """Add a company, with its General client group."""
     from portal.companies.services import create_company
-    from portal.core import db
 
-    async def create() -> int:
-        await _prepare()
-        await db.start()
-        try:
-            return await create_company(name, currency, language, country)
-        finally:
-            await db.stop()
-
-    try:
-        company_id = _run(create())
-    except ValidationError as error:
-        _fail(error)
+    company_id = with_database(lambda: create_company(name, currency, language, country))
     click.echo(f"Company {company_id} created.")
 
 
@@ -160,20 +232,8 @@ def company_create(name: str, currency: str, language: str, country: str) -> Non
 def demo(count: int, company_id: int | None, seed: int | None) -> None:
     """Load realistic demo clients."""
     from portal.clients.demo import load_demo
-    from portal.core import db
 
-    async def load() -> None:
-        await _prepare()
-        await db.start()
-        try:
-            await load_demo(count, company_id=company_id, seed=seed)
-        finally:
-            await db.stop()
-
-    try:
-        _run(load())
-    except ValidationError as error:
-        _fail(error)
+    with_database(lambda: load_demo(count, company_id=company_id, seed=seed))
 
 
 @main.group()
@@ -184,21 +244,16 @@ def search() -> None:
 @search.command("reindex")
 @click.option("--company", "company_id", type=int, default=None, help="Only this company.")
 def search_reindex(company_id: int | None) -> None:
-    """Rebuild the search documents of every client (after a bulk import, for instance)."""
+    """Rebuild the search documents of every client (a repair: every write keeps them)."""
     from portal.clients import search as client_search
-    from portal.core import db
 
     async def reindex() -> int:
-        await _prepare()
-        await db.start()
-        try:
-            if company_id is None:
-                return await client_search.reindex_all()
-            return await client_search.reindex_company(company_id)
-        finally:
-            await db.stop()
+        if company_id is None:
+            return await client_search.reindex_all()
+        await company_or_fail(company_id)
+        return await client_search.reindex_company(company_id)
 
-    click.echo(f"{_run(reindex()):,} clients indexed.")
+    click.echo(f"{with_database(reindex):,} clients indexed.")
 
 
 @main.group()
@@ -208,20 +263,11 @@ def clients() -> None:
 
 @clients.command("recount")
 def clients_recount() -> None:
-    """Count every company's clients afresh (Browse's tab counts, the group list), after
-    changes made to the database by hand."""
+    """Count every company's clients afresh (Browse's tab counts, the group list), as a repair
+    (the database keeps the counts)."""
     from portal.clients import counts
-    from portal.core import db
 
-    async def recount() -> int:
-        await _prepare()
-        await db.start()
-        try:
-            return await counts.recount()
-        finally:
-            await db.stop()
-
-    click.echo(f"{_run(recount()):,} clients counted.")
+    click.echo(f"{with_database(counts.recount):,} clients counted.")
 
 
 def _add_commands() -> None:

@@ -10,8 +10,9 @@ from piccolo.conf.apps import Finder
 from piccolo.table import Table
 
 from portal.client_groups.tables import ClientGroup
-from portal.clients.services import Actor, ClientDetails, PhoneRow, create_client
+from portal.clients.services import ClientDetails, PhoneRow, create_client
 from portal.clients.tables import Client
+from portal.core.actors import Actor
 from portal.staff.services import create_staff
 
 PASSWORD = "Sturdy-horse-42"

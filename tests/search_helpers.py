@@ -11,13 +11,13 @@ from conftest import check_kept_in_step
 from portal.clients import counts
 from portal.clients.lifecycle import set_status
 from portal.clients.services import (
-    Actor,
     ClientDetails,
     PhoneRow,
     create_client,
     groups_of_company,
 )
 from portal.clients.tables import Client
+from portal.core.actors import Actor
 
 
 @dataclass(frozen=True)

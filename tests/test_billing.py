@@ -15,8 +15,8 @@ from conftest import PROJECT_DIR, csrf_from
 from portal.billing import services as billing
 from portal.billing.money import AmountError, convert, format_money, parse_amount, percent_of
 from portal.billing.tables import Invoice, Service, Transaction
-from portal.clients.services import Actor
 from portal.clients.tables import Client, ClientAudit
+from portal.core.actors import Actor
 from profile_helpers import make_client
 
 ACTOR = Actor(kind="staff", address="127.0.0.1")

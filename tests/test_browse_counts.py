@@ -23,9 +23,9 @@ from portal.client_groups.services import (
 )
 from portal.clients import browse, counts, lifecycle
 from portal.clients.demo import load_demo
-from portal.clients.services import Actor
 from portal.clients.tables import Client
 from portal.core import db
+from portal.core.actors import Actor
 
 SYSTEM = Actor(kind="system")
 
@@ -231,16 +231,3 @@ async def test_postgres_plans_every_statement_for_its_values(company_id):
     by its creation-date index and sort it however narrow the client-number bounds are."""
     rows = await Client.raw("SHOW plan_cache_mode")
     assert rows == [{"plan_cache_mode": "force_custom_plan"}]
-
-
-async def test_sqlite_statistics_are_refreshed_once_the_clients_change_by_a_tenth(company_id):
-    for n in range(10):
-        await add_client(company_id, Person("Stat", f"Istic{n}", f"s{n}@example.com"))
-    await db.refresh_statistics()
-    assert await db.refresh_stale_statistics() is False  # fresh
-    await add_client(company_id, Person("Stat", "Istic10", "s10@example.com"))
-    assert await db.refresh_stale_statistics() is False  # 11 of 10: within a tenth
-    await add_client(company_id, Person("Stat", "Istic11", "s11@example.com"))
-    # 12 of 10: stale on SQLite; PostgreSQL's autovacuum analyzes by itself.
-    assert await db.refresh_stale_statistics() is not IS_POSTGRES
-    assert await db.refresh_stale_statistics() is False

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 
 from conftest import log_in_admin_page
 from portal.billing import services as billing
-from portal.clients.services import Actor
+from portal.core.actors import Actor
 from portal.staff.tables import StaffWidgetState
 from profile_helpers import PASSWORD, make_client, make_staff
 

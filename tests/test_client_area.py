@@ -13,9 +13,10 @@ from portal.client_groups import services as groups
 from portal.client_groups.services import FieldDetails, GroupDetails
 from portal.clients.forms import read_client_details
 from portal.clients.lifecycle import set_status
-from portal.clients.services import Actor, create_client
+from portal.clients.services import create_client
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber, CustomFieldValue
 from portal.companies.tables import Company
+from portal.core.actors import Actor
 from portal.core.tables import Session
 from portal.mail.tables import MailMessage
 

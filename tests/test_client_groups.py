@@ -82,7 +82,8 @@ async def _general_id(company_id: int) -> int:
 
 
 async def _add_client(company_id: int, group_id: int, email: str) -> int:
-    from portal.clients.services import Actor, ClientDetails, PhoneRow, create_client
+    from portal.clients.services import ClientDetails, PhoneRow, create_client
+    from portal.core.actors import Actor
 
     return await create_client(
         company_id,

@@ -287,12 +287,12 @@ async def test_edit_client_changes_fields_keeps_password_and_detects_conflicts(a
 
 async def test_other_company_clients_are_404(admin_client, second_company):
     from portal.clients.services import (
-        Actor,
         ClientDetails,
         PhoneRow,
         create_client,
         groups_of_company,
     )
+    from portal.core.actors import Actor
 
     groups = await groups_of_company(second_company)
     other = await create_client(
@@ -324,8 +324,9 @@ async def test_other_company_clients_are_404(admin_client, second_company):
 
 async def test_concurrent_creates_same_username_exactly_one_wins(admin_client):
     from portal.clients.forms import read_client_details
-    from portal.clients.services import Actor, ValidationError, create_client, groups_of_company
+    from portal.clients.services import ValidationError, create_client, groups_of_company
     from portal.companies.tables import Company
+    from portal.core.actors import Actor
 
     company = (await Company.select(Company.id).first())["id"]
     group = (await groups_of_company(company))[0]["id"]
@@ -350,8 +351,9 @@ async def test_concurrent_creates_same_username_exactly_one_wins(admin_client):
 
 async def test_200_concurrent_creates_get_distinct_client_ids(admin_client):
     from portal.clients.forms import read_client_details
-    from portal.clients.services import Actor, create_client, groups_of_company
+    from portal.clients.services import create_client, groups_of_company
     from portal.companies.tables import Company
+    from portal.core.actors import Actor
 
     company = (await Company.select(Company.id).first())["id"]
     group = (await groups_of_company(company))[0]["id"]

@@ -1,5 +1,5 @@
 """The database layer itself: SQLite's connections lent and taken back while the app runs
-(portal.core.db.PooledSQLiteEngine)."""
+(portal.core.db.PortalSQLiteEngine)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from conftest import IS_POSTGRES
 from portal.companies.tables import Company
 from portal.core import db
-from portal.core.db import write_transaction
+from portal.core.db import write_transactions
 
 pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="SQLite's own connection pool")
 
@@ -31,11 +31,12 @@ async def test_a_connection_given_back_mid_transaction_keeps_nothing_and_locks_n
 
 async def test_concurrent_transactions_each_get_their_own_connection(company_id):
     async def rename(n: int) -> None:
-        async with write_transaction():
-            await Company.update({Company.name: f"Name {n}"}).where(Company.id == company_id)
-            await asyncio.sleep(0.01)  # others wait for the write lock meanwhile
-            row = await Company.select(Company.name).where(Company.id == company_id).first()
-            assert row["name"] == f"Name {n}"  # no one else's write inside this transaction
+        async for transaction in write_transactions():
+            async with transaction:
+                await Company.update({Company.name: f"Name {n}"}).where(Company.id == company_id)
+                await asyncio.sleep(0.01)  # others wait for the write lock meanwhile
+                row = await Company.select(Company.name).where(Company.id == company_id).first()
+                assert row["name"] == f"Name {n}"  # no one else's write inside this transaction
 
     await asyncio.gather(*(rename(n) for n in range(20)))
     assert len(db.engine().idle) <= db.SQLITE_IDLE_CONNECTIONS
@@ -55,6 +56,9 @@ async def test_a_write_cancelled_while_running_leaves_no_transaction_behind(comp
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        async with write_transaction():
-            await Company.update({Company.name: f"Kept {attempt}"}).where(Company.id == company_id)
+        async for transaction in write_transactions():
+            async with transaction:
+                await Company.update({Company.name: f"Kept {attempt}"}).where(
+                    Company.id == company_id
+                )
         assert (await Company.select(Company.name).first())["name"] == f"Kept {attempt}"

@@ -15,7 +15,8 @@ from aiosmtpd.controller import Controller
 from conftest import free_port
 from portal.client_groups.services import default_group_id
 from portal.clients.lifecycle import set_status
-from portal.clients.services import Actor, ClientDetails, create_client
+from portal.clients.services import ClientDetails, create_client
+from portal.core.actors import Actor
 from portal.core.config import get_settings
 
 STAFF = Actor(kind="staff", id=1)

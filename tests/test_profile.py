@@ -17,8 +17,9 @@ from portal.billing.tables import Invoice, Transaction
 from portal.client_groups.services import FieldDetails, create_field
 from portal.clients import lifecycle, notes
 from portal.clients.forms import client_details_of
-from portal.clients.services import Actor, get_client, update_client
+from portal.clients.services import get_client, update_client
 from portal.clients.tables import Client, ClientAudit, ClientNote, ContactNumber
+from portal.core.actors import Actor
 from portal.mail.tables import MailMessage
 from portal.staff.tables import Staff, StaffWidgetState
 from profile_helpers import (

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import click
-
-from portal.core.errors import ValidationError
 
 
 @click.group("api-key")
@@ -23,27 +18,16 @@ def api_key_command() -> None:
 def api_key_create(name: str, company_id: int | None) -> None:
     """Create an API key and print it (it is shown only this once)."""
     from portal.api.services import create_key
-    from portal.cli import _prepare
+    from portal.cli import with_database
     from portal.companies.tables import Company
-    from portal.core import db
 
     async def create() -> tuple[int, str]:
-        await _prepare()
-        await db.start()
-        try:
-            target = company_id
-            if target is None:
-                row = await Company.select(Company.id).order_by(Company.id).first()
-                target = row["id"] if row else 0
-            return await create_key(target, name, created_by="cli")
-        finally:
-            await db.stop()
+        target = company_id
+        if target is None:
+            row = await Company.select(Company.id).order_by(Company.id).first()
+            target = row["id"] if row else 0
+        return await create_key(target, name, created_by="cli")
 
-    try:
-        key_id, key = asyncio.run(create())
-    except ValidationError as error:
-        for field, message in error.errors.items():
-            click.echo(f"error: {field + ': ' if field else ''}{message}", err=True)
-        sys.exit(2)
+    key_id, key = with_database(create)
     click.echo(f"API key {key_id} created. Copy it now, it is not shown again:", err=True)
     click.echo(key)

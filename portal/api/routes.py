@@ -41,7 +41,7 @@ from portal.api.schemas import (
 )
 from portal.api.services import ApiKeyRef
 from portal.clients.services import get_client
-from portal.core.errors import NotFound, ValidationError
+from portal.core.errors import ValidationError
 from portal.core.ids import MAX_ID, is_row_id
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin
@@ -149,10 +149,7 @@ async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> ClientD
     """One client of the key's company, with its primary contact and phone numbers."""
     if not is_row_id(client_id):
         raise NotFoundException("No such client.")
-    try:
-        client = await get_client(api_key.company_id, client_id)
-    except NotFound:
-        raise NotFoundException("No such client.") from None
+    client = await get_client(api_key.company_id, client_id)
     contact = client.contact
     return ClientDetail(
         id=client.id,
@@ -282,10 +279,7 @@ async def create_key(admin: Admin, request: Request) -> Template:
 
 @post("/settings/company/api-keys/{key_id:int}/revoke", name="admin:api-keys:revoke")
 async def revoke_key(admin: Admin, request: Request, key_id: FromPath[int]) -> Response:
-    try:
-        await services.revoke_key(admin.company.id, key_id)
-    except NotFound:
-        raise NotFoundException() from None
+    await services.revoke_key(admin.company.id, key_id)
     flash(request, "The API key is revoked: requests with it are refused from now on.", "success")
     return redirect(request, KEYS_URL)
 

@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from piccolo.columns import Column
-from piccolo.engine.sqlite import SQLiteEngine
-from piccolo.table import Table
-
 from portal.billing.money import percent_of, precision
 from portal.billing.services import add_months, tax_rate
 from portal.billing.tables import Invoice, Service, Transaction
-from portal.core import db
-from portal.core.db import lock_for_insert
+from portal.core.db import copy_rows, lock_for_insert
 
 # (service name pattern, package, price in major units of a dollar-like currency, term months)
 PACKAGES = (
@@ -93,27 +88,6 @@ class DemoAccount:
 def _price(base: Decimal, currency: str) -> int:
     major = base * PRICE_SCALE.get(currency, Decimal(1))
     return int(major.scaleb(precision(currency)).to_integral_value())
-
-
-async def _bulk_insert(table: type[Table], columns: Sequence[Column], rows: list[tuple]) -> None:
-    """Rows straight to the driver on the transaction's own connection: executemany on SQLite,
-    COPY on PostgreSQL. Building Piccolo query strings costs more than the inserts themselves
-    at this volume (hundreds of thousands of rows)."""
-    if not rows:
-        return
-    engine = db.engine()
-    transaction = engine.current_transaction.get()
-    assert transaction is not None, "call inside the demo batch's write transaction"
-    names = [column._meta.db_column_name for column in columns]
-    tablename = table._meta.tablename
-    if isinstance(engine, SQLiteEngine):
-        quoted = ", ".join(f'"{name}"' for name in names)
-        marks = ", ".join("?" * len(names))
-        # Names from the table class; the values travel as parameters.
-        statement = f"INSERT INTO {tablename} ({quoted}) VALUES ({marks})"  # noqa: S608
-        await transaction.connection.executemany(statement, rows)
-    else:
-        await transaction.connection.copy_records_to_table(tablename, records=rows, columns=names)
 
 
 def _next_renewal(started: date, term: int, today: date) -> date:
@@ -224,8 +198,8 @@ async def add_demo_billing(
                     now,
                 )
             )
-    await _bulk_insert(Service, SERVICE_COLUMNS, services)
-    await _bulk_insert(Invoice, INVOICE_COLUMNS, invoices)
+    await copy_rows(Service, SERVICE_COLUMNS, services)
+    await copy_rows(Invoice, INVOICE_COLUMNS, invoices)
     inserted = await Invoice.raw(
         "SELECT id, number FROM invoice WHERE company = {} AND number > {}",
         company_id,
@@ -248,4 +222,4 @@ async def add_demo_billing(
         )
         for invoice_number, account, total, received in paid
     ]
-    await _bulk_insert(Transaction, TRANSACTION_COLUMNS, payments + credits)
+    await copy_rows(Transaction, TRANSACTION_COLUMNS, payments + credits)

@@ -6,18 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from portal.billing import forms, services
 from portal.billing.money import format_money
-from portal.clients.profile_routes import actor_of, client_or_404, profile_url
-from portal.clients.services import ClientView
+from portal.clients.profile_routes import profile_url
+from portal.clients.services import ClientView, get_client
 from portal.companies.services import get_company
 from portal.core.countries import currencies
-from portal.core.errors import NotFound, ValidationError
+from portal.core.errors import ValidationError
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
 
@@ -58,23 +57,19 @@ async def _invoice_page(
 
 @get("/clients/{client_id:int}/invoices/add", name="admin:billing:invoice-add")
 async def invoice_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     details = services.new_invoice_details(client.preferred_currency)
     return await _invoice_page(admin, client, details, {})
 
 
 @post("/clients/{client_id:int}/invoices/add", name="admin:billing:invoice-create")
 async def invoice_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     details = forms.read_invoice(await form_data(request))
     try:
-        await services.create_invoice(
-            admin.company.id, client.id, details, actor_of(request, admin)
-        )
+        await services.create_invoice(admin.company.id, client.id, details, admin.actor(request))
     except ValidationError as error:
         return await _invoice_page(admin, client, details, error.errors, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, "The invoice was created.", category="success")
     return redirect(request, profile_url(client.id, "widget-invoices"))
 
@@ -113,23 +108,19 @@ async def _payment_page(
 async def payment_page(
     admin: Admin, client_id: FromPath[int], invoice: FromQuery[str] = ""
 ) -> Template:
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     details = services.new_payment_details(client.preferred_currency, invoice[:12])
     return await _payment_page(admin, client, details, {})
 
 
 @post("/clients/{client_id:int}/payments/add", name="admin:billing:payment-create")
 async def payment_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     details = forms.read_payment(await form_data(request))
     try:
-        await services.record_payment(
-            admin.company.id, client.id, details, actor_of(request, admin)
-        )
+        await services.record_payment(admin.company.id, client.id, details, admin.actor(request))
     except ValidationError as error:
         return await _payment_page(admin, client, details, error.errors, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     label = services.TRANSACTION_TYPES[details.transaction_type].lower()
     flash(request, f"The {label} was recorded.", category="success")
     return redirect(request, profile_url(client.id, "widget-transactions"))
@@ -158,22 +149,18 @@ def _service_page(
 
 @get("/clients/{client_id:int}/services/add", name="admin:billing:service-add")
 async def service_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     return _service_page(admin, client, services.new_service_details(client.preferred_currency), {})
 
 
 @post("/clients/{client_id:int}/services/add", name="admin:billing:service-create")
 async def service_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     details = forms.read_service(await form_data(request))
     try:
-        await services.create_service(
-            admin.company.id, client.id, details, actor_of(request, admin)
-        )
+        await services.create_service(admin.company.id, client.id, details, admin.actor(request))
     except ValidationError as error:
         return _service_page(admin, client, details, error.errors, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, "The service was added.", category="success")
     return redirect(request, profile_url(client.id, "widget-services"))
 
@@ -185,13 +172,9 @@ async def service_renew(
     request: Request, admin: Admin, client_id: FromPath[int], service_id: FromPath[int]
 ) -> Response:
     """Invoices the service's next term in the client's preferred currency."""
-    client = await client_or_404(admin, client_id)
+    client = await get_client(admin.company.id, client_id)
     try:
-        await services.renew_service(
-            admin.company.id, client.id, service_id, actor_of(request, admin)
-        )
-    except NotFound:
-        raise NotFoundException() from None
+        await services.renew_service(admin.company.id, client.id, service_id, admin.actor(request))
     except ValidationError as error:
         flash(request, error.errors[""], category="error")
         return redirect(request, profile_url(client.id, "widget-services"))

@@ -23,11 +23,11 @@ from portal.billing.money import (
 )
 from portal.billing.tables import Invoice, Service, Transaction
 from portal.clients import audit
-from portal.clients.services import Actor
 from portal.clients.tables import Client
 from portal.companies.tables import Company, CompanySetting
+from portal.core.actors import Actor
 from portal.core.countries import is_currency
-from portal.core.db import is_sqlite, lock_for_insert, read_transaction, write_transaction
+from portal.core.db import lock_for_insert, locked, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import check_length
 from portal.core.ids import is_row_id
@@ -134,12 +134,15 @@ async def save_billing_settings(company_id: int, settings: BillingSettings) -> N
     if errors:
         raise ValidationError(errors)
     lines = "\n".join(line.strip() for line in settings.exchange_rates.splitlines() if line.strip())
-    async with write_transaction():
-        for key, value in ((TAX_RATE_KEY, f"{rate:f}"), (EXCHANGE_RATES_KEY, lines)):
-            await CompanySetting.delete().where(
-                CompanySetting.company == company_id, CompanySetting.key == key
-            )
-            await CompanySetting.insert(CompanySetting(company=company_id, key=key, value=value))
+    async for transaction in write_transactions():
+        async with transaction:
+            for key, value in ((TAX_RATE_KEY, f"{rate:f}"), (EXCHANGE_RATES_KEY, lines)):
+                await CompanySetting.delete().where(
+                    CompanySetting.company == company_id, CompanySetting.key == key
+                )
+                await CompanySetting.insert(
+                    CompanySetting(company=company_id, key=key, value=value)
+                )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -294,24 +297,25 @@ async def create_invoice(
     if errors:
         raise ValidationError(errors)
     assert billed and due
-    async with write_transaction():
-        invoice_id, number, total = await _insert_invoice(
-            company_id,
-            client,
-            currency=currency,
-            description=description,
-            subtotal=subtotal,
-            date_billed=billed,
-            date_due=due,
-            status=details.status,
-        )
-        await audit.record(
-            company_id,
-            client_id,
-            client["code"],
-            actor,
-            [("Invoice", "", f"#{number} created: {format_money(total, currency)}")],
-        )
+    async for transaction in write_transactions():
+        async with transaction:
+            invoice_id, number, total = await _insert_invoice(
+                company_id,
+                client,
+                currency=currency,
+                description=description,
+                subtotal=subtotal,
+                date_billed=billed,
+                date_due=due,
+                status=details.status,
+            )
+            await audit.record(
+                company_id,
+                client_id,
+                client["code"],
+                actor,
+                [("Invoice", "", f"#{number} created: {format_money(total, currency)}")],
+            )
     return invoice_id
 
 
@@ -364,55 +368,57 @@ async def record_payment(
     if errors:
         raise ValidationError(errors)
     assert received is not None
-    async with write_transaction():
-        applied, invoice_number = 0, None
-        if invoice_id is not None:
-            query = Invoice.select(
-                Invoice.id,
-                Invoice.number,
-                Invoice.currency,
-                Invoice.status,
-                Invoice.total,
-                Invoice.amount_paid,
-            ).where(Invoice.id == invoice_id, Invoice.client == client_id)
-            invoice = await (query if is_sqlite() else query.lock_rows()).first()
-            if invoice is None or invoice["status"] != "open":
-                raise ValidationError({"invoice_id": "Choose an open invoice from the list."})
-            if invoice["currency"] != currency:
-                raise ValidationError(
+    async for transaction in write_transactions():
+        async with transaction:
+            applied, invoice_number = 0, None
+            if invoice_id is not None:
+                invoice = await locked(
+                    Invoice.select(
+                        Invoice.id,
+                        Invoice.number,
+                        Invoice.currency,
+                        Invoice.status,
+                        Invoice.total,
+                        Invoice.amount_paid,
+                    ).where(Invoice.id == invoice_id, Invoice.client == client_id)
+                ).first()
+                if invoice is None or invoice["status"] != "open":
+                    raise ValidationError({"invoice_id": "Choose an open invoice from the list."})
+                if invoice["currency"] != currency:
+                    raise ValidationError(
+                        {
+                            "invoice_id": f"Invoice #{invoice['number']} is in "
+                            f"{invoice['currency']}; the payment is in {currency}."
+                        }
+                    )
+                applied = min(amount, invoice["total"] - invoice["amount_paid"])
+                paid = invoice["amount_paid"] + applied
+                await Invoice.update(
                     {
-                        "invoice_id": f"Invoice #{invoice['number']} is in {invoice['currency']}; "
-                        f"the payment is in {currency}."
+                        Invoice.amount_paid: paid,
+                        Invoice.status: "paid" if paid >= invoice["total"] else "open",
                     }
+                ).where(Invoice.id == invoice_id)
+                invoice_number = invoice["number"]
+            rows = await Transaction.insert(
+                Transaction(
+                    company=company_id,
+                    client=client_id,
+                    invoice=invoice_id,
+                    transaction_type=details.transaction_type,
+                    currency=currency,
+                    amount=amount,
+                    amount_applied=applied,
+                    method=method,
+                    reference=reference,
+                    date_received=received,
                 )
-            applied = min(amount, invoice["total"] - invoice["amount_paid"])
-            paid = invoice["amount_paid"] + applied
-            await Invoice.update(
-                {
-                    Invoice.amount_paid: paid,
-                    Invoice.status: "paid" if paid >= invoice["total"] else "open",
-                }
-            ).where(Invoice.id == invoice_id)
-            invoice_number = invoice["number"]
-        rows = await Transaction.insert(
-            Transaction(
-                company=company_id,
-                client=client_id,
-                invoice=invoice_id,
-                transaction_type=details.transaction_type,
-                currency=currency,
-                amount=amount,
-                amount_applied=applied,
-                method=method,
-                reference=reference,
-                date_received=received,
-            )
-        ).returning(Transaction.id)
-        text = f"{format_money(amount, currency)} recorded"
-        if invoice_number is not None:
-            text += f", {format_money(applied, currency)} applied to invoice #{invoice_number}"
-        label = TRANSACTION_TYPES[details.transaction_type]
-        await audit.record(company_id, client_id, client["code"], actor, [(label, "", text)])
+            ).returning(Transaction.id)
+            text = f"{format_money(amount, currency)} recorded"
+            if invoice_number is not None:
+                text += f", {format_money(applied, currency)} applied to invoice #{invoice_number}"
+            label = TRANSACTION_TYPES[details.transaction_type]
+            await audit.record(company_id, client_id, client["code"], actor, [(label, "", text)])
     return rows[0]["id"]
 
 
@@ -455,23 +461,24 @@ async def create_service(
     renewal = _date(details.renewal_date, "renewal_date", "Renewal Date", errors)
     if errors:
         raise ValidationError(errors)
-    async with write_transaction():
-        rows = await Service.insert(
-            Service(
-                company=company_id,
-                client=client_id,
-                name=name,
-                package=package,
-                status=details.status,
-                price=price,
-                currency=currency,
-                term_months=term,
-                renewal_date=renewal,
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await Service.insert(
+                Service(
+                    company=company_id,
+                    client=client_id,
+                    name=name,
+                    package=package,
+                    status=details.status,
+                    price=price,
+                    currency=currency,
+                    term_months=term,
+                    renewal_date=renewal,
+                )
+            ).returning(Service.id)
+            await audit.record(
+                company_id, client_id, client["code"], actor, [("Service", "", f"{name} added")]
             )
-        ).returning(Service.id)
-        await audit.record(
-            company_id, client_id, client["code"], actor, [("Service", "", f"{name} added")]
-        )
     return rows[0]["id"]
 
 
@@ -484,53 +491,63 @@ async def renew_service(company_id: int, client_id: int, service_id: int, actor:
         raise NotFound()
     currency = client["preferred_currency"]
     today = datetime.now(UTC).date()
-    async with write_transaction():
-        query = Service.select().where(Service.id == service_id, Service.client == client_id)
-        service = await (query if is_sqlite() else query.lock_rows()).first()
-        if service is None:
-            raise NotFound()
-        if service["status"] not in RENEWABLE:
-            raise ValidationError(
-                {"": f"A {SERVICE_STATUSES[service['status']].lower()} service is not renewed."}
-            )
-        try:
-            amount = convert(
-                service["price"], service["currency"], currency, await exchange_rates(company_id)
-            )
-        except AmountError as error:
-            raise ValidationError(
-                {"": f"{error} Set it under Settings > Company > Billing to renew this service."}
-            ) from None
-        start = service["renewal_date"] or today
-        end = add_months(start, service["term_months"])
-        label = (
-            f"{service['name']} ({service['package']})" if service["package"] else service["name"]
-        )
-        invoice_id, number, _ = await _insert_invoice(
-            company_id,
-            client,
-            currency=currency,
-            description=f"{label}, {start.isoformat()} to {end.isoformat()}"[:255],
-            subtotal=amount,
-            date_billed=today,
-            date_due=max(start, today),
-            status="open",
-            service_id=service_id,
-        )
-        await Service.update({Service.renewal_date: end}).where(Service.id == service_id)
-        await audit.record(
-            company_id,
-            client_id,
-            client["code"],
-            actor,
-            [
-                (
-                    "Service",
-                    start.isoformat(),
-                    f"{service['name']} renewed to {end.isoformat()}, invoice #{number}",
+    async for transaction in write_transactions():
+        async with transaction:
+            service = await locked(
+                Service.select().where(Service.id == service_id, Service.client == client_id)
+            ).first()
+            if service is None:
+                raise NotFound()
+            if service["status"] not in RENEWABLE:
+                raise ValidationError(
+                    {"": f"A {SERVICE_STATUSES[service['status']].lower()} service is not renewed."}
                 )
-            ],
-        )
+            try:
+                amount = convert(
+                    service["price"],
+                    service["currency"],
+                    currency,
+                    await exchange_rates(company_id),
+                )
+            except AmountError as error:
+                raise ValidationError(
+                    {
+                        "": f"{error} Set it under Settings > Company > Billing "
+                        "to renew this service."
+                    }
+                ) from None
+            start = service["renewal_date"] or today
+            end = add_months(start, service["term_months"])
+            label = (
+                f"{service['name']} ({service['package']})"
+                if service["package"]
+                else service["name"]
+            )
+            invoice_id, number, _ = await _insert_invoice(
+                company_id,
+                client,
+                currency=currency,
+                description=f"{label}, {start.isoformat()} to {end.isoformat()}"[:255],
+                subtotal=amount,
+                date_billed=today,
+                date_due=max(start, today),
+                status="open",
+                service_id=service_id,
+            )
+            await Service.update({Service.renewal_date: end}).where(Service.id == service_id)
+            await audit.record(
+                company_id,
+                client_id,
+                client["code"],
+                actor,
+                [
+                    (
+                        "Service",
+                        start.isoformat(),
+                        f"{service['name']} renewed to {end.isoformat()}, invoice #{number}",
+                    )
+                ],
+            )
     return invoice_id
 
 

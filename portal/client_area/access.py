@@ -1,5 +1,6 @@
 """The client session of the self-service area, kept apart from the staff session: a client
-session never opens /admin, and a staff session never opens /client."""
+session never opens /admin, and a staff session never opens /client (a login starts a new
+session either way)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from litestar.handlers import BaseRouteHandler
 
 from portal.client_area.services import ClientUser, session_client
 from portal.core.config import get_settings
-from portal.core.sessions import rotate_session_id
+from portal.core.sessions import start_new_session
 
 SESSION_KEY = "client"
 
 
-def log_in(request: Request, user: ClientUser) -> None:
-    rotate_session_id(request)
+async def log_in(request: Request, user: ClientUser) -> None:
+    await start_new_session(request)
     request.session[SESSION_KEY] = {
         "id": user.id,
         "epoch": user.session_epoch,
@@ -28,9 +29,8 @@ def log_in(request: Request, user: ClientUser) -> None:
     }
 
 
-def log_out(request: Request) -> None:
-    request.session.pop(SESSION_KEY, None)
-    rotate_session_id(request)
+async def log_out(request: Request) -> None:
+    await start_new_session(request)
 
 
 def remember(request: Request, **values: object) -> None:

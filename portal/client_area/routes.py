@@ -66,14 +66,14 @@ async def login_submit(request: Request) -> Response:
         )
     except ValidationError as error:
         return _page("login.html", 400, identifier=identifier, next=next_url, errors=error.errors)
-    log_in(request, user)
+    await log_in(request, user)
     return redirect(request, safe_next(next_url, "/client"))
 
 
 @post("/logout", name="client:logout")
 async def logout(request: Request) -> Response:
     language = current_language.get()
-    log_out(request)
+    await log_out(request)
     response = redirect(request, "/client/login")
     # The login page stays in the language the client was using.
     response.cookies.append(_language_cookie(language))

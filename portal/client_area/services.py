@@ -19,7 +19,6 @@ from portal.client_groups.services import (
 )
 from portal.clients.forms import client_details_of
 from portal.clients.services import (
-    Actor,
     ClientDetails,
     ClientView,
     get_client,
@@ -28,8 +27,9 @@ from portal.clients.services import (
 from portal.clients.tables import Client, Contact
 from portal.companies.services import get_company
 from portal.core import throttle
+from portal.core.actors import Actor
 from portal.core.config import get_settings
-from portal.core.db import write_transaction
+from portal.core.db import write_transactions
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.pagination import Page
 from portal.core.passwords import hash_password, password_problem, verify_password
@@ -244,26 +244,30 @@ async def reset_password(token: str, new_password: str) -> None:
     if not await reset_token_is_valid(token):
         raise NotFound()
     password_hash = await hash_password(new_password)
-    async with write_transaction():
-        used = (
-            await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)})
-            .where(
-                PasswordResetToken.token_hash == _token_hash(token),
-                PasswordResetToken.used_at.is_null(),
-                PasswordResetToken.expires_at > datetime.now(UTC),
+    async for transaction in write_transactions():
+        async with transaction:
+            used = (
+                await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)})
+                .where(
+                    PasswordResetToken.token_hash == _token_hash(token),
+                    PasswordResetToken.used_at.is_null(),
+                    PasswordResetToken.expires_at > datetime.now(UTC),
+                )
+                .returning(PasswordResetToken.client)
             )
-            .returning(PasswordResetToken.client)
-        )
-        if not used:
-            raise NotFound()
-        client_id = used[0]["client"]
-        await Client.update(
-            {Client.password_hash: password_hash, Client.session_epoch: Client.session_epoch + 1}
-        ).where(Client.id == client_id)
-        # Every other link of this client stops working too.
-        await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)}).where(
-            PasswordResetToken.client == client_id, PasswordResetToken.used_at.is_null()
-        )
+            if not used:
+                raise NotFound()
+            client_id = used[0]["client"]
+            await Client.update(
+                {
+                    Client.password_hash: password_hash,
+                    Client.session_epoch: Client.session_epoch + 1,
+                }
+            ).where(Client.id == client_id)
+            # Every other link of this client stops working too.
+            await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)}).where(
+                PasswordResetToken.client == client_id, PasswordResetToken.used_at.is_null()
+            )
     await _mail_client(client_id, "password_changed.txt", "password_changed")
 
 

@@ -32,7 +32,7 @@ from portal.client_groups.forms import (
 )
 from portal.client_groups.services import FieldDetails, field_details
 from portal.core.db import read_transaction
-from portal.core.errors import NotFound, ValidationError
+from portal.core.errors import ValidationError
 from portal.core.ids import is_row_id
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -48,18 +48,12 @@ def _check_id(value: int) -> None:
 
 async def _group_or_404(admin: AdminContext, group_id: int) -> dict:
     _check_id(group_id)
-    try:
-        return await services.get_group(admin.company.id, group_id)
-    except NotFound:
-        raise NotFoundException() from None
+    return await services.get_group(admin.company.id, group_id)
 
 
 async def _field_or_404(admin: AdminContext, group_id: int, field_id: int) -> dict:
     _check_id(field_id)
-    try:
-        row = await services.get_field(admin.company.id, field_id)
-    except NotFound:
-        raise NotFoundException() from None
+    row = await services.get_field(admin.company.id, field_id)
     if row["group"] != group_id:
         raise NotFoundException()
     return row
@@ -197,8 +191,6 @@ async def edit_group_submit(request: Request, admin: Admin, group_id: FromPath[i
         await services.update_group(admin.company.id, group_id, form.details)
     except ValidationError as error:
         return await _group_form_page(admin, form, error.errors, group=group, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, f"The group {form.details.name} was saved.", category="success")
     return redirect(request, URL)
 
@@ -241,8 +233,6 @@ async def delete_group_submit(request: Request, admin: Admin, group_id: FromPath
         moved = await services.delete_group(admin.company.id, group_id)
     except ValidationError as error:
         return await _delete_page(admin, group, error.errors, status_code=409)
-    except NotFound:
-        raise NotFoundException() from None
     default = await services.get_group(
         admin.company.id, await services.default_group_id(admin.company.id)
     )
@@ -301,8 +291,6 @@ async def add_field_submit(request: Request, admin: Admin, group_id: FromPath[in
         await services.create_field(admin.company.id, group_id, details)
     except ValidationError as error:
         return await _fields_page(admin, group, details, error.errors, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, f"The field {details.label} was added.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields")
 
@@ -369,8 +357,6 @@ async def edit_field_submit(
             error.errors,
             status_code=422,
         )
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, f"The field {details.label} was saved.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields")
 
@@ -404,10 +390,7 @@ async def delete_field_submit(
 ) -> Response:
     await _group_or_404(admin, group_id)
     row = await _field_or_404(admin, group_id, field_id)
-    try:
-        await services.delete_field(admin.company.id, field_id)
-    except NotFound:
-        raise NotFoundException() from None
+    await services.delete_field(admin.company.id, field_id)
     flash(request, f"The field {row['label']} was deleted.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields")
 
@@ -425,10 +408,7 @@ async def move_field_submit(
     if direction not in {"up", "down"}:
         flash(request, "Choose Move up or Move down.", category="error")
         return redirect(request, f"{URL}/{group_id}/fields")
-    try:
-        await services.move_field(admin.company.id, field_id, direction)
-    except NotFound:
-        raise NotFoundException() from None
+    await services.move_field(admin.company.id, field_id, direction)
     flash(request, f"The field {row['label']} was moved {direction}.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields#field-{field_id}")
 

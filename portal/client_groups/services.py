@@ -15,16 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
-from portal.clients import counts, search
+from portal.clients import counts
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
 from portal.core.crypto import decrypt, encrypt, is_encrypted
-from portal.core.db import (
-    is_sqlite,
-    read_transaction,
-    violated_unique_index,
-    write_transaction,
-)
+from portal.core.db import locked, read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import NotFound, ValidationError
 
 # --- settings -------------------------------------------------------------------------------
@@ -228,21 +223,24 @@ async def set_company_settings(company_id: int, values: dict[str, str]) -> None:
     """Company-level values; every group that follows the company follows the change."""
     if errors := check_settings(values):
         raise ValidationError(errors)
-    async with write_transaction():
-        column_values = {
-            COMPANY_COLUMNS[k]: (int(v) if k != "client_id_format" else v)
-            for k, v in values.items()
-            if k in COMPANY_COLUMNS
-        }
-        if column_values:
-            await Company.update(column_values).where(Company.id == company_id)
-        for key, value in values.items():
-            if key in COMPANY_COLUMNS:
-                continue
-            await CompanySetting.delete().where(
-                CompanySetting.company == company_id, CompanySetting.key == key
-            )
-            await CompanySetting.insert(CompanySetting(company=company_id, key=key, value=value))
+    async for transaction in write_transactions():
+        async with transaction:
+            column_values = {
+                COMPANY_COLUMNS[k]: (int(v) if k != "client_id_format" else v)
+                for k, v in values.items()
+                if k in COMPANY_COLUMNS
+            }
+            if column_values:
+                await Company.update(column_values).where(Company.id == company_id)
+            for key, value in values.items():
+                if key in COMPANY_COLUMNS:
+                    continue
+                await CompanySetting.delete().where(
+                    CompanySetting.company == company_id, CompanySetting.key == key
+                )
+                await CompanySetting.insert(
+                    CompanySetting(company=company_id, key=key, value=value)
+                )
 
 
 async def set_group_settings(
@@ -252,8 +250,9 @@ async def set_group_settings(
     await get_group(company_id, group_id)
     if errors := check_settings({k: v for k, v in overrides.items() if v is not None}):
         raise ValidationError(errors)
-    async with write_transaction():
-        await _write_group_settings(group_id, overrides)
+    async for transaction in write_transactions():
+        async with transaction:
+            await _write_group_settings(group_id, overrides)
 
 
 async def _write_group_settings(group_id: int, overrides: dict[str, str | None]) -> None:
@@ -352,16 +351,17 @@ async def create_group(company_id: int, details: GroupDetails) -> int:
     if errors := _check_group(details):
         raise ValidationError(errors)
     try:
-        async with write_transaction():
-            rows = await ClientGroup.insert(
-                ClientGroup(
-                    company=company_id,
-                    name=details.name.strip(),
-                    description=details.description,
-                    colour=details.colour.lower(),
-                )
-            ).returning(ClientGroup.id)
-            await _write_group_settings(rows[0]["id"], details.overrides)
+        async for transaction in write_transactions():
+            async with transaction:
+                rows = await ClientGroup.insert(
+                    ClientGroup(
+                        company=company_id,
+                        name=details.name.strip(),
+                        description=details.description,
+                        colour=details.colour.lower(),
+                    )
+                ).returning(ClientGroup.id)
+                await _write_group_settings(rows[0]["id"], details.overrides)
     except Exception as error:
         if duplicate := _duplicate_name(error):
             raise duplicate from None
@@ -374,15 +374,16 @@ async def update_group(company_id: int, group_id: int, details: GroupDetails) ->
     if errors := _check_group(details):
         raise ValidationError(errors)
     try:
-        async with write_transaction():
-            await ClientGroup.update(
-                {
-                    ClientGroup.name: details.name.strip(),
-                    ClientGroup.description: details.description,
-                    ClientGroup.colour: details.colour.lower(),
-                }
-            ).where(ClientGroup.id == group_id, ClientGroup.company == company_id)
-            await _write_group_settings(group_id, details.overrides)
+        async for transaction in write_transactions():
+            async with transaction:
+                await ClientGroup.update(
+                    {
+                        ClientGroup.name: details.name.strip(),
+                        ClientGroup.description: details.description,
+                        ClientGroup.colour: details.colour.lower(),
+                    }
+                ).where(ClientGroup.id == group_id, ClientGroup.company == company_id)
+                await _write_group_settings(group_id, details.overrides)
     except Exception as error:
         if duplicate := _duplicate_name(error):
             raise duplicate from None
@@ -392,22 +393,18 @@ async def update_group(company_id: int, group_id: int, details: GroupDetails) ->
 async def delete_group(company_id: int, group_id: int) -> int:
     """Deletes a group that is not the default; its clients move to the default group in the
     same transaction. Returns how many clients moved."""
-    async with write_transaction():
-        group = await get_group(company_id, group_id)
-        if group["is_default"]:
-            raise ValidationError({"": "The default group cannot be deleted."})
-        default_id = await default_group_id(company_id)
-        moved = (
-            await Client.update({Client.group: default_id, Client.version: Client.version + 1})
-            .where(Client.group == group_id)
-            .returning(Client.country, Client.status, Client.created_at, Client.number)
-        )
-        # The group's count rows go with it; then, last, its clients are counted in the default.
-        await ClientGroup.delete().where(ClientGroup.id == group_id)
-        await counts.shift(
-            company_id,
-            added=[counts.Key.of({**row, "group": default_id}) for row in moved],
-        )
+    async for transaction in write_transactions():
+        async with transaction:
+            group = await get_group(company_id, group_id)
+            if group["is_default"]:
+                raise ValidationError({"": "The default group cannot be deleted."})
+            default_id = await default_group_id(company_id)
+            moved = (
+                await Client.update({Client.group: default_id, Client.version: Client.version + 1})
+                .where(Client.group == group_id)
+                .returning(Client.id)
+            )
+            await ClientGroup.delete().where(ClientGroup.id == group_id)
     return len(moved)
 
 
@@ -560,89 +557,90 @@ async def create_field(company_id: int, group_id: int, details: FieldDetails) ->
     await get_group(company_id, group_id)
     if errors := _check_field(details):
         raise ValidationError(errors)
-    async with write_transaction():
-        last = (
-            await CustomField.select(CustomField.position)
-            .where(CustomField.group == group_id)
-            .order_by(CustomField.position, ascending=False)
-            .first()
-        )
-        rows = await CustomField.insert(
-            CustomField(
-                company=company_id,
-                group=group_id,
-                position=(last["position"] + 1) if last else 0,
-                **_field_values(details),
+    async for transaction in write_transactions():
+        async with transaction:
+            last = (
+                await CustomField.select(CustomField.position)
+                .where(CustomField.group == group_id)
+                .order_by(CustomField.position, ascending=False)
+                .first()
             )
-        ).returning(CustomField.id)
+            rows = await CustomField.insert(
+                CustomField(
+                    company=company_id,
+                    group=group_id,
+                    position=(last["position"] + 1) if last else 0,
+                    **_field_values(details),
+                )
+            ).returning(CustomField.id)
     return rows[0]["id"]
 
 
 async def update_field(company_id: int, field_id: int, details: FieldDetails) -> None:
     """Saves the field. When Encrypted is turned on or off, the values already stored follow
-    at once, with the clients' search documents (an encrypted value is never searchable)."""
+    at once (and the clients' search documents with them: an encrypted value is never
+    searchable)."""
     await get_field(company_id, field_id)
     if errors := _check_field(details):
         raise ValidationError(errors)
-    async with write_transaction():
-        # Encrypted as it is now, the field's row locked until commit: clients' values being
-        # saved meanwhile (save_custom_values) wait for the new setting rather than follow the
-        # old one, and so does another change of the field.
-        current = (await _encrypted_fields([field_id], lock="UPDATE")).get(field_id)
-        if current is None:
-            raise NotFound()  # deleted meanwhile
-        await CustomField.update(_field_values(details)).where(
-            CustomField.id == field_id, CustomField.company == company_id
-        )
-        if details.encrypted != current:
-            stored = await CustomFieldValue.select(
-                CustomFieldValue.id, CustomFieldValue.client, CustomFieldValue.value
-            ).where(CustomFieldValue.field == field_id)
-            for row in stored:
-                plain = decrypt(row["value"])
-                if not plain and is_encrypted(row["value"]):
-                    continue  # not readable with this key: kept as it is rather than lost
-                await CustomFieldValue.update(
-                    {CustomFieldValue.value: encrypt(plain) if details.encrypted else plain}
-                ).where(CustomFieldValue.id == row["id"])
-            await search.index_clients([row["client"] for row in stored])
+    async for transaction in write_transactions():
+        async with transaction:
+            # Encrypted as it is now, the field's row locked until commit: clients' values being
+            # saved meanwhile (save_custom_values) wait for the new setting rather than follow the
+            # old one, and so does another change of the field.
+            current = (await _encrypted_fields([field_id], lock="UPDATE")).get(field_id)
+            if current is None:
+                raise NotFound()  # deleted meanwhile
+            await CustomField.update(_field_values(details)).where(
+                CustomField.id == field_id, CustomField.company == company_id
+            )
+            if details.encrypted != current:
+                stored = await CustomFieldValue.select(
+                    CustomFieldValue.id, CustomFieldValue.client, CustomFieldValue.value
+                ).where(CustomFieldValue.field == field_id)
+                for row in stored:
+                    plain = decrypt(row["value"])
+                    if not plain and is_encrypted(row["value"]):
+                        continue  # not readable with this key: kept as it is rather than lost
+                    await CustomFieldValue.update(
+                        {CustomFieldValue.value: encrypt(plain) if details.encrypted else plain}
+                    ).where(CustomFieldValue.id == row["id"])
 
 
 async def delete_field(company_id: int, field_id: int) -> None:
     """The field and every client's value of it, also in the clients' search documents."""
     await get_field(company_id, field_id)
-    async with write_transaction():
-        holders = await CustomFieldValue.select(CustomFieldValue.client).where(
-            CustomFieldValue.field == field_id
-        )
-        await CustomField.delete().where(
-            CustomField.id == field_id, CustomField.company == company_id
-        )
-        await search.index_clients([row["client"] for row in holders])
+    async for transaction in write_transactions():
+        async with transaction:
+            await CustomField.delete().where(
+                CustomField.id == field_id, CustomField.company == company_id
+            )
 
 
 async def move_field(company_id: int, field_id: int, direction: str) -> None:
     """Moves a field one place up or down in its group's order."""
     row = await get_field(company_id, field_id)
-    async with write_transaction():
-        if not is_sqlite():
+    async for transaction in write_transactions():
+        async with transaction:
             # The group's fields locked in ID order before their order is read: two moves at
             # once queue rather than deadlock or both start from the same old order. NO KEY
             # UPDATE lets clients' values be saved meanwhile (see _encrypted_fields).
-            await (
+            await locked(
                 CustomField.select(CustomField.id)
                 .where(CustomField.group == row["group"])
-                .order_by(CustomField.id)
-                .lock_rows("NO KEY UPDATE")
+                .order_by(CustomField.id),
+                "NO KEY UPDATE",
             )
-        fields = await list_fields(company_id, row["group"])
-        ids = [f["id"] for f in fields]
-        index = ids.index(field_id)
-        target = index - 1 if direction == "up" else index + 1
-        if 0 <= target < len(ids):
-            ids[index], ids[target] = ids[target], ids[index]
-        for position, each in enumerate(ids):
-            await CustomField.update({CustomField.position: position}).where(CustomField.id == each)
+            fields = await list_fields(company_id, row["group"])
+            ids = [f["id"] for f in fields]
+            index = ids.index(field_id)
+            target = index - 1 if direction == "up" else index + 1
+            if 0 <= target < len(ids):
+                ids[index], ids[target] = ids[target], ids[index]
+            for position, each in enumerate(ids):
+                await CustomField.update({CustomField.position: position}).where(
+                    CustomField.id == each
+                )
 
 
 # --- custom values --------------------------------------------------------------------------
@@ -701,12 +699,12 @@ async def _encrypted_fields(field_ids: list[int], lock: str = "KEY SHARE") -> di
     UPDATE but not a change of the fields' order (move_field)."""
     if not field_ids:
         return {}
-    query = (
+    rows = await locked(
         CustomField.select(CustomField.id, CustomField.encrypted)
         .where(CustomField.id.is_in(field_ids))
-        .order_by(CustomField.id)
+        .order_by(CustomField.id),
+        lock,
     )
-    rows = await (query if is_sqlite() else query.lock_rows(lock))
     return {row["id"]: row["encrypted"] for row in rows}
 
 

@@ -19,7 +19,8 @@ from portal.core.pagination import Page
 from portal.staff.tables import Staff
 
 if TYPE_CHECKING:
-    from portal.clients.services import Actor, ClientDetails, ClientView
+    from portal.clients.services import ClientDetails, ClientView
+    from portal.core.actors import Actor
 
 MAX_VALUE = 2000  # characters of an old or new value kept in a line
 PASSWORD_CHANGED = "password changed"  # noqa: S105 - a label, not a password

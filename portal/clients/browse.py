@@ -269,8 +269,6 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
             where,
             args,
             query,
-            company_id=company_id,
-            group_id=query.group_id,
             in_tab=tab_counts[query.tab],
             in_company=company_counts.total(),
         )
@@ -278,7 +276,7 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
         if query.sort == "group":
             rows = await _rows_by_group(window, pager, in_group, groups)
         else:
-            rows = await (await window.narrowed()).rows(pager.offset, pager.per_page)
+            rows = await window.rows(pager.offset, pager.per_page)
     return BrowseResult(
         query=replace(query, page=pager.number),
         counts=tab_counts,
@@ -295,8 +293,6 @@ class _Window:
     where: str
     args: list[Any]
     query: BrowseQuery
-    company_id: int
-    group_id: int | None  # the group listed, if one
     in_tab: int  # how many there are
     in_company: int  # how many clients the company has in all
 
@@ -305,33 +301,7 @@ class _Window:
             self,
             where=f'{self.where} AND c."group" = {{}}',
             args=[*self.args, group_id],
-            group_id=group_id,
             in_tab=clients,
-        )
-
-    async def narrowed(self) -> _Window:
-        """In client ID order under a creation-date range, the window between the bounds of
-        the client numbers of the months the range touches (counts.number_range), so that the
-        client-ID index is read from about the range's first client rather than the company's
-        first: client IDs follow creation dates, so every client created before the range
-        would be read on the way otherwise."""
-        if self.query.sort not in ("id", "group") or not self.query.has_dates:
-            return self
-        created_from, created_before = _created_range(self.query)
-        numbers = await counts.number_range(
-            self.company_id,
-            self.query.tab,
-            group_id=self.group_id,
-            country=self.query.country,
-            created_from=created_from,
-            created_before=created_before,
-        )
-        if numbers is None:
-            return self
-        return replace(
-            self,
-            where=f"{self.where} AND c.number BETWEEN {{}} AND {{}}",
-            args=[*self.args, *numbers],
         )
 
     async def rows(self, first: int, limit: int) -> list[dict]:
@@ -395,7 +365,7 @@ async def _rows_by_group(
         if skip >= in_group[group_id]:
             skip -= in_group[group_id]
             continue
-        group_window = await window.of_group(group_id, in_group[group_id]).narrowed()
+        group_window = window.of_group(group_id, in_group[group_id])
         rows += await group_window.rows(skip, pager.per_page - len(rows))
         skip = 0
         if len(rows) >= pager.per_page:

@@ -3,36 +3,20 @@ and so created in each month (table `client_month_count`): Browse's tabs, its fi
 its pages sorted by group and the group list read these few rows instead of counting every
 client.
 
-Every write that adds, removes or moves a client (its group, status or primary contact's
-country) calls `shift` in its transaction, so the counts commit or roll back with the change.
-Tests compare the counts with the clients after every test; `portal clients recount` repairs
-them after changes made around the services."""
+The database keeps the counts: triggers on the client table move a client between them in
+the statement that adds, removes or moves it (its group, status or primary contact's country),
+whatever writes it (see the clients migration of 2026-12-02T18:00). Tests compare the counts
+with the clients after every test; `portal clients recount` counts afresh, as a repair."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from portal.clients.tables import CLIENT_STATUSES, Client, ClientCount, ClientMonthCount
-from portal.core.db import is_sqlite, lock_for_insert, write_transaction
-
-
-class Key(NamedTuple):
-    """A client as counted: under its group, country and status, of all time and of the month
-    (UTC) of its creation, whose client-number bounds its number widens."""
-
-    group_id: int
-    country: str
-    status: str
-    created_at: datetime
-    number: int
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> Key:
-        """The key of a row of the client table that holds the columns counted by."""
-        return cls(row["group"], row["country"], row["status"], row["created_at"], row["number"])
+from portal.core.db import lock_for_insert, lock_table, month_of, write_transactions
 
 
 def _month_start(moment: datetime) -> datetime:
@@ -42,70 +26,6 @@ def _month_start(moment: datetime) -> datetime:
 
 def _next_month(month: datetime) -> datetime:
     return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
-
-
-def _month_of(moment: datetime) -> date:
-    return _month_start(moment).date()
-
-
-def month_sql(created_at: str = "created_at") -> str:
-    """SQL of the first day of the month (UTC) of the timestamp column `created_at`."""
-    if is_sqlite():
-        return f"date({created_at}, 'start of month')"
-    return f"date_trunc('month', {created_at} AT TIME ZONE 'UTC')::date"
-
-
-async def shift(company_id: int, *, added: Iterable[Key] = (), removed: Iterable[Key] = ()) -> None:
-    """Counts clients in under `added` and out of `removed` (one entry a client). Call it last
-    in the write transaction: on PostgreSQL the count rows stay locked until commit, and they
-    are updated in one order (all-time counts, then monthly ones, each in key order), so two
-    writers never wait for each other's rows crosswise."""
-    changes = Counter(added)
-    changes.subtract(removed)
-    all_time: Counter[tuple[int, str, str]] = Counter()
-    monthly: Counter[tuple[date, int, str, str]] = Counter()
-    # The clients counted in under each month's key, not those counted out and in again.
-    counted_in: dict[tuple[date, int, str, str], Counter[int]] = defaultdict(Counter)
-    for key, change in changes.items():
-        all_time[key.group_id, key.country, key.status] += change
-        month_key = (_month_of(key.created_at), key.group_id, key.country, key.status)
-        monthly[month_key] += change
-        counted_in[month_key][key.number] += change
-    for (group_id, country, status), change in sorted(all_time.items()):
-        if change:
-            await ClientCount.raw(
-                'INSERT INTO client_count (company, "group", country, status, clients) '
-                "VALUES ({}, {}, {}, {}, {}) "
-                'ON CONFLICT (company, "group", country, status) '
-                "DO UPDATE SET clients = client_count.clients + excluded.clients",
-                company_id,
-                group_id,
-                country,
-                status,
-                change,
-            )
-    for month_key, change in sorted(monthly.items()):
-        numbers = [n for n, c in counted_in[month_key].items() if c > 0]
-        if change or numbers:
-            # NULL bounds (nothing counted in) leave the row's bounds as they are.
-            await ClientMonthCount.raw(
-                "INSERT INTO client_month_count "
-                '(company, month, "group", country, status, clients, first_number, last_number) '
-                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
-                'ON CONFLICT (company, month, "group", country, status) DO UPDATE SET '
-                "clients = client_month_count.clients + excluded.clients, "
-                "first_number = CASE WHEN excluded.first_number < client_month_count.first_number "
-                "OR client_month_count.first_number IS NULL THEN excluded.first_number "
-                "ELSE client_month_count.first_number END, "
-                "last_number = CASE WHEN excluded.last_number > client_month_count.last_number "
-                "OR client_month_count.last_number IS NULL THEN excluded.last_number "
-                "ELSE client_month_count.last_number END",
-                company_id,
-                *month_key,
-                change,
-                min(numbers, default=None),
-                max(numbers, default=None),
-            )
 
 
 async def tally(
@@ -141,38 +61,6 @@ async def tally(
     if created_before and whole_before < created_before:
         result.update(await _counted(company_id, group_id, country, whole_before, created_before))
     return result
-
-
-async def number_range(
-    company_id: int,
-    status: str,
-    *,
-    group_id: int | None = None,
-    country: str = "",
-    created_from: datetime | None = None,
-    created_before: datetime | None = None,
-) -> tuple[int, int] | None:
-    """Bounds of the client numbers of the company's clients of `status` (and group, country)
-    created from `created_from` up to `created_before`: those of the months the range touches
-    (whatever their counts say, so that a miscount never hides a client). None when no client
-    was ever counted in such a month."""
-    conditions, args = _conditions(company_id, group_id, country)
-    conditions.append("status = {}")
-    args.append(status)
-    if created_from:
-        conditions.append("month >= {}")
-        args.append(_month_of(created_from))
-    if created_before:
-        conditions.append("month <= {}")
-        args.append(_month_of(created_before - timedelta(microseconds=1)))
-    where = " AND ".join(conditions)  # fixed text; values are bound parameters
-    rows = await ClientMonthCount.raw(
-        "SELECT min(first_number) AS low, max(last_number) AS high "  # noqa: S608
-        f"FROM client_month_count WHERE {where}",
-        *args,
-    )
-    low, high = rows[0]["low"], rows[0]["high"]
-    return None if low is None or high is None else (low, high)
 
 
 async def _kept(
@@ -236,35 +124,37 @@ def _conditions(company_id: int, group_id: int | None, country: str) -> tuple[li
 
 async def recount() -> int:
     """Counts every company's clients afresh, with each client's copy of its primary contact's
-    country: a repair after changes made around the services (by hand in the database, for
-    instance). Returns how many clients were counted."""
-    month = month_sql()
-    async with write_transaction():
-        # Writers lock client rows before count rows: so does this, or it could deadlock. On
-        # PostgreSQL, EXCLUSIVE also waits for writers that have only locked a client row so far
-        # (SELECT … FOR UPDATE), which would otherwise wait for this UPDATE while it waits for them.
-        if not is_sqlite():
-            await Client.raw("LOCK TABLE client IN EXCLUSIVE MODE")
-        await lock_for_insert(ClientCount._meta.tablename)
-        await lock_for_insert(ClientMonthCount._meta.tablename)
-        await ClientCount.raw(
-            "UPDATE client SET country = coalesce((SELECT ct.country FROM contact ct "
-            "WHERE ct.client = client.id AND ct.contact_type = 'primary'), '')"
-        )
-        await ClientCount.delete(force=True)
-        await ClientCount.raw(
-            'INSERT INTO client_count (company, "group", country, status, clients) '
-            'SELECT company, "group", country, status, count(*) FROM client '
-            'GROUP BY company, "group", country, status'
-        )
-        await ClientMonthCount.delete(force=True)
-        await ClientMonthCount.raw(
-            "INSERT INTO client_month_count "  # noqa: S608
-            '(company, month, "group", country, status, clients, first_number, last_number) '
-            f'SELECT company, {month}, "group", country, status, count(*), min(number), '
-            f'max(number) FROM client GROUP BY company, {month}, "group", country, status'
-        )
-        rows = await ClientCount.raw(
-            "SELECT coalesce(sum(clients), 0) AS clients FROM client_count"
-        )
+    country: a repair after the counts were changed by hand. Returns how many clients were
+    counted."""
+    month = month_of("created_at")
+    async for transaction in write_transactions():
+        async with transaction:
+            # Writers lock client rows before count rows (the triggers run after the client's
+            # row changed): so does this. On PostgreSQL, EXCLUSIVE waits for every writer
+            # that holds a client row, and holds off new ones until the recount commits.
+            await lock_table(Client._meta.tablename, "EXCLUSIVE")
+            await lock_for_insert(ClientCount._meta.tablename)
+            await lock_for_insert(ClientMonthCount._meta.tablename)
+            await ClientCount.raw(
+                "UPDATE client SET country = coalesce((SELECT ct.country FROM contact ct "
+                "WHERE ct.client = client.id AND ct.contact_type = 'primary'), '') "
+                "WHERE country <> coalesce((SELECT ct.country FROM contact ct "
+                "WHERE ct.client = client.id AND ct.contact_type = 'primary'), '')"
+            )
+            await ClientCount.delete(force=True)
+            await ClientCount.raw(
+                'INSERT INTO client_count (company, "group", country, status, clients) '
+                'SELECT company, "group", country, status, count(*) FROM client '
+                'GROUP BY company, "group", country, status'
+            )
+            await ClientMonthCount.delete(force=True)
+            await ClientMonthCount.raw(
+                "INSERT INTO client_month_count "  # noqa: S608
+                '(company, month, "group", country, status, clients) '
+                f'SELECT company, {month}, "group", country, status, count(*) FROM client '
+                f'GROUP BY company, {month}, "group", country, status'
+            )
+            rows = await ClientCount.raw(
+                "SELECT coalesce(sum(clients), 0) AS clients FROM client_count"
+            )
     return int(rows[0]["clients"])

@@ -39,11 +39,11 @@ from rich.text import Text
 
 from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
-from portal.clients import counts, search
+from portal.clients import search
 from portal.clients.services import MARKETING_OPT_IN_WORDING
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.tables import ClientIdSequence, Company
-from portal.core.db import lock_for_insert, refresh_stale_statistics, write_transaction
+from portal.core.db import lock_for_insert, write_transactions
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.passwords import hash_password
@@ -94,6 +94,7 @@ CLIENT_COLUMNS = (
     Client.number,
     Client.code,
     Client.status,
+    # The contact's trigger keeps it; given here, it spares an update of every new client.
     Client.country,
     Client.username,
     Client.password_hash,
@@ -196,10 +197,6 @@ class DemoClient:
             self.updated_at,
         )
 
-    @property
-    def count_key(self) -> counts.Key:
-        return counts.Key(self.group_id, self.country, self.status, self.created_at, self.number)
-
     def consent_row(self, client_id: int) -> tuple:
         """The opt-in's record, as when staff tick the box; given at sign-up."""
         return (client_id, True, "system", "demo-data", MARKETING_OPT_IN_WORDING, self.created_at)
@@ -236,7 +233,8 @@ async def load_demo(count: int, company_id: int | None = None, seed: int | None 
             batch = factory.batch(first, min(CLIENTS_PER_TRANSACTION, count - first), count)
             await _save(company, batch, password_hash, rng)
             progress.advance(task, len(batch))
-    await refresh_stale_statistics()  # SQLite's planner must know how many clients there are
+    with console.status("Refreshing the planner's statistics…"):
+        await search.after_bulk_change()
     console.print(
         f"Created {count:,} demo clients in {company['name']!r} in "
         f"{time.perf_counter() - started:.1f} s. They all log in with the password "
@@ -268,22 +266,23 @@ async def _company(company_id: int | None) -> dict[str, Any]:
 async def _ensure_demo_groups(company_id: int) -> list[tuple[int, int]]:
     """The groups to spread clients over, as (group ID, share): the company's default group
     and the demo groups, created if missing."""
-    async with write_transaction():
-        await lock_for_insert(ClientGroup._meta.tablename)
-        existing = await ClientGroup.select(ClientGroup.name).where(
-            ClientGroup.company == company_id
-        )
-        names = {row["name"].lower() for row in existing}
-        missing = [
-            ClientGroup(company=company_id, name=name, colour=colour, description=description)
-            for name, colour, description, _ in DEMO_GROUPS
-            if name.lower() not in names
-        ]
-        if missing:
-            await ClientGroup.insert(*missing)
-        rows = await ClientGroup.select(
-            ClientGroup.id, ClientGroup.name, ClientGroup.is_default
-        ).where(ClientGroup.company == company_id)
+    async for transaction in write_transactions():
+        async with transaction:
+            await lock_for_insert(ClientGroup._meta.tablename)
+            existing = await ClientGroup.select(ClientGroup.name).where(
+                ClientGroup.company == company_id
+            )
+            names = {row["name"].lower() for row in existing}
+            missing = [
+                ClientGroup(company=company_id, name=name, colour=colour, description=description)
+                for name, colour, description, _ in DEMO_GROUPS
+                if name.lower() not in names
+            ]
+            if missing:
+                await ClientGroup.insert(*missing)
+            rows = await ClientGroup.select(
+                ClientGroup.id, ClientGroup.name, ClientGroup.is_default
+            ).where(ClientGroup.company == company_id)
     if not any(row["is_default"] for row in rows):
         raise ValidationError({"company": "The company has no default client group."})
     shares = {name.lower(): share for name, _, _, share in DEMO_GROUPS}
@@ -472,36 +471,36 @@ async def _save(
 ) -> None:
     """One transaction: the clients' numbers from the company's sequence, their rows, consent
     records, contacts and phone numbers, all or nothing."""
-    async with write_transaction():
-        # Serialises with other writers the username check below and the inserts that follow.
-        await lock_for_insert(Client._meta.tablename)
-        first = await _reserve_numbers(company, len(batch))
-        for index, client in enumerate(batch):
-            client.number = first + index * company["client_id_increment"]
-            client.code = company["client_id_format"].replace("{num}", str(client.number))
-            client.username = f"{client.mailbox}{client.number}@{client.domain}"
-        await _free_usernames(batch, rng)
-        client_rows = [client.client_row(company["id"], password_hash) for client in batch]
-        # RETURNING does not promise the order of the VALUES: rows are matched by a unique value.
-        inserted = await _insert(Client, CLIENT_COLUMNS, client_rows, Client.number)
-        client_ids = {row["number"]: row["id"] for row in inserted}
-        consent_rows = [c.consent_row(client_ids[c.number]) for c in batch if c.marketing_opt_in]
-        await _insert(ConsentEvent, CONSENT_COLUMNS, consent_rows)
-        contact_rows = [client.contact_row(client_ids[client.number]) for client in batch]
-        inserted = await _insert(Contact, CONTACT_COLUMNS, contact_rows, Contact.client)
-        contact_ids = {row["client"]: row["id"] for row in inserted}
-        number_rows = [
-            row
-            for client in batch
-            for row in client.number_rows(contact_ids[client_ids[client.number]])
-        ]
-        await _insert(ContactNumber, NUMBER_COLUMNS, number_rows)
-        accounts = [client.account(client_ids[client.number]) for client in batch]
-        await add_demo_billing(company["id"], accounts, rng)
-        # Searchable and counted at once, in the same transaction as the rows (as every write
-        # keeps them).
-        await search.index_clients(list(client_ids.values()))
-        await counts.shift(company["id"], added=[client.count_key for client in batch])
+    async for transaction in write_transactions():
+        async with transaction:
+            # Serialises with other writers the username check below and the inserts that follow.
+            await lock_for_insert(Client._meta.tablename)
+            first = await _reserve_numbers(company, len(batch))
+            for index, client in enumerate(batch):
+                client.number = first + index * company["client_id_increment"]
+                client.code = company["client_id_format"].replace("{num}", str(client.number))
+                client.username = f"{client.mailbox}{client.number}@{client.domain}"
+            await _free_usernames(batch, rng)
+            client_rows = [client.client_row(company["id"], password_hash) for client in batch]
+            # RETURNING does not promise the order of the VALUES: rows are matched by a unique
+            # value.
+            inserted = await _insert(Client, CLIENT_COLUMNS, client_rows, Client.number)
+            client_ids = {row["number"]: row["id"] for row in inserted}
+            consent_rows = [
+                c.consent_row(client_ids[c.number]) for c in batch if c.marketing_opt_in
+            ]
+            await _insert(ConsentEvent, CONSENT_COLUMNS, consent_rows)
+            contact_rows = [client.contact_row(client_ids[client.number]) for client in batch]
+            inserted = await _insert(Contact, CONTACT_COLUMNS, contact_rows, Contact.client)
+            contact_ids = {row["client"]: row["id"] for row in inserted}
+            number_rows = [
+                row
+                for client in batch
+                for row in client.number_rows(contact_ids[client_ids[client.number]])
+            ]
+            await _insert(ContactNumber, NUMBER_COLUMNS, number_rows)
+            accounts = [client.account(client_ids[client.number]) for client in batch]
+            await add_demo_billing(company["id"], accounts, rng)
 
 
 async def _reserve_numbers(company: dict[str, Any], count: int) -> int:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.clients import audit, counts
-from portal.clients.services import STATUSES, Actor, get_client
+from portal.clients import audit
+from portal.clients.services import STATUSES, get_client
 from portal.clients.tables import Client, ClientAudit
 from portal.companies.services import get_company
 from portal.core import throttle
-from portal.core.db import is_sqlite, write_transaction
+from portal.core.actors import Actor
+from portal.core.db import locked, write_transactions
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.ids import is_row_id
 from portal.core.passwords import verify_password
@@ -36,42 +37,33 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
         raise ValidationError({"status": "Choose Active, Inactive or Fraud."})
     if not is_row_id(client_id):
         raise NotFound()
-    async with write_transaction():
-        # Locked until commit (SQLite's write transaction already excludes other writers), so
-        # the status moved away from, and counted out, is the one that is there.
-        query = Client.select(
-            Client.status,
-            Client.code,
-            Client.group,
-            Client.country,
-            Client.created_at,
-            Client.number,
-        ).where(Client.id == client_id, Client.company == company_id)
-        row = await (query if is_sqlite() else query.lock_rows()).first()
-        if row is None:
-            raise NotFound()
-        if row["status"] == status:
-            return False
-        await Client.update(
-            {
-                Client.status: status,
-                Client.session_epoch: Client.session_epoch + 1,
-                Client.version: Client.version + 1,
-                Client.updated_at: datetime.now(UTC),
-            }
-        ).where(Client.id == client_id, Client.company == company_id)
-        await audit.record(
-            company_id,
-            client_id,
-            row["code"],
-            actor,
-            [("Status", STATUSES.get(row["status"], row["status"]), STATUSES[status])],
-        )
-        await counts.shift(
-            company_id,
-            removed=[counts.Key.of(row)],
-            added=[counts.Key.of({**row, "status": status})],
-        )
+    async for transaction in write_transactions():
+        async with transaction:
+            # Locked until commit, so that the status changed from is the one that is there.
+            row = await locked(
+                Client.select(Client.status, Client.code).where(
+                    Client.id == client_id, Client.company == company_id
+                )
+            ).first()
+            if row is None:
+                raise NotFound()
+            if row["status"] == status:
+                return False
+            await Client.update(
+                {
+                    Client.status: status,
+                    Client.session_epoch: Client.session_epoch + 1,
+                    Client.version: Client.version + 1,
+                    Client.updated_at: datetime.now(UTC),
+                }
+            ).where(Client.id == client_id, Client.company == company_id)
+            await audit.record(
+                company_id,
+                client_id,
+                row["code"],
+                actor,
+                [("Status", STATUSES.get(row["status"], row["status"]), STATUSES[status])],
+            )
     return True
 
 
@@ -110,8 +102,9 @@ async def email_client(
             client_id=client_id,
         ),
     )
-    async with write_transaction():
-        await audit.record(company_id, client_id, client.code, actor, [("Email", "", subject)])
+    async for transaction in write_transactions():
+        async with transaction:
+            await audit.record(company_id, client_id, client.code, actor, [("Email", "", subject)])
     return message_id
 
 
@@ -139,34 +132,21 @@ async def delete_client(
     if not ok:
         raise ValidationError({"password": WRONG_PASSWORD})
     await throttle.succeeded(CONFIRM_THROTTLE_AREA, identifier, attempt)
-    async with write_transaction():
-        row = (
-            await Client.select(Client.code)
-            .where(Client.id == client_id, Client.company == company_id)
-            .first()
-        )
-        if row is None:
-            raise NotFound()  # deleted meanwhile
-        # The history holds personal data (old names, addresses): it goes with the client.
-        await ClientAudit.delete().where(
-            ClientAudit.company == company_id, ClientAudit.client_id == client_id
-        )
-        deleted = (
-            await Client.delete()
-            .where(Client.id == client_id, Client.company == company_id)
-            .returning(
-                Client.group, Client.country, Client.status, Client.created_at, Client.number
+    async for transaction in write_transactions():
+        async with transaction:
+            # The history holds personal data (old names, addresses): it goes with the client.
+            await ClientAudit.delete().where(
+                ClientAudit.company == company_id, ClientAudit.client_id == client_id
             )
-        )
-        if not deleted:
-            raise NotFound()
-        await audit.record(
-            company_id,
-            client_id,
-            row["code"],
-            actor,
-            [("Client", f"Client ID {row['code']}", "deleted")],
-        )
-        gone = deleted[0]  # as it was when deleted, whatever was read before
-        await counts.shift(company_id, removed=[counts.Key.of(gone)])
-    return row["code"]
+            deleted = (
+                await Client.delete()
+                .where(Client.id == client_id, Client.company == company_id)
+                .returning(Client.code)
+            )
+            if not deleted:
+                raise NotFound()  # deleted meanwhile
+            code = deleted[0]["code"]
+            await audit.record(
+                company_id, client_id, code, actor, [("Client", f"Client ID {code}", "deleted")]
+            )
+    return code

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portal.clients import audit
-from portal.clients.services import Actor
 from portal.clients.tables import Client, ClientNote
-from portal.core.db import write_transaction
+from portal.core.actors import Actor
+from portal.core.db import write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import check_length
 from portal.core.ids import is_row_id
@@ -73,21 +73,22 @@ async def get_note(company_id: int, client_id: int, note_id: int) -> dict:
 
 async def add_note(company_id: int, client_id: int, details: NoteDetails, actor: Actor) -> int:
     clean = _check(details)
-    async with write_transaction():
-        code = await _client_code(company_id, client_id)
-        rows = await ClientNote.insert(
-            ClientNote(
-                client=client_id,
-                title=clean.title,
-                body=clean.body,
-                sticky=clean.sticky,
-                staff_id=actor.id if actor.kind == "staff" else None,
+    async for transaction in write_transactions():
+        async with transaction:
+            code = await _client_code(company_id, client_id)
+            rows = await ClientNote.insert(
+                ClientNote(
+                    client=client_id,
+                    title=clean.title,
+                    body=clean.body,
+                    sticky=clean.sticky,
+                    staff_id=actor.id if actor.kind == "staff" else None,
+                )
+            ).returning(ClientNote.id)
+            sticky = " (sticky)" if clean.sticky else ""
+            await audit.record(
+                company_id, client_id, code, actor, [("Note", "", f"added: {clean.title}{sticky}")]
             )
-        ).returning(ClientNote.id)
-        sticky = " (sticky)" if clean.sticky else ""
-        await audit.record(
-            company_id, client_id, code, actor, [("Note", "", f"added: {clean.title}{sticky}")]
-        )
     return rows[0]["id"]
 
 
@@ -95,35 +96,43 @@ async def update_note(
     company_id: int, client_id: int, note_id: int, details: NoteDetails, actor: Actor
 ) -> None:
     clean = _check(details)
-    async with write_transaction():
-        code = await _client_code(company_id, client_id)
-        note = await get_note(company_id, client_id, note_id)
-        await ClientNote.update(
-            {
-                ClientNote.title: clean.title,
-                ClientNote.body: clean.body,
-                ClientNote.sticky: clean.sticky,
-                ClientNote.updated_at: datetime.now(UTC),
-            }
-        ).where(ClientNote.id == note_id)
-        changes = []
-        if note["title"] != clean.title:
-            changes.append(("Note title", note["title"], clean.title))
-        if note["body"] != clean.body:
-            changes.append(("Note", note["body"], clean.body))
-        if note["sticky"] != clean.sticky:
-            changes.append(
-                ("Note sticky", "Yes" if note["sticky"] else "No", "Yes" if clean.sticky else "No")
-            )
-        await audit.record(company_id, client_id, code, actor, changes)
+    async for transaction in write_transactions():
+        async with transaction:
+            code = await _client_code(company_id, client_id)
+            note = await get_note(company_id, client_id, note_id)
+            await ClientNote.update(
+                {
+                    ClientNote.title: clean.title,
+                    ClientNote.body: clean.body,
+                    ClientNote.sticky: clean.sticky,
+                    ClientNote.updated_at: datetime.now(UTC),
+                }
+            ).where(ClientNote.id == note_id)
+            changes = []
+            if note["title"] != clean.title:
+                changes.append(("Note title", note["title"], clean.title))
+            if note["body"] != clean.body:
+                changes.append(("Note", note["body"], clean.body))
+            if note["sticky"] != clean.sticky:
+                changes.append(
+                    (
+                        "Note sticky",
+                        "Yes" if note["sticky"] else "No",
+                        "Yes" if clean.sticky else "No",
+                    )
+                )
+            await audit.record(company_id, client_id, code, actor, changes)
 
 
 async def delete_note(company_id: int, client_id: int, note_id: int, actor: Actor) -> None:
-    async with write_transaction():
-        code = await _client_code(company_id, client_id)
-        note = await get_note(company_id, client_id, note_id)
-        await ClientNote.delete().where(ClientNote.id == note_id)
-        await audit.record(company_id, client_id, code, actor, [("Note", note["title"], "deleted")])
+    async for transaction in write_transactions():
+        async with transaction:
+            code = await _client_code(company_id, client_id)
+            note = await get_note(company_id, client_id, note_id)
+            await ClientNote.delete().where(ClientNote.id == note_id)
+            await audit.record(
+                company_id, client_id, code, actor, [("Note", note["title"], "deleted")]
+            )
 
 
 async def count_notes(client_id: int) -> int:

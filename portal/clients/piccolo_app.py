@@ -2,6 +2,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from portal.clients.search import index_pending
 from portal.clients.tables import (
     Client,
     ClientAudit,
@@ -9,12 +10,14 @@ from portal.clients.tables import (
     ClientMonthCount,
     ClientNote,
     ClientSearch,
+    ClientSearchPending,
     ClientSetting,
     ConsentEvent,
     Contact,
     ContactNumber,
     CustomFieldValue,
 )
+from portal.core.db import before_commit
 
 APP_CONFIG = AppConfig(
     app_name="clients",
@@ -27,6 +30,7 @@ APP_CONFIG = AppConfig(
         CustomFieldValue,
         ClientSetting,
         ClientSearch,
+        ClientSearchPending,
         ClientNote,
         ClientAudit,
         ClientCount,
@@ -34,3 +38,8 @@ APP_CONFIG = AppConfig(
     ],
     migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
 )
+
+# Search documents follow every write: each write transaction rebuilds those the triggers
+# queued before it commits. Registered here, where every process that uses the database loads
+# the clients app.
+before_commit(index_pending)

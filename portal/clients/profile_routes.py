@@ -15,18 +15,19 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from portal.billing import services as billing
 from portal.billing.money import format_money
 from portal.clients import audit, lifecycle, notes, services
-from portal.clients.services import Actor, ClientView
+from portal.clients.services import ClientView
 from portal.core.db import read_transaction
-from portal.core.errors import NotFound, Throttled, ValidationError
+from portal.core.errors import Throttled, ValidationError
 from portal.core.forms import checkbox, text
 from portal.core.pagination import Page
-from portal.core.web import client_address, form_data, is_htmx, redirect, safe_next
+from portal.core.web import form_data, redirect, safe_next
 from portal.mail import services as mail
 from portal.staff import widgets
 from portal.staff.access import Admin, AdminContext
@@ -51,17 +52,6 @@ WIDGET_LIST = (
 )
 WIDGETS = {widget.name: widget for widget in WIDGET_LIST}
 WIDGET_NAMES = tuple(WIDGETS)
-
-
-def actor_of(request: Request, admin: AdminContext) -> Actor:
-    return Actor(kind="staff", id=admin.staff.id, address=client_address(request))
-
-
-async def client_or_404(admin: AdminContext, client_id: int) -> ClientView:
-    try:
-        return await services.get_client(admin.company.id, client_id)
-    except NotFound:
-        raise NotFoundException() from None
 
 
 def money_formatter(admin: AdminContext) -> Callable[[int, str], str]:
@@ -169,7 +159,7 @@ LOADERS: dict[str, WidgetLoader] = {
 
 @get("/clients/{client_id:int}/widgets/{name:str}", name="admin:clients:widget")
 async def widget(
-    request: Request,
+    request: HTMXRequest,
     admin: Admin,
     client_id: FromPath[int],
     name: FromPath[str],
@@ -180,7 +170,7 @@ async def widget(
     widget_info = WIDGETS.get(name)
     if widget_info is None:
         raise NotFoundException()
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     async with read_transaction():
         context = await LOADERS[name](admin, client, page)
     context.update(
@@ -190,14 +180,14 @@ async def widget(
         widget_url=f"/admin/clients/{client.id}/widgets/{name}",
     )
     headers = {"Vary": "HX-Request"}
-    if is_htmx(request) and request.headers.get("hx-boosted") != "true":
+    if request.htmx and not request.htmx.boosted:
         return Template(f"admin/clients/widgets/{name}.html", context=context, headers=headers)
     context["page_title"] = f"{widget_info.title} – {client.name}"
     return Template("admin/clients/widget_page.html", context=context, headers=headers)
 
 
 @post("/widgets/client-profile", name="admin:widgets:client-profile")
-async def save_widget_state(request: Request, admin: Admin) -> Response:
+async def save_widget_state(request: HTMXRequest, admin: Admin) -> Response:
     """Saves the order and minimized widgets of the client profile for this staff member in
     this company. htmx sends the whole state after a drag, a move or a toggle; without
     JavaScript the Move and arrow buttons post the shown state plus `move` or `toggle`."""
@@ -209,7 +199,7 @@ async def save_widget_state(request: Request, admin: Admin) -> Response:
         order, minimized = list(state.order), set(state.minimized)
         # htmx posts the arrangement as shown, after the page has applied the move or toggle
         # itself (htmx also sends the clicked button's value: it must not be applied twice).
-        htmx = is_htmx(request)
+        htmx = bool(request.htmx)
         if move := text(data, "move"):
             name, _, direction = move.partition(":")
             if name not in WIDGETS or direction not in {"up", "down"}:
@@ -227,7 +217,7 @@ async def save_widget_state(request: Request, admin: Admin) -> Response:
     except ValidationError as error:
         raise HTTPException(status_code=400, detail=next(iter(error.errors.values()))) from None
     await widgets.save_state(admin.staff.id, admin.company.id, PROFILE_KEY, WIDGET_NAMES, state)
-    if is_htmx(request):
+    if request.htmx:
         return Response(content=None, status_code=204)
     anchor = text(data, "move").partition(":")[0] or text(data, "toggle")
     target = safe_next(text(data, "next"), "/admin/clients")
@@ -270,37 +260,28 @@ def _note_page(
 
 @get("/clients/{client_id:int}/notes/add", name="admin:clients:note-add")
 async def add_note_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     return _note_page(client, notes.NoteDetails(), {})
 
 
 @post("/clients/{client_id:int}/notes/add", name="admin:clients:note-create")
 async def add_note_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     details = _note_details(await form_data(request))
     try:
-        await notes.add_note(admin.company.id, client.id, details, actor_of(request, admin))
+        await notes.add_note(admin.company.id, client.id, details, admin.actor(request))
     except ValidationError as error:
         return _note_page(client, details, error.errors, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, "The note was added.", category="success")
     return redirect(request, profile_url(client.id, "widget-notes"))
-
-
-async def _note_or_404(admin: AdminContext, client_id: int, note_id: int) -> dict:
-    try:
-        return await notes.get_note(admin.company.id, client_id, note_id)
-    except NotFound:
-        raise NotFoundException() from None
 
 
 @get("/clients/{client_id:int}/notes/{note_id:int}/edit", name="admin:clients:note-edit")
 async def edit_note_page(
     admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Template:
-    client = await client_or_404(admin, client_id)
-    note = await _note_or_404(admin, client_id, note_id)
+    client = await services.get_client(admin.company.id, client_id)
+    note = await notes.get_note(admin.company.id, client_id, note_id)
     details = notes.NoteDetails(title=note["title"], body=note["body"], sticky=note["sticky"])
     return _note_page(client, details, {}, note_id=note_id)
 
@@ -309,17 +290,13 @@ async def edit_note_page(
 async def edit_note_submit(
     request: Request, admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response:
-    client = await client_or_404(admin, client_id)
-    await _note_or_404(admin, client_id, note_id)
+    client = await services.get_client(admin.company.id, client_id)
+    await notes.get_note(admin.company.id, client_id, note_id)
     details = _note_details(await form_data(request))
     try:
-        await notes.update_note(
-            admin.company.id, client.id, note_id, details, actor_of(request, admin)
-        )
+        await notes.update_note(admin.company.id, client.id, note_id, details, admin.actor(request))
     except ValidationError as error:
         return _note_page(client, details, error.errors, note_id=note_id, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, "The note was saved.", category="success")
     return redirect(request, profile_url(client.id, "widget-notes"))
 
@@ -328,11 +305,8 @@ async def edit_note_submit(
 async def delete_note_submit(
     request: Request, admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response:
-    client = await client_or_404(admin, client_id)
-    try:
-        await notes.delete_note(admin.company.id, client.id, note_id, actor_of(request, admin))
-    except NotFound:
-        raise NotFoundException() from None
+    client = await services.get_client(admin.company.id, client_id)
+    await notes.delete_note(admin.company.id, client.id, note_id, admin.actor(request))
     flash(request, "The note was deleted.", category="success")
     return redirect(request, profile_url(client.id, "widget-notes"))
 
@@ -343,17 +317,15 @@ async def delete_note_submit(
 @post("/clients/{client_id:int}/status", name="admin:clients:status")
 async def change_status(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     """Active, Inactive or Fraud. Inactive and Fraud end the client's sessions at once."""
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     status = text(await form_data(request), "status")
     try:
         changed = await lifecycle.set_status(
-            admin.company.id, client.id, status, actor_of(request, admin)
+            admin.company.id, client.id, status, admin.actor(request)
         )
     except ValidationError as error:
         flash(request, error.errors["status"], category="error")
         return redirect(request, profile_url(client.id))
-    except NotFound:
-        raise NotFoundException() from None
     label = services.STATUSES[status]
     if not changed:
         flash(request, f"The client's status was already {label}.", category="info")
@@ -389,24 +361,22 @@ def _email_page(
 
 @get("/clients/{client_id:int}/email", name="admin:clients:email")
 async def email_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     return _email_page(client, {"subject": "", "body": ""}, {})
 
 
 @post("/clients/{client_id:int}/email", name="admin:clients:email-send")
 async def email_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
     body = data.get("body", "")
     values = {"subject": text(data, "subject"), "body": body if isinstance(body, str) else ""}
     try:
         await lifecycle.email_client(
-            admin.company.id, client.id, values["subject"], values["body"], actor_of(request, admin)
+            admin.company.id, client.id, values["subject"], values["body"], admin.actor(request)
         )
     except ValidationError as error:
         return _email_page(client, values, error.errors, status_code=422)
-    except NotFound:
-        raise NotFoundException() from None
     flash(request, f"The email to {client.contact['email']} was sent.", category="success")
     return redirect(request, profile_url(client.id, "widget-emails"))
 
@@ -428,12 +398,12 @@ def _delete_page(client: ClientView, errors: dict[str, str], status_code: int = 
 
 @get("/clients/{client_id:int}/delete", name="admin:clients:delete")
 async def delete_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    return _delete_page(await client_or_404(admin, client_id), {})
+    return _delete_page(await services.get_client(admin.company.id, client_id), {})
 
 
 @post("/clients/{client_id:int}/delete", name="admin:clients:delete-confirm")
 async def delete_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
     password = data.get("password", "")
     try:
@@ -442,15 +412,13 @@ async def delete_submit(request: Request, admin: Admin, client_id: FromPath[int]
             client.id,
             staff_id=admin.staff.id,
             password=password if isinstance(password, str) else "",
-            actor=actor_of(request, admin),
+            actor=admin.actor(request),
         )
     except ValidationError as error:
         return _delete_page(client, error.errors, status_code=422)
     except Throttled:
         errors = {"password": "Too many wrong passwords. Wait a few minutes and try again."}
         return _delete_page(client, errors, status_code=429)
-    except NotFound:
-        raise NotFoundException() from None
     flash(
         request,
         f"Client {code} ({client.name}) and all of their records were deleted.",

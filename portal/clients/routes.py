@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -20,7 +19,7 @@ from portal.clients.forms import (
     read_client_details,
 )
 from portal.clients.profile_routes import profile_context
-from portal.clients.services import Actor, ClientDetails, ClientView
+from portal.clients.services import ClientDetails, ClientView
 from portal.companies.services import get_company, internationalization
 from portal.core.countries import (
     countries,
@@ -29,11 +28,11 @@ from portal.core.countries import (
     subdivision_name,
     subdivisions,
 )
-from portal.core.errors import Conflict, NotFound, ValidationError
+from portal.core.errors import Conflict, ValidationError
 from portal.core.i18n import LANGUAGES, current_language
 from portal.core.ids import parse_id
 from portal.core.passwords import generate_password
-from portal.core.web import client_address, form_data, redirect
+from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
 
 CONFLICT_MESSAGE = (
@@ -41,17 +40,6 @@ CONFLICT_MESSAGE = (
     "Your entries are kept below; the page now holds their version: save again to overwrite it, "
     "or open the profile to see what they changed."
 )
-
-
-def _actor(request: Request, admin: AdminContext) -> Actor:
-    return Actor(kind="staff", id=admin.staff.id, address=client_address(request))
-
-
-async def _client_or_404(admin: AdminContext, client_id: int) -> ClientView:
-    try:
-        return await services.get_client(admin.company.id, client_id)
-    except NotFound:
-        raise NotFoundException() from None
 
 
 async def _form_page(
@@ -111,7 +99,7 @@ async def add_client_submit(request: Request, admin: Admin) -> Response:
         return await _form_page(admin, details, {}, generated_password=generated)
     try:
         client_id = await services.create_client(
-            admin.company.id, details, data.get("password", ""), _actor(request, admin)
+            admin.company.id, details, data.get("password", ""), admin.actor(request)
         )
     except ValidationError as error:
         return await _form_page(admin, details, error.errors, status_code=422)
@@ -121,7 +109,7 @@ async def add_client_submit(request: Request, admin: Admin) -> Response:
 
 @get("/clients/{client_id:int}", name="admin:clients:profile")
 async def client_profile(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await _client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     language = admin.staff.language
     return Template(
         "admin/clients/profile.html",
@@ -153,14 +141,14 @@ async def _shown_custom_values(admin: AdminContext, client: ClientView) -> list[
 
 @get("/clients/{client_id:int}/edit", name="admin:clients:edit")
 async def edit_client_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await _client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     details = client_details_of(client, await custom_values(client_id))
     return await _form_page(admin, details, {}, client=client, version=client.version)
 
 
 @post("/clients/{client_id:int}/edit", name="admin:clients:update")
 async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await _client_or_404(admin, client_id)
+    client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
     details = read_client_details(data)
     version = parse_id(data.get("version", "")) or client.version
@@ -176,7 +164,7 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
             details,
             expected_version=version,
             new_password=data.get("password") or None,
-            actor=_actor(request, admin),
+            actor=admin.actor(request),
         )
     except ValidationError as error:
         return await _form_page(

@@ -10,8 +10,11 @@ Each engine indexes the document for substring search, created by the clients mi
   step by triggers, so the index changes in the same transaction as the row;
 - PostgreSQL: a pg_trgm GIN index on `client_search.document`, queried with LIKE.
 
-Writers call `index_client` inside the transaction that changed the client; bulk loads call
-`index_clients` with many IDs, or `reindex_company` afterwards.
+No writer rebuilds documents itself: the database's triggers queue every client whose values
+change (table `client_search_pending`), and `index_pending` rebuilds their documents at the end
+of every write transaction, before it commits (see portal.core.db.before_commit). A write made
+around the portal (raw SQL in a shell) is indexed by the next write transaction;
+`reindex_company` rebuilds every document, as a repair.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from functools import cache
 
 import phonenumbers
 
-from portal.clients.tables import Client, ClientSearch
-from portal.core.db import is_sqlite, refresh_statistics, write_transaction
+from portal.clients.tables import Client, ClientSearch, ClientSearchPending
+from portal.core.db import analyze, is_sqlite, write_transactions
 
 # Trigram indexes answer substrings from three characters.
 MIN_SUBSTRING_LENGTH = 3
@@ -152,14 +155,17 @@ SOURCES: tuple[Source, ...] = (_phone_values, _custom_field_values)
 # --- keeping the index up to date -------------------------------------------------------------
 
 
-async def index_client(client_id: int) -> None:
-    """Rebuilds the client's document. Call inside the write transaction that changed it."""
-    await index_clients([client_id])
+async def index_pending() -> None:
+    """Rebuilds the documents of the clients the triggers queued in this transaction, and
+    empties the queue. Every write transaction runs it before it commits."""
+    rows = await ClientSearchPending.raw("DELETE FROM client_search_pending RETURNING client")
+    if rows:
+        await index_clients(sorted({row["client"] for row in rows}))
 
 
 async def index_clients(client_ids: Sequence[int]) -> None:
-    """Rebuilds the documents of these clients (IDs that no longer exist are skipped). Call
-    inside the write transaction that changed them."""
+    """Rebuilds the documents of these clients (IDs that no longer exist are skipped), inside
+    the write transaction that runs it."""
     for start in range(0, len(client_ids), INDEX_BATCH):
         batch = client_ids[start : start + INDEX_BATCH]
         companies, account_values = await _account_values(batch)
@@ -199,11 +205,12 @@ async def reindex_company(company_id: int) -> int:
         if not rows:
             break
         client_ids = [row["id"] for row in rows]
-        async with write_transaction():
-            await index_clients(client_ids)
+        async for transaction in write_transactions():
+            async with transaction:
+                await index_clients(client_ids)
         count += len(client_ids)
         last_id = client_ids[-1]
-    await _after_bulk_change()
+    await after_bulk_change()
     return count
 
 
@@ -215,14 +222,15 @@ async def reindex_all() -> int:
     return count
 
 
-async def _after_bulk_change() -> None:
-    """Merges FTS5's segments on SQLite (fewer b-trees for each query to read) and refreshes
-    the planner's statistics (how selective searches and sorts are)."""
+async def after_bulk_change() -> None:
+    """After many clients were written at once: merges FTS5's segments on SQLite (fewer
+    b-trees for each query to read) and refreshes the planner's statistics of the tables a
+    search and Browse read."""
     if is_sqlite():
         await ClientSearch.raw(
             "INSERT INTO client_search_fts(client_search_fts) VALUES ('optimize')"
         )
-    await refresh_statistics()
+    await analyze("client", "contact", "contact_number", "client_search", "custom_field_value")
 
 
 # --- matching ---------------------------------------------------------------------------------

@@ -22,13 +22,14 @@ from portal.client_groups.services import (
 )
 from portal.client_groups.services import CONTACT_FIELDS as GROUP_CONTACT_FIELDS
 from portal.client_groups.tables import ClientGroup
-from portal.clients import audit, counts, search
+from portal.clients import audit
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.services import get_company, internationalization
 from portal.companies.tables import ClientIdSequence
+from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country, is_currency, state_belongs_to, subdivisions
-from portal.core.db import read_transaction, violated_unique_index, write_transaction
+from portal.core.db import read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import check_length, normalise_email, require
 from portal.core.ids import is_row_id, parse_id
@@ -99,19 +100,6 @@ class ClientDetails:
     marketing_opt_in: bool = False
     # Values of the chosen group's custom fields, by field id (as text)
     custom: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, for consent and audit records: kind staff/client/system, and the address."""
-
-    kind: str
-    id: int | None = None
-    address: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.id}" if self.id is not None else self.kind
 
 
 @dataclass(frozen=True)
@@ -457,10 +445,37 @@ async def _record_consent(
     )
 
 
-def _count_key(
-    group_id: int, details: ClientDetails, status: str, created_at: datetime, number: int
-) -> counts.Key:
-    return counts.Key(group_id, details.country.upper(), status, created_at, number)
+async def _insert_client(
+    company_id: int, details: ClientDetails, checked: _Checked, password_hash: str, actor: Actor
+) -> int:
+    """The rows of a new client, inside the write transaction that creates it."""
+    assert checked.settings is not None and checked.group_id is not None
+    number, code = await _next_client_id(company_id, checked.settings)
+    rows = await Client.insert(
+        Client(
+            company=company_id,
+            group=checked.group_id,
+            number=number,
+            code=code,
+            username=checked.username,
+            password_hash=password_hash,
+            preferred_currency=details.preferred_currency,
+            language=details.language,
+            tax_exempt=details.tax_exempt,
+            tax_id=details.tax_id,
+            marketing_opt_in=details.marketing_opt_in,
+        )
+    ).returning(Client.id)
+    client_id = rows[0]["id"]
+    contact = await Contact.insert(
+        Contact(client=client_id, contact_type="primary", **_contact_values(details, checked.email))
+    ).returning(Contact.id)
+    await _insert_numbers(contact[0]["id"], checked.numbers)
+    await save_custom_values(client_id, checked.custom_values)
+    if details.marketing_opt_in:
+        await _record_consent(client_id, True, actor, "admin-add-client")
+    await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
+    return client_id
 
 
 async def create_client(
@@ -474,45 +489,11 @@ async def create_client(
     )
     if checked.errors:
         raise ValidationError(checked.errors)
-    assert checked.settings is not None and checked.group_id is not None
     password_hash = await hash_password(password)
     try:
-        async with write_transaction():
-            number, code = await _next_client_id(company_id, checked.settings)
-            rows = await Client.insert(
-                Client(
-                    company=company_id,
-                    group=checked.group_id,
-                    number=number,
-                    code=code,
-                    country=details.country.upper(),
-                    username=checked.username,
-                    password_hash=password_hash,
-                    preferred_currency=details.preferred_currency,
-                    language=details.language,
-                    tax_exempt=details.tax_exempt,
-                    tax_id=details.tax_id,
-                    marketing_opt_in=details.marketing_opt_in,
-                )
-            ).returning(Client.id, Client.created_at)
-            client_id, created_at = rows[0]["id"], rows[0]["created_at"]
-            contact = await Contact.insert(
-                Contact(
-                    client=client_id,
-                    contact_type="primary",
-                    **_contact_values(details, checked.email),
-                )
-            ).returning(Contact.id)
-            await _insert_numbers(contact[0]["id"], checked.numbers)
-            await save_custom_values(client_id, checked.custom_values)
-            await search.index_client(client_id)
-            if details.marketing_opt_in:
-                await _record_consent(client_id, True, actor, "admin-add-client")
-            await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
-            await counts.shift(
-                company_id,
-                added=[_count_key(checked.group_id, details, "active", created_at, number)],
-            )
+        async for transaction in write_transactions():
+            async with transaction:
+                client_id = await _insert_client(company_id, details, checked, password_hash, actor)
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -551,7 +532,6 @@ async def update_client(
         raise ValidationError(checked.errors)
     values = {
         Client.group: checked.group_id,
-        Client.country: details.country.upper(),
         Client.username: checked.username,
         Client.preferred_currency: details.preferred_currency,
         Client.language: details.language,
@@ -573,48 +553,28 @@ async def update_client(
         password_changed=bool(new_password),
     )
     try:
-        async with write_transaction():
-            updated = (
-                await Client.update(values)
-                .where(
-                    Client.id == client_id,
-                    Client.company == company_id,
-                    Client.version == expected_version,
+        async for transaction in write_transactions():
+            async with transaction:
+                updated = (
+                    await Client.update(values)
+                    .where(
+                        Client.id == client_id,
+                        Client.company == company_id,
+                        Client.version == expected_version,
+                    )
+                    .returning(Client.id)
                 )
-                .returning(Client.number)
-            )
-            if not updated:
-                raise Conflict()
-            number = updated[0]["number"]
-            await Contact.update(_contact_values(details, checked.email)).where(
-                Contact.id == contact_id
-            )
-            await ContactNumber.delete().where(ContactNumber.contact == contact_id)
-            await _insert_numbers(contact_id, checked.numbers)
-            await save_custom_values(client_id, checked.custom_values)
-            await search.index_client(client_id)
-            if details.marketing_opt_in != current.marketing_opt_in:
-                await _record_consent(client_id, details.marketing_opt_in, actor, source)
-            await audit.record(company_id, client_id, current.code, actor, changes)
-            # The version is still `current`'s (every write moves it on), so are the group,
-            # country and status counted out.
-            await counts.shift(
-                company_id,
-                removed=[
-                    counts.Key(
-                        current.group_id,
-                        current.contact["country"],
-                        current.status,
-                        current.created_at,
-                        number,
-                    )
-                ],
-                added=[
-                    _count_key(
-                        checked.group_id, details, current.status, current.created_at, number
-                    )
-                ],
-            )
+                if not updated:
+                    raise Conflict()
+                await Contact.update(_contact_values(details, checked.email)).where(
+                    Contact.id == contact_id
+                )
+                await ContactNumber.delete().where(ContactNumber.contact == contact_id)
+                await _insert_numbers(contact_id, checked.numbers)
+                await save_custom_values(client_id, checked.custom_values)
+                if details.marketing_opt_in != current.marketing_opt_in:
+                    await _record_consent(client_id, details.marketing_opt_in, actor, source)
+                await audit.record(company_id, client_id, current.code, actor, changes)
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -736,25 +696,27 @@ async def set_marketing_opt_in(
     transaction. Returns whether anything changed (setting the current value again writes
     nothing). Raises NotFound for a client of another company. The client's version moves on,
     so an edit form opened before does not silently put the old choice back."""
-    async with write_transaction():
-        changed = (
-            await Client.update(
-                {
-                    Client.marketing_opt_in: opted_in,
-                    Client.version: Client.version + 1,
-                    Client.updated_at: datetime.now(UTC),
-                }
+    async for transaction in write_transactions():
+        async with transaction:
+            changed = (
+                await Client.update(
+                    {
+                        Client.marketing_opt_in: opted_in,
+                        Client.version: Client.version + 1,
+                        Client.updated_at: datetime.now(UTC),
+                    }
+                )
+                .where(
+                    Client.id == client_id,
+                    Client.company == company_id,
+                    Client.marketing_opt_in != opted_in,
+                )
+                .returning(Client.id)
             )
-            .where(
-                Client.id == client_id,
-                Client.company == company_id,
-                Client.marketing_opt_in != opted_in,
-            )
-            .returning(Client.id)
-        )
-        if changed:
-            await _record_consent(client_id, opted_in, actor, source, wording)
-            return True
-        if not await Client.exists().where(Client.id == client_id, Client.company == company_id):
-            raise NotFound()
-    return False
+            if changed:
+                await _record_consent(client_id, opted_in, actor, source, wording)
+            elif not await Client.exists().where(
+                Client.id == client_id, Client.company == company_id
+            ):
+                raise NotFound()
+    return bool(changed)

@@ -28,8 +28,8 @@ class Client(Table):
     number = Integer()
     code = Varchar(length=64)
     status = Varchar(length=10, default="active")  # active | inactive | fraud
-    # The primary contact's country, kept here by the writers of the contact so that Browse
-    # filters by it through an index of this table (see portal.clients.counts).
+    # The primary contact's country, kept here by a trigger on the contact, so that Browse
+    # filters by it through an index of this table.
     country = Varchar(length=2, default="")
     username = Varchar(length=254)
     password_hash = Varchar(length=255, null=True, default=None)
@@ -48,9 +48,8 @@ class Client(Table):
 
 class ClientCount(Table):
     """How many clients a company has of each group, country and status: what Browse's tabs and
-    the group list show, without counting every client. Kept by `portal.clients.counts` in the
-    transaction of every write that adds, removes or moves a client; (company, group, country,
-    status) is unique."""
+    the group list show, without counting every client. Kept by the database's triggers (see
+    the clients migration of 2026-12-02T18:00); (company, group, country, status) is unique."""
 
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.cascade)
@@ -61,10 +60,8 @@ class ClientCount(Table):
 
 class ClientMonthCount(Table):
     """How many clients a company has of each group, country and status that were created in
-    each month (UTC), and bounds of their client numbers: Browse's counts under a creation-date
-    filter add whole months from here, and its pages in client ID order read the client-ID
-    index between the bounds. Kept with `ClientCount`; (company, month, group, country, status)
-    is unique."""
+    each month (UTC): Browse's counts under a creation-date filter add whole months from here.
+    Kept with `ClientCount`; (company, month, group, country, status) is unique."""
 
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     month = Date()  # its first day
@@ -72,10 +69,6 @@ class ClientMonthCount(Table):
     country = Varchar(length=2, default="")
     status = Varchar(length=10, default="active")
     clients = Integer(default=0)
-    # Widened as clients are counted in, never narrowed as they leave, so they stay bounds of
-    # the numbers of the clients counted here; None while no client has been counted in.
-    first_number = Integer(null=True, default=None)
-    last_number = Integer(null=True, default=None)
 
 
 class Contact(Table):
@@ -144,6 +137,15 @@ class ClientSearch(Table):
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, unique=True)
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     document = Text()
+
+
+class ClientSearchPending(Table):
+    """Clients whose search document may be out of date: the database's triggers add one row
+    for each change to what the document is made of, and `portal.clients.search.index_pending`
+    rebuilds those documents and empties the table before each write transaction commits. Not a
+    foreign key: a deleted client's rows are simply passed over."""
+
+    client = Integer()
 
 
 class ClientNote(Table):

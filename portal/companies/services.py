@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from portal.client_groups.tables import ClientGroup
 from portal.companies.tables import Company, CompanySetting
 from portal.core.countries import is_country, is_currency
-from portal.core.db import write_transaction
+from portal.core.db import write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.staff.tables import StaffCompany
@@ -44,24 +44,25 @@ async def create_company(
     """A company and its default client group, in one transaction."""
     currency, country = currency.upper(), country.upper()
     _check(name, currency, language, country)
-    async with write_transaction():
-        rows = await Company.insert(
-            Company(
-                name=name.strip(),
-                default_currency=currency,
-                default_language=language,
-                default_country=country,
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await Company.insert(
+                Company(
+                    name=name.strip(),
+                    default_currency=currency,
+                    default_language=language,
+                    default_country=country,
+                )
+            ).returning(Company.id)
+            company_id = rows[0]["id"]
+            await ClientGroup.insert(
+                ClientGroup(
+                    company=company_id,
+                    name=DEFAULT_GROUP_NAME,
+                    description="The default group for new clients.",
+                    is_default=True,
+                )
             )
-        ).returning(Company.id)
-        company_id = rows[0]["id"]
-        await ClientGroup.insert(
-            ClientGroup(
-                company=company_id,
-                name=DEFAULT_GROUP_NAME,
-                description="The default group for new clients.",
-                is_default=True,
-            )
-        )
     return company_id
 
 
@@ -126,11 +127,14 @@ async def set_internationalization(company_id: int, enabled: list[str], default:
         errors["default_language"] = "The default language must be one of the enabled languages."
     if errors:
         raise ValidationError(errors)
-    async with write_transaction():
-        await CompanySetting.delete().where(
-            CompanySetting.company == company_id, CompanySetting.key == LANGUAGES_KEY
-        )
-        await CompanySetting.insert(
-            CompanySetting(company=company_id, key=LANGUAGES_KEY, value=",".join(chosen))
-        )
-        await Company.update({Company.default_language: default}).where(Company.id == company_id)
+    async for transaction in write_transactions():
+        async with transaction:
+            await CompanySetting.delete().where(
+                CompanySetting.company == company_id, CompanySetting.key == LANGUAGES_KEY
+            )
+            await CompanySetting.insert(
+                CompanySetting(company=company_id, key=LANGUAGES_KEY, value=",".join(chosen))
+            )
+            await Company.update({Company.default_language: default}).where(
+                Company.id == company_id
+            )

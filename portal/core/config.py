@@ -54,6 +54,9 @@ class Settings:
     session_idle_seconds: int
     session_absolute_seconds: int
     argon2_profile: str  # "default" (RFC 9106 low-memory) or "fast" (tests only)
+    db_wait_seconds: float  # longest wait for a connection or the write lock, then 503
+    db_statement_seconds: float  # longest statement while serving (PostgreSQL)
+    redis_timeout_seconds: float  # longest wait for Redis, then 503
     debug: bool
 
 
@@ -78,6 +81,17 @@ def _flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 < seconds <= 3600:
+        raise SystemExit(f"{name} must be between 0 and 3600 seconds")
+    return seconds
+
+
 @cache
 def get_settings() -> Settings:
     var_dir = Path(os.environ.get("PORTAL_VAR_DIR", "var")).resolve()
@@ -100,5 +114,8 @@ def get_settings() -> Settings:
         session_idle_seconds=int(os.environ.get("PORTAL_SESSION_IDLE_SECONDS", 2 * 3600)),
         session_absolute_seconds=int(os.environ.get("PORTAL_SESSION_ABSOLUTE_SECONDS", 12 * 3600)),
         argon2_profile=os.environ.get("PORTAL_ARGON2_PROFILE", "default"),
+        db_wait_seconds=_seconds("PORTAL_DB_WAIT_SECONDS", 10),
+        db_statement_seconds=_seconds("PORTAL_DB_STATEMENT_SECONDS", 15),
+        redis_timeout_seconds=_seconds("PORTAL_REDIS_TIMEOUT_SECONDS", 2),
         debug=_flag("PORTAL_DEBUG"),
     )

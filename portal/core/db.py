@@ -1,23 +1,51 @@
-"""Database engine, transactions and migrations for SQLite and PostgreSQL alike."""
+"""Database engine, transactions and migrations for SQLite and PostgreSQL alike.
+
+Piccolo's engines run every query. This module gives them what a server under load needs, and
+keeps the engines' differences behind named helpers:
+
+- **Writes queue, bounded.** SQLite takes one writer at a time. The writers of a process wait
+  at a gate in the order they came, then for the file's lock (held by another process, perhaps);
+  a writer that has waited PORTAL_DB_WAIT_SECONDS in all gets Unavailable (503), with nothing
+  written. PostgreSQL writers wait as long at most for a pooled connection, and a write
+  transaction that meets a deadlock or a serialization failure runs again, a few times.
+- **Every call is bounded.** PostgreSQL: connecting, waiting for a pooled connection, and every
+  statement (PORTAL_DB_STATEMENT_SECONDS, the server's own statement_timeout while serving). A
+  database that refuses, drops or stops answering raises Unavailable, logged once an outage
+  (portal.core.availability); the pool reconnects by itself when it answers again.
+- **Derived data before commit.** Triggers keep counts in step with the rows; what SQL cannot
+  compute (search documents) they queue, and the hooks registered with `before_commit` work
+  the queue off inside every write transaction, before it commits.
+- **SQLite connections are lent.** Piccolo's SQLite engine opens a connection (a thread and a
+  file) for every query and transaction; between `start()` and `stop()` idle ones are lent
+  again instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
+import random
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import aiosqlite
+import asyncpg
+from piccolo.columns import Column
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+from piccolo.query.base import Query
+from piccolo.table import Table
 
+from portal.core import availability
 from portal.core.config import PROJECT_DIR, DatabaseURL, get_settings
+from portal.core.errors import Unavailable
 
 # Piccolo apps in dependency order; each owns its tables and migrations.
 APPS = [
@@ -36,135 +64,374 @@ from portal.plugins import piccolo_apps as _plugin_apps  # noqa: E402
 
 APPS += _plugin_apps()
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
-
 # Piccolo finds its configuration by importing `piccolo_conf`, which lives at the project root.
 os.environ.setdefault("PICCOLO_CONF", "piccolo_conf")
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-
-# Open SQLite connections kept for reuse while the app runs, and for how long: a connection
-# reads the planner's statistics when it opens, so another process's ANALYZE reaches it only
-# through a new one.
+SERVICE = "The database"
+# Idle SQLite connections kept for lending, and for how long: a connection reads the planner's
+# statistics when it opens, so an ANALYZE reaches the others only through new ones.
 SQLITE_IDLE_CONNECTIONS = 8
 SQLITE_CONNECTION_SECONDS = 300
+# A write transaction that PostgreSQL rolled back for a deadlock or a serialization failure
+# runs again this many times in all before the request gets Unavailable.
+WRITE_ATTEMPTS = 4
+# The statement-level parts of a write that would take a writer past the deadline.
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "ANALYZE")
 
 
-class PooledSQLiteEngine(SQLiteEngine):
-    """Piccolo's SQLite engine opens a connection (a thread and a file) for every query and
-    every transaction and closes it after, a few milliseconds of each request. Between start()
-    and stop() this one lends idle connections instead and takes them back."""
+# --- failures: Unavailable, once an outage in the log -----------------------------------------
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.idle: list[_LentConnection] | None = None  # None: not pooling
-        self.generation = 0  # connections of an older generation are not lent again
 
-    async def get_connection(self) -> Any:
-        if self.idle is None:
-            return await super().get_connection()
-        if self.idle:
-            lent = self.idle.pop()
-            lent.closed = False
-            return lent
-        return _LentConnection(await super().get_connection(), self)
+def _sqlite_failure(error: sqlite3.OperationalError) -> Unavailable | None:
+    message = str(error)
+    if "locked" in message or "busy" in message:
+        return Unavailable(SERVICE, "too many writers are waiting", retry_after=2)
+    if any(
+        cause in message
+        for cause in ("disk I/O error", "unable to open", "readonly database", "disk is full")
+    ):
+        availability.failed(SERVICE, message)
+        return Unavailable(SERVICE, message, retry_after=30)
+    return None
 
-    async def _run_in_new_connection(
-        self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
-    ) -> Any:
-        if self.idle is None:
-            return await super()._run_in_new_connection(query, args, query_type, table)
-        connection = await self.get_connection()
-        try:
-            async with connection.execute(query, args or []) as cursor:
-                rows = await cursor.fetchall()
-            await connection.commit()  # a write outside a transaction (sqlite3 opened one)
-        except BaseException:
-            # Also when cancelled: the statement may still be running in the connection's
-            # thread, and must not be committed by whoever is lent the connection next.
-            await connection.discard()
+
+def _postgres_failure(error: BaseException) -> Unavailable | None:
+    if isinstance(error, asyncpg.TransactionRollbackError):  # deadlock, serialization failure
+        return Unavailable(SERVICE, str(error), retry_after=1, retryable=True)
+    if isinstance(error, asyncpg.QueryCanceledError):  # statement_timeout: the server is fine
+        return Unavailable(SERVICE, "a statement took too long", retry_after=5)
+    if isinstance(error, TimeoutError | OSError) or (
+        isinstance(error, asyncpg.InterfaceError) and "closed" in str(error)
+    ):
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    elif isinstance(
+        error,
+        asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError,
+    ):
+        reason = str(error)
+    else:
+        return None
+    availability.failed(SERVICE, reason)
+    return Unavailable(SERVICE, reason, retry_after=5)
+
+
+@contextlib.contextmanager
+def _failures_as_unavailable(engine: Engine) -> Iterator[None]:
+    """Driver errors that mean "the database cannot answer now" become Unavailable; any other
+    error (a bug, a constraint) goes on as it is."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as error:
+        failure = (
+            _sqlite_failure(error)
+            if isinstance(error, sqlite3.OperationalError)
+            else _postgres_failure(error)
+            if isinstance(engine, PostgresEngine)
+            else None
+        )
+        if failure is None:
             raise
-        await connection.close()
-        return rows
+        raise failure from error
+    availability.answered(SERVICE)
 
-    async def take_back(self, lent: _LentConnection) -> None:
+
+# --- SQLite -----------------------------------------------------------------------------------
+
+
+class _LentConnection(aiosqlite.Connection):
+    """An aiosqlite connection its engine lends again: Piccolo closes the connection it used
+    for a query or a transaction, and closing this one gives it back."""
+
+    def __init__(self, engine: PortalSQLiteEngine) -> None:
+        super().__init__(partial(sqlite3.connect, **engine.connection_kwargs), iter_chunk_size=64)
+        self.engine = engine
+        self.generation = engine.generation
+        self.opened = time.monotonic()
+
+    async def close(self) -> None:
+        await self.engine.take_back(self)
+
+    async def discard(self) -> None:
+        await super().close()
+
+
+class _SQLiteTransaction(SQLiteTransaction):
+    """A write transaction (IMMEDIATE) first passes the engine's gate, then waits for the
+    file's write lock for what is left of PORTAL_DB_WAIT_SECONDS."""
+
+    __slots__ = ("gated",)
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.gated = False
+        self.connection = await self.engine.get_connection()
         try:
-            if lent.connection.in_transaction:  # left open by an error: nothing of it is kept
-                await lent.connection.rollback()
+            with _failures_as_unavailable(self.engine):
+                await self.begin()
         except BaseException:
-            await lent.discard()
+            await self._done()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def begin(self) -> None:
+        if self.transaction_type is TransactionType.deferred:
+            await self.connection.execute("BEGIN DEFERRED")
+            return
+        remaining = await self.engine.pass_gate()
+        self.gated = True
+        await self.connection.execute(f"PRAGMA busy_timeout = {int(remaining * 1000)}")
+        await self.connection.execute(f"BEGIN {self.transaction_type.value}")
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            with _failures_as_unavailable(self.engine):
+                if exception is not None:
+                    if not self._rolled_back:
+                        await self.rollback()
+                elif not self._committed and not self._rolled_back:
+                    await self.commit()
+        finally:
+            await self._done()
+            self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+    async def _done(self) -> None:
+        try:
+            await self.connection.close()  # back to the pool (rolled back if left open)
+        finally:
+            if self.gated:
+                self.gated = False
+                self.engine.leave_gate()
+
+
+class PortalSQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLite engine, with lent connections and the writers' gate."""
+
+    def __init__(self, path: str, wait_seconds: float) -> None:
+        # `timeout` is sqlite3's busy timeout for statements outside a write transaction.
+        super().__init__(path=path, timeout=wait_seconds)
+        self.wait_seconds = wait_seconds
+        self.idle: list[_LentConnection] | None = None  # None: not lending (before start())
+        self.generation = 0  # connections of an older generation are not lent again
+        self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    # -- the writers' gate --
+
+    def _gate_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate[0] is not loop:
+            self._gate = (loop, asyncio.Lock())  # asyncio.Lock wakes its waiters in order
+        return self._gate[1]
+
+    async def pass_gate(self) -> float:
+        """Waits for this process's turn to write; returns the seconds left to wait for the
+        file's lock. Unavailable when the turn does not come in time."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self._gate_lock().acquire(), self.wait_seconds)
+        except TimeoutError:
+            raise Unavailable(SERVICE, "too many writers are waiting", retry_after=2) from None
+        return max(0.05, self.wait_seconds - (time.monotonic() - started))
+
+    def leave_gate(self) -> None:
+        self._gate_lock().release()
+
+    @contextlib.asynccontextmanager
+    async def _gate_held(self) -> AsyncIterator[None]:
+        await self.pass_gate()
+        try:
+            yield
+        finally:
+            self.leave_gate()
+
+    # -- connections --
+
+    async def get_connection(self) -> _LentConnection:
+        if self.idle:
+            return self.idle.pop()
+        connection = _LentConnection(self)
+        with _failures_as_unavailable(self):
+            await connection
+            await connection.execute("PRAGMA foreign_keys = 1")
+        connection.row_factory = dict_factory
+        return connection
+
+    async def take_back(self, connection: _LentConnection) -> None:
+        try:
+            if connection.in_transaction:  # left open by an error: nothing of it is kept
+                await connection.rollback()
+        except BaseException:
+            await connection.discard()
             raise
         if (
             self.idle is not None
             and len(self.idle) < SQLITE_IDLE_CONNECTIONS
-            and lent.generation == self.generation
-            and time.monotonic() - lent.opened < SQLITE_CONNECTION_SECONDS
+            and connection.generation == self.generation
+            and time.monotonic() - connection.opened < SQLITE_CONNECTION_SECONDS
         ):
-            self.idle.append(lent)
+            self.idle.append(connection)
         else:
-            await lent.discard()
-
-    def start_pooling(self) -> None:
-        if self.idle is None:
-            self.idle = []
+            await connection.discard()
 
     async def renew(self) -> None:
         """Connections opened from now on replace the ones open now (after ANALYZE)."""
         self.generation += 1
         idle, self.idle = self.idle or [], [] if self.idle is not None else None
-        for lent in idle:
-            await lent.discard()
+        for connection in idle:
+            await connection.discard()
 
-    async def stop_pooling(self) -> None:
+    def start_lending(self) -> None:
+        if self.idle is None:
+            self.idle = []
+
+    async def stop_lending(self) -> None:
         idle, self.idle = self.idle or [], None
-        for lent in idle:
-            await lent.discard()
+        for connection in idle:
+            await connection.discard()  # their threads would keep the process from ending
+
+    # -- queries --
+
+    def transaction(
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+    ) -> SQLiteTransaction:
+        return _SQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
+        )
+
+    async def _run_in_new_connection(
+        self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
+    ) -> Any:
+        writes = query_type in {"insert", "update", "delete"} or _writes(query)
+        async with self._gate_held() if writes else contextlib.nullcontext():
+            connection = await self.get_connection()
+            try:
+                async with connection.execute(query, args or []) as cursor:
+                    rows = await cursor.fetchall()
+                if connection.in_transaction:  # sqlite3 opened one for the write
+                    await connection.commit()
+            except BaseException:
+                # Also when cancelled: the statement may still be running in the connection's
+                # thread, and must not be committed by whoever is lent the connection next.
+                await connection.discard()
+                raise
+            await connection.close()
+        return rows
+
+    async def _run_in_existing_connection(
+        self, connection, query: str, args=None, query_type: str = "generic", table=None
+    ) -> Any:
+        # Piccolo sets foreign_keys before every statement; a lent connection has it already.
+        async with connection.execute(query, args or []) as cursor:
+            return await cursor.fetchall()
+
+    async def run_querystring(self, querystring, in_pool: bool = False):
+        with _failures_as_unavailable(self):
+            return await super().run_querystring(querystring, in_pool)
+
+    async def run_ddl(self, ddl: str, in_pool: bool = False):
+        with _failures_as_unavailable(self):
+            return await super().run_ddl(ddl, in_pool)
 
 
-class _LentConnection:
-    """A pooled connection as piccolo uses it; closing it gives it back to the pool."""
+def dict_factory(cursor: sqlite3.Cursor, row: tuple) -> dict:
+    return {column[0]: row[index] for index, column in enumerate(cursor.description)}
 
-    def __init__(self, connection: aiosqlite.Connection, engine: PooledSQLiteEngine) -> None:
-        object.__setattr__(self, "connection", connection)
-        object.__setattr__(self, "engine", engine)
-        object.__setattr__(self, "generation", engine.generation)
-        object.__setattr__(self, "opened", time.monotonic())
-        object.__setattr__(self, "closed", False)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.connection, name)
+def _writes(sql: str) -> bool:
+    words = sql.lstrip(" (\n").split(None, 1)
+    first = words[0].upper() if words else ""
+    if first == "WITH":
+        return any(verb in sql.upper() for verb in _WRITE_VERBS[:3])
+    return first in _WRITE_VERBS
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "closed":
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.connection, name, value)
 
-    async def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            await self.engine.take_back(self)
+# --- PostgreSQL -------------------------------------------------------------------------------
 
-    async def discard(self) -> None:
-        self.closed = True
-        await self.connection.close()
+
+class _PostgresTransaction(PostgresTransaction):
+    async def __aenter__(self) -> PostgresTransaction:
+        with _failures_as_unavailable(self.engine):
+            return await super().__aenter__()
+
+    async def get_connection(self):
+        if self.engine.pool:
+            return await self.engine.pool.acquire(timeout=self.engine.wait_seconds)
+        return await self.engine.get_new_connection()
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        with _failures_as_unavailable(self.engine):
+            return await super().__aexit__(exception_type, exception, traceback)
+
+
+class PortalPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine, with a timeout on every wait."""
+
+    def __init__(self, dsn: str, wait_seconds: float, statement_seconds: float) -> None:
+        # asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic
+        # plan for all values. Browse's best plans depend on them (a tab of 2% or 88% of the
+        # clients): plan each run for its values (see bench/RESULTS.md).
+        super().__init__(
+            config={
+                "dsn": dsn,
+                "timeout": wait_seconds,  # connecting
+                "server_settings": {"plan_cache_mode": "force_custom_plan"},
+            }
+        )
+        self.wait_seconds = wait_seconds
+        self.statement_seconds = statement_seconds
+
+    async def start_connection_pool(self, bounded: bool = True, **kwargs: Any) -> None:
+        """`bounded`: every statement ends after PORTAL_DB_STATEMENT_SECONDS (the server
+        stops it; asyncpg gives up a little later if the server does not answer at all)."""
+        if bounded:
+            kwargs["server_settings"] = {
+                **self.config["server_settings"],
+                "statement_timeout": str(int(self.statement_seconds * 1000)),
+            }
+            kwargs["command_timeout"] = self.statement_seconds + 2
+        with _failures_as_unavailable(self):
+            await super().start_connection_pool(**kwargs)
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return _PostgresTransaction(engine=self, allow_nested=allow_nested)
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None):
+        async with self.pool.acquire(timeout=self.wait_seconds) as connection:
+            return await connection.fetch(query, *(args or []))
+
+    async def run_querystring(self, querystring, in_pool: bool = True):
+        with _failures_as_unavailable(self):
+            return await super().run_querystring(querystring, in_pool)
+
+    async def run_ddl(self, ddl: str, in_pool: bool = True):
+        with _failures_as_unavailable(self):
+            return await super().run_ddl(ddl, in_pool)
+
+
+# --- the engine of this install ---------------------------------------------------------------
 
 
 def create_engine(database: DatabaseURL | None = None) -> Engine:
-    database = database or get_settings().database
+    settings = get_settings()
+    database = database or settings.database
     if database.engine == "sqlite":
-        # `timeout` is sqlite3's busy timeout: a writer waits for the lock instead of failing.
-        return PooledSQLiteEngine(path=database.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-    # asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic plan
-    # for all values. Browse's best plans depend on them (a tab of 2% or 88% of the clients, a
-    # range of client numbers): plan each run for its values (measured: 'created in 2025' at
-    # 100k went from 2.5 to 7 ms from the sixth page on).
-    return PostgresEngine(
-        config={
-            "dsn": database.dsn,
-            "server_settings": {"plan_cache_mode": "force_custom_plan"},
-        }
+        return PortalSQLiteEngine(path=database.path, wait_seconds=settings.db_wait_seconds)
+    return PortalPostgresEngine(
+        dsn=database.dsn,
+        wait_seconds=settings.db_wait_seconds,
+        statement_seconds=settings.db_statement_seconds,
     )
 
 
@@ -180,17 +447,130 @@ def is_sqlite() -> bool:
     return isinstance(engine(), SQLiteEngine)
 
 
-def write_transaction() -> AbstractAsyncContextManager:
-    """A transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so
-    two writers queue on the busy timeout instead of failing with "database is locked" when a
-    read lock would have to be upgraded."""
+async def start(bounded: bool = True) -> None:
+    """Opens the pool (PostgreSQL) or starts lending connections (SQLite). `bounded`: requests
+    are served, every statement has a time limit; maintenance commands (migrations, demo data,
+    reindexing) pass False."""
     db = engine()
-    if isinstance(db, SQLiteEngine):
-        return db.transaction(transaction_type=TransactionType.immediate)
-    return db.transaction()
+    if isinstance(db, PortalPostgresEngine):
+        await db.start_connection_pool(
+            bounded=bounded, min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
+        )
+    elif isinstance(db, PortalSQLiteEngine):
+        db.start_lending()
 
 
-def read_transaction() -> AbstractAsyncContextManager:
+async def stop() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine) and db.pool is not None:
+        await db.close_connection_pool()
+    elif isinstance(db, PortalSQLiteEngine):
+        await db.stop_lending()
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+_before_commit: list[Callable[[], Awaitable[None]]] = []
+
+
+def before_commit(hook: Callable[[], Awaitable[None]]) -> None:
+    """Registers work every write transaction does last, before it commits: bringing derived
+    data (e.g. search documents) up to date with what the transaction wrote."""
+    if hook not in _before_commit:
+        _before_commit.append(hook)
+
+
+class _WriteAttempt:
+    """One run of a write transaction's body (see write_transactions)."""
+
+    def __init__(self, attempts: _WriteAttempts) -> None:
+        self.attempts = attempts
+        self.transaction: Any = None
+
+    async def __aenter__(self) -> Any:
+        db = engine()
+        current = db.current_transaction.get()
+        if isinstance(db, SQLiteEngine):
+            if current is not None and current.transaction_type is TransactionType.deferred:
+                # SQLite cannot wait for the write lock inside a read transaction.
+                raise RuntimeError("A write transaction cannot start inside a read transaction.")
+            self.transaction = db.transaction(transaction_type=TransactionType.immediate)
+        else:
+            self.transaction = db.transaction()
+        return await self.transaction.__aenter__()
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        nested = self.transaction._parent is not None
+        failure = exception
+        if failure is None and not nested:
+            try:
+                for hook in _before_commit:
+                    await hook()
+            except BaseException as error:  # noqa: BLE001 - rolled back, then raised
+                failure = error
+        try:
+            await self.transaction.__aexit__(
+                type(failure) if failure else None, failure, failure and failure.__traceback__
+            )
+        except BaseException as error:  # the commit (or rollback) itself failed
+            failure = failure or error
+        if failure is None:
+            self.attempts.done = True
+            return False
+        if nested:
+            self.attempts.done = True
+        elif isinstance(failure, Unavailable) and failure.retryable:
+            if self.attempts.number < WRITE_ATTEMPTS:
+                return True  # rolled back: the body runs again
+            raise Unavailable(
+                SERVICE, "this change kept meeting other writers'", retry_after=1
+            ) from failure
+        if failure is exception:
+            return False
+        raise failure
+
+
+class _WriteAttempts:
+    def __init__(self) -> None:
+        self.number = 0
+        self.done = False
+
+    def __aiter__(self) -> _WriteAttempts:
+        return self
+
+    async def __anext__(self) -> _WriteAttempt:
+        if self.done:
+            raise StopAsyncIteration
+        if self.number:  # after a deadlock: let the other writer finish first
+            await asyncio.sleep(random.uniform(0.005, 0.02) * self.number)  # noqa: S311
+        self.number += 1
+        return _WriteAttempt(self)
+
+
+def write_transactions() -> _WriteAttempts:
+    """A transaction that will write, as a loop that runs its body until it commits:
+
+        async for transaction in write_transactions():
+            async with transaction:
+                ...
+
+    The body runs once, unless PostgreSQL rolled it back for a deadlock or a serialization
+    failure: then it runs again, up to WRITE_ATTEMPTS times, and then raises Unavailable. So a
+    body does nothing but database work (no mail, no hashing). On SQLite it takes the write
+    lock at BEGIN (IMMEDIATE), after the writers' gate. Inside another write transaction it is
+    that transaction. The hooks of `before_commit` run at the end of the outermost one."""
+    return _WriteAttempts()
+
+
+async def refresh_derived_data() -> None:
+    """Runs the `before_commit` hooks in a write transaction of their own: what writes made
+    around the portal (SQL in a shell, a migration) queued is brought up to date."""
+    async for transaction in write_transactions():
+        async with transaction:
+            pass
+
+
+def read_transaction() -> contextlib.AbstractAsyncContextManager:
     """Groups a page's reads on one connection (on SQLite each query otherwise opens its own)."""
     return engine().transaction()
 
@@ -213,9 +593,98 @@ async def snapshot_transaction() -> AsyncIterator[None]:
         yield
 
 
+# --- what differs between the engines, by name ------------------------------------------------
+
+
+def locked(query: Query, mode: str = "UPDATE") -> Query:
+    """`query` (a select) locking the rows it reads until commit, on PostgreSQL (FOR `mode`:
+    UPDATE, NO KEY UPDATE, SHARE, KEY SHARE). SQLite's write transaction excludes every other
+    writer already."""
+    return query if is_sqlite() else query.lock_rows(mode)
+
+
+def skip_locked() -> str:
+    """The end of a subquery that claims rows: on PostgreSQL, rows another transaction holds
+    are passed over (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway."""
+    return "" if is_sqlite() else " FOR UPDATE SKIP LOCKED"
+
+
+async def lock_table(table_name: str, mode: str) -> None:
+    """A PostgreSQL table lock (`mode`, e.g. EXCLUSIVE) until commit, inside a write
+    transaction; SQLite's IMMEDIATE transaction already excludes every other writer."""
+    if not is_sqlite():
+        await engine().run_ddl(f'LOCK TABLE "{table_name}" IN {mode} MODE')
+
+
+async def lock_for_insert(table_name: str) -> None:
+    """Serialises check-then-insert sequences on `table_name` inside a write transaction."""
+    await lock_table(table_name, "SHARE ROW EXCLUSIVE")
+
+
+def month_of(column: str) -> str:
+    """SQL of the first day of the month (UTC) of the timestamp `column`, as a date."""
+    if is_sqlite():
+        return f"date({column}, 'start of month')"
+    return f"date_trunc('month', {column} AT TIME ZONE 'UTC')::date"
+
+
+def violated_unique_index(error: BaseException) -> str | None:
+    """The name of the unique index (or column) a failed insert/update ran into, on either engine,
+    or None when `error` is not a uniqueness violation."""
+    if isinstance(error, asyncpg.UniqueViolationError):
+        return error.constraint_name
+    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(error):
+        detail = str(error).split("UNIQUE constraint failed:", 1)[1].strip()
+        return detail.removeprefix("index ").strip("'")
+    return None
+
+
+async def copy_rows(table: type[Table], columns: Sequence[Column], rows: list[tuple]) -> None:
+    """Rows straight to the driver on the write transaction's own connection: executemany on
+    SQLite, COPY on PostgreSQL; for bulk loads, where building Piccolo's query strings would
+    cost more than the inserts themselves."""
+    if not rows:
+        return
+    db = engine()
+    transaction = db.current_transaction.get()
+    assert transaction is not None, "call inside a write transaction"
+    names = [column._meta.db_column_name for column in columns]
+    tablename = table._meta.tablename
+    if isinstance(db, SQLiteEngine):
+        quoted = ", ".join(f'"{name}"' for name in names)
+        marks = ", ".join("?" * len(names))
+        # Names from the table class; the values travel as parameters.
+        statement = f"INSERT INTO {tablename} ({quoted}) VALUES ({marks})"  # noqa: S608
+        await transaction.connection.executemany(statement, rows)
+    else:
+        await transaction.connection.copy_records_to_table(tablename, records=rows, columns=names)
+
+
+async def analyze(*tables: str) -> None:
+    """Fresh planner statistics for tables a bulk writer has just filled (PostgreSQL's
+    autovacuum may be late or off; SQLite has none). Without them neither engine can tell that
+    an index beats a scan."""
+    db = engine()
+    for table in tables:
+        await db.run_ddl(f'ANALYZE "{table}"')
+    if isinstance(db, PortalSQLiteEngine):
+        await db.renew()  # open connections keep the statistics they started with
+
+
+async def optimize() -> None:
+    """Housekeeping: SQLite's own `PRAGMA optimize` analyzes the tables whose statistics have
+    gone stale (PostgreSQL's autovacuum does the same by itself)."""
+    db = engine()
+    if isinstance(db, PortalSQLiteEngine):
+        await db.run_ddl("PRAGMA optimize")
+
+
+# --- the file and the migrations --------------------------------------------------------------
+
+
 def prepare_sqlite_file(path: str) -> None:
     """WAL lets readers go on while one writer writes; the mode is stored in the file."""
-    with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS) as connection:
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
@@ -232,80 +701,3 @@ async def migrate(verbose: bool = False) -> None:
         result = await run_forwards(app_name="all")
     if not result.success:
         raise RuntimeError(f"Migrations failed: {result.message}\n{report.getvalue()}")
-
-
-async def start() -> None:
-    db = engine()
-    if isinstance(db, PostgresEngine):
-        await db.start_connection_pool(
-            min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
-        )
-    elif isinstance(db, PooledSQLiteEngine):
-        db.start_pooling()
-
-
-async def stop() -> None:
-    db = engine()
-    if isinstance(db, PostgresEngine):
-        await db.close_connection_pool()
-    elif isinstance(db, PooledSQLiteEngine):
-        await db.stop_pooling()  # their threads would keep the process from ending
-
-
-async def lock_for_insert(table_name: str) -> None:
-    """Serialise check-then-insert sequences on `table_name` inside a write transaction. SQLite's
-    IMMEDIATE transaction already excludes other writers; PostgreSQL needs a table lock."""
-    db = engine()
-    if isinstance(db, PostgresEngine):
-        await db.run_ddl(f'LOCK TABLE "{table_name}" IN SHARE ROW EXCLUSIVE MODE')
-
-
-def violated_unique_index(error: BaseException) -> str | None:
-    """The name of the unique index (or column) a failed insert/update ran into, on either engine,
-    or None when `error` is not a uniqueness violation."""
-    import asyncpg
-
-    if isinstance(error, asyncpg.UniqueViolationError):
-        return error.constraint_name
-    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(error):
-        detail = str(error).split("UNIQUE constraint failed:", 1)[1].strip()
-        return detail.removeprefix("index ").strip("'")
-    return None
-
-
-async def refresh_statistics() -> None:
-    """Fresh table statistics for the query planner, after a bulk load (SQLite has no
-    autovacuum to keep them). Without them SQLite cannot tell that walking an index in sort
-    order beats sorting a whole table. A full ANALYZE takes about 0.1 s a 100,000 clients; a
-    sampled one (analysis_limit) misjudges columns with few values, such as a client's status."""
-    db = engine()
-    await db.run_ddl("ANALYZE")
-    if isinstance(db, PooledSQLiteEngine):
-        await db.renew()  # open connections keep the statistics they started with
-
-
-# SQLite's statistics are refreshed once a table has grown or shrunk by this share.
-STALE_STATISTICS_SHARE = 0.1
-
-
-async def refresh_stale_statistics() -> bool:
-    """On SQLite, ANALYZE when the client table (the one that grows) has no statistics yet or
-    has changed in size by STALE_STATISTICS_SHARE since they were taken; housekeeping calls this
-    now and then, as PostgreSQL's autovacuum analyzes by itself. Returns whether it analyzed."""
-    if not is_sqlite():
-        return False
-    db = engine()
-    now = (await db.run_ddl("SELECT count(*) AS n FROM client"))[0]["n"]
-    has_statistics = await db.run_ddl(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
-    )
-    stat = (
-        await db.run_ddl("SELECT stat FROM sqlite_stat1 WHERE tbl = 'client' LIMIT 1")
-        if has_statistics
-        else []
-    )
-    then = int(stat[0]["stat"].split()[0]) if stat else None
-    if then is not None and abs(now - then) <= STALE_STATISTICS_SHARE * max(then, 1):
-        return False
-    await refresh_statistics()
-    return True

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_404_NOT_FOUND,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
-from portal.core.web import client_redirect, is_htmx
+from portal.core.errors import NotFound, Unavailable
+from portal.core.web import client_redirect
 
 logger = logging.getLogger("portal")
 
@@ -26,41 +32,55 @@ TITLES = {
     413: "Request too large",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Please try again in a moment",
 }
 MESSAGES = {
     403: "You may not do that. If you submitted a form, reload the page and try again.",
     404: "There is nothing here, or you may not see it.",
     500: "An unexpected error stopped this request. It has been logged; please try again.",
+    503: (
+        "The portal is busy, or cannot reach a service it needs, so this request was not "
+        "carried out and nothing of it was saved. Please try again in a few seconds."
+    ),
 }
 
 
-def _login_url(request: Request) -> str:
+def _login_url(request: HTMXRequest) -> str:
     area = "/client" if request.url.path.startswith("/client") else "/admin"
     return f"{area}/login"
 
 
-def error_response(request: Request, status_code: int, detail: str | None = None) -> Response:
+def error_response(
+    request: HTMXRequest,
+    status_code: int,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     title = TITLES.get(status_code, "Error")
     message = detail or MESSAGES.get(status_code, title)
     if request.url.path.startswith("/api/"):
-        return Response({"status_code": status_code, "detail": message}, status_code=status_code)
+        return Response(
+            {"status_code": status_code, "detail": message},
+            status_code=status_code,
+            headers=headers,
+        )
     context = {"status_code": status_code, "title": title, "message": message}
-    if is_htmx(request):
+    if request.htmx:
         return Template(
             "components/error_fragment.html",
             context=context,
             status_code=status_code,
-            headers={"HX-Retarget": "#flash-messages", "HX-Reswap": "innerHTML"},
+            headers={"HX-Retarget": "#flash-messages", "HX-Reswap": "innerHTML", **(headers or {})},
         )
-    return Template("errors/error.html", context=context, status_code=status_code)
+    return Template("errors/error.html", context=context, status_code=status_code, headers=headers)
 
 
-def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+def http_exception_handler(request: HTMXRequest, exc: HTTPException) -> Response:
     if isinstance(exc, NotAuthorizedException) and not request.url.path.startswith("/api/"):
         url = _login_url(request)
-        if request.method == "GET" and not is_htmx(request):
+        if request.method == "GET" and not request.htmx:
             url = f"{url}?next={request.url.path}"
-        if is_htmx(request):
+        if request.htmx:
             return client_redirect(url)
         return Redirect(url)
     # Our own wording for the usual cases; a specific reason only where it helps the person.
@@ -68,9 +88,27 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     return error_response(request, exc.status_code, detail)
 
 
-def internal_error_handler(request: Request, exc: Exception) -> Response:
+def not_found_handler(request: HTMXRequest, _: NotFound) -> Response:
+    """A service's NotFound: the thing does not exist or is not the caller's to see."""
+    return error_response(request, HTTP_404_NOT_FOUND)
+
+
+def unavailable_handler(request: HTMXRequest, exc: Unavailable) -> Response:
+    """Overload or an outage: a readable answer with the time to wait, never a traceback (the
+    outage itself is logged once, by portal.core.availability)."""
+    return error_response(
+        request, HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
+def internal_error_handler(request: HTMXRequest, exc: Exception) -> Response:
     logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-exception_handlers = {HTTPException: http_exception_handler, Exception: internal_error_handler}
+exception_handlers = {
+    HTTPException: http_exception_handler,
+    NotFound: not_found_handler,
+    Unavailable: unavailable_handler,
+    Exception: internal_error_handler,
+}

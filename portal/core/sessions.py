@@ -1,19 +1,26 @@
-"""Server-side sessions that cannot be fixed by an attacker.
+"""Server-side sessions that cannot be fixed by an attacker nor outlive a logout.
 
 Litestar's server-side session middleware accepts any id a client sends and keeps it across
-login. This backend only adopts ids it finds in the store, hands out a fresh id otherwise, lets a
-login or logout rotate the id (the old one is deleted server-side), and writes a session only when
-it holds something, and then at most once a minute unless it changed.
+login. This backend only adopts ids it finds in the store, hands out a fresh id otherwise, and
+lets a login or a logout start a new session (the old one deleted from the store at once, its
+data forgotten). It writes a session only when it holds something, and then at most once a
+minute unless it changed; a session that was deleted meanwhile (a logout elsewhere) is never
+written back.
 
 Sessions live in the database by default, so several app processes share them, or in Redis when
-PORTAL_REDIS_URL is set.
+PORTAL_REDIS_URL is set. A store that cannot answer raises Unavailable; when that happens while
+the answer is being sent (the request's own work is done and committed), the answer goes out
+without the session cookie rather than as an error.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -22,14 +29,24 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionConfig,
 )
 from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 from litestar.types import Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from portal.core import availability
+from portal.core.errors import Unavailable
 from portal.core.tables import Session
 
+logger = logging.getLogger("portal")
+
+STORE_NAME = "sessions"  # the app's store the sessions live in
 SCOPE_KEY = "portal.session"
 TOUCH_INTERVAL_SECONDS = 60
 TOUCHED_KEY = "_touched"
+REDIS = "Redis (sessions)"
 
 
 def _expiry(expires_in: int | timedelta | None) -> datetime | None:
@@ -93,18 +110,64 @@ class DatabaseStore(Store):
         await Session.delete().where(Session.expires_at < datetime.now(UTC))
 
 
+Result = TypeVar("Result")
+
+
+def _redis_call(method: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:
+    """Redis not answering (refused, dropped, too slow) becomes Unavailable, logged once."""
+
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> Result:
+        try:
+            result = await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            availability.failed(REDIS, f"{type(error).__name__}: {error}")
+            raise Unavailable(REDIS, str(error), retry_after=5) from error
+        availability.answered(REDIS)
+        return result
+
+    return call
+
+
+class RedisSessionStore(RedisStore):
+    """Litestar's Redis store with a timeout on every call, and `update_existing`."""
+
+    @classmethod
+    def connect(cls, url: str, timeout: float) -> RedisSessionStore:
+        client = Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+        )
+        return cls(redis=client, namespace="portal-sessions", handle_client_shutdown=True)
+
+    set = _redis_call(RedisStore.set)
+    get = _redis_call(RedisStore.get)
+    delete = _redis_call(RedisStore.delete)
+    exists = _redis_call(RedisStore.exists)
+    expires_in = _redis_call(RedisStore.expires_in)
+
+    @_redis_call
+    async def update_existing(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> bool:
+        """Writes a session that still exists (SET … XX); False when it is gone."""
+        return bool(await self._redis.set(self._make_key(key), value, ex=expires_in, xx=True))
+
+
 def _state(connection: ASGIConnection) -> dict[str, Any]:
     return connection.scope.setdefault(SCOPE_KEY, {})  # type: ignore[arg-type]
 
 
-def rotate_session_id(connection: ASGIConnection) -> None:
-    """Give the session a fresh id when the response is sent; the old id is deleted server-side.
-    Call at every login and logout."""
+async def start_new_session(connection: ASGIConnection) -> None:
+    """At every login and logout: the session the browser had ends now (deleted from the store
+    before the answer is sent) and what it held is forgotten, so that no identity of another
+    area or person carries over; what is stored afterwards goes under a fresh id."""
     state = _state(connection)
-    if state.get("known_id"):
-        state["discard_id"] = state["known_id"]
+    if old_id := state.get("known_id"):
+        await connection.scope["app"].stores.get(STORE_NAME).delete(old_id)
     state["known_id"] = None
     state["id"] = None
+    state["loaded"] = None
+    connection.session.clear()
 
 
 class PortalSessionBackend(ServerSideSessionBackend):
@@ -130,28 +193,30 @@ class PortalSessionBackend(ServerSideSessionBackend):
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection
     ) -> None:
+        try:
+            cookie = await self._save(scope_session, connection)
+        except Unavailable:
+            # The request's work is done; only the session could not be kept. The answer goes
+            # out without a cookie (the next request meets the store's outage as a 503).
+            return
+        if cookie is not None:
+            MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
+
+    async def _save(self, scope_session: ScopeSession, connection: ASGIConnection) -> Cookie | None:
+        """Writes the session if it needs writing; the cookie to send, if one."""
         state = _state(connection)
         store = self.config.get_store_from_app(connection.scope["app"])
-        headers = MutableScopeHeaders.from_message(message)
         cookie_params = dict(
             extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys())
         )
-        if discard_id := state.pop("discard_id", None):
-            await store.delete(discard_id)
-
         session = scope_session if isinstance(scope_session, dict) else {}
         data = {k: v for k, v in session.items() if k != TOUCHED_KEY}
         if not data:
             if state.get("known_id"):
                 await store.delete(state["known_id"])
             if connection.cookies.get(self.config.key):
-                headers.add(
-                    "Set-Cookie",
-                    Cookie(
-                        value="", key=self.config.key, **{**cookie_params, "max_age": 0}
-                    ).to_header(header=""),
-                )
-            return
+                return Cookie(value="", key=self.config.key, **{**cookie_params, "max_age": 0})
+            return None
 
         session_id = self.get_session_id(connection)
         now = int(time.time())
@@ -163,18 +228,15 @@ class PortalSessionBackend(ServerSideSessionBackend):
             and self.serialize_data({**data, TOUCHED_KEY: touched}) == previous
         )
         if unchanged and now - touched < TOUCH_INTERVAL_SECONDS:
-            return  # the cookie the browser holds is still right, and the expiry is fresh enough
+            return None  # the cookie the browser holds is still right, the expiry fresh enough
         serialised = self.serialize_data({**data, TOUCHED_KEY: now})
-        if session_id == state.get("known_id") and isinstance(store, DatabaseStore):
+        if session_id == state.get("known_id"):
             # A request that began before a logout elsewhere must not bring the session back.
             if not await store.update_existing(session_id, serialised, int(self.config.max_age)):
-                return
+                return None
         else:
             await store.set(session_id, serialised, expires_in=int(self.config.max_age))
-        headers.add(
-            "Set-Cookie",
-            Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""),
-        )
+        return Cookie(value=session_id, key=self.config.key, **cookie_params)
 
 
 class PortalSessionConfig(ServerSideSessionConfig):

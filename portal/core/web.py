@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from litestar import Request, Response
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
 
@@ -15,13 +16,10 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
-def redirect(request: Request, url: str) -> Response:
-    """After a successful POST: a 303 for plain forms, HX-Redirect for htmx requests."""
-    if is_htmx(request):
+def redirect(request: HTMXRequest, url: str) -> Response:
+    """After a successful POST: a 303 for plain forms, HX-Redirect for htmx requests (every
+    request is an HTMXRequest: the htmx plugin sets the app's request class)."""
+    if request.htmx:
         return client_redirect(url)
     return Redirect(path=url, status_code=HTTP_303_SEE_OTHER)
 

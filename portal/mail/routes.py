@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from litestar import get
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from portal.core.errors import NotFound
 from portal.core.pagination import Page
 from portal.mail import services
 from portal.staff.access import Admin
@@ -28,10 +26,7 @@ async def outbox(admin: Admin, page: FromQuery[int] = 1) -> Template:
 
 @get("/tools/outbox/{message_id:int}", name="admin:outbox-message")
 async def outbox_message(admin: Admin, message_id: FromPath[int]) -> Template:
-    try:
-        message = await services.get_message(admin.company.id, message_id)
-    except NotFound:
-        raise NotFoundException() from None
+    message = await services.get_message(admin.company.id, message_id)
     return Template(
         "admin/mail/message.html", context={"page_title": message["subject"], "message": message}
     )

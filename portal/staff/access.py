@@ -16,8 +16,10 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 
 from portal.companies.services import CompanyRef, companies_of_staff
+from portal.core.actors import Actor
 from portal.core.config import get_settings
-from portal.core.sessions import rotate_session_id
+from portal.core.sessions import start_new_session
+from portal.core.web import client_address
 from portal.staff.services import StaffUser, session_staff
 
 SESSION_KEY = "staff"
@@ -29,9 +31,13 @@ class AdminContext:
     company: CompanyRef
     companies: list[CompanyRef]
 
+    def actor(self, request: Request) -> Actor:
+        """The staff member as the actor of a change made by this request."""
+        return Actor(kind="staff", id=self.staff.id, address=client_address(request))
 
-def log_in(request: Request, staff: StaffUser, company_id: int | None = None) -> None:
-    rotate_session_id(request)
+
+async def log_in(request: Request, staff: StaffUser, company_id: int | None = None) -> None:
+    await start_new_session(request)
     request.session[SESSION_KEY] = {
         "id": staff.id,
         "epoch": staff.session_epoch,
@@ -40,10 +46,9 @@ def log_in(request: Request, staff: StaffUser, company_id: int | None = None) ->
     }
 
 
-def log_out(request: Request) -> None:
-    """Ends the staff session server-side; a client session in the same browser stays."""
-    request.session.pop(SESSION_KEY, None)
-    rotate_session_id(request)
+async def log_out(request: Request) -> None:
+    """Ends the session server-side."""
+    await start_new_session(request)
 
 
 def set_company(request: Request, company_id: int) -> None:

@@ -44,7 +44,7 @@ async def setup_submit(request: Request) -> Response:
         return _form_page(SETUP_TEMPLATE, form, error.errors, 422)
     staff = await services.session_staff(staff_id, 0)
     assert staff is not None
-    log_in(request, staff)
+    await log_in(request, staff)
     return redirect(request, "/admin")
 
 
@@ -71,13 +71,13 @@ async def login_submit(request: Request) -> Response:
     if not await companies_of_staff(staff.id):
         message = "Your account has no company to work in. Ask an administrator for access."
         return _form_page(LOGIN_TEMPLATE, form, {"": message}, 403)
-    log_in(request, staff)
+    await log_in(request, staff)
     return redirect(request, safe_next(form.next, "/admin"))
 
 
 @post("/logout", name="admin:logout")
 async def logout(request: Request) -> Response:
-    log_out(request)
+    await log_out(request)
     return redirect(request, "/admin/login")
 
 

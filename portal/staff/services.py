@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from portal.companies.services import all_companies
 from portal.core import throttle
-from portal.core.db import lock_for_insert, write_transaction
+from portal.core.db import lock_for_insert, write_transactions
 from portal.core.errors import Throttled, ValidationError
 from portal.core.forms import check_length, normalise_email, require
 from portal.core.passwords import hash_password, password_problem, verify_password
@@ -81,27 +81,31 @@ async def create_staff(
     password_hash = await hash_password(password)
     if company_ids is None:
         company_ids = [company.id for company in await all_companies()]
-    async with write_transaction():
-        await lock_for_insert("staff")
-        if only_if_first and await staff_exists():
-            raise ValidationError(
-                {"": "The administrator has already been created. Log in instead."}
-            )
-        if await Staff.exists().where(Staff.email == normalised):
-            raise ValidationError({"email": "A staff member with this email already exists."})
-        rows = await Staff.insert(
-            Staff(
-                email=normalised,
-                first_name=first_name,
-                last_name=last_name,
-                password_hash=password_hash,
-            )
-        ).returning(Staff.id)
-        staff_id = rows[0]["id"]
-        if company_ids:
-            await StaffCompany.insert(
-                *(StaffCompany(staff=staff_id, company=company_id) for company_id in company_ids)
-            )
+    async for transaction in write_transactions():
+        async with transaction:
+            await lock_for_insert("staff")
+            if only_if_first and await staff_exists():
+                raise ValidationError(
+                    {"": "The administrator has already been created. Log in instead."}
+                )
+            if await Staff.exists().where(Staff.email == normalised):
+                raise ValidationError({"email": "A staff member with this email already exists."})
+            rows = await Staff.insert(
+                Staff(
+                    email=normalised,
+                    first_name=first_name,
+                    last_name=last_name,
+                    password_hash=password_hash,
+                )
+            ).returning(Staff.id)
+            staff_id = rows[0]["id"]
+            if company_ids:
+                await StaffCompany.insert(
+                    *(
+                        StaffCompany(staff=staff_id, company=company_id)
+                        for company_id in company_ids
+                    )
+                )
     return staff_id
 
 

@@ -32,13 +32,11 @@ async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
 
     async def create_search_indexes():
-        from portal.clients.search import reindex_all
-        from portal.core.db import is_sqlite
-
-        for statement in SQLITE_STATEMENTS if is_sqlite() else POSTGRES_STATEMENTS:
+        engine_type = Table._meta.db.engine_type
+        for statement in SQLITE_STATEMENTS if engine_type == "sqlite" else POSTGRES_STATEMENTS:
             await Table.raw(statement)
-        # Clients created before this migration become searchable.
-        await reindex_all()
+        # Clients stored before this migration are queued for their search documents by
+        # migration 2026-12-02T18:00:00:000001.
 
     manager.add_raw(create_search_indexes)
     return manager

@@ -11,7 +11,7 @@ from litestar.params import JSONBody, Parameter
 
 from portal.api.routes import ERROR_RESPONSES, ApiKeyParam, Cursor, Limit, bad_request
 from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, UnsubscribeResult
-from portal.clients.services import Actor
+from portal.core.actors import Actor
 from portal.core.errors import ValidationError
 from portal.core.ids import MAX_ID
 from portal.core.web import client_address

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Stream, Template
@@ -279,10 +278,7 @@ async def jobs_page(admin: Admin) -> Template:
 
 
 async def _progress_or_404(admin: AdminContext, job_id: int) -> services.Progress:
-    try:
-        return await services.job_progress(admin.company.id, job_id)
-    except NotFound:
-        raise NotFoundException() from None
+    return await services.job_progress(admin.company.id, job_id)
 
 
 @get(f"{BASE}/jobs/{{job_id:int}}", name="mass-mailer:job")
@@ -312,10 +308,7 @@ async def job_progress(admin: Admin, job_id: FromPath[int]) -> Template:
 
 @post(f"{BASE}/jobs/{{job_id:int}}/cancel", name="mass-mailer:job-cancel")
 async def cancel(admin: Admin, request: Request, job_id: FromPath[int]) -> Response:
-    try:
-        await services.cancel_job(admin.company.id, job_id)
-    except NotFound:
-        raise NotFoundException() from None
+    await services.cancel_job(admin.company.id, job_id)
     flash(request, "The mailing is cancelled: nothing more of it is sent.", "success")
     return redirect(request, f"{URL}/jobs/{job_id}")
 

@@ -39,11 +39,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from portal.clients.services import STATUSES, Actor, set_marketing_opt_in
+from portal.clients.services import STATUSES, set_marketing_opt_in
 from portal.companies.services import get_company
+from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country
-from portal.core.db import read_transaction, write_transaction
+from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
@@ -669,23 +670,24 @@ async def unsubscribe(token: str, address: str = "") -> UnsubscribeTarget:
     nothing and succeeds the same way."""
     target = await unsubscribe_target(token)
     now = datetime.now(UTC)
-    async with write_transaction():
-        await _suppress(target.company_id, target.email, "unsubscribe", UNSUBSCRIBE_SOURCE, now)
-        try:
-            await set_marketing_opt_in(
-                target.company_id,
-                target.client_id,
-                False,
-                Actor(kind=UNSUBSCRIBE_SOURCE, address=address),
-                UNSUBSCRIBE_SOURCE,
-                wording=UNSUBSCRIBE_WORDING,
+    async for transaction in write_transactions():
+        async with transaction:
+            await _suppress(target.company_id, target.email, "unsubscribe", UNSUBSCRIBE_SOURCE, now)
+            try:
+                await set_marketing_opt_in(
+                    target.company_id,
+                    target.client_id,
+                    False,
+                    Actor(kind=UNSUBSCRIBE_SOURCE, address=address),
+                    UNSUBSCRIBE_SOURCE,
+                    wording=UNSUBSCRIBE_WORDING,
+                )
+            except NotFound:  # the client was deleted since; the address stays suppressed
+                pass
+            await MailingRecipient.update({MailingRecipient.unsubscribed_at: now}).where(
+                MailingRecipient.id == target.recipient_id,
+                MailingRecipient.unsubscribed_at.is_null(),
             )
-        except NotFound:  # the client was deleted since; the address stays suppressed
-            pass
-        await MailingRecipient.update({MailingRecipient.unsubscribed_at: now}).where(
-            MailingRecipient.id == target.recipient_id,
-            MailingRecipient.unsubscribed_at.is_null(),
-        )
     return target
 
 
@@ -743,27 +745,28 @@ async def suppress_addresses(
     unique = sorted(set(normalised))
     now = datetime.now(UTC)
     opted_out = 0
-    async with write_transaction():
-        for email in unique:
-            await _suppress(company_id, email, reason, source, now)
-        clients = await MailingJob.raw(
-            "SELECT DISTINCT c.id FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608 - placeholders and fixed SQL only
-            "AND ct.contact_type = 'primary' WHERE c.company = {} AND c.marketing_opt_in = {} "
-            f"AND lower(ct.email) IN ({_placeholders(len(unique))})",
-            company_id,
-            True,
-            *unique,
-        )
-        for row in clients:
-            if await set_marketing_opt_in(
+    async for transaction in write_transactions():
+        async with transaction:
+            for email in unique:
+                await _suppress(company_id, email, reason, source, now)
+            clients = await MailingJob.raw(
+                "SELECT DISTINCT c.id FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608 - placeholders and fixed SQL only
+                "AND ct.contact_type = 'primary' WHERE c.company = {} AND c.marketing_opt_in = {} "
+                f"AND lower(ct.email) IN ({_placeholders(len(unique))})",
                 company_id,
-                row["id"],
-                False,
-                actor,
-                source,
-                wording=f"Reported as {reason} by an external mailer",
-            ):
-                opted_out += 1
+                True,
+                *unique,
+            )
+            for row in clients:
+                if await set_marketing_opt_in(
+                    company_id,
+                    row["id"],
+                    False,
+                    actor,
+                    source,
+                    wording=f"Reported as {reason} by an external mailer",
+                ):
+                    opted_out += 1
     return SuppressResult(suppressed=len(unique), clients_opted_out=opted_out)
 
 
@@ -825,37 +828,39 @@ async def create_job(
     if not count or first is None:
         raise ValidationError({"": NO_RECIPIENTS})
     sql, params = filter_sql(company_id, mailing_filter)
-    async with write_transaction():
-        rows = await MailingJob.insert(
-            MailingJob(
-                company=company_id,
-                kind=mailing_filter.kind,
-                status="queued",
-                filter=mailing_filter.to_json(),
-                from_name=compose.from_name.strip(),
-                from_address=compose.from_address.strip(),
-                subject=compose.subject,
-                body_text=compose.body_text,
-                body_html=compose.body_html,
-                created_by=created_by[:100],
-                created_at=datetime.now(UTC),
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await MailingJob.insert(
+                MailingJob(
+                    company=company_id,
+                    kind=mailing_filter.kind,
+                    status="queued",
+                    filter=mailing_filter.to_json(),
+                    from_name=compose.from_name.strip(),
+                    from_address=compose.from_address.strip(),
+                    subject=compose.subject,
+                    body_text=compose.body_text,
+                    body_html=compose.body_html,
+                    created_by=created_by[:100],
+                    created_at=datetime.now(UTC),
+                )
+            ).returning(MailingJob.id)
+            job_id = rows[0]["id"]
+            # One row per address (the client with the lowest ID), in one statement: 100,000
+            # recipients are queued in about a second.
+            await MailingRecipient.raw(
+                "INSERT INTO mailer_recipient "
+                "(job, client, email, status, attempts, logged, error) "
+                f"SELECT {{}}, min(c.id), lower(ct.email), 'pending', 0, {{}}, '' {sql} "
+                "GROUP BY lower(ct.email)",
+                job_id,
+                False,
+                *params,
             )
-        ).returning(MailingJob.id)
-        job_id = rows[0]["id"]
-        # One row per address (the client with the lowest ID), in one statement: 100,000
-        # recipients are queued in about a second.
-        await MailingRecipient.raw(
-            "INSERT INTO mailer_recipient (job, client, email, status, attempts, logged, error) "
-            f"SELECT {{}}, min(c.id), lower(ct.email), 'pending', 0, {{}}, '' {sql} "
-            "GROUP BY lower(ct.email)",
-            job_id,
-            False,
-            *params,
-        )
-        total = await MailingRecipient.count().where(MailingRecipient.job == job_id)
-        if not total:
-            raise ValidationError({"": NO_RECIPIENTS})  # rolls the job back
-        await MailingJob.update({MailingJob.total: total}).where(MailingJob.id == job_id)
+            total = await MailingRecipient.count().where(MailingRecipient.job == job_id)
+            if not total:
+                raise ValidationError({"": NO_RECIPIENTS})  # rolls the job back
+            await MailingJob.update({MailingJob.total: total}).where(MailingJob.id == job_id)
     return job_id
 
 
@@ -966,13 +971,14 @@ async def cancel_job(company_id: int, job_id: int) -> None:
     """Stops a mailing: what is not sent yet is skipped. Messages already with the mail server
     go on."""
     await get_job(company_id, job_id)
-    async with write_transaction():
-        await MailingRecipient.update(
-            {MailingRecipient.status: "skipped", MailingRecipient.error: "Mailing cancelled."}
-        ).where(MailingRecipient.job == job_id, MailingRecipient.status == "pending")
-        await MailingJob.update(
-            {MailingJob.status: "cancelled", MailingJob.finished_at: datetime.now(UTC)}
-        ).where(MailingJob.id == job_id, MailingJob.status.is_in(["queued", "sending"]))
+    async for transaction in write_transactions():
+        async with transaction:
+            await MailingRecipient.update(
+                {MailingRecipient.status: "skipped", MailingRecipient.error: "Mailing cancelled."}
+            ).where(MailingRecipient.job == job_id, MailingRecipient.status == "pending")
+            await MailingJob.update(
+                {MailingJob.status: "cancelled", MailingJob.finished_at: datetime.now(UTC)}
+            ).where(MailingJob.id == job_id, MailingJob.status.is_in(["queued", "sending"]))
 
 
 # --- opted-in clients, for external mailers ---------------------------------------------------

@@ -43,11 +43,8 @@ import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,16 +52,15 @@ from urllib.parse import urlsplit
 
 import aiosmtplib
 import click
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
-from piccolo.engine.sqlite import dict_factory as sqlite_dict_factory
 
 from portal.core import db
 from portal.core.config import get_settings
-from portal.core.errors import ValidationError
+from portal.core.db import skip_locked, write_transactions
+from portal.core.errors import Unavailable, ValidationError
 from portal.mail import services as mail
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.services import CompiledMessage
+from portal.plugins.mass_mailer.tables import MailingRecipient
 
 logger = logging.getLogger("portal.mailer")
 
@@ -126,119 +122,20 @@ class RateLimiter:
             await asyncio.sleep(slot - now)
 
 
-# --- a held connection ------------------------------------------------------------------------
+# --- the database, through the core's engine -------------------------------------------------
 
 
-class HeldConnection:
-    """One database connection the worker keeps. On SQLite Piccolo opens a connection (and a
-    thread) per transaction, about 2 ms, which would cap sending near 200 messages a second;
-    here one sqlite3 connection lives on one thread of its own, and a whole transaction is one
-    trip to it (`transact`). On PostgreSQL, a connection of the pool. SQL is written with
-    Piccolo's `{}` placeholders."""
+async def _fetch(sql: str, *params: Any) -> list[dict]:
+    """One statement (Piccolo's `{}` placeholders), on its own or in the open transaction."""
+    return await MailingRecipient.raw(sql, *params)
 
-    def __init__(self) -> None:
-        self.engine = db.engine()
-        self.sqlite = isinstance(self.engine, SQLiteEngine)
-        self.connection: Any = None
-        self.pooled = False
-        self.thread: ThreadPoolExecutor | None = None
-        self.lock = asyncio.Lock()  # one statement at a time on the one connection
 
-    async def open(self) -> None:
-        if self.sqlite:
-            self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-db")
-            self.connection = await self._on_thread(self._connect_sqlite)
-        elif isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
-            self.connection = await self.engine.pool.acquire()
-            self.pooled = True
-        else:
-            self.connection = await self.engine.get_new_connection()
-
-    def _connect_sqlite(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(**self.engine.connection_kwargs, check_same_thread=False)
-        connection.row_factory = sqlite_dict_factory
-        connection.execute("PRAGMA foreign_keys = 1")
-        return connection
-
-    async def _on_thread(self, function: Any, *args: Any) -> Any:
-        assert self.thread is not None
-        return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
-
-    async def close(self) -> None:
-        if self.connection is None:
-            return
-        connection, self.connection = self.connection, None
-        with contextlib.suppress(Exception):
-            if self.sqlite:
-                await self._on_thread(connection.close)  # an open transaction rolls back
-            elif self.pooled:
-                await self.engine.pool.release(connection)
-            else:
-                await connection.close()
-        if self.thread is not None:
-            self.thread.shutdown(wait=False)
-            self.thread = None
-
-    def _sql(self, sql: str) -> str:
-        if self.sqlite:
-            return sql.replace("{}", "?")
-        parts = sql.split("{}")
-        return "".join(
-            part + (f"${index + 1}" if index < len(parts) - 1 else "")
-            for index, part in enumerate(parts)
-        )
-
-    def _run_sqlite(self, sql: str, params: tuple) -> list[dict]:
-        cursor = self.connection.execute(sql, params)
-        try:
-            return cursor.fetchall()
-        finally:
-            cursor.close()
-
-    def _transact_sqlite(self, statements: list[tuple[str, tuple]]) -> list[list[dict]]:
-        self.connection.execute("BEGIN IMMEDIATE")
-        try:
-            results = [self._run_sqlite(sql, params) for sql, params in statements]
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        self.connection.execute("COMMIT")
-        return results
-
-    async def fetch(self, sql: str, *params: Any) -> list[dict]:
-        if self.sqlite:
-            return await self._on_thread(self._run_sqlite, self._sql(sql), params)
-        async with self.lock:
-            rows = await self.connection.fetch(self._sql(sql), *params)
-        return [dict(row) for row in rows]
-
-    async def transact(self, *statements: tuple[str, list[Any]]) -> list[list[dict]]:
-        """Runs the statements in one write transaction (IMMEDIATE on SQLite: it takes the write
-        lock at BEGIN); their rows, statement by statement."""
-        if self.sqlite:
-            prepared = [(self._sql(sql), tuple(params)) for sql, params in statements]
-            return await self._on_thread(self._transact_sqlite, prepared)
-        results = []
-        async with self.lock, self.connection.transaction():
-            for sql, params in statements:
-                rows = await self.connection.fetch(self._sql(sql), *params)
-                results.append([dict(row) for row in rows])
-        return results
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """A write transaction around several `fetch` calls."""
-        if self.sqlite:
-            await self._on_thread(self.connection.execute, "BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                await self._on_thread(self.connection.execute, "ROLLBACK")
-                raise
-            await self._on_thread(self.connection.execute, "COMMIT")
-        else:
-            async with self.connection.transaction():
-                yield
+async def _transact(*statements: tuple[str, list[Any]]) -> list[list[dict]]:
+    """The statements in one write transaction; their rows, statement by statement."""
+    async for transaction in write_transactions():
+        async with transaction:
+            results = [await _fetch(sql, *params) for sql, params in statements]
+    return results
 
 
 # --- the worker --------------------------------------------------------------------------------
@@ -355,7 +252,6 @@ class Worker:
     def __init__(self, settings: MailerSettings | None = None) -> None:
         self.settings = settings or MailerSettings.from_env()
         self.id = uuid.uuid4().hex
-        self.db = HeldConnection()
         self.limiter = RateLimiter(self.settings.rate)
         self.jobs: dict[int, JobInfo] = {}
         self.last_recovery = 0.0
@@ -364,12 +260,10 @@ class Worker:
     # -- lifecycle --
 
     async def __aenter__(self) -> Worker:
-        await self.db.open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.release_claims()
-        await self.db.close()
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -378,14 +272,12 @@ class Worker:
                 worked = await self.step()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database or the network hiccuped: wait, then go on
-                logger.exception("Mail worker step failed")
-                await self.db.close()
+            except Unavailable:  # logged once, as the outage began: wait, then go on
                 await _sleep_or_stop(stop, 5)
-                try:
-                    await self.db.open()
-                except Exception:  # still down: the next step fails and waits again
-                    logger.exception("Mail worker cannot reach the database")
+                continue
+            except Exception:  # the network hiccuped: wait, then go on
+                logger.exception("Mail worker step failed")
+                await _sleep_or_stop(stop, 5)
                 continue
             if not worked:
                 await _sleep_or_stop(stop, self.settings.poll_seconds)
@@ -402,7 +294,7 @@ class Worker:
         if time.monotonic() - self.last_recovery > min(30.0, self.settings.lease_seconds / 2):
             await self.recover()
             self.last_recovery = time.monotonic()
-        jobs = await self.db.fetch(
+        jobs = await _fetch(
             "SELECT id FROM mailer_job WHERE status IN ('queued', 'sending') ORDER BY id"
         )
         for row in jobs:
@@ -419,30 +311,30 @@ class Worker:
     async def claim(self, job_id: int) -> list[Claimed]:
         now = _now()
         stale = now - timedelta(seconds=self.settings.lease_seconds)
-        lock = "" if self.db.sqlite else " FOR UPDATE SKIP LOCKED"
-        async with self.db.transaction():
-            rows = await self.db.fetch(
-                "UPDATE mailer_recipient SET claimed_by = {}, claimed_at = {} "  # noqa: S608 - placeholders and fixed SQL only
-                "WHERE status = 'pending' AND id IN (SELECT id FROM mailer_recipient "
-                "WHERE job = {} AND status = 'pending' "
-                "AND (next_attempt_at IS NULL OR next_attempt_at <= {}) "
-                "AND (claimed_by IS NULL OR claimed_by = {} OR claimed_at < {}) "
-                f"ORDER BY id LIMIT {{}}{lock}) RETURNING id, client, email, attempts",
-                self.id,
-                now,
-                job_id,
-                now,
-                self.id,
-                stale,
-                self.settings.batch_size,
-            )
-            if rows:
-                await self.db.fetch(
-                    "UPDATE mailer_job SET status = 'sending', started_at = {} "
-                    "WHERE id = {} AND status = 'queued'",
+        async for transaction in write_transactions():
+            async with transaction:
+                rows = await _fetch(
+                    "UPDATE mailer_recipient SET claimed_by = {}, claimed_at = {} "  # noqa: S608 - placeholders and fixed SQL only
+                    "WHERE status = 'pending' AND id IN (SELECT id FROM mailer_recipient "
+                    "WHERE job = {} AND status = 'pending' "
+                    "AND (next_attempt_at IS NULL OR next_attempt_at <= {}) "
+                    "AND (claimed_by IS NULL OR claimed_by = {} OR claimed_at < {}) "
+                    f"ORDER BY id LIMIT {{}}{skip_locked()}) RETURNING id, client, email, attempts",
+                    self.id,
                     now,
                     job_id,
+                    now,
+                    self.id,
+                    stale,
+                    self.settings.batch_size,
                 )
+                if rows:
+                    await _fetch(
+                        "UPDATE mailer_job SET status = 'sending', started_at = {} "
+                        "WHERE id = {} AND status = 'queued'",
+                        now,
+                        job_id,
+                    )
         return sorted(
             (Claimed(r["id"], r["client"], r["email"], r["attempts"]) for r in rows),
             key=lambda c: c.id,
@@ -450,19 +342,18 @@ class Worker:
 
     async def release_claims(self) -> None:
         """Hands back what this worker claimed and did not send (on a clean stop)."""
-        if self.db.connection is None:
-            return
         with contextlib.suppress(Exception):
-            async with self.db.transaction():
-                await self.db.fetch(
-                    "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "
-                    "WHERE claimed_by = {} AND status = 'pending'",
-                    self.id,
-                )
+            async for transaction in write_transactions():
+                async with transaction:
+                    await _fetch(
+                        "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "
+                        "WHERE claimed_by = {} AND status = 'pending'",
+                        self.id,
+                    )
 
     async def job(self, job_id: int) -> JobInfo:
         if job_id not in self.jobs:
-            rows = await self.db.fetch(
+            rows = await _fetch(
                 "SELECT j.*, co.name AS company_name FROM mailer_job j "
                 "JOIN company co ON co.id = j.company WHERE j.id = {}",
                 job_id,
@@ -481,25 +372,26 @@ class Worker:
         return self.jobs[job_id]
 
     async def finish_if_done(self, job_id: int) -> None:
-        rows = await self.db.fetch(
+        rows = await _fetch(
             "SELECT count(*) AS n FROM mailer_recipient "
             "WHERE job = {} AND status IN ('pending', 'sending')",
             job_id,
         )
         if rows[0]["n"] == 0:
-            async with self.db.transaction():
-                await self.db.fetch(
-                    "UPDATE mailer_job SET status = 'done', finished_at = {} "
-                    "WHERE id = {} AND status IN ('queued', 'sending')",
-                    _now(),
-                    job_id,
-                )
+            async for transaction in write_transactions():
+                async with transaction:
+                    await _fetch(
+                        "UPDATE mailer_job SET status = 'done', finished_at = {} "
+                        "WHERE id = {} AND status IN ('queued', 'sending')",
+                        _now(),
+                        job_id,
+                    )
             self.jobs.pop(job_id, None)
 
     # -- sending --
 
     async def clients(self, ids: list[int]) -> dict[int, dict]:
-        rows = await self.db.fetch(
+        rows = await _fetch(
             "SELECT c.id, c.code, c.language, ct.first_name, ct.last_name, ct.company, "  # noqa: S608 - placeholders and fixed SQL only
             "ct.email, ct.country FROM client c JOIN contact ct ON ct.client = c.id "
             "AND ct.contact_type = 'primary' "
@@ -552,7 +444,7 @@ class Worker:
                 [_now(), row.id, self.id, *_wanted_params(job.kind)],
             )
         )
-        results = await self.db.transact(*statements)
+        results = await _transact(*statements)
         if results[-1]:
             return True
         await self.skip([row.id], "No longer wanted")
@@ -563,7 +455,7 @@ class Worker:
         the mailing was queued). Rows another worker took over are left alone."""
         if not ids:
             return
-        await self.db.fetch(
+        await _fetch(
             "UPDATE mailer_recipient SET status = 'skipped', error = {} "  # noqa: S608 - placeholders and fixed SQL only
             f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
             f"({', '.join(['{}'] * len(ids))})",
@@ -589,7 +481,7 @@ class Worker:
                 "WHERE id = {} AND claimed_by = {}",
                 [status, error, row.id, self.id],
             )
-        await self.db.transact(statement)
+        await _transact(statement)
 
     async def send_batch(self, job: JobInfo, batch: list[Claimed]) -> None:
         clients = await self.clients([row.client for row in batch])
@@ -606,8 +498,9 @@ class Worker:
             else:
                 prepared.append((row, ready))
         if unwanted:
-            async with self.db.transaction():
-                await self.skip(unwanted, "Not sent")
+            async for transaction in write_transactions():
+                async with transaction:
+                    await self.skip(unwanted, "Not sent")
         smtp_url = get_settings().smtp_url
         if smtp_url:
             logged = await self.send_smtp(job, prepared, smtp_url)
@@ -624,20 +517,23 @@ class Worker:
             part = prepared[start : start + chunk]
             await self.limiter.wait(len(part))
             now = _now()
-            async with self.db.transaction():
-                done = await self.db.fetch(
-                    "UPDATE mailer_recipient SET status = 'sent', sent_at = {}, "  # noqa: S608 - placeholders and fixed SQL only
-                    "attempts = attempts + 1 WHERE claimed_by = {} AND status = 'pending' "
-                    f"AND id IN ({', '.join(['{}'] * len(part))}) AND "
-                    + STILL_WANTED[job.kind]
-                    + " RETURNING id",
-                    now,
-                    self.id,
-                    *(row.id for row, _ in part),
-                    *_wanted_params(job.kind),
-                )
-                sent_ids = {r["id"] for r in done}
-                await self.skip([row.id for row, _ in part if row.id not in sent_ids], "Not sent")
+            async for transaction in write_transactions():
+                async with transaction:
+                    done = await _fetch(
+                        "UPDATE mailer_recipient SET status = 'sent', sent_at = {}, "  # noqa: S608 - placeholders and fixed SQL only
+                        "attempts = attempts + 1 WHERE claimed_by = {} AND status = 'pending' "
+                        f"AND id IN ({', '.join(['{}'] * len(part))}) AND "
+                        + STILL_WANTED[job.kind]
+                        + " RETURNING id",
+                        now,
+                        self.id,
+                        *(row.id for row, _ in part),
+                        *_wanted_params(job.kind),
+                    )
+                    sent_ids = {r["id"] for r in done}
+                    await self.skip(
+                        [row.id for row, _ in part if row.id not in sent_ids], "Not sent"
+                    )
             for row, (rendered, message) in part:
                 if row.id in sent_ids:
                     logged.append((row, rendered, message, "outbox", now))
@@ -705,14 +601,15 @@ class Worker:
             await asyncio.sleep(min(5.0, self.settings.retry_seconds))
 
     async def release(self, ids: list[int]) -> None:
-        async with self.db.transaction():
-            await self.db.fetch(
-                "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "  # noqa: S608 - placeholders and fixed SQL only
-                f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
-                f"({', '.join(['{}'] * len(ids))})",
-                self.id,
-                *ids,
-            )
+        async for transaction in write_transactions():
+            async with transaction:
+                await _fetch(
+                    "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "  # noqa: S608 - placeholders and fixed SQL only
+                    f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
+                    f"({', '.join(['{}'] * len(ids))})",
+                    self.id,
+                    *ids,
+                )
 
     async def log(self, job: JobInfo, logged: list[Any]) -> None:
         """The batch's messages in the clients' mail logs, in bulk."""
@@ -735,13 +632,14 @@ class Worker:
             ],
         )
         ids = [row.id for row, *_ in logged]
-        async with self.db.transaction():
-            await self.db.fetch(
-                "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
-                f"WHERE id IN ({', '.join(['{}'] * len(ids))})",
-                True,
-                *ids,
-            )
+        async for transaction in write_transactions():
+            async with transaction:
+                await _fetch(
+                    "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
+                    f"WHERE id IN ({', '.join(['{}'] * len(ids))})",
+                    True,
+                    *ids,
+                )
 
     # -- after a crash --
 
@@ -750,14 +648,15 @@ class Worker:
         are marked failed and not sent again; sent rows a crash kept out of the mail log are
         logged."""
         stale = _now() - timedelta(seconds=self.settings.lease_seconds)
-        async with self.db.transaction():
-            await self.db.fetch(
-                "UPDATE mailer_recipient SET status = 'failed', error = {} "
-                "WHERE status = 'sending' AND claimed_at < {}",
-                services.UNCERTAIN_ERROR,
-                stale,
-            )
-        unlogged = await self.db.fetch(
+        async for transaction in write_transactions():
+            async with transaction:
+                await _fetch(
+                    "UPDATE mailer_recipient SET status = 'failed', error = {} "
+                    "WHERE status = 'sending' AND claimed_at < {}",
+                    services.UNCERTAIN_ERROR,
+                    stale,
+                )
+        unlogged = await _fetch(
             "SELECT id, job, client, email, attempts FROM mailer_recipient "
             "WHERE status = 'sent' AND logged = {} AND claimed_at < {} ORDER BY id LIMIT 1000",
             False,
@@ -780,7 +679,7 @@ class Worker:
                 if ready is not None:
                     entries.append((row, *ready, "sent", None))
             await self.log(job, entries)
-            await self.db.fetch(
+            await _fetch(
                 "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
                 f"WHERE id IN ({', '.join(['{}'] * len(rows))})",
                 True,
@@ -832,9 +731,9 @@ def mailer_command() -> None:
 @click.option("--once", is_flag=True, help="Stop when nothing is left to send.")
 def mailer_run(once: bool) -> None:
     """Send queued mailings (PORTAL_MAILER_RATE messages a second)."""
-    from portal.cli import _prepare
+    from portal.cli import prepare
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(_prepare())
+    prepare()
     sent = asyncio.run(run_worker(once))
     click.echo(f"Mail worker stopped; {sent} messages sent.")

@@ -32,6 +32,7 @@ def database_problem(error: BaseException) -> str | None:
     while causes[-1].__cause__ is not None:
         causes.append(causes[-1].__cause__)
     message = " ".join(str(cause) for cause in causes).lower()
+    reason = str(causes[-1]) or type(causes[-1]).__name__
     if database.engine == "postgres":
         where = database.dsn.split("@")[-1]
         if "does not exist" in message and "database" in message:
@@ -41,7 +42,7 @@ def database_problem(error: BaseException) -> str | None:
             )
         if isinstance(error, Unavailable | OSError):
             return (
-                f"The PostgreSQL server at {where} cannot be reached ({causes[-1]}). Start it, "
+                f"The PostgreSQL server at {where} cannot be reached ({reason}). Start it, "
                 "or correct PORTAL_DATABASE_URL; the portal waits PORTAL_DB_WAIT_SECONDS for it."
             )
         return None
@@ -61,12 +62,12 @@ def database_problem(error: BaseException) -> str | None:
         or "malformed" in (message)
     ):
         return (
-            f"The file {path} is not a usable SQLite database ({causes[-1]}): it is damaged, "
+            f"The file {path} is not a usable SQLite database ({reason}): it is damaged, "
             "truncated or something else. Restore it from a backup; or, to start afresh, move "
             "it away and the portal creates a new, empty database in its place."
         )
     if isinstance(error, Unavailable):
-        return f"The SQLite database {path} cannot be used now ({causes[-1]}). Try again."
+        return f"The SQLite database {path} cannot be used now ({reason}). Try again."
     return None
 
 

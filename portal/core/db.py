@@ -453,8 +453,10 @@ async def start(bounded: bool = True) -> None:
     reindexing) pass False."""
     db = engine()
     if isinstance(db, PortalPostgresEngine):
+        # No floor of open connections: during an outage asyncpg would otherwise retry to
+        # restore it in the background, logging a traceback each time.
         await db.start_connection_pool(
-            bounded=bounded, min_size=2, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
+            bounded=bounded, min_size=0, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
         )
     elif isinstance(db, PortalSQLiteEngine):
         db.start_lending()

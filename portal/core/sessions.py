@@ -33,8 +33,7 @@ from litestar.stores.redis import RedisStore
 from litestar.types import Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from portal.core import availability
 from portal.core.errors import Unavailable
@@ -114,13 +113,15 @@ Result = TypeVar("Result")
 
 
 def _redis_call(method: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:
-    """Redis not answering (refused, dropped, too slow) becomes Unavailable, logged once."""
+    """Redis not answering (refused, dropped, too slow) becomes Unavailable, logged once. A
+    connection cut in the middle of a call can also surface as uvloop's RuntimeError about a
+    closed transport."""
 
     @functools.wraps(method)
     async def call(*args: Any, **kwargs: Any) -> Result:
         try:
             result = await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except (RedisError, OSError, RuntimeError) as error:
             availability.failed(REDIS, f"{type(error).__name__}: {error}")
             raise Unavailable(REDIS, str(error), retry_after=5) from error
         availability.answered(REDIS)

@@ -1,0 +1,155 @@
+"""Data derived from the clients (Browse's counts, each client's copy of its primary contact's
+country, the search documents) is kept by the database and the one before-commit step, not by
+the writers: every write path there is, raw SQL included, leaves them equal to a fresh recount
+and a fresh reindex."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from profile_helpers import PASSWORD, make_client
+
+from conftest import check_kept_in_step
+from portal.client_area import services as client_area
+from portal.client_groups.services import (
+    FieldDetails,
+    GroupDetails,
+    create_field,
+    create_group,
+    delete_field,
+    delete_group,
+    update_field,
+)
+from portal.clients import counts, lifecycle, search
+from portal.clients.demo import load_demo
+from portal.clients.forms import client_details_of
+from portal.clients.services import get_client, set_marketing_opt_in, update_client
+from portal.clients.tables import Client, ClientCount, ClientMonthCount, ClientSearch
+from portal.core import db
+from portal.core.actors import Actor
+from portal.staff.services import create_staff
+
+SYSTEM = Actor(kind="system")
+
+
+async def _kept() -> tuple[list, list, dict]:
+    all_time = await ClientCount.raw(
+        'SELECT company, "group", country, status, clients FROM client_count '
+        'WHERE clients <> 0 ORDER BY company, "group", country, status'
+    )
+    monthly = await ClientMonthCount.raw(
+        'SELECT company, month, "group", country, status, clients FROM client_month_count '
+        'WHERE clients <> 0 ORDER BY company, month, "group", country, status'
+    )
+    documents = {
+        row["client"]: (row["company"], row["document"])
+        for row in await ClientSearch.select(
+            ClientSearch.client, ClientSearch.company, ClientSearch.document
+        )
+    }
+    return all_time, monthly, documents
+
+
+async def _assert_as_if_rebuilt() -> None:
+    await check_kept_in_step()
+    kept = await _kept()
+    await counts.recount()
+    await search.reindex_all()
+    assert await _kept() == kept
+    assert set(kept[2]) == {row["id"] for row in await Client.select(Client.id)}
+
+
+async def _rename(company_id: int, client_id: int, **changes) -> None:
+    client = await get_client(company_id, client_id)
+    details = client_details_of(client, {})
+    for name, value in changes.items():
+        setattr(details, name, value)
+    await update_client(
+        company_id,
+        client_id,
+        details,
+        expected_version=client.version,
+        new_password=None,
+        actor=SYSTEM,
+    )
+
+
+async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(company_id):
+    staff_id = await create_staff(
+        email="w@example.com", password=PASSWORD, company_ids=[company_id]
+    )
+    vip = await create_group(company_id, GroupDetails(name="VIP"))
+    # Add Client, in two groups.
+    ada = await make_client(company_id, first_name="Ada")
+    grace = await make_client(company_id, first_name="Grace", group_id=vip)
+    linus = await make_client(company_id, first_name="Linus", group_id=vip)
+    # Edit Client: a new name, country and group.
+    await _rename(company_id, ada, first_name="Augusta", country="GB", state="", group_id=str(vip))
+    # The client's own edit in the client area.
+    user = await client_area.session_client(grace, 0)
+    form = await client_area.details_form(user)
+    own = client_details_of(form.client, form.values)
+    own.city = "Hamilton"
+    await client_area.update_own_details(user, own, form.client.version, "127.0.0.1")
+    # Status, marketing consent, deletion.
+    await lifecycle.set_status(company_id, linus, "fraud", SYSTEM)
+    await set_marketing_opt_in(company_id, grace, True, SYSTEM, "test")
+    await lifecycle.delete_client(
+        company_id, linus, staff_id=staff_id, password=PASSWORD, actor=SYSTEM
+    )
+    # Custom fields: a searchable value, then encrypted (out of the index), then deleted.
+    field = await create_field(company_id, vip, FieldDetails(label="Contract"))
+    await _rename(company_id, grace, custom={str(field): "CONTRACT-4711"})
+    assert (
+        "contract-4711"
+        in (await ClientSearch.select().where(ClientSearch.client == grace))[0]["document"]
+    )
+    await update_field(company_id, field, FieldDetails(label="Contract", encrypted=True))
+    await update_field(company_id, field, FieldDetails(label="Contract", encrypted=False))
+    await delete_field(company_id, field)
+    # A group deleted: its clients move to the default group.
+    await delete_group(company_id, vip)
+    # Demo data, in bulk.
+    await load_demo(120, company_id=company_id, seed=7)
+    await _assert_as_if_rebuilt()
+
+
+async def test_raw_sql_is_kept_in_step_too(company_id):
+    """Writes around the services (a shell, an import script): the triggers count them, and
+    the next write transaction indexes them."""
+    client_id = await make_client(company_id)
+    group = (await Client.select(Client.group).where(Client.id == client_id).first())["group"]
+    now = datetime.now(UTC)
+    async for transaction in db.write_transactions():
+        async with transaction:
+            rows = await Client.raw(
+                'INSERT INTO client (company, "group", number, code, status, country, username, '
+                "preferred_currency, language, tax_exempt, tax_id, marketing_opt_in, "
+                "session_epoch, version, created_at, updated_at) VALUES "
+                "({}, {}, 9001, 'RAW-9001', 'active', '', 'raw@example.com', 'USD', 'en', "
+                "{}, '', {}, 0, 1, {}, {}) RETURNING id",
+                company_id,
+                group,
+                False,
+                False,
+                now,
+                now,
+            )
+            raw_id = rows[0]["id"]
+            await Client.raw(
+                "INSERT INTO contact (client, contact_type, first_name, last_name, company, "
+                "title, address1, address2, city, state, zip, country, email) VALUES "
+                "({}, 'primary', 'Rawley', 'Sequel', '', '', '', '', 'Oslo', '', '', 'NO', "
+                "'raw@example.com')",
+                raw_id,
+            )
+    document = (await ClientSearch.select().where(ClientSearch.client == raw_id))[0]["document"]
+    assert "rawley sequel" in document and "raw-9001" in document
+    await Client.raw(
+        "UPDATE contact SET country = 'SE', last_name = 'Query' WHERE client = {}", raw_id
+    )
+    await Client.raw("UPDATE client SET status = 'inactive' WHERE id = {}", client_id)
+    await Client.raw("DELETE FROM contact_number")  # outside any transaction: queued
+    await db.refresh_derived_data()  # as housekeeping does
+    await Client.raw("DELETE FROM client WHERE id = {}", client_id)
+    await _assert_as_if_rebuilt()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from profile_helpers import PASSWORD, make_client
-
 from conftest import check_kept_in_step
 from portal.client_area import services as client_area
 from portal.client_groups.services import (
@@ -28,6 +26,7 @@ from portal.clients.tables import Client, ClientCount, ClientMonthCount, ClientS
 from portal.core import db
 from portal.core.actors import Actor
 from portal.staff.services import create_staff
+from profile_helpers import PASSWORD, make_client
 
 SYSTEM = Actor(kind="system")
 

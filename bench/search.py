@@ -230,7 +230,7 @@ async def worker(sizes: list[int], rounds: int) -> dict:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     await db.migrate()
-    await db.start()
+    await db.start(bounded=False)  # it loads a million clients, too
     try:
         await ensure_default_company()
         company_id = (await Company.select(Company.id).order_by(Company.id).first())["id"]

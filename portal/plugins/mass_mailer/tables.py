@@ -47,6 +47,8 @@ class MailingRecipient(Table, tablename="mailer_recipient"):
     logged = Boolean(default=False)  # written to the client's mail log
     error = Text(default="")
     unsubscribed_at = Timestamptz(null=True, default=None)
+    # The random token of the row's unsubscribe link (unique, see the migrations).
+    unsubscribe_token = Varchar(length=64, null=True, default=None)
 
 
 class Suppression(Table, tablename="mailer_suppression"):

@@ -147,6 +147,13 @@ class Claimed:
     client: int
     email: str
     attempts: int
+    unsubscribe_token: str | None
+
+    @classmethod
+    def of(cls, row: dict) -> Claimed:
+        return cls(
+            row["id"], row["client"], row["email"], row["attempts"], row["unsubscribe_token"]
+        )
 
 
 @dataclass
@@ -319,7 +326,8 @@ class Worker:
                     "WHERE job = {} AND status = 'pending' "
                     "AND (next_attempt_at IS NULL OR next_attempt_at <= {}) "
                     "AND (claimed_by IS NULL OR claimed_by = {} OR claimed_at < {}) "
-                    f"ORDER BY id LIMIT {{}}{skip_locked()}) RETURNING id, client, email, attempts",
+                    f"ORDER BY id LIMIT {{}}{skip_locked()}) "
+                    "RETURNING id, client, email, attempts, unsubscribe_token",
                     self.id,
                     now,
                     job_id,
@@ -336,7 +344,7 @@ class Worker:
                         job_id,
                     )
         return sorted(
-            (Claimed(r["id"], r["client"], r["email"], r["attempts"]) for r in rows),
+            (Claimed.of(row) for row in rows),
             key=lambda c: c.id,
         )
 
@@ -407,7 +415,11 @@ class Worker:
         to = services.smtp_address(client["email"])
         if to is None:
             raise ValidationError({"": "The address needs SMTPUTF8, which is not supported."})
-        url = services.unsubscribe_url(row.id) if job.kind == "marketing" else None
+        url = None
+        if job.kind == "marketing":
+            if not row.unsubscribe_token:  # every row has one (see the migrations)
+                raise ValidationError({"": "The message has no unsubscribe link."})
+            url = services.unsubscribe_url(row.unsubscribe_token)
         rendered = services.render(
             job.compiled, services.template_context(client, job.company_name, url)
         )
@@ -657,16 +669,14 @@ class Worker:
                     stale,
                 )
         unlogged = await _fetch(
-            "SELECT id, job, client, email, attempts FROM mailer_recipient "
+            "SELECT id, job, client, email, attempts, unsubscribe_token FROM mailer_recipient "
             "WHERE status = 'sent' AND logged = {} AND claimed_at < {} ORDER BY id LIMIT 1000",
             False,
             stale,
         )
         by_job: dict[int, list[Claimed]] = {}
         for r in unlogged:
-            by_job.setdefault(r["job"], []).append(
-                Claimed(r["id"], r["client"], r["email"], r["attempts"])
-            )
+            by_job.setdefault(r["job"], []).append(Claimed.of(r))
         for job_id, rows in by_job.items():
             job = await self.job(job_id)
             clients = await self.clients([row.client for row in rows])

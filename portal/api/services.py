@@ -16,6 +16,7 @@ from portal.api.tables import ApiKey
 from portal.clients.tables import Client
 from portal.companies.services import get_company
 from portal.core.errors import NotFound, ValidationError
+from portal.core.forms import Field
 from portal.core.ids import is_row_id
 
 KEY_PREFIX = "pk_"
@@ -36,15 +37,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+KEY_NAME = Field("name", "Name", 100, required=True)
+
+
 async def create_key(company_id: int, name: str, created_by: str = "") -> tuple[int, str]:
     """(id, key): the key in clear, to show once."""
     name = name.strip()
     errors: dict[str, str] = {}
-    if not name:
-        errors["name"] = "Name is required."
-    elif len(name) > 100:
-        errors["name"] = "Name is too long (at most 100 characters)."
-    elif any(ord(char) < 32 for char in name):
+    KEY_NAME.check(errors, name)
+    if "name" not in errors and any(ord(char) < 32 for char in name):
         errors["name"] = "Name must be one line, without control characters."
     try:
         await get_company(company_id)

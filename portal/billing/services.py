@@ -29,26 +29,38 @@ from portal.core.actors import Actor
 from portal.core.countries import is_currency
 from portal.core.db import lock_for_insert, locked, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import check_length
+from portal.core.forms import REQUIRED, Field
+from portal.core.i18n import N_, Message
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
 
 TAX_RATE_KEY = "tax_rate_percent"
 EXCHANGE_RATES_KEY = "exchange_rates"
 DEFAULT_DUE_DAYS = 14
-INVOICE_STATUSES = {"draft": "Draft", "open": "Open", "paid": "Paid", "void": "Void"}
+INVOICE_STATUSES = {
+    "draft": N_("Draft"),
+    "open": N_("Open"),
+    "paid": N_("Paid"),
+    "void": N_("Void"),
+}
 NEW_INVOICE_STATUSES = ("open", "draft")
 TRANSACTION_TYPES = {"payment": "Payment", "credit": "Credit"}
 SERVICE_STATUSES = {
-    "pending": "Pending",
-    "active": "Active",
-    "suspended": "Suspended",
-    "canceled": "Canceled",
+    "pending": N_("Pending"),
+    "active": N_("Active"),
+    "suspended": N_("Suspended"),
+    "canceled": N_("Canceled"),
 }
 RENEWABLE = {"active", "suspended"}
 TERMS = {1: "Monthly", 3: "Quarterly", 6: "Semi-annually", 12: "Annually", 24: "Biennially"}
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 RATE_LINE = re.compile(r"([A-Za-z]{3})\s*[=:\s]\s*([0-9]{1,9}(?:[.,][0-9]{1,10})?)")
+
+DESCRIPTION = Field("description", "Description", 255, required=True)
+METHOD = Field("method", "Method", 30)
+REFERENCE = Field("reference", "Reference", 100)
+SERVICE_NAME = Field("name", "Name", 255, required=True)
+PACKAGE = Field("package", "Package", 255)
 
 
 # --- company settings -----------------------------------------------------------------------
@@ -167,7 +179,7 @@ async def _client(company_id: int, client_id: int) -> dict:
 def _date(value: str, name: str, label: str, errors: dict[str, str]) -> date | None:
     value = (value or "").strip()
     if not value:
-        errors[name] = f"{label} is required."
+        errors[name] = Message(REQUIRED, label=label)
         return None
     try:
         parsed = date.fromisoformat(value) if ISO_DATE.fullmatch(value) else None
@@ -283,9 +295,7 @@ async def create_invoice(
     client = await _client(company_id, client_id)
     errors: dict[str, str] = {}
     description = details.description.strip()
-    if not description:
-        errors["description"] = "Description is required."
-    check_length(errors, "description", description, 255, "Description")
+    DESCRIPTION.check(errors, description)
     currency = _currency(details.currency, errors)
     subtotal = _amount(details.amount, currency, "amount", errors)
     billed = _date(details.date_billed, "date_billed", "Date Billed", errors)
@@ -355,8 +365,8 @@ async def record_payment(
     amount = _amount(details.amount, currency, "amount", errors)
     received = _date(details.date_received, "date_received", "Date Received", errors)
     method, reference = details.method.strip(), details.reference.strip()
-    check_length(errors, "method", method, 30, "Method")
-    check_length(errors, "reference", reference, 100, "Reference")
+    METHOD.check(errors, method)
+    REFERENCE.check(errors, reference)
     invoice_id = None
     if details.invoice_id.strip():
         if not details.invoice_id.strip().isascii() or not details.invoice_id.strip().isdigit():
@@ -447,10 +457,8 @@ async def create_service(
     client = await _client(company_id, client_id)
     errors: dict[str, str] = {}
     name, package = details.name.strip(), details.package.strip()
-    if not name:
-        errors["name"] = "Name is required."
-    check_length(errors, "name", name, 255, "Name")
-    check_length(errors, "package", package, 255, "Package")
+    SERVICE_NAME.check(errors, name)
+    PACKAGE.check(errors, package)
     if details.status not in SERVICE_STATUSES:
         errors["status"] = "Choose a status from the list."
     currency = _currency(details.currency, errors)

@@ -26,17 +26,20 @@ from portal.client_area.access import (
     remember,
     require_client,
 )
+from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.forms import apply_form_action, client_details_of, read_client_details
 from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
 from portal.companies.services import internationalization
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
-from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, current_language, translate
+from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, current_language, translate
 from portal.core.ids import parse_id
 from portal.core.web import client_address, form_data, redirect, safe_next
 
-THROTTLED = "Too many attempts. Wait 15 minutes and try again."
-MAIL_SENT = "If an account exists for what you entered, we have sent it an email. Check your inbox."
+THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
+MAIL_SENT = N_(
+    "If an account exists for what you entered, we have sent it an email. Check your inbox."
+)
 ONE_YEAR = 365 * 24 * 3600
 
 
@@ -110,7 +113,7 @@ async def forgot_password_submit(request: Request) -> Template:
 def _mail_sent(send: Callable[[str], Awaitable[None]], value: str) -> Template:
     """The same answer whether or not an account exists, given before the account is even
     looked up: the lookup and the mail happen after the response, so timing tells nothing."""
-    page = _page("message.html", title="Check your email", message=MAIL_SENT)
+    page = _page("message.html", title=N_("Check your email"), message=MAIL_SENT)
     page.background = BackgroundTask(send, value)
     return page
 
@@ -123,9 +126,13 @@ async def reset_page(token: FromPath[str]) -> Template:
 
 
 def _invalid_reset_link() -> Template:
-    message = "This link has expired or was already used. Ask for a new one."
+    message = N_("This link has expired or was already used. Ask for a new one.")
     return _page(
-        "message.html", 404, title="Link not valid", message=message, link="/client/forgot-password"
+        "message.html",
+        404,
+        title=N_("Link not valid"),
+        message=message,
+        link="/client/forgot-password",
     )
 
 
@@ -140,8 +147,8 @@ async def reset_submit(request: Request, token: FromPath[str]) -> Template:
         return _page("reset_password.html", 422, token=token, errors=error.errors)
     return _page(
         "message.html",
-        title="Password changed",
-        message="Your password was changed. You can log in now.",
+        title=N_("Password changed"),
+        message=N_("Your password was changed. You can log in now."),
         link="/client/login",
     )
 
@@ -199,6 +206,7 @@ async def _details_page(
         version=form.client.version if version is None else version,
         field_mode=field_mode,
         phones_editable=form.editable("phone") or form.editable("fax"),
+        contact_fields=CONTACT_FIELDS,
         countries=countries(language),
         states=subdivisions(details.country, language),
         languages=[(code, LANGUAGES[code]) for code in enabled.enabled],
@@ -231,7 +239,9 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
         return await _details_page(user, details, error.errors, 422, version=version)
     except Conflict:
         errors = {
-            "": "Your details were changed elsewhere in the meantime. Check them and save again."
+            "": N_(
+                "Your details were changed elsewhere in the meantime. Check them and save again."
+            )
         }
         return await _details_page(user, details, errors, 409)
     remember(request, lang=details.language)

@@ -31,13 +31,14 @@ from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.db import write_transactions
 from portal.core.errors import NotFound, Throttled, ValidationError
+from portal.core.i18n import N_
 from portal.core.pagination import Page
 from portal.core.passwords import hash_password, password_problem, verify_password
 from portal.mail import services as mail
 
 THROTTLE_AREA = "client"
 RESET_THROTTLE_AREA = "client-reset"
-LOGIN_FAILED = "Username or password is incorrect."
+LOGIN_FAILED = N_("Username or password is incorrect.")
 RESET_LIFETIME = timedelta(hours=1)
 # Clients sharing an email address: at most this many are tried for one login.
 MAX_EMAIL_CANDIDATES = 5
@@ -276,7 +277,7 @@ async def change_password(user: ClientUser, current_password: str, new_password:
     new session epoch, which the caller's own session takes on."""
     row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
     ok, _ = await verify_password(row["password_hash"] if row else None, current_password)
-    errors = {} if ok else {"current_password": "The current password is not correct."}
+    errors = {} if ok else {"current_password": N_("The current password is not correct.")}
     contact = (
         await Contact.select(Contact.email)
         .where(Contact.client == user.id, Contact.contact_type == "primary")

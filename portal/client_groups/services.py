@@ -15,30 +15,23 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
-from portal.clients import counts
+from portal.clients import counts, fields
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
 from portal.core.crypto import decrypt, encrypt, is_encrypted
 from portal.core.db import locked, read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import NotFound, ValidationError
+from portal.core.forms import REQUIRED, TOO_LONG, Field
+from portal.core.i18n import N_, Message
 
 # --- settings -------------------------------------------------------------------------------
 
-# Contact fields a group can require, show to clients, or make read-only for clients.
+# Contact fields a group can require, show to clients, or make read-only for clients: name ->
+# label.
 CONTACT_FIELDS: dict[str, str] = {
-    "first_name": "First Name",
-    "last_name": "Last Name",
-    "company": "Company/Org.",
-    "title": "Title",
-    "address1": "Address 1",
-    "address2": "Address 2",
-    "city": "City",
-    "country": "Country",
-    "state": "State/Province",
-    "zip": "Zip/Postal Code",
-    "email": "Email",
-    "phone": "Phone",
-    "fax": "Fax",
+    **{field.name: field.label for field in fields.CONTACT_FIELDS},
+    "phone": fields.PHONE,
+    "fax": fields.FAX,
 }
 ALWAYS_REQUIRED = frozenset({"first_name", "last_name", "email"})
 UNIQUE_EMAIL_CHOICES = {"no": "No", "primary": "Primary contacts", "all": "All contacts"}
@@ -269,6 +262,8 @@ async def _write_group_settings(group_id: int, overrides: dict[str, str | None])
 # --- groups ---------------------------------------------------------------------------------
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+GROUP_NAME = Field("name", "Name", 100, required=True)
+GROUP_DESCRIPTION = Field("description", "Description", 2000)
 
 
 @dataclass
@@ -282,12 +277,8 @@ class GroupDetails:
 
 def _check_group(details: GroupDetails) -> dict[str, str]:
     errors: dict[str, str] = {}
-    if not details.name.strip():
-        errors["name"] = "Name is required."
-    elif len(details.name) > 100:
-        errors["name"] = "Name is too long (at most 100 characters)."
-    if len(details.description) > 2000:
-        errors["description"] = "Description is too long (at most 2000 characters)."
+    GROUP_NAME.check(errors, details.name.strip())
+    GROUP_DESCRIPTION.check(errors, details.description)
     if not COLOUR.match(details.colour):
         errors["colour"] = "Choose a colour like #1f6feb."
     errors.update(
@@ -424,6 +415,8 @@ FIELD_TYPES = {
     "number": "Number",
 }
 REQUIRED_CHOICES = {"no": "No", "yes": "Yes", "regex": "Custom Regex"}
+FIELD_LABEL = Field("label", "Label", 100, required=True)
+MAX_OPTIONS = 5000
 MAX_VALUE_LENGTH = {"textarea": 5000}
 DEFAULT_MAX_VALUE_LENGTH = 255
 
@@ -452,33 +445,34 @@ def field_details(row: dict) -> FieldDetails:
 def value_problem(details: FieldDetails, value: str, *, check_required: bool = True) -> str | None:
     """Why `value` is not acceptable for the field, or None. The field's own rule: its type,
     its options, its regex; and, unless told otherwise, that it is filled in when required."""
+    label = details.label  # the staff's own words: not in the catalogs
     if not value:
         if check_required and details.required == "yes":
-            return f"{details.label} is required."
+            return Message(REQUIRED, label=label)
         if details.required == "regex" and check_required and not _regex_matches(details.regex, ""):
-            return f"{details.label} is required."
+            return Message(REQUIRED, label=label)
         return None
     limit = MAX_VALUE_LENGTH.get(details.field_type, DEFAULT_MAX_VALUE_LENGTH)
     if len(value) > limit:
-        return f"{details.label} is too long (at most {limit} characters)."
+        return Message(TOO_LONG, label=label, max_length=limit)
     if details.field_type == "checkbox" and value != "1":
-        return f"{details.label}: tick the box or leave it empty."
+        return Message(N_("%(label)s: tick the box or leave it empty."), label=label)
     if details.field_type == "select" and value not in details.option_list:
-        return f"{details.label}: choose one of the options."
+        return Message(N_("%(label)s: choose one of the options."), label=label)
     if details.field_type == "date":
         try:
             date.fromisoformat(value)
         except ValueError:
-            return f"{details.label}: enter a date as YYYY-MM-DD."
+            return Message(N_("%(label)s: enter a date as YYYY-MM-DD."), label=label)
     if details.field_type == "number":
         try:
             number = Decimal(value)
         except InvalidOperation:
             number = None
         if number is None or not number.is_finite():
-            return f"{details.label}: enter a number."
+            return Message(N_("%(label)s: enter a number."), label=label)
     if details.required == "regex" and not _regex_matches(details.regex, value):
-        return f"{details.label} is not in the expected format."
+        return Message(N_("%(label)s is not in the expected format."), label=label)
     return None
 
 
@@ -491,18 +485,15 @@ def _regex_matches(pattern: str, value: str) -> bool:
 
 def _check_field(details: FieldDetails) -> dict[str, str]:
     errors: dict[str, str] = {}
-    if not details.label.strip():
-        errors["label"] = "Label is required."
-    elif len(details.label) > 100:
-        errors["label"] = "Label is too long (at most 100 characters)."
+    FIELD_LABEL.check(errors, details.label.strip())
     if details.field_type not in FIELD_TYPES:
         errors["field_type"] = "Choose a field type from the list."
     if details.required not in REQUIRED_CHOICES:
         errors["required"] = "Choose No, Yes or Custom Regex."
     if details.field_type == "select" and not details.option_list:
         errors["options"] = "A dropdown needs at least one option (one a line)."
-    if len(details.options) > 5000:
-        errors["options"] = "Options are too long (at most 5000 characters)."
+    if len(details.options) > MAX_OPTIONS:
+        errors["options"] = f"Options are too long (at most {MAX_OPTIONS} characters)."
     if details.required == "regex":
         if not details.regex:
             errors["regex"] = "Enter the regular expression values must match."

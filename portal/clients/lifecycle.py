@@ -20,6 +20,7 @@ from portal.core import throttle
 from portal.core.actors import Actor
 from portal.core.db import locked, write_transactions
 from portal.core.errors import NotFound, Throttled, ValidationError
+from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.passwords import verify_password
 from portal.mail import services as mail
@@ -27,8 +28,8 @@ from portal.staff.tables import Staff
 
 CONFIRM_THROTTLE_AREA = "staff-confirm"
 WRONG_PASSWORD = "That is not your password. Nothing was deleted."  # noqa: S105 - a message
-MAX_SUBJECT = 255
-MAX_BODY = 50_000
+SUBJECT = Field("subject", "Subject", 255, required=True)
+MESSAGE = Field("body", "Message", 50_000, required=True)
 
 
 async def set_status(company_id: int, client_id: int, status: str, actor: Actor) -> bool:
@@ -79,14 +80,8 @@ async def email_client(
     errors: dict[str, str] = {}
     subject = _single_line(subject)
     body = body.replace("\x00", "").strip()
-    if not subject:
-        errors["subject"] = "Subject is required."
-    elif len(subject) > MAX_SUBJECT:
-        errors["subject"] = f"Subject is too long (at most {MAX_SUBJECT} characters)."
-    if not body:
-        errors["body"] = "Message is required."
-    elif len(body) > MAX_BODY:
-        errors["body"] = f"Message is too long (at most {MAX_BODY:,} characters)."
+    SUBJECT.check(errors, subject)
+    MESSAGE.check(errors, body)
     if errors:
         raise ValidationError(errors)
     client = await get_client(company_id, client_id)

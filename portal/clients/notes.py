@@ -11,12 +11,12 @@ from portal.clients.tables import Client, ClientNote
 from portal.core.actors import Actor
 from portal.core.db import write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import check_length
+from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
 
-MAX_TITLE = 255
-MAX_BODY = 20_000
+TITLE = Field("title", "Title", 255, required=True)
+BODY = Field("body", "Note", 20_000)
 MAX_STICKY_SHOWN = 20
 
 
@@ -34,10 +34,8 @@ def _check(details: NoteDetails) -> NoteDetails:
         sticky=details.sticky,
     )
     errors: dict[str, str] = {}
-    if not clean.title:
-        errors["title"] = "Title is required."
-    check_length(errors, "title", clean.title, MAX_TITLE, "Title")
-    check_length(errors, "body", clean.body, MAX_BODY, "Note")
+    TITLE.check(errors, clean.title)
+    BODY.check(errors, clean.body)
     if errors:
         raise ValidationError(errors)
     return clean

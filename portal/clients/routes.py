@@ -11,6 +11,7 @@ from litestar.response import Template
 
 from portal.client_groups.services import custom_values, list_fields
 from portal.clients import services
+from portal.clients.fields import CONTACT_FIELDS, STATE
 from portal.clients.forms import (
     apply_form_action,
     blank_client_details,
@@ -61,6 +62,7 @@ async def _form_page(
         "client": client,
         "version": version,
         "generated_password": generated_password,
+        "contact_fields": CONTACT_FIELDS,
         "countries": countries(language),
         "states": subdivisions(details.country, language),
         "currencies": currencies(language),
@@ -203,6 +205,7 @@ async def state_fragment(
         context={
             "states": subdivisions(country.upper()[:2], current_language.get()),
             "selected_state": selected_state[:10],
+            "state_field": STATE,
             "errors": {},
         },
     )

@@ -20,9 +20,9 @@ from portal.client_groups.services import (
     list_fields,
     save_custom_values,
 )
-from portal.client_groups.services import CONTACT_FIELDS as GROUP_CONTACT_FIELDS
 from portal.client_groups.tables import ClientGroup
 from portal.clients import audit
+from portal.clients.fields import CONTACT_FIELDS, EMAIL, FAX, PHONE, STATE, TAX_ID
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.services import get_company, internationalization
 from portal.companies.tables import ClientIdSequence
@@ -31,35 +31,27 @@ from portal.core.config import get_settings
 from portal.core.countries import is_country, is_currency, state_belongs_to, subdivisions
 from portal.core.db import read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
-from portal.core.forms import check_length, normalise_email, require
+from portal.core.forms import normalise_email
+from portal.core.i18n import N_, Message
 from portal.core.ids import is_row_id, parse_id
 from portal.core.passwords import hash_password, password_problem
 from portal.mail import services as mail
 
-MARKETING_OPT_IN_WORDING = "Opt-in to marketing emails"
-NUMBER_TYPES = {"phone": "Phone", "fax": "Fax"}
-NUMBER_LOCATIONS = {"home": "Home", "work": "Work"}
+MARKETING_OPT_IN_WORDING = N_("Opt-in to marketing emails")
+NUMBER_TYPES = {"phone": PHONE, "fax": FAX}
+NUMBER_LOCATIONS = {"home": N_("Home"), "work": N_("Work")}
 STATUSES = {"active": "Active", "inactive": "Inactive", "fraud": "Fraud"}
 MAX_PHONE_ROWS = 50
 USERNAME_PATTERN = re.compile(r"^[\w.@+-]+$")
+CONTACT_BY_NAME = {contact_field.name: contact_field for contact_field in CONTACT_FIELDS}
+# Contact fields whose text is kept as typed (country, state and email are checked as such).
+CHECKED_AS_TEXT = tuple(f for f in CONTACT_FIELDS if f.name not in {"country", "state", "email"})
 EMAIL_IN_USE_ANY = (
     "SELECT contact.client FROM contact JOIN client ON client.id = contact.client "
     "WHERE client.company = {} AND lower(contact.email) = lower({}) LIMIT 2"
 )
 EMAIL_IN_USE_PRIMARY = EMAIL_IN_USE_ANY.replace(
     " LIMIT", " AND contact.contact_type = 'primary' LIMIT"
-)
-
-# Contact fields: (name, label, max length)
-CONTACT_FIELDS = (
-    ("first_name", "First Name", 100),
-    ("last_name", "Last Name", 100),
-    ("company", "Company/Org.", 255),
-    ("title", "Title", 100),
-    ("address1", "Address 1", 255),
-    ("address2", "Address 2", 255),
-    ("city", "City", 100),
-    ("zip", "Zip/Postal Code", 20),
 )
 
 
@@ -168,7 +160,9 @@ def format_number(e164: str, extension: str = "") -> str:
 
 def _clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) -> list[_CleanNumber]:
     if len(rows) > MAX_PHONE_ROWS:
-        errors["phone-rows"] = f"At most {MAX_PHONE_ROWS} numbers can be stored."
+        errors["phone-rows"] = Message(
+            N_("At most %(count)d numbers can be stored."), count=MAX_PHONE_ROWS
+        )
         return []
     numbers = []
     for row in rows:
@@ -176,18 +170,18 @@ def _clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) ->
             continue  # an empty row is a row nobody filled in
         field_id = f"phone-number-{row.row_id}"
         if row.number_type not in NUMBER_TYPES:
-            errors[f"phone-type-{row.row_id}"] = "Choose Phone or Fax."
+            errors[f"phone-type-{row.row_id}"] = N_("Choose Phone or Fax.")
         if row.location not in NUMBER_LOCATIONS:
-            errors[f"phone-location-{row.row_id}"] = "Choose Home or Work."
+            errors[f"phone-location-{row.row_id}"] = N_("Choose Home or Work.")
         if len(row.number) > 40:
-            errors[field_id] = "Number is too long (at most 40 characters)."
+            errors[field_id] = N_("Number is too long (at most 40 characters).")
             continue
         try:
             parsed = phonenumbers.parse(row.number, region or None)
         except phonenumbers.NumberParseException:
             parsed = None
         if parsed is None or not phonenumbers.is_valid_number(parsed):
-            errors[field_id] = (
+            errors[field_id] = N_(
                 "Enter a valid phone number, with the area code (and +country code for "
                 "numbers outside the contact's country)."
             )
@@ -253,15 +247,17 @@ def _check_required_fields(
     """The group's required contact fields. Requiring Phone or Fax means at least one number
     of that type."""
     for name in sorted(settings.required_fields - ALWAYS_REQUIRED):
-        label = GROUP_CONTACT_FIELDS[name]
         if name in {"phone", "fax"}:
             if not any(n.number_type == name for n in numbers) and "phone-rows" not in errors:
-                errors["phone-rows"] = f"At least one {label} number is required."
+                errors["phone-rows"] = Message(
+                    N_("At least one %(label)s number is required."),
+                    label=PHONE if name == "phone" else FAX,
+                )
         elif name == "state":
-            if not details.state and subdivisions(details.country.upper()):
-                errors.setdefault("state", "State/Province is required.")
+            if subdivisions(details.country.upper()):
+                STATE.check(errors, details.state, required=True)
         else:
-            require(errors, name, getattr(details, name), label)
+            CONTACT_BY_NAME[name].check(errors, getattr(details, name), required=True)
 
 
 async def _email_in_use(company_id: int, email: str, scope: str, client_id: int | None) -> bool:
@@ -284,34 +280,32 @@ async def _validate(
     """Checks every field, under the rules of the chosen client group. A client's own edit is
     checked against the custom fields it may see and change; the others keep their values."""
     errors: dict[str, str] = {}
-    for name, label, max_length in CONTACT_FIELDS:
-        check_length(errors, name, getattr(details, name), max_length, label)
-    require(errors, "first_name", details.first_name, "First Name")
-    require(errors, "last_name", details.last_name, "Last Name")
+    for text_field in CHECKED_AS_TEXT:
+        text_field.check(errors, getattr(details, text_field.name))
 
     email = ""
     if not details.email:
-        errors["email"] = "Email is required."
+        EMAIL.check(errors, details.email)
     elif (normalised := normalise_email(details.email)) is None:
-        errors["email"] = "Enter a valid email address, like name@example.com."
+        errors["email"] = N_("Enter a valid email address, like name@example.com.")
     else:
         email = normalised
 
     country = details.country.upper()
     if not is_country(country):
-        errors["country"] = "Choose a country from the list."
+        errors["country"] = N_("Choose a country from the list.")
     elif details.state and not state_belongs_to(details.state, country):
-        errors["state"] = (
+        errors["state"] = N_(
             "This State/Province is not in the chosen country. Choose one from the list."
         )
 
     numbers = _clean_numbers(details.phones, country if is_country(country) else "", errors)
 
-    check_length(errors, "tax_id", details.tax_id, 64, "Tax ID/VATIN")
+    TAX_ID.check(errors, details.tax_id)
     if not is_currency(details.preferred_currency):
         errors["preferred_currency"] = "Choose a currency from the list."
     if details.language not in (await internationalization(company_id)).enabled:
-        errors["language"] = "Choose a language from the list."
+        errors["language"] = N_("Choose a language from the list.")
 
     group_id = parse_id(details.group_id)
     if group_id is None or not await ClientGroup.exists().where(
@@ -331,7 +325,7 @@ async def _validate(
         errors.update(custom_errors)
         if email and settings.unique_contact_emails != "no" and "email" not in errors:
             if await _email_in_use(company_id, email, settings.unique_contact_emails, client_id):
-                errors["email"] = "Another client already uses this email address."
+                errors["email"] = N_("Another client already uses this email address.")
 
     username = _username(details, email, settings, errors)
     if username and await username_taken(username, except_client_id=client_id):

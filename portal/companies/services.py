@@ -9,6 +9,7 @@ from portal.companies.tables import Company, CompanySetting
 from portal.core.countries import is_country, is_currency
 from portal.core.db import write_transactions
 from portal.core.errors import NotFound, ValidationError
+from portal.core.forms import Field
 from portal.core.i18n import LANGUAGES
 from portal.staff.tables import StaffCompany
 
@@ -22,12 +23,12 @@ class CompanyRef:
     name: str
 
 
+COMPANY_NAME = Field("name", "Name", 255, required=True)
+
+
 def _check(name: str, currency: str, language: str, country: str) -> None:
     errors: dict[str, str] = {}
-    if not name.strip():
-        errors["name"] = "Name is required."
-    elif len(name) > 255:
-        errors["name"] = "Name is too long (at most 255 characters)."
+    COMPANY_NAME.check(errors, name.strip())
     if not is_currency(currency):
         errors["currency"] = f"Unknown currency {currency!r} (use an ISO 4217 code such as USD)."
     if language not in LANGUAGES:

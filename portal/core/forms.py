@@ -1,13 +1,50 @@
-"""Small helpers for reading and checking submitted forms."""
+"""Form fields declared once, and small helpers for reading submitted forms."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from portal.core.i18n import N_, Label, Message
+
 MAX_TEXT = 255
+REQUIRED = N_("%(label)s is required.")
+TOO_LONG = N_("%(label)s is too long (at most %(max_length)d characters).")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A form field, declared once: the input's name, its label (the guide's words, marked for
+    the catalogs with N_), the longest value it keeps, whether it must be filled in, and the
+    browser's autocomplete token. Services check values with it, templates show it, the
+    catalogs translate its label and its messages."""
+
+    name: str
+    label: str
+    max_length: int | None = None
+    required: bool = False
+    autocomplete: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", Label(self.label))
+
+    def problem(self, value: str, *, required: bool | None = None) -> Message | None:
+        """Why `value` cannot be kept, or None. `required` overrides the declaration (a
+        client group may require a field)."""
+        if not value:
+            needed = self.required if required is None else required
+            return Message(REQUIRED, label=self.label) if needed else None
+        if self.max_length is not None and len(value) > self.max_length:
+            return Message(TOO_LONG, label=self.label, max_length=self.max_length)
+        return None
+
+    def check(self, errors: dict[str, str], value: str, *, required: bool | None = None) -> None:
+        """Adds the field's problem with `value` to `errors`, unless it has one already."""
+        if self.name not in errors and (problem := self.problem(value, required=required)):
+            errors[self.name] = problem
 
 
 class FormValues(dict[str, str]):
@@ -54,18 +91,6 @@ def text(data: Mapping[str, Any], name: str) -> str:
 
 def checkbox(data: Mapping[str, Any], name: str) -> bool:
     return data.get(name) in {"1", "on", "true", "yes"}
-
-
-def check_length(
-    errors: dict[str, str], name: str, value: str, max_length: int, label: str
-) -> None:
-    if len(value) > max_length and name not in errors:
-        errors[name] = f"{label} is too long (at most {max_length} characters)."
-
-
-def require(errors: dict[str, str], name: str, value: str, label: str) -> None:
-    if not value and name not in errors:
-        errors[name] = f"{label} is required."
 
 
 def normalise_email(value: str) -> str | None:

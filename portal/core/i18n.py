@@ -1,22 +1,27 @@
-"""Languages the portal ships, and their gettext catalogs.
+"""Languages the portal ships, their gettext catalogs, and the sentences services build.
 
-Catalogs are the `.po` files under portal/locale/<lang>/LC_MESSAGES/ (edited with Babel's
-`pybabel extract/update`); they are compiled in memory at first use, so there is no build step.
+Catalogs are Babel's: `pybabel extract` finds the strings marked in code and templates
+(`_()`, `translate()`, and `N_()` for strings translated where they are shown), `pybabel
+update` merges them into portal/locale/<lang>/LC_MESSAGES/messages.po, `pybabel compile` writes
+the messages.mo the portal reads (see the README).
+
+A sentence a service builds for people is a `Message`: a template of the catalogs and its
+parameters ("%(label)s is required.", label="City"). Its text is the English sentence; in the
+client area `translate()` gives it in the request's language, labels of the portal's own
+(`Label`) translated too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gettext
-import io
 from contextvars import ContextVar
 from functools import cache
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from litestar.datastructures import Headers
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -30,17 +35,39 @@ DEFAULT_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for it
+    """Marks a string for the catalogs that is translated where it is shown, not here."""
+    return message
+
+
+class Label(str):
+    """A label of the portal's own (a field's, a choice's): in the catalogs, so a Message
+    that names it names it in the request's language."""
+
+    __slots__ = ()
+
+
+class Message(str):
+    """A sentence for people: a template of the catalogs with its parameters. As a str it is
+    the English sentence; `translate()` gives it in the request's language."""
+
+    __slots__ = ("params", "template")
+
+    def __new__(cls, template: str, **params: Any) -> Message:
+        message = super().__new__(cls, template % params)
+        message.template = template
+        message.params = params
+        return message
+
+
 @cache
 def translations(language: str) -> gettext.NullTranslations:
-    po_file = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == DEFAULT_LANGUAGE or not po_file.exists():
+    if language == DEFAULT_LANGUAGE:
         return gettext.NullTranslations()
-    with po_file.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    try:
+        return gettext.translation("messages", LOCALE_DIR, languages=[language])
+    except FileNotFoundError:  # a language without a catalog speaks English
+        return gettext.NullTranslations()
 
 
 # The language of the current request; set by `language_middleware`, read by `translate`.
@@ -51,7 +78,14 @@ TRANSLATED_PATHS = ("/client", "/fragments", "/unsubscribe")
 
 
 def translate(message: str) -> str:
-    return translations(current_language.get()).gettext(message)
+    catalog = translations(current_language.get())
+    if isinstance(message, Message):
+        params = {
+            name: catalog.gettext(value) if isinstance(value, Label) else value
+            for name, value in message.params.items()
+        }
+        return catalog.gettext(message.template) % params
+    return catalog.gettext(message)
 
 
 def translate_plural(singular: str, plural: str, n: int) -> str:

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from portal.core.config import get_settings
+from portal.core.i18n import N_, Message
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -67,14 +68,14 @@ def _common_passwords() -> frozenset[str]:
 def password_problem(password: str, *, user_inputs: tuple[str, ...] = ()) -> str | None:
     """The reason a new password is not acceptable, or None."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return Message(N_("Use at least %(count)d characters."), count=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return Message(N_("Use at most %(count)d characters."), count=MAX_LENGTH)
     lowered = password.lower()
     if lowered in _common_passwords() or len(set(password)) < 3:
-        return "This password is too common. Choose a less predictable one."
+        return N_("This password is too common. Choose a less predictable one.")
     if any(item and lowered == item.lower() for item in user_inputs):
-        return "The password must not be your name, username or email address."
+        return N_("The password must not be your name, username or email address.")
     return None
 
 

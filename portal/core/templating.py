@@ -26,6 +26,9 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals.update(
         asset=asset, LANGUAGES=LANGUAGES, current_language=current_language.get
     )
+    # `message | translated`: a sentence made elsewhere (a service's error, a Message), in the
+    # request's language; `_()` is for the templates' own strings.
+    engine.engine.filters["translated"] = translate
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True
 

@@ -9,12 +9,15 @@ from portal.companies.services import all_companies
 from portal.core import throttle
 from portal.core.db import lock_for_insert, write_transactions
 from portal.core.errors import Throttled, ValidationError
-from portal.core.forms import check_length, normalise_email, require
+from portal.core.forms import Field, normalise_email
 from portal.core.passwords import hash_password, password_problem, verify_password
 from portal.staff.tables import Staff, StaffCompany
 
 THROTTLE_AREA = "staff"
 LOGIN_FAILED = "Email or password is incorrect."
+
+FIRST_NAME = Field("first_name", "First Name", 100)
+LAST_NAME = Field("last_name", "Last Name", 100)
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,9 @@ async def create_staff(
         errors["email"] = "Email is required."
     elif normalised is None:
         errors["email"] = "Enter a valid email address, like name@example.com."
-    for name, value, label in (
-        ("first_name", first_name, "First Name"),
-        ("last_name", last_name, "Last Name"),
-    ):
-        check_length(errors, name, value, 100, label)
-    if only_if_first:
-        require(errors, "first_name", first_name, "First Name")
-        require(errors, "last_name", last_name, "Last Name")
+    # Names are asked for at the first run's setup; the CLI may leave them out.
+    FIRST_NAME.check(errors, first_name, required=only_if_first)
+    LAST_NAME.check(errors, last_name, required=only_if_first)
     if problem := password_problem(password, user_inputs=(email, first_name, last_name)):
         errors["password"] = problem
     if errors:

@@ -41,7 +41,7 @@ from portal.core.config import get_settings
 from portal.core.countries import is_country
 from portal.core.db import copy_rows, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import normalise_email
+from portal.core.forms import Field, normalise_email
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
 from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
@@ -374,26 +374,26 @@ def _single_line_problem(value: str, label: str) -> str | None:
     return None
 
 
+FROM_NAME = Field("from_name", "From Name", 100, required=True)
+SUBJECT = Field("subject", "Subject", 255, required=True)
+
+
 def compile_message(compose: Compose, kind: str) -> tuple[CompiledMessage | None, dict[str, str]]:
     """The compiled templates, or the problems found, by field. Marketing messages get an
     unsubscribe line when the body does not already carry `unsubscribe_url`."""
     errors: dict[str, str] = {}
-    if not compose.from_name.strip():
-        errors["from_name"] = "From Name is required."
-    elif len(compose.from_name) > 100:
-        errors["from_name"] = "From Name is too long (at most 100 characters)."
-    elif problem := _single_line_problem(compose.from_name, "From Name"):
+    FROM_NAME.check(errors, compose.from_name.strip())
+    if "from_name" not in errors and (
+        problem := _single_line_problem(compose.from_name, "From Name")
+    ):
         errors["from_name"] = problem
     address = normalise_email(compose.from_address.strip())
     if address is not None:
         address = smtp_address(address)
     if _single_line_problem(compose.from_address, "From Address") or address is None:
         errors["from_address"] = "Enter a valid email address, like news@example.com."
-    if not compose.subject.strip():
-        errors["subject"] = "Subject is required."
-    elif len(compose.subject) > 255:
-        errors["subject"] = "Subject is too long (at most 255 characters)."
-    elif problem := _single_line_problem(compose.subject, "Subject"):
+    SUBJECT.check(errors, compose.subject.strip())
+    if "subject" not in errors and (problem := _single_line_problem(compose.subject, "Subject")):
         errors["subject"] = problem
     if not compose.body_text.strip():
         errors["body_text"] = "Text Body is required (it is what every mail program can show)."

@@ -10,8 +10,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 STAMP=".venv/.installed${EXTRAS:+-$EXTRAS}"
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+  echo "Installing the portal${EXTRAS:+ and its $EXTRAS tools} into .venv (a minute or two the first time)…"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
+  .venv/bin/python -m pip install -e ".${EXTRAS:+[$EXTRAS]}"
   touch "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
+import asyncpg
 import click
 
 from portal.core.errors import NotFound, Unavailable, ValidationError
@@ -98,10 +102,36 @@ async def _prepare(verbose: bool = False) -> None:
         await db.stop()
 
 
+# What a command may meet that people can fix; anything else is a bug, with its traceback.
+PROBLEMS = (
+    ValidationError,
+    OSError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    Unavailable,
+    RuntimeError,
+)
+
+
+@contextlib.contextmanager
+def _quiet_database_logs() -> Iterator[None]:
+    """A command says in one paragraph what is wrong with the database: the outage line meant
+    for a server's log, and Piccolo's own warnings, would only repeat it."""
+    outages = logging.getLogger("portal.availability")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*Unable to (connect to|fetch)")
+        outages.disabled = True
+        try:
+            yield
+        finally:
+            outages.disabled = False
+
+
 def prepare(verbose: bool = False) -> None:
     try:
-        asyncio.run(_prepare(verbose))
-    except (ValidationError, OSError, sqlite3.Error, Unavailable, RuntimeError) as error:
+        with _quiet_database_logs():
+            asyncio.run(_prepare(verbose))
+    except PROBLEMS as error:
         _exit_for(error)
 
 
@@ -119,8 +149,9 @@ def with_database(work: Callable[[], Awaitable[Result]]) -> Result:
             await db.stop()
 
     try:
-        return asyncio.run(run())
-    except (ValidationError, OSError, sqlite3.Error, Unavailable, RuntimeError) as error:
+        with _quiet_database_logs():
+            return asyncio.run(run())
+    except PROBLEMS as error:
         _exit_for(error)
         raise  # not reached: _exit_for exits or raises
 

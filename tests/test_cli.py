@@ -126,3 +126,63 @@ async def test_recount_repairs_counts_after_changes_made_by_hand():
     japan = await browse.browse_clients(company_id, browse.BrowseQuery(tab="fraud", country="JP"))
     assert [row.id for row in japan.rows] == [moved]
     assert await ClientCount.count() > 0
+
+
+def test_reindex_refuses_an_unknown_company():
+    result = portal("search", "reindex", "--company", "999")
+    assert result.returncode == 2
+    assert "No company with ID 999." in result.stderr
+
+
+def _portal_on(database_url: str, var_dir) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(var_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "portal", "migrate"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _assert_one_paragraph(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_database_file_that_is_not_one_is_named_with_the_fix(tmp_path):
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(os.urandom(8192))
+    result = _portal_on(f"sqlite:///{garbage}", tmp_path)
+    _assert_one_paragraph(result, str(garbage), "not a usable SQLite database", "backup")
+
+
+def test_a_truncated_database_file_is_named_with_the_fix(tmp_path):
+    whole = tmp_path / "whole.sqlite3"
+    assert _portal_on(f"sqlite:///{whole}", tmp_path).returncode == 0
+    truncated = tmp_path / "truncated.sqlite3"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    result = _portal_on(f"sqlite:///{truncated}", tmp_path)
+    _assert_one_paragraph(result, str(truncated), "not a usable SQLite database", "backup")
+
+
+def test_a_read_only_folder_is_named_with_the_fix(tmp_path):
+    """Root ignores permission bits: the folder is made immutable instead (chattr +i)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+    try:
+        result = _portal_on(f"sqlite:///{folder}/portal.sqlite3", tmp_path)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+    _assert_one_paragraph(result, f"{folder}/portal.sqlite3", "read-only", "PORTAL_DATABASE_URL")

@@ -1,5 +1,6 @@
 """The database layer itself: SQLite's connections lent and taken back while the app runs
-(portal.core.db.PortalSQLiteEngine)."""
+(portal.core.db.PortalSQLiteEngine), the writers' gate, statistics after bulk loads, and the
+statement timeout."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import contextlib
 import pytest
 
 from conftest import IS_POSTGRES
+from portal.clients.demo import load_demo
 from portal.companies.tables import Company
 from portal.core import db
 from portal.core.db import write_transactions
+from portal.core.errors import Unavailable
 
-pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="SQLite's own connection pool")
+sqlite_only = pytest.mark.skipif(IS_POSTGRES, reason="SQLite's own connection pool")
 
 
+@sqlite_only
 async def test_a_connection_given_back_mid_transaction_keeps_nothing_and_locks_nothing(
     company_id,
 ):
@@ -29,6 +33,7 @@ async def test_a_connection_given_back_mid_transaction_keeps_nothing_and_locks_n
     assert (await Company.select(Company.name).first())["name"] == "Done"
 
 
+@sqlite_only
 async def test_concurrent_transactions_each_get_their_own_connection(company_id):
     async def rename(n: int) -> None:
         async for transaction in write_transactions():
@@ -42,6 +47,7 @@ async def test_concurrent_transactions_each_get_their_own_connection(company_id)
     assert len(db.engine().idle) <= db.SQLITE_IDLE_CONNECTIONS
 
 
+@sqlite_only
 async def test_a_write_cancelled_while_running_leaves_no_transaction_behind(company_id):
     """A cancelled query may still be running in its connection's thread: that connection is
     closed, never lent again with the write uncommitted (the next BEGIN would fail)."""
@@ -62,3 +68,62 @@ async def test_a_write_cancelled_while_running_leaves_no_transaction_behind(comp
                     Company.id == company_id
                 )
         assert (await Company.select(Company.name).first())["name"] == f"Kept {attempt}"
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's statistics and statement timeout")
+async def test_demo_data_is_analyzed_even_without_autovacuum(company_id):
+    """A server with autovacuum off (or late) must not plan searches over 10,000 fresh demo
+    clients without statistics: the demo analyzes what it loaded."""
+    await Company.raw("ALTER TABLE client SET (autovacuum_enabled = false)")
+    try:
+        await load_demo(300, company_id=company_id, seed=3)
+        rows = await Company.raw(
+            "SELECT relname, last_analyze FROM pg_stat_user_tables "
+            "WHERE relname IN ('client', 'contact', 'contact_number', 'client_search')"
+        )
+    finally:
+        await Company.raw("ALTER TABLE client RESET (autovacuum_enabled)")
+    assert len(rows) == 4 and all(row["last_analyze"] is not None for row in rows), rows
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's statement timeout")
+async def test_a_statement_that_runs_too_long_is_stopped_and_answers_unavailable():
+    assert (await Company.raw("SHOW statement_timeout"))[0]["statement_timeout"] == "15s"
+    with pytest.raises(Unavailable):
+        async for transaction in db.write_transactions():
+            async with transaction:
+                await Company.raw("SET LOCAL statement_timeout = '50ms'")
+                await Company.raw("SELECT pg_sleep(2)")
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's statistics")
+async def test_sqlite_demo_data_is_analyzed(company_id):
+    await load_demo(300, company_id=company_id, seed=3)
+    rows = await Company.raw("SELECT DISTINCT tbl FROM sqlite_stat1 ORDER BY tbl")
+    assert {"client", "contact", "contact_number", "client_search"} <= {r["tbl"] for r in rows}
+
+
+@sqlite_only
+async def test_writers_of_a_process_take_their_turn_in_the_order_they_came(company_id):
+    """SQLite's own busy handler serves waiting writers in no order (some starve); the gate
+    in front of it lets them in first come, first served."""
+    entered: list[int] = []
+    holding = asyncio.Event()
+
+    async def writer(n: int) -> None:
+        async for transaction in write_transactions():
+            async with transaction:
+                entered.append(n)
+                if n == 0:
+                    holding.set()
+                    await asyncio.sleep(0.2)  # the others queue meanwhile
+                await Company.update({Company.name: f"W{n}"}).where(Company.id == company_id)
+
+    first = asyncio.create_task(writer(0))
+    await holding.wait()
+    queued = []
+    for n in range(1, 12):
+        queued.append(asyncio.create_task(writer(n)))
+        await asyncio.sleep(0.005)  # each arrives after the one before
+    await asyncio.gather(first, *queued)
+    assert entered == list(range(12))

@@ -43,7 +43,7 @@ from portal.clients import search
 from portal.clients.services import MARKETING_OPT_IN_WORDING
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
 from portal.companies.tables import ClientIdSequence, Company
-from portal.core.db import lock_for_insert, write_transactions
+from portal.core.db import analyze, lock_for_insert, write_transactions
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.passwords import hash_password
@@ -234,7 +234,8 @@ async def load_demo(count: int, company_id: int | None = None, seed: int | None 
             await _save(company, batch, password_hash, rng)
             progress.advance(task, len(batch))
     with console.status("Refreshing the planner's statistics…"):
-        await search.after_bulk_change()
+        await search.optimize_index()
+        await analyze()
     console.print(
         f"Created {count:,} demo clients in {company['name']!r} in "
         f"{time.perf_counter() - started:.1f} s. They all log in with the password "

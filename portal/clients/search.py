@@ -210,7 +210,8 @@ async def reindex_company(company_id: int) -> int:
                 await index_clients(client_ids)
         count += len(client_ids)
         last_id = client_ids[-1]
-    await after_bulk_change()
+    await optimize_index()
+    await analyze(ClientSearch._meta.tablename)
     return count
 
 
@@ -222,15 +223,13 @@ async def reindex_all() -> int:
     return count
 
 
-async def after_bulk_change() -> None:
-    """After many clients were written at once: merges FTS5's segments on SQLite (fewer
-    b-trees for each query to read) and refreshes the planner's statistics of the tables a
-    search and Browse read."""
+async def optimize_index() -> None:
+    """After many documents were written at once: merges FTS5's segments on SQLite (fewer
+    b-trees for each query to read)."""
     if is_sqlite():
         await ClientSearch.raw(
             "INSERT INTO client_search_fts(client_search_fts) VALUES ('optimize')"
         )
-    await analyze("client", "contact", "contact_number", "client_search", "custom_field_value")
 
 
 # --- matching ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-logger = logging.getLogger("portal")
+logger = logging.getLogger("portal.availability")
 
 _down_since: dict[str, float] = {}
 

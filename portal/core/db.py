@@ -663,12 +663,12 @@ async def copy_rows(table: type[Table], columns: Sequence[Column], rows: list[tu
 
 
 async def analyze(*tables: str) -> None:
-    """Fresh planner statistics for tables a bulk writer has just filled (PostgreSQL's
-    autovacuum may be late or off; SQLite has none). Without them neither engine can tell that
-    an index beats a scan."""
+    """Fresh planner statistics for the tables a bulk writer has just filled, or for every
+    table (PostgreSQL's autovacuum may be late or off; SQLite has none). Without them neither
+    engine can tell that an index beats a scan."""
     db = engine()
-    for table in tables:
-        await db.run_ddl(f'ANALYZE "{table}"')
+    for statement in [f'ANALYZE "{table}"' for table in tables] or ["ANALYZE"]:
+        await db.run_ddl(statement)
     if isinstance(db, PortalSQLiteEngine):
         await db.renew()  # open connections keep the statistics they started with
 

@@ -87,6 +87,7 @@ async def prepare(recipients: int) -> tuple[int, float, float]:
     from portal.companies.tables import Company
     from portal.core import db
     from portal.plugins.mass_mailer import services
+    from portal.plugins.mass_mailer.messages import Compose
 
     await _prepare()
     await db.start()
@@ -101,7 +102,7 @@ async def prepare(recipients: int) -> tuple[int, float, float]:
             company["id"],
             "bench",
             services.MailingFilter(kind="marketing"),
-            services.Compose(
+            Compose(
                 from_name="Bench News",
                 from_address="news@example.com",
                 subject="Hello {{ client.first_name }}, news from {{ company.name }}",

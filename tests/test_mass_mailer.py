@@ -24,7 +24,8 @@ from portal.clients.services import set_marketing_opt_in
 from portal.clients.tables import Client, ConsentEvent
 from portal.mail.tables import MailMessage
 from portal.plugins.mass_mailer import services
-from portal.plugins.mass_mailer.services import Compose, MailingFilter
+from portal.plugins.mass_mailer.messages import Compose
+from portal.plugins.mass_mailer.services import MailingFilter
 from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
 from portal.plugins.mass_mailer.worker import MailerSettings, Worker
 

@@ -15,7 +15,8 @@ from test_mass_mailer_helpers import add_client, start_sink
 
 from conftest import _VAR_DIR, PROJECT_DIR
 from portal.plugins.mass_mailer import services
-from portal.plugins.mass_mailer.services import Compose, MailingFilter
+from portal.plugins.mass_mailer.messages import Compose
+from portal.plugins.mass_mailer.services import MailingFilter
 from portal.plugins.mass_mailer.tables import MailingRecipient
 
 RECIPIENTS = 20

@@ -8,7 +8,8 @@ from datetime import date
 from typing import Any
 
 from portal.core.forms import text
-from portal.plugins.mass_mailer.services import Compose, MailingFilter
+from portal.plugins.mass_mailer.messages import Compose
+from portal.plugins.mass_mailer.services import MailingFilter
 
 ID = re.compile(r"[0-9]{1,10}")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -21,13 +21,8 @@ from portal.core.i18n import LANGUAGES
 from portal.core.web import client_address, form_data, redirect
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.forms import filter_fields, read_compose, read_filter
-from portal.plugins.mass_mailer.services import (
-    ALLOWED_FILTERS,
-    CLIENT_FIELDS,
-    KINDS,
-    Compose,
-    MailingFilter,
-)
+from portal.plugins.mass_mailer.messages import ALLOWED_FILTERS, CLIENT_FIELDS, Compose
+from portal.plugins.mass_mailer.services import KINDS, MailingFilter
 from portal.staff.access import Admin, AdminContext
 
 BASE = "/tools/mass-mailer"

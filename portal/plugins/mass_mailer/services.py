@@ -5,15 +5,8 @@ Who gets marketing mail is decided here and nowhere else: a client who opted in
 (`Client.marketing_opt_in`), whose address is not suppressed for the company. No filter value
 can widen that; the worker checks it again for every message just before sending it.
 
-Tags in subjects and bodies are Jinja, rendered in a sandbox that sees only these fields:
-
-    client.first_name   client.last_name   client.full_name   client.company_name
-    client.email        client.client_id   client.language    client.country
-    company.name        unsubscribe_url (marketing mail only)
-
-and only the filters in ALLOWED_FILTERS. Anything else (`{{ ''.__class__ }}`, a method call,
-an unknown field or filter, include/extends) is refused with a message when the mailing is
-composed, before anything is queued.
+What a message may say, and how each recipient's is rendered, is portal.plugins.mass_mailer.
+messages.
 """
 
 from __future__ import annotations
@@ -27,12 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate
-from functools import cache
 from typing import Any
-
-import jinja2
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from portal.clients.services import STATUSES, set_marketing_opt_in
 from portal.companies.services import get_company
@@ -41,15 +29,21 @@ from portal.core.config import get_settings
 from portal.core.countries import is_country
 from portal.core.db import copy_rows, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import Field, normalise_email
+from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
+from portal.plugins.mass_mailer.messages import (
+    CompiledMessage,
+    Compose,
+    RenderedMessage,
+    compile_off_loop,
+    render_off_loop,
+    template_context,
+)
 from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
 
 KINDS = {"marketing": "Marketing", "service": "Service"}
 MAX_FILTER_VALUES = 300  # per list in a filter; more is not a filter anyone types
-MAX_TEMPLATE_CHARS = 100_000
-MAX_RENDERED_CHARS = 1_000_000
 UNSUBSCRIBE_WORDING = "Unsubscribe from marketing emails (one-click unsubscribe link)"
 UNSUBSCRIBE_SOURCE = "unsubscribe-link"
 UNCERTAIN_ERROR = (
@@ -235,256 +229,8 @@ def csv_safe(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-# --- message templates ----------------------------------------------------------------------
-
-ALLOWED_FILTERS = (
-    "capitalize",
-    "default",
-    "d",
-    "e",
-    "escape",
-    "lower",
-    "replace",
-    "striptags",
-    "title",
-    "trim",
-    "truncate",
-    "upper",
-    "wordwrap",
-)
-CLIENT_FIELDS = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "company_name",
-    "email",
-    "client_id",
-    "language",
-    "country",
-)
-COMPANY_FIELDS = ("name",)
-
-
-class _Fields:
-    """What a template may read of one thing: exactly the attributes named in `allowed`."""
-
-    allowed: tuple[str, ...] = ()
-
-    def __init__(self, **values: str) -> None:
-        for name in self.allowed:
-            setattr(self, name, values.get(name, ""))
-
-
-class ClientFields(_Fields):
-    allowed = CLIENT_FIELDS
-
-
-class CompanyFields(_Fields):
-    allowed = COMPANY_FIELDS
-
-
-class MailSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, narrowed: attributes only of the field objects above and only those
-    fields, no calls at all, no globals, a short list of filters, no string repetition."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def __init__(self, autoescape: bool) -> None:
-        super().__init__(
-            autoescape=autoescape,
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
-        self.filters = {name: self.filters[name] for name in ALLOWED_FILTERS}
-        self.globals.clear()
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        return isinstance(obj, _Fields) and attr in obj.allowed
-
-    def is_safe_callable(self, obj: Any) -> bool:
-        return False
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            raise SecurityError("the ** operator is not allowed in mail templates")
-        if isinstance(left, str | list) or isinstance(right, str | list):
-            raise SecurityError("repeating text with * is not allowed in mail templates")
-        return super().call_binop(context, operator, left, right)
-
-
-@cache
-def _sandbox(autoescape: bool) -> MailSandbox:
-    return MailSandbox(autoescape)
-
-
-@dataclass(frozen=True)
-class Compose:
-    """What the Compose step holds: sender, subject and bodies (templates)."""
-
-    from_name: str = ""
-    from_address: str = ""
-    subject: str = ""
-    body_text: str = ""
-    body_html: str = ""
-
-
-@dataclass(frozen=True)
-class CompiledMessage:
-    subject: jinja2.Template
-    body_text: jinja2.Template
-    body_html: jinja2.Template | None
-    from_name: str
-    from_address: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class RenderedMessage:
-    subject: str
-    body_text: str
-    body_html: str | None
-
-
-def _template_problem(error: Exception) -> str:
-    if isinstance(error, SecurityError):
-        return f"Not allowed in a mail template: {error}."
-    if isinstance(error, jinja2.UndefinedError):
-        return (
-            f"Unknown field: {error.message}. Use the fields listed beside the form."
-            if error.message
-            else "Unknown field."
-        )
-    if isinstance(error, jinja2.TemplateSyntaxError):
-        return f"Template error on line {error.lineno}: {error.message}."
-    if isinstance(error, TypeError | jinja2.TemplateError):
-        return f"Not allowed in a mail template: {error}."
-    return f"The template cannot be used: {error}."
-
-
-UNSUBSCRIBE_FOOTER_TEXT = "\n\n--\nTo stop receiving these emails: {{ unsubscribe_url }}\n"
-UNSUBSCRIBE_FOOTER_HTML = (
-    '\n<p style="font-size:small">To stop receiving these emails, '
-    '<a href="{{ unsubscribe_url }}">unsubscribe</a>.</p>\n'
-)
-
-
-def _single_line_problem(value: str, label: str) -> str | None:
-    if any(char in value for char in "\r\n\x00") or any(ord(char) < 32 for char in value):
-        return f"{label} must be one line, without line breaks or control characters."
-    return None
-
-
-FROM_NAME = Field("from_name", "From Name", 100, required=True)
-SUBJECT = Field("subject", "Subject", 255, required=True)
-
-
-def compile_message(compose: Compose, kind: str) -> tuple[CompiledMessage | None, dict[str, str]]:
-    """The compiled templates, or the problems found, by field. Marketing messages get an
-    unsubscribe line when the body does not already carry `unsubscribe_url`."""
-    errors: dict[str, str] = {}
-    FROM_NAME.check(errors, compose.from_name.strip())
-    if "from_name" not in errors and (
-        problem := _single_line_problem(compose.from_name, "From Name")
-    ):
-        errors["from_name"] = problem
-    address = normalise_email(compose.from_address.strip())
-    if address is not None:
-        address = smtp_address(address)
-    if _single_line_problem(compose.from_address, "From Address") or address is None:
-        errors["from_address"] = "Enter a valid email address, like news@example.com."
-    SUBJECT.check(errors, compose.subject.strip())
-    if "subject" not in errors and (problem := _single_line_problem(compose.subject, "Subject")):
-        errors["subject"] = problem
-    if not compose.body_text.strip():
-        errors["body_text"] = "Text Body is required (it is what every mail program can show)."
-    for name in ("body_text", "body_html"):
-        if len(getattr(compose, name)) > MAX_TEMPLATE_CHARS:
-            errors[name] = f"The body is too long (at most {MAX_TEMPLATE_CHARS:,} characters)."
-    templates: dict[str, jinja2.Template] = {}
-    for name, source, autoescape in (
-        ("subject", compose.subject, False),
-        ("body_text", compose.body_text, False),
-        ("body_html", compose.body_html, True),
-    ):
-        if name in errors or (name == "body_html" and not source.strip()):
-            continue
-        if kind == "marketing" and name != "subject" and "unsubscribe_url" not in source:
-            source += UNSUBSCRIBE_FOOTER_HTML if autoescape else UNSUBSCRIBE_FOOTER_TEXT
-        try:
-            templates[name] = _sandbox(autoescape).from_string(source)
-        except Exception as error:  # any compile error is the author's to fix, never a 500
-            errors[name] = _template_problem(error)
-    if errors:
-        return None, errors
-    return (
-        CompiledMessage(
-            subject=templates["subject"],
-            body_text=templates["body_text"],
-            body_html=templates.get("body_html"),
-            from_name=compose.from_name.strip(),
-            from_address=address or "",
-            kind=kind,
-        ),
-        {},
-    )
-
-
-def template_context(client: dict, company_name: str, unsubscribe_url: str | None) -> dict:
-    """What templates see, from a row with the client's code, language and primary contact."""
-    context: dict[str, Any] = {
-        "client": ClientFields(
-            first_name=client["first_name"],
-            last_name=client["last_name"],
-            full_name=f"{client['first_name']} {client['last_name']}".strip(),
-            company_name=client.get("company") or "",
-            email=client["email"],
-            client_id=client["code"],
-            language=client["language"],
-            country=client["country"],
-        ),
-        "company": CompanyFields(name=company_name),
-    }
-    if unsubscribe_url is not None:
-        context["unsubscribe_url"] = unsubscribe_url
-    return context
-
-
-def render(compiled: CompiledMessage, context: dict) -> RenderedMessage:
-    """One recipient's message. Raises ValidationError (field: problem) when a template reaches
-    for something it may not; line breaks rendered into the subject become spaces."""
-    parts: dict[str, str | None] = {}
-    for name in ("subject", "body_text", "body_html"):
-        template = getattr(compiled, name)
-        if template is None:
-            parts[name] = None
-            continue
-        try:
-            text = template.render(context)
-        except Exception as error:  # a template's problem, reported beside its field
-            raise ValidationError({name: _template_problem(error)}) from None
-        if len(text) > MAX_RENDERED_CHARS:
-            raise ValidationError({name: "The rendered message is too long."})
-        parts[name] = text
-    subject = " ".join((parts["subject"] or "").split())[:255]
-    return RenderedMessage(
-        subject=subject, body_text=parts["body_text"] or "", body_html=parts["body_html"]
-    )
-
-
 def message_domain(from_address: str) -> str:
     return from_address.rpartition("@")[2] or "localhost"
-
-
-def smtp_address(address: str) -> str | None:
-    """The address as SMTP without SMTPUTF8 carries it (IDN domain in punycode), or None when
-    its local part is not ASCII."""
-    local, _, domain = address.rpartition("@")
-    if not local or not local.isascii():
-        return None
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        return None
 
 
 def _header(value: str) -> str:
@@ -754,7 +500,7 @@ async def preview(
     the templates have problems; the templates are rendered once for real, so a field used
     wrongly is found here and not while sending."""
     errors = check_filter(mailing_filter)
-    compiled, compose_errors = compile_message(compose, mailing_filter.kind)
+    compiled, compose_errors = await compile_off_loop(compose, mailing_filter.kind)
     errors.update(compose_errors)
     if errors:
         raise ValidationError(errors)
@@ -770,7 +516,7 @@ async def preview(
         if mailing_filter.kind == "marketing"
         else None
     )
-    rendered = render(compiled, template_context(first, company["name"], url))
+    rendered = await render_off_loop(compiled, template_context(first, company["name"], url))
     return count, first, rendered
 
 

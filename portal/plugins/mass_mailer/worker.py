@@ -51,6 +51,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiosmtplib
+import anyio.to_thread
 import click
 
 from portal.core import db
@@ -59,7 +60,13 @@ from portal.core.db import skip_locked, write_transactions
 from portal.core.errors import Unavailable, ValidationError
 from portal.mail import services as mail
 from portal.plugins.mass_mailer import services
-from portal.plugins.mass_mailer.services import CompiledMessage
+from portal.plugins.mass_mailer.messages import (
+    CompiledMessage,
+    compile_off_loop,
+    render,
+    smtp_address,
+    template_context,
+)
 from portal.plugins.mass_mailer.tables import MailingRecipient
 
 logger = logging.getLogger("portal.mailer")
@@ -367,7 +374,7 @@ class Worker:
                 job_id,
             )
             row = rows[0]
-            compiled, errors = services.compile_message(services.compose_of_job(row), row["kind"])
+            compiled, errors = await compile_off_loop(services.compose_of_job(row), row["kind"])
             if compiled is None:  # checked when queued; a template cannot go bad since
                 raise ValidationError(errors)
             self.jobs[job_id] = JobInfo(
@@ -412,7 +419,7 @@ class Worker:
         """(rendered message, email) for a row, or None when it cannot be rendered."""
         if client is None or client["email"].lower() != row.email:
             return None
-        to = services.smtp_address(client["email"])
+        to = smtp_address(client["email"])
         if to is None:
             raise ValidationError({"": "The address needs SMTPUTF8, which is not supported."})
         url = None
@@ -420,9 +427,7 @@ class Worker:
             if not row.unsubscribe_token:  # every row has one (see the migrations)
                 raise ValidationError({"": "The message has no unsubscribe link."})
             url = services.unsubscribe_url(row.unsubscribe_token)
-        rendered = services.render(
-            job.compiled, services.template_context(client, job.company_name, url)
-        )
+        rendered = render(job.compiled, template_context(client, job.company_name, url))
         message = services.build_email(
             job.compiled,
             rendered,
@@ -432,6 +437,23 @@ class Worker:
             unsubscribe_url=url,
         )
         return rendered, message
+
+    async def prepare_rows(
+        self, job: JobInfo, rows: list[Claimed], clients: dict[int, dict]
+    ) -> list[tuple[Claimed, Any, ValidationError | None]]:
+        """`prepare` for each row, in a worker thread (rendering is bounded, but not free):
+        (row, prepared or None, the reason it cannot be)."""
+
+        def prepare_each() -> list[tuple[Claimed, Any, ValidationError | None]]:
+            results = []
+            for row in rows:
+                try:
+                    results.append((row, self.prepare(job, row, clients.get(row.client)), None))
+                except ValidationError as error:
+                    results.append((row, None, error))
+            return results
+
+        return await anyio.to_thread.run_sync(prepare_each)
 
     def _sent_statement(self, row: Claimed) -> tuple[str, list[Any]]:
         return (
@@ -499,13 +521,10 @@ class Worker:
         clients = await self.clients([row.client for row in batch])
         prepared: list[tuple[Claimed, Any]] = []
         unwanted: list[int] = []
-        for row in batch:
-            try:
-                ready = self.prepare(job, row, clients.get(row.client))
-            except ValidationError as error:
-                await self.mark(row, "failed", "; ".join(error.errors.values())[:500])
-                continue
-            if ready is None:
+        for row, ready, problem in await self.prepare_rows(job, batch, clients):
+            if problem is not None:
+                await self.mark(row, "failed", "; ".join(problem.errors.values())[:500])
+            elif ready is None:
                 unwanted.append(row.id)
             else:
                 prepared.append((row, ready))
@@ -680,14 +699,11 @@ class Worker:
         for job_id, rows in by_job.items():
             job = await self.job(job_id)
             clients = await self.clients([row.client for row in rows])
-            entries = []
-            for row in rows:
-                try:
-                    ready = self.prepare(job, row, clients.get(row.client))
-                except ValidationError:
-                    ready = None
-                if ready is not None:
-                    entries.append((row, *ready, "sent", None))
+            entries = [
+                (row, *ready, "sent", None)
+                for row, ready, _ in await self.prepare_rows(job, rows, clients)
+                if ready is not None
+            ]
             await self.log(job, entries)
             await _fetch(
                 "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only

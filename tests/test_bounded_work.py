@@ -1,0 +1,118 @@
+"""No single request can freeze the server: work whose size a request decides (a mail template,
+a regular expression, the fields of a form) is bounded, and while an abusive request runs, an
+ordinary one (the client login page) still answers within a second. Through a real `portal
+serve`, whose one event loop serves every tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import httpx
+import pytest
+from server_helpers import CSRF_FIELD, PortalServer, staff_session
+
+from portal.plugins.mass_mailer.tables import MailingJob
+
+ORDINARY = "/client/login"
+COMPOSE = {
+    "filter": "1",
+    "kind": "marketing",
+    "status": "active",
+    "from_name": "News",
+    "from_address": "news@example.com",
+    "subject": "Hello {{ client.first_name }}",
+}
+LOOPS = "{% for a in client.company_name %}{% for b in client.company_name %}"
+ABUSIVE_TEMPLATES = [
+    # Three loops inside each other over the longest field: 16 million steps.
+    (
+        LOOPS + "{% for c in client.company_name %}x{% endfor %}{% endfor %}{% endfor %}",
+        "repeats more than 10,000 times",
+    ),
+    # Text doubled again and again: a gigabyte after a few steps.
+    (
+        "{% set a = client.email %}" + "{% set a = a ~ a ~ a ~ a %}" * 8 + "{{ a }}",
+        "makes a text longer than 100,000 characters",
+    ),
+    ("{{ client.email" + " | replace('e', client.email)" * 6 + " }}", "longer than 100,000"),
+    ("{% set a = client.email %}" + "{% set a = a + a %}" * 12 + "{{ a }}", "longer than 100,000"),
+    (
+        "{% for c in client.company_name %}" + "y" * 5000 + "{% endfor %}",
+        "longer than 1,000,000 characters",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with PortalServer(tmp_path_factory.mktemp("bounded") / "server.log") as running:
+        yield running
+
+
+async def while_it_runs(server: PortalServer, abusive) -> tuple[httpx.Response, float, float]:
+    """Runs the abusive request and, while it runs, the ordinary one: (abusive answer, its
+    seconds, the ordinary one's seconds)."""
+    started = time.monotonic()
+    task = asyncio.create_task(abusive)
+    await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        before = time.monotonic()
+        assert (await http.get(ORDINARY)).status_code == 200
+        ordinary = time.monotonic() - before
+    response = await task
+    return response, time.monotonic() - started, ordinary
+
+
+@pytest.mark.parametrize(("template", "message"), ABUSIVE_TEMPLATES)
+@pytest.mark.parametrize("step", ["preview", "send"])
+async def test_a_mail_template_that_does_too_much_is_refused_beside_its_field(
+    server, staff, company_id, template, message, step
+):
+    async with staff_session(server.url, staff["email"], staff["password"], timeout=60) as http:
+        page = await http.get("/admin/tools/mass-mailer/compose", params={"filter": "1"})
+        data = {**COMPOSE, "body_text": template, "_csrf_token": CSRF_FIELD.search(page.text)[1]}
+        response, seconds, ordinary = await while_it_runs(
+            server, http.post(f"/admin/tools/mass-mailer/{step}", data=data)
+        )
+    assert response.status_code == 422, response.text[:300]
+    error = re.search(r'id="body_text-error">([^<]*)<', response.text)
+    assert error and message in error.group(1), response.text[-3000:]
+    assert ordinary < 1, f"an ordinary request waited {ordinary:.2f} s"
+    assert seconds < 5
+    assert await MailingJob.count() == 0
+
+
+def test_rendering_itself_stops_a_template_at_its_bounds():
+    """The sending worker renders each message within the same bounds, whatever was checked
+    when the mailing was queued."""
+    from portal.core.errors import ValidationError
+    from portal.plugins.mass_mailer import messages
+
+    template = messages._sandbox(False).from_string(
+        "{% for a in client.email %}{% for b in client.email %}{% for c in client.email %}"
+        "x{% endfor %}{% endfor %}{% endfor %}"
+    )
+    compiled = messages.CompiledMessage(
+        subject=messages._sandbox(False).from_string("Hi"),
+        body_text=template,
+        body_html=None,
+        from_name="News",
+        from_address="news@example.com",
+        kind="service",
+    )
+    client = {
+        "first_name": "A",
+        "last_name": "B",
+        "company": "",
+        "email": "e" * 200 + "@example.com",
+        "code": "1500",
+        "language": "en",
+        "country": "DE",
+    }
+    started = time.monotonic()
+    with pytest.raises(ValidationError) as refused:
+        messages.render(compiled, messages.template_context(client, "Co", None))
+    assert "repeats more than 10,000 times" in refused.value.errors["body_text"]
+    assert time.monotonic() - started < 1

@@ -116,3 +116,47 @@ def test_rendering_itself_stops_a_template_at_its_bounds():
         messages.render(compiled, messages.template_context(client, "Co", None))
     assert "repeats more than 10,000 times" in refused.value.errors["body_text"]
     assert time.monotonic() - started < 1
+
+
+async def test_a_custom_field_regex_cannot_backtrack(server, staff, company_id):
+    """`(a+)+$`-style patterns are matched in linear time (RE2): the longest value is checked
+    at once, and the server goes on answering meanwhile."""
+    from clients_helpers import VALID_FORM
+    from portal.client_groups.services import FieldDetails, create_field, default_group_id
+
+    group_id = await default_group_id(company_id)
+    field_id = await create_field(
+        company_id,
+        group_id,
+        FieldDetails(label="Code", required="regex", regex=r"(a+)+", visible_to_client=True),
+    )
+    async with staff_session(server.url, staff["email"], staff["password"], timeout=60) as http:
+        page = await http.get("/admin/clients/add")
+        data = {
+            **VALID_FORM,
+            "_csrf_token": CSRF_FIELD.search(page.text)[1],
+            "group_id": str(group_id),
+            f"custom_{field_id}": "a" * 254 + "b",
+        }
+        response, seconds, ordinary = await while_it_runs(
+            server, http.post("/admin/clients/add", data=data)
+        )
+    assert response.status_code == 422
+    assert "Code is not in the expected format." in response.text
+    assert ordinary < 1 and seconds < 2
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"(a)\1", r"(?=a)a", r"(?<!x)y", "(" * 300 + ")" * 300, "x" * 501]
+)
+async def test_a_regex_the_engine_cannot_run_safely_is_refused_when_saved(company_id, pattern):
+    from portal.client_groups.services import FieldDetails, create_field, default_group_id
+    from portal.core.errors import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        await create_field(
+            company_id,
+            await default_group_id(company_id),
+            FieldDetails(label="Code", required="regex", regex=pattern),
+        )
+    assert refused.value.errors["regex"].startswith(("This regular expression", "The regular"))

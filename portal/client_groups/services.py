@@ -23,6 +23,7 @@ from portal.core.db import locked, read_transaction, violated_unique_index, writ
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import REQUIRED, TOO_LONG, Field
 from portal.core.i18n import N_, Message
+from portal.core.patterns import full_match, pattern_problem
 
 # --- settings -------------------------------------------------------------------------------
 
@@ -449,7 +450,7 @@ def value_problem(details: FieldDetails, value: str, *, check_required: bool = T
     if not value:
         if check_required and details.required == "yes":
             return Message(REQUIRED, label=label)
-        if details.required == "regex" and check_required and not _regex_matches(details.regex, ""):
+        if details.required == "regex" and check_required and not full_match(details.regex, ""):
             return Message(REQUIRED, label=label)
         return None
     limit = MAX_VALUE_LENGTH.get(details.field_type, DEFAULT_MAX_VALUE_LENGTH)
@@ -471,16 +472,16 @@ def value_problem(details: FieldDetails, value: str, *, check_required: bool = T
             number = None
         if number is None or not number.is_finite():
             return Message(N_("%(label)s: enter a number."), label=label)
-    if details.required == "regex" and not _regex_matches(details.regex, value):
-        return Message(N_("%(label)s is not in the expected format."), label=label)
+    if details.required == "regex":
+        matches = full_match(details.regex, value)
+        if matches is None:
+            return Message(
+                N_("%(label)s cannot be checked now: its format needs correcting by staff."),
+                label=label,
+            )
+        if not matches:
+            return Message(N_("%(label)s is not in the expected format."), label=label)
     return None
-
-
-def _regex_matches(pattern: str, value: str) -> bool:
-    try:
-        return re.fullmatch(pattern, value) is not None
-    except (re.error, OverflowError, RecursionError):
-        return False
 
 
 def _check_field(details: FieldDetails) -> dict[str, str]:
@@ -497,13 +498,8 @@ def _check_field(details: FieldDetails) -> dict[str, str]:
     if details.required == "regex":
         if not details.regex:
             errors["regex"] = "Enter the regular expression values must match."
-        elif len(details.regex) > 500:
-            errors["regex"] = "The regular expression is too long (at most 500 characters)."
-        else:
-            try:
-                re.compile(details.regex)
-            except (re.error, OverflowError, RecursionError) as error:  # "a{99999999999}"
-                errors["regex"] = f"This is not a valid regular expression: {error}."
+        elif problem := pattern_problem(details.regex):
+            errors["regex"] = problem
     if not errors and details.default_value:
         if problem := value_problem(details, details.default_value, check_required=False):
             errors["default_value"] = f"The default value does not fit the field: {problem}"

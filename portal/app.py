@@ -29,6 +29,7 @@ from portal.core.config import STATIC_DIR, get_settings
 from portal.core.error_pages import exception_handlers
 from portal.core.errors import Unavailable
 from portal.core.i18n import language_middleware
+from portal.core.limits import MAX_FORM_FIELDS, request_limits_middleware
 from portal.core.security import security_headers_hook
 from portal.core.sessions import (
     STORE_NAME,
@@ -132,7 +133,7 @@ def create_app() -> Litestar:
         ],
         lifespan=[lifespan],
         stores={STORE_NAME: store},
-        middleware=[session_config.middleware, language_middleware],
+        middleware=[request_limits_middleware, session_config.middleware, language_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="portal_csrf",
@@ -153,5 +154,6 @@ def create_app() -> Litestar:
         include_in_schema=False,
         before_send=[security_headers_hook(settings.secure_cookies)],
         request_max_body_size=MAX_REQUEST_BODY_BYTES,
+        multipart_form_part_limit=MAX_FORM_FIELDS,
         debug=settings.debug,
     )

@@ -179,6 +179,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Apply migrations, then serve the portal."""
     import uvicorn
 
+    from portal.core.server import BoundedHeadProtocol
+
     prepare()
     forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "")
     uvicorn.run(
@@ -191,6 +193,7 @@ def serve(host: str, port: int, workers: int) -> None:
         # see each visitor's own address rather than the proxy's.
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips or None,
+        http=BoundedHeadProtocol,
         log_level="info",
     )
 

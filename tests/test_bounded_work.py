@@ -160,3 +160,97 @@ async def test_a_regex_the_engine_cannot_run_safely_is_refused_when_saved(compan
             FieldDetails(label="Code", required="regex", regex=pattern),
         )
     assert refused.value.errors["regex"].startswith(("This regular expression", "The regular"))
+
+
+async def test_a_form_of_too_many_fields_is_refused_before_it_is_parsed(server):
+    """480,000 empty fields, unauthenticated: refused at once (the CSRF check would otherwise
+    parse them all first)."""
+    body = b"&".join([b"a="] * 480_000)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        response, seconds, ordinary = await while_it_runs(
+            server,
+            http.post(
+                "/admin/login",
+                content=body,
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            ),
+        )
+    assert response.status_code == 413
+    assert "too many fields" in response.text
+    assert ordinary < 1 and seconds < 1
+
+
+async def test_phone_rows_past_the_cap_are_refused_and_not_sent_back(admin_client):
+    from clients_helpers import add_client_form
+    from portal.clients.services import MAX_PHONE_ROWS
+
+    token, group = await add_client_form(admin_client)
+    rows = 240  # four fields each, within the form's field limit
+    data = {
+        "_csrf_token": token,
+        "group_id": group,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.com",
+        "country": "GB",
+        "preferred_currency": "GBP",
+        "language": "en",
+        "username_mode": "email",
+        "password": "Sturdy-horse-42",
+        "phone_row": [f"r{n}" for n in range(rows)],
+        "phone_type": ["phone"] * rows,
+        "phone_location": ["home"] * rows,
+        "phone_number": ["+44 20 7946 0958"] * rows,
+    }
+    response = await admin_client.post("/admin/clients/add", data=data)
+    assert response.status_code == 422
+    assert f"At most {MAX_PHONE_ROWS} numbers can be stored." in response.text
+    assert response.text.count('name="phone_number"') == MAX_PHONE_ROWS
+
+
+async def test_a_request_head_sent_byte_by_byte_is_cut_off(tmp_path):
+    env = {"PORTAL_HEADER_SECONDS": "1"}
+    with PortalServer(tmp_path / "server.log", env=env) as slow_server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", slow_server.port)
+        writer.write(b"GET /client/login HTTP/1.1\r\nHost: x\r\n")
+        await writer.drain()
+        started = time.monotonic()
+        closed = False
+        for _ in range(30):  # a header byte every 0.2 s, never the blank line
+            await asyncio.sleep(0.2)
+            try:
+                writer.write(b"X")
+                await writer.drain()
+            except (ConnectionError, OSError):
+                closed = True
+                break
+            if reader.at_eof():
+                closed = True
+                break
+        writer.close()
+    assert closed and time.monotonic() - started < 3
+
+
+async def test_a_request_body_sent_byte_by_byte_gets_408(tmp_path):
+    env = {"PORTAL_BODY_SECONDS": "1"}
+    with PortalServer(tmp_path / "server.log", env=env) as slow_server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", slow_server.port)
+        writer.write(
+            b"POST /admin/login HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+        )
+        await writer.drain()
+        started = time.monotonic()
+        answer = b""
+        for _ in range(30):
+            writer.write(b"a")
+            await writer.drain()
+            try:
+                answer += await asyncio.wait_for(reader.read(100), 0.2)
+            except TimeoutError:
+                continue
+            if answer:
+                break
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert time.monotonic() - started < 3

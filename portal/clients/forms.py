@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from portal.clients.services import ClientDetails, ClientView, PhoneRow
+from portal.clients.services import MAX_PHONE_ROWS, ClientDetails, ClientView, PhoneRow
 from portal.core.forms import checkbox, many, text
 from portal.core.passwords import generate_password
 
@@ -18,11 +18,13 @@ def new_phone_row(number_type: str = "phone", location: str = "home", number: st
 
 
 def _phone_rows(data: dict[str, Any]) -> list[PhoneRow]:
+    """The Phone Numbers rows, at most one more than can be stored: the service refuses the
+    excess, and the form comes back with the rows it can keep."""
     ids, types, locations, numbers = (
         many(data, name) for name in ("phone_row", "phone_type", "phone_location", "phone_number")
     )
     rows = []
-    for index, row_id in enumerate(ids):
+    for index, row_id in enumerate(ids[: MAX_PHONE_ROWS + 1]):
         safe_id = row_id if row_id.isalnum() and len(row_id) <= 16 else secrets.token_hex(4)
         rows.append(
             PhoneRow(

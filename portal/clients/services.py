@@ -163,6 +163,7 @@ def _clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) ->
         errors["phone-rows"] = Message(
             N_("At most %(count)d numbers can be stored."), count=MAX_PHONE_ROWS
         )
+        del rows[MAX_PHONE_ROWS:]  # the form comes back with the rows that can be kept
         return []
     numbers = []
     for row in rows:

@@ -57,6 +57,8 @@ class Settings:
     db_wait_seconds: float  # longest wait for a connection or the write lock, then 503
     db_statement_seconds: float  # longest statement while serving (PostgreSQL)
     redis_timeout_seconds: float  # longest wait for Redis, then 503
+    header_seconds: float  # longest a request's head may take to arrive
+    body_seconds: float  # longest a request's body may take to arrive
     debug: bool
 
 
@@ -117,5 +119,7 @@ def get_settings() -> Settings:
         db_wait_seconds=_seconds("PORTAL_DB_WAIT_SECONDS", 10),
         db_statement_seconds=_seconds("PORTAL_DB_STATEMENT_SECONDS", 15),
         redis_timeout_seconds=_seconds("PORTAL_REDIS_TIMEOUT_SECONDS", 2),
+        header_seconds=_seconds("PORTAL_HEADER_SECONDS", 10),
+        body_seconds=_seconds("PORTAL_BODY_SECONDS", 30),
         debug=_flag("PORTAL_DEBUG"),
     )

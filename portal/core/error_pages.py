@@ -29,6 +29,7 @@ TITLES = {
     403: "Forbidden",
     404: "Page not found",
     405: "Method not allowed",
+    408: "The request took too long",
     413: "Request too large",
     429: "Too many requests",
     500: "Something went wrong",
@@ -84,7 +85,7 @@ def http_exception_handler(request: HTMXRequest, exc: HTTPException) -> Response
             return client_redirect(url)
         return Redirect(url)
     # Our own wording for the usual cases; a specific reason only where it helps the person.
-    detail = exc.detail if exc.status_code in {400, 413, 422, 429} else None
+    detail = exc.detail if exc.status_code in {400, 408, 413, 422, 429} else None
     return error_response(request, exc.status_code, detail)
 
 

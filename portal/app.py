@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar, Router
-from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
@@ -26,12 +25,14 @@ from portal.clients import routes as client_routes
 from portal.companies import routes as company_routes
 from portal.core import db, throttle
 from portal.core.config import STATIC_DIR, get_settings
+from portal.core.csrf import csrf_middleware
 from portal.core.error_pages import exception_handlers
 from portal.core.errors import Unavailable
 from portal.core.i18n import language_middleware
 from portal.core.limits import MAX_FORM_FIELDS, request_limits_middleware
 from portal.core.security import security_headers_hook
 from portal.core.sessions import (
+    SESSION_COOKIE,
     STORE_NAME,
     DatabaseStore,
     PortalSessionConfig,
@@ -111,7 +112,7 @@ def create_app() -> Litestar:
     templates = template_config()
     plugins.configure_templates(templates)  # [Tools] menu items and template folders
     session_config = PortalSessionConfig(
-        key="portal_session",
+        key=SESSION_COOKIE,
         max_age=settings.session_idle_seconds,
         secure=settings.secure_cookies,
         httponly=True,
@@ -133,19 +134,20 @@ def create_app() -> Litestar:
         ],
         lifespan=[lifespan],
         stores={STORE_NAME: store},
-        middleware=[request_limits_middleware, session_config.middleware, language_middleware],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="portal_csrf",
-            cookie_secure=settings.secure_cookies,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-            header_name="x-csrftoken",
+        middleware=[
+            request_limits_middleware,
             # /api/: bearer keys, no cookies. /unsubscribe/: the one-click link of marketing
             # mail (RFC 8058) is POSTed by mail programs with no cookie and no form token; the
             # unguessable token in the path is the proof, and it can only unsubscribe.
-            exclude=["^/api/", "^/unsubscribe/"],
-        ),
+            csrf_middleware(
+                secret=settings.secret_key,
+                session_cookie=SESSION_COOKIE,
+                secure=settings.secure_cookies,
+                exclude=["^/api/", "^/unsubscribe/", "^/static/"],
+            ),
+            session_config.middleware,
+            language_middleware,
+        ],
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
         exception_handlers=exception_handlers,

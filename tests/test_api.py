@@ -210,11 +210,14 @@ async def test_opt_ins_are_filtered_like_the_wizard_and_carry_the_opt_in_time(
         {"group": "x"},
         {"group": 2**40},
         {"created_from": "2025-13-01"},
-        {"created_from": "2025-02-01", "created_to": "2025-01-01"},
         {"language": "\x00"},
+        {"group": 0},
+        {"language": ""},
     ],
 )
 async def test_bad_filters_are_a_400_with_a_reason(client, company_id, key, params):
+    """What the schema does not allow (a range ending before it starts is allowed: it matches
+    nobody)."""
     response = await client.get("/api/v1/marketing/opt-ins", params=params, headers=bearer(key))
     assert response.status_code == 400, response.text
     assert response.json()["detail"]

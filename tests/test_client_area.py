@@ -256,9 +256,11 @@ async def test_password_reset_flow_single_use_and_expiry(client, ann):
     )
     assert done.status_code == 200 and "Your password was changed" in done.text
     assert (await client.get("/client")).status_code == 302
+    # The session it ended was the one the form's token was bound to: a fresh one for the retry.
+    fresh = csrf_from((await client.get("/client/login")).text)
     reused = await client.post(
         f"/client/reset/{link}",
-        data={"_csrf_token": csrf_from(form.text), "password": "Another-new-horse-8"},
+        data={"_csrf_token": fresh, "password": "Another-new-horse-8"},
     )
     assert reused.status_code == 404
     assert (await client_login(client, "ann", "Brand-new-horse-7")).status_code == 303

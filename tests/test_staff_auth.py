@@ -29,8 +29,10 @@ async def test_first_run_leads_to_setup_then_setup_is_gone(client, company_id):
     page = await client.get("/admin")
     assert page.status_code == 200 and "Welcome, Ada" in page.text
 
-    # The one-time form is gone, and a forged second setup is refused.
+    # The one-time form is gone, and a forged second setup is refused (with a token of this
+    # session: the setup's own was bound to the session before the login).
     assert (await client.get("/admin/setup")).headers["location"] == "/admin/login"
+    token = csrf_from(page.text)
     response = await client.post(
         "/admin/setup",
         data={

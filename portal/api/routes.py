@@ -73,9 +73,17 @@ def provide_api_key(request: Request) -> ApiKeyRef:
 ApiKeyParam = NamedDependency[ApiKeyRef]
 
 ERROR_RESPONSES = {
-    401: ResponseSpec(ApiError, description="No API key, or one that is not valid or revoked."),
+    401: ResponseSpec(
+        ApiError,
+        generate_examples=False,
+        description="No API key, or one that is not valid or revoked.",
+    ),
 }
-NOT_FOUND = {404: ResponseSpec(ApiError, description="No such client in the key's company.")}
+NOT_FOUND = {
+    404: ResponseSpec(
+        ApiError, generate_examples=False, description="No such client in the key's company."
+    )
+}
 
 # --- errors as JSON ----------------------------------------------------------------------------
 
@@ -84,7 +92,9 @@ def _api_http_error(request: Request, exc: HTTPException) -> Response:
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
     if isinstance(exc, ValidationException) and exc.extra:
         body["extra"] = exc.extra
-    headers = {"www-authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers["www-authenticate"] = 'Bearer realm="api"'
     return Response(body, status_code=exc.status_code, headers=headers)
 
 

@@ -6,8 +6,18 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+from litestar.params import KwargDefinition
 
-Email = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+from portal.core.forms import REPORTED_ADDRESS
+
+# An address as an outside mailer reports it (portal.core.forms.REPORTED_ADDRESS). What the
+# schema says is what is checked: msgspec's Meta checks, Litestar's KwargDefinition is what the
+# schema says of a list's items, where it leaves msgspec's out.
+Email = Annotated[
+    str,
+    msgspec.Meta(max_length=320, pattern=REPORTED_ADDRESS),
+    KwargDefinition(max_length=320, pattern=REPORTED_ADDRESS),
+]
 
 
 class ApiError(msgspec.Struct):

@@ -234,9 +234,18 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
     if handled:
         return await _details_page(user, details, {}, version=version)
     try:
-        await services.update_own_details(user, submitted, version, client_address(request))
+        await services.update_own_details(
+            user,
+            submitted,
+            version,
+            client_address(request),
+            current_password=str(data.get("current_password", "")),
+        )
     except ValidationError as error:
         return await _details_page(user, details, error.errors, 422, version=version)
+    except Throttled:
+        errors = {"current_password": THROTTLED}
+        return await _details_page(user, details, errors, 429, version=version)
     except Conflict:
         errors = {
             "": N_(

@@ -38,13 +38,15 @@ from portal.mail import services as mail
 
 THROTTLE_AREA = "client"
 RESET_THROTTLE_AREA = "client-reset"
+CONFIRM_THROTTLE_AREA = "client-confirm"
 LOGIN_FAILED = N_("Username or password is incorrect.")
 RESET_LIFETIME = timedelta(hours=1)
-# Clients sharing an email address: at most this many are tried for one login.
+# Clients sharing an email address or (in several companies) a username: at most this many are
+# tried for one login.
 MAX_EMAIL_CANDIDATES = 5
 # The password reset and username reminder pages answer at most this often per address and
 # account in the throttle window, so they cannot be used to flood someone's mailbox.
-RESET_LIMITS = throttle.Limits(per_account=3, per_address=10)
+RESET_LIMITS = throttle.Limits(per_pair=3, per_account=3, per_address=10)
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,12 @@ async def _candidates(identifier: str) -> list[dict]:
     """Accounts an identifier may name: the username, else primary contacts with that email."""
     if not identifier:
         return []
+    # Usernames are unique per company: the accounts of a few companies may share one.
     by_username = await Client.raw(
-        "SELECT id, password_hash, status FROM client WHERE lower(username) = lower({})", identifier
+        "SELECT id, password_hash, status FROM client WHERE lower(username) = lower({}) "
+        "ORDER BY id LIMIT {}",
+        identifier,
+        MAX_EMAIL_CANDIDATES,
     )
     if by_username:
         return by_username
@@ -122,14 +128,22 @@ async def _candidates(identifier: str) -> list[dict]:
     )
 
 
+def _account(identifier: str, candidates: list[dict]) -> str:
+    """The account an identifier names, for throttling: the client (its username and its
+    email are one account), or what was typed when no client has it."""
+    if candidates:
+        return "client:" + ",".join(str(row["id"]) for row in candidates)
+    return f"typed:{identifier}"
+
+
 async def authenticate(identifier: str, password: str, address: str) -> ClientUser:
     """The client for a username or email and password. Unknown accounts, wrong passwords and
     inactive or fraud accounts all get the same answer, after the same work."""
     identifier = identifier.strip()[:254]
-    attempt = await throttle.begin_attempt(THROTTLE_AREA, identifier, address)
+    candidates = await _candidates(identifier)
+    attempt = await throttle.begin(THROTTLE_AREA, _account(identifier, candidates), address)
     if attempt is None:
         raise Throttled()
-    candidates = await _candidates(identifier)
     matched = None
     for row in candidates or [{"id": None, "password_hash": None, "status": ""}]:
         ok, new_hash = await verify_password(row["password_hash"], password)
@@ -140,8 +154,9 @@ async def authenticate(identifier: str, password: str, address: str) -> ClientUs
             break
     user = await _user(matched["id"]) if matched else None
     if user is None:
+        await throttle.failed(attempt)
         raise ValidationError({"": LOGIN_FAILED})
-    await throttle.succeeded(THROTTLE_AREA, identifier, attempt)
+    await throttle.succeeded(attempt)
     await Client.update(
         {Client.last_login_at: datetime.now(UTC), Client.last_login_ip: address[:45]}
     ).where(Client.id == user.id)
@@ -156,7 +171,9 @@ async def check_mail_request(identifier: str, address: str) -> None:
     """Counts a reset or reminder request; too many raise Throttled. This is all the work a
     request does before it answers: looking the account up and mailing it happen after the
     answer (see the routes), so the time taken does not tell whether an account exists."""
-    if await throttle.begin_attempt(RESET_THROTTLE_AREA, identifier, address, RESET_LIMITS) is None:
+    identifier = identifier.strip()[:254]
+    account = _account(identifier, await _candidates(identifier))
+    if not await throttle.hit(RESET_THROTTLE_AREA, account, address, RESET_LIMITS):
         raise Throttled()
 
 
@@ -199,7 +216,10 @@ async def send_username_reminder(email: str) -> None:
         )
 
 
-async def _mail_client(client_id: int, template: str, kind: str, **context: str) -> None:
+async def _mail_client(
+    client_id: int, template: str, kind: str, to: str | None = None, **context: str
+) -> None:
+    """Mails the client (its primary email, or `to`) in its language."""
     row = await Client.select(Client.company, Client.language).where(Client.id == client_id).first()
     client = await get_client(row["company"], client_id)
     company = await get_company(row["company"])
@@ -215,7 +235,7 @@ async def _mail_client(client_id: int, template: str, kind: str, **context: str)
         company["id"],
         company["name"],
         mail.Mail(
-            to=client.contact["email"],
+            to=to or client.contact["email"],
             subject=subject,
             body_text=body,
             kind=kind,
@@ -238,12 +258,22 @@ async def reset_token_is_valid(token: str) -> bool:
 
 
 async def reset_password(token: str, new_password: str) -> None:
-    """Sets a new password through a reset link: the link works once, within the hour; other
-    sessions of the client end, and the client is told by email."""
-    if problem := password_problem(new_password):
-        raise ValidationError({"password": problem})
-    if not await reset_token_is_valid(token):
+    """Sets a new password through a reset link: the link works once, within the hour; the
+    password follows the same rules as everywhere (not the account's own email, name or
+    username); other sessions of the client end, and the client is told by email."""
+    holder = (
+        await PasswordResetToken.select(PasswordResetToken.client)
+        .where(
+            PasswordResetToken.token_hash == _token_hash(token),
+            PasswordResetToken.used_at.is_null(),
+            PasswordResetToken.expires_at > datetime.now(UTC),
+        )
+        .first()
+    )
+    if holder is None:
         raise NotFound()
+    if problem := password_problem(new_password, user_inputs=await _own_words(holder["client"])):
+        raise ValidationError({"password": problem})
     password_hash = await hash_password(new_password)
     async for transaction in write_transactions():
         async with transaction:
@@ -272,24 +302,23 @@ async def reset_password(token: str, new_password: str) -> None:
     await _mail_client(client_id, "password_changed.txt", "password_changed")
 
 
+async def _own_words(client_id: int) -> tuple[str, ...]:
+    """What a client's password must not be: its username, email and names."""
+    rows = await Client.raw(
+        "SELECT c.username, ct.email, ct.first_name, ct.last_name FROM client c "
+        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' WHERE c.id = {}",
+        client_id,
+    )
+    return tuple(rows[0].values()) if rows else ()
+
+
 async def change_password(user: ClientUser, current_password: str, new_password: str) -> int:
     """Changes the password after checking the current one; other sessions end. Returns the
     new session epoch, which the caller's own session takes on."""
     row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
     ok, _ = await verify_password(row["password_hash"] if row else None, current_password)
     errors = {} if ok else {"current_password": N_("The current password is not correct.")}
-    contact = (
-        await Contact.select(Contact.email)
-        .where(Contact.client == user.id, Contact.contact_type == "primary")
-        .first()
-    )
-    user_inputs = (
-        user.username,
-        user.first_name,
-        user.last_name,
-        contact["email"] if contact else "",
-    )
-    if problem := password_problem(new_password, user_inputs=user_inputs):
+    if problem := password_problem(new_password, user_inputs=await _own_words(user.id)):
         errors["new_password"] = problem
     if errors:
         raise ValidationError(errors)
@@ -389,15 +418,49 @@ def merge_own_details(form: DetailsForm, submitted: ClientDetails) -> ClientDeta
 
 
 async def update_own_details(
-    user: ClientUser, submitted: ClientDetails, expected_version: int, address: str
+    user: ClientUser,
+    submitted: ClientDetails,
+    expected_version: int,
+    address: str,
+    current_password: str = "",
 ) -> None:
+    """Saves the client's own edit. A new email address (the one the client logs in and gets
+    reset links with) needs the current password too, and the old address is told: a stolen
+    session alone must not be enough to take the account over for good."""
     form = await details_form(user)
+    details = merge_own_details(form, submitted)
+    old_email = form.client.contact["email"]
+    email_changes = details.email.strip().casefold() != old_email.casefold()
+    if email_changes:
+        await _confirm_password(user, current_password, address)
     await update_client(
         user.company_id,
         user.id,
-        merge_own_details(form, submitted),
+        details,
         expected_version=expected_version,
         new_password=None,
         actor=Actor(kind="client", id=user.id, address=address),
         source="client-area",
     )
+    if email_changes:
+        new_email = (await get_client(user.company_id, user.id)).contact["email"]
+        await _mail_client(
+            user.id, "email_changed.txt", "email_changed", to=old_email, new_email=new_email
+        )
+
+
+async def _confirm_password(user: ClientUser, password: str, address: str) -> None:
+    """The client's current password, for a sensitive change; throttled like a login."""
+    if not password:
+        raise ValidationError(
+            {"current_password": N_("To change your email address, enter your current password.")}
+        )
+    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"client:{user.id}", address)
+    if attempt is None:
+        raise Throttled()
+    row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
+    ok, _ = await verify_password(row["password_hash"] if row else None, password)
+    if not ok:
+        await throttle.failed(attempt)
+        raise ValidationError({"current_password": N_("The current password is not correct.")})
+    await throttle.succeeded(attempt)

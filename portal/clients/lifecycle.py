@@ -118,15 +118,15 @@ async def delete_client(
     )
     if row is None:
         raise NotFound()
-    identifier = f"staff:{staff_id}"
-    attempt = await throttle.begin_attempt(CONFIRM_THROTTLE_AREA, identifier, actor.address)
+    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"staff:{staff_id}", actor.address)
     if attempt is None:
         raise Throttled()
     staff = await Staff.select(Staff.password_hash).where(Staff.id == staff_id).first()
     ok, _ = await verify_password(staff["password_hash"] if staff else None, password or "")
     if not ok:
+        await throttle.failed(attempt)
         raise ValidationError({"password": WRONG_PASSWORD})
-    await throttle.succeeded(CONFIRM_THROTTLE_AREA, identifier, attempt)
+    await throttle.succeeded(attempt)
     async for transaction in write_transactions():
         async with transaction:
             # The history holds personal data (old names, addresses): it goes with the client.

@@ -329,7 +329,7 @@ async def _validate(
                 errors["email"] = N_("Another client already uses this email address.")
 
     username = _username(details, email, settings, errors)
-    if username and await username_taken(username, except_client_id=client_id):
+    if username and await username_taken(company_id, username, except_client_id=client_id):
         errors["email" if details.username_mode == "email" else "username"] = (
             "This username is already in use by another client."
         )
@@ -341,9 +341,13 @@ async def _validate(
     return _Checked(errors, numbers, email, username, group_id, settings, fields, custom)
 
 
-async def username_taken(username: str, except_client_id: int | None = None) -> bool:
+async def username_taken(
+    company_id: int, username: str, except_client_id: int | None = None
+) -> bool:
+    """Whether another client of the company has the username (each company has its own)."""
     rows = await Client.raw(
-        "SELECT id FROM client WHERE lower(username) = lower({}) LIMIT 2",
+        "SELECT id FROM client WHERE company = {} AND lower(username) = lower({}) LIMIT 2",
+        company_id,
         normalise_username(username),
     )
     return any(row["id"] != except_client_id for row in rows)

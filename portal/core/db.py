@@ -605,6 +605,15 @@ def locked(query: Query, mode: str = "UPDATE") -> Query:
     return query if is_sqlite() else query.lock_rows(mode)
 
 
+async def lock_name(name: str) -> None:
+    """Inside a write transaction: waits for, and holds until commit, a lock named `name`, so
+    that what the transaction decides about that name (a count, then an insert) is decided one
+    transaction at a time. PostgreSQL: an advisory lock; SQLite's write transaction already
+    excludes every other writer."""
+    if not is_sqlite():
+        await Table.raw("SELECT pg_advisory_xact_lock(hashtext({}))", name)
+
+
 def skip_locked() -> str:
     """The end of a subquery that claims rows: on PostgreSQL, rows another transaction holds
     are passed over (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway."""

@@ -86,7 +86,7 @@ def http_exception_handler(request: HTMXRequest, exc: HTTPException) -> Response
         return Redirect(url)
     # Our own wording for the usual cases; a specific reason only where it helps the person.
     detail = exc.detail if exc.status_code in {400, 408, 413, 422, 429} else None
-    return error_response(request, exc.status_code, detail)
+    return error_response(request, exc.status_code, detail, headers=exc.headers)
 
 
 def not_found_handler(request: HTMXRequest, _: NotFound) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,10 @@ from email_validator import EmailNotValidError, validate_email
 from portal.core.i18n import N_, Label, Message
 
 MAX_TEXT = 255
+# An address as another system reports it (a bounce, an unsubscribe): one @, no spaces or
+# control characters (spelt out: JSON Schema's \s and Python's differ). Looser than an address people type in (normalise_email): suppressing one
+# only ever stops mail. The JSON API's schema states the same pattern.
+REPORTED_ADDRESS = r"^[^@ \x00-\x1f\x7f-\x9f]{1,64}@[^@ \x00-\x1f\x7f-\x9f]{1,255}$"
 REQUIRED = N_("%(label)s is required.")
 TOO_LONG = N_("%(label)s is too long (at most %(max_length)d characters).")
 
@@ -91,6 +96,14 @@ def text(data: Mapping[str, Any], name: str) -> str:
 
 def checkbox(data: Mapping[str, Any], name: str) -> bool:
     return data.get(name) in {"1", "on", "true", "yes"}
+
+
+def reported_address(value: str) -> str | None:
+    """A reported address in the form it is compared in (lower case; normalised when it is an
+    address people could type), or None when it is not one at all."""
+    if not re.fullmatch(REPORTED_ADDRESS, value):
+        return None
+    return (normalise_email(value) or value).lower()
 
 
 def normalise_email(value: str) -> str | None:

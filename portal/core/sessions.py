@@ -42,6 +42,7 @@ from portal.core.tables import Session
 logger = logging.getLogger("portal")
 
 STORE_NAME = "sessions"  # the app's store the sessions live in
+SESSION_COOKIE = "portal_session"
 SCOPE_KEY = "portal.session"
 TOUCH_INTERVAL_SECONDS = 60
 TOUCHED_KEY = "_touched"

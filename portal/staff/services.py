@@ -110,15 +110,17 @@ async def create_staff(
 async def authenticate(email: str, password: str, address: str) -> StaffUser:
     """The staff member for these credentials. Unknown email, wrong password and an inactive
     account all raise the same ValidationError; too many failures raise Throttled."""
-    identifier = email.strip().lower()
-    attempt = await throttle.begin_attempt(THROTTLE_AREA, identifier, address)
+    identifier = email.strip().lower()[:254]
+    row = await Staff.select().where(Staff.email == identifier).first() if identifier else None
+    account = f"staff:{row['id']}" if row else f"typed:{identifier}"
+    attempt = await throttle.begin(THROTTLE_AREA, account, address)
     if attempt is None:
         raise Throttled()
-    row = await Staff.select().where(Staff.email == identifier).first() if identifier else None
     ok, new_hash = await verify_password(row["password_hash"] if row else None, password)
     if not ok or row is None or row["status"] != "active":
+        await throttle.failed(attempt)
         raise ValidationError({"": LOGIN_FAILED})
-    await throttle.succeeded(THROTTLE_AREA, identifier, attempt)
+    await throttle.succeeded(attempt)
     values = {Staff.last_login_at: datetime.now(UTC)}
     if new_hash:
         values[Staff.password_hash] = new_hash

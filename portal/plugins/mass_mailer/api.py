@@ -6,21 +6,29 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
+import msgspec
+import pycountry
 from litestar import Request, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, KwargDefinition, Parameter
 
 from portal.api.routes import ERROR_RESPONSES, ApiKeyParam, Cursor, Limit, bad_request
 from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, UnsubscribeResult
 from portal.core.actors import Actor
 from portal.core.errors import ValidationError
+from portal.core.i18n import LANGUAGES
 from portal.core.ids import MAX_ID
 from portal.core.web import client_address
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.services import MailingFilter
 
 Status = Literal["active", "inactive", "fraud"]
-GroupId = Annotated[int, Parameter(ge=1, le=MAX_ID)]
-Code = Annotated[str, Parameter(max_length=8)]
+# What the filters accept is what the schema says, exactly: ids of rows, the languages the portal
+# speaks, the ISO 3166-1 country codes (either case).
+GroupId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID), KwargDefinition(ge=1, le=MAX_ID)]
+Language = Literal[tuple(LANGUAGES)]  # type: ignore[valid-type]
+Country = Literal[
+    tuple(code for c in pycountry.countries for code in (c.alpha_2, c.alpha_2.lower()))
+]  # type: ignore[valid-type]
 
 
 @get(
@@ -33,12 +41,12 @@ async def opt_ins(
     api_key: ApiKeyParam,
     cursor: Cursor = 0,
     limit: Limit = 100,
-    group: Annotated[list[int] | None, Parameter(description="Client group ids.")] = None,
+    group: Annotated[list[GroupId] | None, Parameter(description="Client group ids.")] = None,
     status: Annotated[
         list[Status] | None, Parameter(description="Client statuses (default: active).")
     ] = None,
-    language: Annotated[list[str] | None, Parameter(description="Language codes.")] = None,
-    country: Annotated[list[str] | None, Parameter(description="ISO 3166-1 codes.")] = None,
+    language: Annotated[list[Language] | None, Parameter(description="Language codes.")] = None,
+    country: Annotated[list[Country] | None, Parameter(description="ISO 3166-1 codes.")] = None,
     created_from: Annotated[date | None, Parameter(description="Created on or after.")] = None,
     created_to: Annotated[date | None, Parameter(description="Created on or before.")] = None,
 ) -> OptInPage:

@@ -29,7 +29,7 @@ from portal.core.config import get_settings
 from portal.core.countries import is_country
 from portal.core.db import copy_rows, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import normalise_email
+from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
 from portal.plugins.mass_mailer.messages import (
@@ -105,12 +105,7 @@ def check_filter(mailing_filter: MailingFilter) -> dict[str, str]:
         errors["languages"] = "Choose languages from the list."
     if any(not is_country(country) for country in f.countries):
         errors["countries"] = "Choose countries from the list."
-    if f.created_from and f.created_to and f.created_from > f.created_to:
-        errors["created_to"] = "The end date is before the start date."
-    for name in ("created_from", "created_to"):
-        value = getattr(f, name)
-        if value is not None and not date(1970, 1, 1) <= value <= date(9998, 12, 31):
-            errors[name] = "Enter a date between 1970 and 9998."
+    # Any date is a date: a range that ends before it starts simply matches nobody.
     return errors
 
 
@@ -166,7 +161,7 @@ def filter_sql(
     if f.created_from:
         clauses.append("c.created_at >= {}")
         params.append(datetime.combine(f.created_from, time(), tzinfo=UTC))
-    if f.created_to:
+    if f.created_to and f.created_to < date.max:  # the last day there is: no end at all
         clauses.append("c.created_at < {}")
         params.append(datetime.combine(f.created_to + timedelta(days=1), time(), tzinfo=UTC))
     if f.kind == "marketing":
@@ -438,11 +433,11 @@ async def suppress_addresses(
     normalised: list[str] = []
     invalid = []
     for email in emails:
-        clean = normalise_email(email.strip()) if isinstance(email, str) else None
+        clean = reported_address(email.strip()) if isinstance(email, str) else None
         if clean is None:
             invalid.append(email)
         else:
-            normalised.append(clean.lower())
+            normalised.append(clean)
     if invalid:
         shown = ", ".join(repr(e)[:80] for e in invalid[:5])
         raise ValidationError({"emails": f"Not valid email addresses: {shown}."})

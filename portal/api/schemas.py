@@ -8,15 +8,15 @@ from typing import Annotated, Literal
 import msgspec
 from litestar.params import KwargDefinition
 
-from portal.core.forms import REPORTED_ADDRESS
+from portal.core.forms import MAX_ADDRESS, REPORTED_ADDRESS
 
 # An address as an outside mailer reports it (portal.core.forms.REPORTED_ADDRESS). What the
 # schema says is what is checked: msgspec's Meta checks, Litestar's KwargDefinition is what the
 # schema says of a list's items, where it leaves msgspec's out.
 Email = Annotated[
     str,
-    msgspec.Meta(max_length=320, pattern=REPORTED_ADDRESS),
-    KwargDefinition(max_length=320, pattern=REPORTED_ADDRESS),
+    msgspec.Meta(max_length=MAX_ADDRESS, pattern=REPORTED_ADDRESS),
+    KwargDefinition(max_length=MAX_ADDRESS, pattern=REPORTED_ADDRESS),
 ]
 
 

@@ -15,7 +15,8 @@ MAX_TEXT = 255
 # An address as another system reports it (a bounce, an unsubscribe): one @, no spaces or
 # control characters (spelt out: JSON Schema's \s and Python's differ). Looser than an address people type in (normalise_email): suppressing one
 # only ever stops mail. The JSON API's schema states the same pattern.
-REPORTED_ADDRESS = r"^[^@ \x00-\x1f\x7f-\x9f]{1,64}@[^@ \x00-\x1f\x7f-\x9f]{1,255}$"
+REPORTED_ADDRESS = r"^[^@ \x00-\x1f\x7f-\x9f]{1,64}@[^@ \x00-\x1f\x7f-\x9f]{1,189}$"
+MAX_ADDRESS = 254  # as stored (and as SMTP allows a path)
 REQUIRED = N_("%(label)s is required.")
 TOO_LONG = N_("%(label)s is too long (at most %(max_length)d characters).")
 
@@ -101,7 +102,7 @@ def checkbox(data: Mapping[str, Any], name: str) -> bool:
 def reported_address(value: str) -> str | None:
     """A reported address in the form it is compared in (lower case; normalised when it is an
     address people could type), or None when it is not one at all."""
-    if not re.fullmatch(REPORTED_ADDRESS, value):
+    if len(value) > MAX_ADDRESS or not re.fullmatch(REPORTED_ADDRESS, value):
         return None
     return (normalise_email(value) or value).lower()
 

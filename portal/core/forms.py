@@ -13,8 +13,9 @@ from portal.core.i18n import N_, Label, Message
 
 MAX_TEXT = 255
 # An address as another system reports it (a bounce, an unsubscribe): one @, no spaces or
-# control characters (spelt out: JSON Schema's \s and Python's differ). Looser than an address people type in (normalise_email): suppressing one
-# only ever stops mail. The JSON API's schema states the same pattern.
+# control characters (spelt out: JSON Schema's \s and Python's differ). Looser than an address
+# people type in (normalise_email): suppressing one only ever stops mail. The JSON API's schema
+# states the same pattern.
 REPORTED_ADDRESS = r"^[^@ \x00-\x1f\x7f-\x9f]{1,64}@[^@ \x00-\x1f\x7f-\x9f]{1,189}$"
 MAX_ADDRESS = 254  # as stored (and as SMTP allows a path)
 REQUIRED = N_("%(label)s is required.")

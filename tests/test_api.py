@@ -213,6 +213,8 @@ async def test_opt_ins_are_filtered_like_the_wizard_and_carry_the_opt_in_time(
         {"language": "\x00"},
         {"group": 0},
         {"language": ""},
+        {"": "true"},
+        {"stauts": "active"},
     ],
 )
 async def test_bad_filters_are_a_400_with_a_reason(client, company_id, key, params):
@@ -221,6 +223,15 @@ async def test_bad_filters_are_a_400_with_a_reason(client, company_id, key, para
     response = await client.get("/api/v1/marketing/opt-ins", params=params, headers=bearer(key))
     assert response.status_code == 400, response.text
     assert response.json()["detail"]
+
+
+async def test_unknown_query_parameters_are_refused(client, company_id, key):
+    """A typo is not quietly ignored: the schema declares each operation's parameters."""
+    for path in ("/api/v1/clients", "/api/v1/marketing/opt-ins"):
+        response = await client.get(path, params={"limt": "5"}, headers=bearer(key))
+        assert response.status_code == 400, response.text
+        assert "'limt'" in response.json()["detail"]
+    assert (await client.get("/api/v1/clients?limit=5", headers=bearer(key))).status_code == 200
 
 
 async def test_unsubscribes_and_bounces_from_an_external_mailer(client, company_id, key):

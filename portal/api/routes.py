@@ -65,6 +65,20 @@ async def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> No
     connection.state.api_key = found
 
 
+def refuse_unknown_query(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """A query parameter the operation does not declare is a mistake (a typo would otherwise
+    quietly fall back to the default): refused with 400, as the schema says."""
+    declared = {
+        getattr(definition.kwarg_definition, "query", None) or name
+        for name, definition in handler.parsed_fn_signature.parameters.items()
+    }
+    unknown = sorted(set(connection.query_params) - declared)
+    if unknown:
+        raise ValidationException(
+            detail=f"Unknown query parameters: {', '.join(repr(name) for name in unknown)}."
+        )
+
+
 def provide_api_key(request: Request) -> ApiKeyRef:
     return request.state.api_key
 
@@ -202,7 +216,7 @@ def api_router(extra_handlers: Sequence[Any] = ()) -> Router:
     return Router(
         path=API_PATH,
         route_handlers=[list_clients, read_client, *extra_handlers],
-        guards=[require_api_key],
+        guards=[require_api_key, refuse_unknown_query],
         dependencies={"api_key": Provide(provide_api_key, sync_to_thread=False)},
         exception_handlers={
             HTTPException: _api_http_error,

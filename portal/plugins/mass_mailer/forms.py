@@ -13,6 +13,8 @@ from portal.plugins.mass_mailer.services import MailingFilter
 
 ID = re.compile(r"[0-9]{1,10}")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Dates a person means in a filter; the API takes any date (a range past these matches nobody).
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 # Present in every filter form; without it (the first visit) the defaults apply.
 SUBMITTED = "filter"
 
@@ -31,9 +33,14 @@ def _date(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> date | 
         return None
     if ISO_DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if EARLIEST <= day <= LATEST:
+                return day
+            errors[name] = "Enter a date between 1970 and 9998."
+            return None
     errors[name] = "Enter a date like 2025-01-31."
     return None
 
@@ -55,6 +62,9 @@ def read_filter(data: Mapping[str, Any]) -> tuple[MailingFilter, dict[str, str]]
         created_from=_date(data, "created_from", errors),
         created_to=_date(data, "created_to", errors),
     )
+    start, end = mailing_filter.created_from, mailing_filter.created_to
+    if start and end and end < start:
+        errors["created_to"] = "The end date is before the start date."
     return mailing_filter, errors
 
 

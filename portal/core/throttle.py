@@ -18,7 +18,9 @@ for an account from an address would reach `per_pair`, a new attempt waits (up t
 ADMISSION_WAIT_SECONDS) for those to end rather than being let in — so a correct password tried
 several times at once waits a moment and succeeds, and no more than `per_pair` guesses are ever
 checked. Admission is decided under a lock of the account (PostgreSQL: an advisory lock;
-SQLite's write transaction excludes every other writer anyway).
+SQLite's write transaction excludes every other writer anyway), and an attempt ends under the
+same lock: admission counts failures and attempts in flight in two statements, and under READ
+COMMITTED an attempt ending between them would be counted in neither (a sixth guess let in).
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ async def failed(attempt: Attempt) -> None:
     now = datetime.now(UTC)
     async for transaction in write_transactions():
         async with transaction:
+            await lock_name(attempt.account_key)  # admission counts under it (module docstring)
             await LoginFailure.delete().where(LoginFailure.id == attempt.row_id)
             await LoginFailure.insert(
                 *(
@@ -147,6 +150,7 @@ async def succeeded(attempt: Attempt) -> None:
     are forgotten (not the address's failures with other accounts)."""
     async for transaction in write_transactions():
         async with transaction:
+            await lock_name(attempt.account_key)  # admission counts under it (module docstring)
             await LoginFailure.delete().where(
                 (LoginFailure.id == attempt.row_id) | (LoginFailure.key == attempt.pair_key)
             )

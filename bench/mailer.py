@@ -86,6 +86,7 @@ async def prepare(recipients: int) -> tuple[int, float, float]:
     from portal.clients.tables import Client
     from portal.companies.tables import Company
     from portal.core import db
+    from portal.core.actors import SYSTEM
     from portal.plugins.mass_mailer import services
     from portal.plugins.mass_mailer.messages import Compose
 
@@ -100,7 +101,7 @@ async def prepare(recipients: int) -> tuple[int, float, float]:
         started = time.perf_counter()
         job_id = await services.create_job(
             company["id"],
-            "bench",
+            SYSTEM,
             services.MailingFilter(kind="marketing"),
             Compose(
                 from_name="Bench News",

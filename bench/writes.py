@@ -58,7 +58,7 @@ FORM = {
     "phone_type": "phone",
     "phone_location": "work",
     "phone_number": "416 555 0199",
-    "preferred_currency": "CAD",
+    "preferred_currency": "USD",
     "username_mode": "email",
     "password": "Sturdy-horse-42",
     "language": "en",

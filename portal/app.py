@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 
 from portal import plugins
+from portal.activity import routes as activity_routes
 from portal.api import routes as api_routes
 from portal.billing import routes as billing_routes
 from portal.client_area import routes as client_area_routes
@@ -39,7 +40,9 @@ from portal.core.sessions import (
     RedisSessionStore,
 )
 from portal.core.templating import template_config
+from portal.dashboard import routes as dashboard_routes
 from portal.mail import routes as mail_routes
+from portal.staff import members_routes as staff_members_routes
 from portal.staff import routes as staff_routes
 from portal.staff.access import provide_admin, require_staff
 
@@ -95,7 +98,9 @@ def create_app() -> Litestar:
     admin_router = Router(
         path="/admin",
         route_handlers=[
+            *dashboard_routes.admin_handlers,
             *staff_routes.admin_handlers,
+            *staff_members_routes.admin_handlers,
             *company_routes.admin_handlers,
             *client_routes.admin_handlers,
             *client_browse_routes.admin_handlers,
@@ -103,6 +108,7 @@ def create_app() -> Litestar:
             *billing_routes.admin_handlers,
             *client_group_routes.admin_handlers,
             *mail_routes.admin_handlers,
+            *activity_routes.admin_handlers,
             *api_routes.admin_handlers,
             *plugins.admin_handlers(),
         ],
@@ -118,13 +124,15 @@ def create_app() -> Litestar:
         httponly=True,
         samesite="lax",
         store=STORE_NAME,
-        # Static files and the API (bearer keys, no cookies) neither read nor write sessions.
-        exclude=["^/static/", "^/api/"],
+        # Static files, logos and the API (bearer keys, no cookies) neither read nor write
+        # sessions.
+        exclude=["^/static/", "^/api/", "^/logo/"],
     )
     return Litestar(
         route_handlers=[
             Router(path="/admin", route_handlers=staff_routes.public_handlers),
             client_area_routes.public_router,
+            *company_routes.public_handlers,
             client_area_routes.client_router,
             *client_routes.fragment_handlers,
             admin_router,

@@ -218,10 +218,21 @@ def staff() -> None:
 @click.option(
     "--company", "company_id", type=int, default=None, help="Only this company (default: all)."
 )
+@click.option(
+    "--group",
+    default="Administrators",
+    show_default=True,
+    help="The staff group to join in each company (e.g. Support, or one made in the admin area).",
+)
 def staff_create(
-    email: str, password: str, first_name: str, last_name: str, company_id: int | None
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    company_id: int | None,
+    group: str,
 ) -> None:
-    """Create a staff administrator."""
+    """Create a staff member (an administrator unless --group says otherwise)."""
     from portal.staff.services import create_staff
 
     async def create() -> int:
@@ -233,6 +244,7 @@ def staff_create(
             first_name=first_name,
             last_name=last_name,
             company_ids=[company_id] if company_id is not None else None,
+            group=group,
         )
 
     click.echo(f"Staff member {with_database(create)} created.")
@@ -249,7 +261,8 @@ def company() -> None:
 @click.option("--language", default="en", show_default=True)
 @click.option("--country", default="US", show_default=True)
 def company_create(name: str, currency: str, language: str, country: str) -> None:
-    """Add a company, with its General client group."""
+    """Add a company, with its General client group and its Administrators and Support staff
+    groups (staff join it with `portal staff create --company ID` or from its admin area)."""
     from portal.companies.services import create_company
 
     company_id = with_database(lambda: create_company(name, currency, language, country))

@@ -21,7 +21,7 @@ VALID_FORM = {
     "phone_location": ["work", "work", "home"],
     "phone_number": ["416 555 0199", "+1 416-555-0188", "(647) 555-0177 ext. 12"],
     "tax_id": "CA123456789",
-    "preferred_currency": "CAD",
+    "preferred_currency": "USD",  # the test company's default: accepted without more
     "username_mode": "email",
     "password": "Sturdy-horse-42",
     "language": "en",

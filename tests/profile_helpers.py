@@ -12,7 +12,8 @@ from piccolo.table import Table
 from portal.client_groups.tables import ClientGroup
 from portal.clients.services import ClientDetails, PhoneRow, create_client
 from portal.clients.tables import Client
-from portal.core.actors import Actor
+from portal.companies.services import accepted_currencies, get_company, set_currencies
+from portal.core.actors import SYSTEM, Actor
 from portal.staff.services import create_staff
 
 PASSWORD = "Sturdy-horse-42"
@@ -33,13 +34,14 @@ async def make_client(
     *,
     first_name: str = "Ada",
     last_name: str = "Lovelace",
-    currency: str = "USD",
+    currency: str | None = None,
     tax_exempt: bool = False,
     group_id: int | None = None,
     custom: dict[str, str] | None = None,
     marketing_opt_in: bool = False,
 ) -> int:
-    """A client with a work phone and a fax, created as staff would."""
+    """A client with a work phone and a fax, created as staff would; its currency is the
+    company's default unless given (and then one the company accepts)."""
     n = next(_serial)
     details = ClientDetails(
         first_name=first_name,
@@ -55,7 +57,7 @@ async def make_client(
             PhoneRow(row_id="a", number_type="phone", location="work", number="416 555 0199"),
             PhoneRow(row_id="b", number_type="fax", location="work", number="416 555 0188"),
         ],
-        preferred_currency=currency,
+        preferred_currency=currency or (await get_company(company_id))["default_currency"],
         language="en",
         tax_exempt=tax_exempt,
         group_id=str(group_id or await default_group(company_id)),
@@ -63,6 +65,14 @@ async def make_client(
         marketing_opt_in=marketing_opt_in,
     )
     return await create_client(company_id, details, PASSWORD, Actor(kind="system"))
+
+
+async def accept_currencies(company_id: int, *codes: str) -> None:
+    """The company accepts these currencies too (its default stays), as staff would set in
+    [Settings] > [Company] > General."""
+    accepted = await accepted_currencies(company_id)
+    if not set(codes) <= set(accepted):
+        await set_currencies(company_id, [*accepted, *codes], accepted[0], SYSTEM)
 
 
 async def make_staff(email: str, company_ids: list[int]) -> int:

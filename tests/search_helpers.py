@@ -33,6 +33,7 @@ class Person:
     phone: str = ""
     status: str = "active"
     created: str = "2024-01-01"
+    currency: str = "USD"  # one its company accepts
 
 
 # In creation order: with the default client ID format they get the IDs 1500, 1501, …
@@ -117,7 +118,7 @@ def details_of(
         country=person.country,
         email=person.email,
         phones=[PhoneRow(row_id="a", number=person.phone)],
-        preferred_currency="USD",
+        preferred_currency=person.currency,
         language="en",
         group_id=str(group_id),
         custom=custom or {},

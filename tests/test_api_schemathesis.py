@@ -1,19 +1,22 @@
 """Schemathesis against a real `portal serve`: generated requests to every /api/v1 operation,
-with a valid key, pass every one of its checks — no 5xx, responses that match the schema
-(status codes, content types, headers, bodies), schema-valid requests accepted and invalid ones
-refused, 405 with Allow for undeclared methods, and authentication enforced (its probes resend
-requests without the key and with a wrong one). Bounded in examples so CI stays fast."""
+with a valid key that has every permission, pass every one of its checks — no 5xx, responses
+that match the schema (status codes, content types, headers, bodies), schema-valid requests
+accepted and invalid ones refused, 405 with Allow for undeclared methods, and authentication
+enforced (its probes resend requests without the key and with a wrong one). Bounded in examples
+so CI stays fast."""
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from server_helpers import PortalServer
-from test_mass_mailer_helpers import add_client
 
+from portal.api.permissions import all_api_permissions
 from portal.api.services import create_key
 from portal.app import create_app
+from portal.core.actors import SYSTEM
+from server_helpers import PortalServer
+from test_mass_mailer_helpers import add_client
 
 # The schema as the portal builds it (the same code serves it at /api/v1/schema/openapi.json).
 schema = schemathesis.openapi.from_dict(create_app().openapi_schema.to_schema())
@@ -28,7 +31,7 @@ def api_server(tmp_path_factory):
 @pytest.fixture
 async def api_key(company_id: int) -> str:
     await add_client(company_id, "Sam", "sam@example.com", opted_in=True)
-    return (await create_key(company_id, "schemathesis"))[1]
+    return (await create_key(company_id, "schemathesis", all_api_permissions(), SYSTEM))[1]
 
 
 @schema.parametrize()

@@ -17,7 +17,7 @@ from portal.billing.money import AmountError, convert, format_money, parse_amoun
 from portal.billing.tables import Invoice, Service, Transaction
 from portal.clients.tables import Client, ClientAudit
 from portal.core.actors import Actor
-from profile_helpers import make_client
+from profile_helpers import accept_currencies, make_client
 
 ACTOR = Actor(kind="staff", address="127.0.0.1")
 
@@ -87,6 +87,7 @@ def test_amounts_are_read_as_exact_minor_units():
 async def test_usd_and_eur_invoices_and_a_usd_credit_give_exact_totals_per_currency(
     admin_client, company_id
 ):
+    await accept_currencies(company_id, "EUR")
     client_id = await make_client(company_id)
     base = f"/admin/clients/{client_id}"
     # Amounts whose float sum is inexact: 0.1 + 0.2 != 0.3 in binary floating point.
@@ -165,6 +166,7 @@ async def test_a_payment_pays_an_invoice_and_the_rest_is_credit(admin_client, co
 
 
 async def test_a_payment_in_another_currency_than_its_invoice_is_refused(admin_client, company_id):
+    await accept_currencies(company_id, "EUR")
     client_id = await make_client(company_id)
     base = f"/admin/clients/{client_id}"
     await _post(admin_client, f"{base}/invoices/add", **_invoice("10.00", "EUR"))
@@ -315,6 +317,7 @@ async def test_another_clients_invoice_cannot_be_paid(admin_client, company_id):
 async def test_renewing_a_service_invoices_it_in_the_clients_preferred_currency(
     admin_client, company_id
 ):
+    await accept_currencies(company_id, "EUR")
     client_id = await make_client(company_id, currency="EUR")
     base = f"/admin/clients/{client_id}"
     response = await _post(
@@ -420,6 +423,7 @@ async def test_another_clients_service_is_not_renewed(admin_client, company_id):
 
 
 async def test_invoice_numbers_are_per_company(company_id, second_company):
+    await accept_currencies(second_company, "USD")
     ours, theirs = await make_client(company_id), await make_client(second_company)
     for client_id, company in ((ours, company_id), (theirs, second_company), (ours, company_id)):
         await billing.create_invoice(

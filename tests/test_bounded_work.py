@@ -11,9 +11,10 @@ import time
 
 import httpx
 import pytest
-from server_helpers import CSRF_FIELD, PortalServer, staff_session
 
+from portal.core.actors import SYSTEM
 from portal.plugins.mass_mailer.tables import MailingJob
+from server_helpers import CSRF_FIELD, PortalServer, staff_session
 
 ORDINARY = "/client/login"
 COMPOSE = {
@@ -129,6 +130,7 @@ async def test_a_custom_field_regex_cannot_backtrack(server, staff, company_id):
         company_id,
         group_id,
         FieldDetails(label="Code", required="regex", regex=r"(a+)+", visible_to_client=True),
+        SYSTEM,
     )
     async with staff_session(server.url, staff["email"], staff["password"], timeout=60) as http:
         page = await http.get("/admin/clients/add")
@@ -158,6 +160,7 @@ async def test_a_regex_the_engine_cannot_run_safely_is_refused_when_saved(compan
             company_id,
             await default_group_id(company_id),
             FieldDetails(label="Code", required="regex", regex=pattern),
+            SYSTEM,
         )
     assert refused.value.errors["regex"].startswith(("This regular expression", "The regular"))
 

@@ -11,7 +11,6 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from search_helpers import Person, add_client
 
 from conftest import IS_POSTGRES
 from portal.client_groups.services import (
@@ -25,9 +24,8 @@ from portal.clients import browse, counts, lifecycle
 from portal.clients.demo import load_demo
 from portal.clients.tables import Client
 from portal.core import db
-from portal.core.actors import Actor
-
-SYSTEM = Actor(kind="system")
+from portal.core.actors import SYSTEM, Actor
+from search_helpers import Person, add_client
 
 
 def _day(months_ago: int, day: int = 1) -> date:
@@ -159,7 +157,7 @@ async def test_counts_follow_every_change_of_a_client(company_id, staff):
     assert await tabs(country="US") == {"active": 1, "inactive": 0, "fraud": 1}
     assert await tabs(country="DE") == {"active": 0, "inactive": 0, "fraud": 0}
 
-    vip = await create_group(company_id, GroupDetails(name="VIP", colour="#bf8700"))
+    vip = await create_group(company_id, GroupDetails(name="VIP", colour="#bf8700"), SYSTEM)
     vera = await add_client(company_id, Person("Vera", "Vip", "vera@example.com"), vip)
     assert await tabs(group=str(vip)) == {"active": 1, "inactive": 0, "fraud": 0}
     assert await count_group_clients(company_id, vip) == 1
@@ -167,7 +165,7 @@ async def test_counts_follow_every_change_of_a_client(company_id, staff):
         "General": 2,
         "VIP": 1,
     }
-    assert await delete_group(company_id, vip) == 1
+    assert await delete_group(company_id, vip, SYSTEM) == 1
     assert await tabs() == {"active": 2, "inactive": 0, "fraud": 1}
     assert (await Client.select(Client.group).where(Client.id == vera).first())["group"] != vip
 

@@ -10,18 +10,23 @@ from playwright.async_api import Page, expect
 
 from conftest import log_in_admin_page
 from portal.clients.tables import Client, Contact, ContactNumber
+from portal.core.actors import SYSTEM
+from profile_helpers import accept_currencies
 
 pytestmark = pytest.mark.browser
 
 
-async def test_add_client_with_every_field(page: Page, live_server: str, staff: dict):
+async def test_add_client_with_every_field(
+    page: Page, live_server: str, staff: dict, company_id: int
+):
+    await accept_currencies(company_id, "CAD")
     errors: list[str] = []
     page.on(
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
     await log_in_admin_page(page, live_server, staff["email"], staff["password"])
-    await page.get_by_text("Clients", exact=True).click()
+    await page.get_by_role("navigation", name="Main").get_by_text("Clients", exact=True).click()
     await page.get_by_role("link", name="Add Client").click()
     await expect(page).to_have_title(re.compile("Add Client"))
 
@@ -163,15 +168,18 @@ async def test_choosing_a_group_shows_its_custom_fields_and_keeps_what_was_typed
     from portal.client_groups.services import FieldDetails, GroupDetails
 
     company_id = staff["company_id"]
-    vip = await groups.create_group(company_id, GroupDetails(name="VIP", colour="#aa00ff"))
+    vip = await groups.create_group(company_id, GroupDetails(name="VIP", colour="#aa00ff"), SYSTEM)
     await groups.create_field(
         company_id,
         vip,
         FieldDetails(
             label="Support level", field_type="select", options="Gold\nPlatinum", required="yes"
         ),
+        SYSTEM,
     )
-    await groups.create_field(company_id, vip, FieldDetails(label="Door code", encrypted=True))
+    await groups.create_field(
+        company_id, vip, FieldDetails(label="Door code", encrypted=True), SYSTEM
+    )
 
     await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.goto(f"{live_server}/admin/clients/add")

@@ -8,10 +8,10 @@ import re
 
 import pytest
 from playwright.async_api import Page, expect
-from test_mass_mailer_helpers import add_client
 
 from conftest import log_in_admin_page
 from portal.plugins.mass_mailer.worker import MailerSettings, Worker
+from test_mass_mailer_helpers import add_client
 
 pytestmark = pytest.mark.browser
 

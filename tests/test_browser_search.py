@@ -9,9 +9,9 @@ import re
 
 import pytest
 from playwright.async_api import Page, expect
-from search_helpers import PEOPLE, Person, add_client, add_people
 
 from conftest import log_in_admin_page
+from search_helpers import PEOPLE, Person, add_client, add_people
 
 pytestmark = pytest.mark.browser
 

@@ -16,15 +16,17 @@ from portal.clients.lifecycle import set_status
 from portal.clients.services import create_client
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber, CustomFieldValue
 from portal.companies.tables import Company
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM, Actor
 from portal.core.tables import Session
 from portal.mail.tables import MailMessage
+from profile_helpers import accept_currencies
 
 PASSWORD = "Client-horse-42"
 
 
 async def make_client(email="ann@example.com", username=None, group_id=None, **extra) -> int:
     company = (await Company.select(Company.id).order_by(Company.id).first())["id"]
+    await accept_currencies(company, "EUR")  # Ann prefers euros
     group = group_id or await groups.default_group_id(company)
     form = {
         "first_name": "Ann",
@@ -176,16 +178,18 @@ async def test_read_only_and_hidden_custom_fields_cannot_be_changed(client, comp
             name="Managed",
             overrides={"read_only_fields": "city", "shown_fields": "address1,city,country"},
         ),
+        SYSTEM,
     )
     shown = await groups.create_field(
-        company_id, group, FieldDetails(label="Nickname", visible_to_client=True)
+        company_id, group, FieldDetails(label="Nickname", visible_to_client=True), SYSTEM
     )
     locked = await groups.create_field(
         company_id,
         group,
         FieldDetails(label="Plan", visible_to_client=True, read_only_for_client=True),
+        SYSTEM,
     )
-    hidden = await groups.create_field(company_id, group, FieldDetails(label="Risk score"))
+    hidden = await groups.create_field(company_id, group, FieldDetails(label="Risk score"), SYSTEM)
     client_id = await make_client(email="bob@example.com", group_id=group)
     await CustomFieldValue.insert(
         CustomFieldValue(field=locked, client=client_id, value="Gold"),

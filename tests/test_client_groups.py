@@ -12,6 +12,7 @@ from conftest import csrf_from
 from portal.client_groups import services
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
 from portal.clients.tables import Client
+from portal.core.actors import SYSTEM
 
 GROUPS = "/admin/settings/company/client-groups"
 CLIENT_SETTINGS = "/admin/settings/company/client-settings"
@@ -664,10 +665,10 @@ async def test_bad_field_input_gets_its_message_and_keeps_what_was_typed(
 
 async def test_other_company_groups_and_fields_are_404(admin_client, company_id, second_company):
     other_group = await services.create_group(
-        second_company, services.GroupDetails(name="Their VIP", colour="#ff0000")
+        second_company, services.GroupDetails(name="Their VIP", colour="#ff0000"), SYSTEM
     )
     other_field = await services.create_field(
-        second_company, other_group, services.FieldDetails(label="Secret")
+        second_company, other_group, services.FieldDetails(label="Secret"), SYSTEM
     )
     their_general = await _general_id(second_company)
     mine = await _create_group(admin_client)

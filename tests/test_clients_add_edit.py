@@ -11,6 +11,8 @@ import pytest
 from clients_helpers import VALID_FORM, add_client_form, post_add_client
 from conftest import csrf_from
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
+from portal.companies.services import set_currencies
+from portal.core.actors import SYSTEM
 from portal.mail.tables import MailMessage
 
 
@@ -21,8 +23,11 @@ def _client_id(response) -> int:
     return int(match.group(1))
 
 
-async def test_create_client_stores_everything_and_shows_the_profile(admin_client, staff):
-    response = await post_add_client(admin_client)
+async def test_create_client_stores_everything_and_shows_the_profile(
+    admin_client, staff, company_id
+):
+    await set_currencies(company_id, ["USD", "CAD"], "USD", SYSTEM)
+    response = await post_add_client(admin_client, preferred_currency="CAD")
     client_id = _client_id(response)
 
     row = await Client.select().where(Client.id == client_id).first()

@@ -10,6 +10,7 @@ from portal.client_groups import services as groups
 from portal.client_groups.services import FieldDetails, GroupDetails
 from portal.clients.tables import Client, CustomFieldValue
 from portal.companies.tables import Company
+from portal.core.actors import SYSTEM
 
 
 async def _company() -> int:
@@ -17,16 +18,20 @@ async def _company() -> int:
 
 
 async def _vip_group(company_id: int) -> tuple[int, int, int]:
-    vip = await groups.create_group(company_id, GroupDetails(name="VIP", colour="#aa00ff"))
+    vip = await groups.create_group(company_id, GroupDetails(name="VIP", colour="#aa00ff"), SYSTEM)
     level = await groups.create_field(
         company_id,
         vip,
         FieldDetails(
             label="Support level", field_type="select", options="Gold\nPlatinum", required="yes"
         ),
+        SYSTEM,
     )
     secret = await groups.create_field(
-        company_id, vip, FieldDetails(label="Door code", field_type="textbox", encrypted=True)
+        company_id,
+        vip,
+        FieldDetails(label="Door code", field_type="textbox", encrypted=True),
+        SYSTEM,
     )
     return vip, level, secret
 
@@ -77,7 +82,9 @@ async def test_vip_custom_fields_required_encrypted_and_shown(admin_client):
 async def test_group_requiring_address_and_phone(admin_client):
     company_id = await _company()
     strict = await groups.create_group(
-        company_id, GroupDetails(name="Strict", overrides={"required_fields": "address1,phone"})
+        company_id,
+        GroupDetails(name="Strict", overrides={"required_fields": "address1,phone"}),
+        SYSTEM,
     )
     response = await _post(
         admin_client,
@@ -108,6 +115,7 @@ async def test_group_username_email_and_id_rules(admin_client):
                 "client_id_start": "1",
             },
         ),
+        SYSTEM,
     )
     response = await _post(admin_client, strict, username_mode="specify", username="reseller1")
     assert "must be an email address" in response.text
@@ -127,7 +135,9 @@ async def test_group_username_email_and_id_rules(admin_client):
 
 async def test_custom_fields_of_another_company_are_not_offered(admin_client, second_company):
     foreign_group = await groups.default_group_id(second_company)
-    await groups.create_field(second_company, foreign_group, FieldDetails(label="Foreign secret"))
+    await groups.create_field(
+        second_company, foreign_group, FieldDetails(label="Foreign secret"), SYSTEM
+    )
     fragment = await admin_client.get(
         "/admin/clients/fragments/custom-fields", params={"group_id": foreign_group}
     )

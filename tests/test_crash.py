@@ -10,12 +10,12 @@ import random
 import re
 
 import httpx
-from server_helpers import CSRF_FIELD, PortalServer, staff_session
 
 from clients_helpers import VALID_FORM
 from conftest import IS_POSTGRES, check_kept_in_step
 from portal.clients.tables import Client, ClientSearch, Contact, ContactNumber
 from portal.core import db
+from server_helpers import CSRF_FIELD, PortalServer, staff_session
 
 ROUNDS = 10
 POSTS_PER_ROUND = 100

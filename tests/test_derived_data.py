@@ -24,11 +24,9 @@ from portal.clients.forms import client_details_of
 from portal.clients.services import get_client, set_marketing_opt_in, update_client
 from portal.clients.tables import Client, ClientCount, ClientMonthCount, ClientSearch
 from portal.core import db
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM
 from portal.staff.services import create_staff
 from profile_helpers import PASSWORD, make_client
-
-SYSTEM = Actor(kind="system")
 
 
 async def _kept() -> tuple[list, list, dict]:
@@ -77,7 +75,7 @@ async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(compa
     staff_id = await create_staff(
         email="w@example.com", password=PASSWORD, company_ids=[company_id]
     )
-    vip = await create_group(company_id, GroupDetails(name="VIP"))
+    vip = await create_group(company_id, GroupDetails(name="VIP"), SYSTEM)
     # Add Client, in two groups.
     ada = await make_client(company_id, first_name="Ada")
     grace = await make_client(company_id, first_name="Grace", group_id=vip)
@@ -97,17 +95,17 @@ async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(compa
         company_id, linus, staff_id=staff_id, password=PASSWORD, actor=SYSTEM
     )
     # Custom fields: a searchable value, then encrypted (out of the index), then deleted.
-    field = await create_field(company_id, vip, FieldDetails(label="Contract"))
+    field = await create_field(company_id, vip, FieldDetails(label="Contract"), SYSTEM)
     await _rename(company_id, grace, custom={str(field): "CONTRACT-4711"})
     assert (
         "contract-4711"
         in (await ClientSearch.select().where(ClientSearch.client == grace))[0]["document"]
     )
-    await update_field(company_id, field, FieldDetails(label="Contract", encrypted=True))
-    await update_field(company_id, field, FieldDetails(label="Contract", encrypted=False))
-    await delete_field(company_id, field)
+    await update_field(company_id, field, FieldDetails(label="Contract", encrypted=True), SYSTEM)
+    await update_field(company_id, field, FieldDetails(label="Contract", encrypted=False), SYSTEM)
+    await delete_field(company_id, field, SYSTEM)
     # A group deleted: its clients move to the default group.
-    await delete_group(company_id, vip)
+    await delete_group(company_id, vip, SYSTEM)
     # Demo data, in bulk.
     await load_demo(120, company_id=company_id, seed=7)
     await _assert_as_if_rebuilt()

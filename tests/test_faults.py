@@ -12,12 +12,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from server_helpers import CSRF_FIELD, PortalServer, TcpProxy, staff_session
 
 from clients_helpers import VALID_FORM
 from conftest import DATABASE_URL, IS_POSTGRES
 from portal.clients.tables import Client
 from portal.staff.tables import Staff
+from server_helpers import CSRF_FIELD, PortalServer, TcpProxy, staff_session
 
 WAIT = 2  # PORTAL_DB_WAIT_SECONDS and PORTAL_REDIS_TIMEOUT_SECONDS of these servers
 STATEMENT = 2  # PORTAL_DB_STATEMENT_SECONDS

@@ -11,11 +11,11 @@ import re
 
 import httpx
 import pytest
-from server_helpers import CSRF_FIELD, PortalServer, staff_session
 
 from clients_helpers import VALID_FORM
 from conftest import IS_POSTGRES, check_kept_in_step
 from portal.clients.tables import Client, ClientSearch, Contact, ContactNumber
+from server_helpers import CSRF_FIELD, PortalServer, staff_session
 
 POSTS = 200
 AT_ONCE = 50

@@ -9,6 +9,19 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from markupsafe import escape
+
+from conftest import csrf_from
+from portal.api.services import create_key
+from portal.app import create_app
+from portal.clients.services import set_marketing_opt_in
+from portal.clients.tables import Client, ConsentEvent
+from portal.core.actors import SYSTEM
+from portal.mail.tables import MailMessage
+from portal.plugins.mass_mailer import services
+from portal.plugins.mass_mailer.messages import Compose
+from portal.plugins.mass_mailer.services import MailingFilter
+from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
+from portal.plugins.mass_mailer.worker import MailerSettings, Worker
 from test_mass_mailer_helpers import (
     EXPECTED_ADDRESSES,
     STAFF,
@@ -16,18 +29,6 @@ from test_mass_mailer_helpers import (
     running_sink,
     ten_clients,
 )
-
-from conftest import csrf_from
-from portal.api.services import create_key
-from portal.app import create_app
-from portal.clients.services import set_marketing_opt_in
-from portal.clients.tables import Client, ConsentEvent
-from portal.mail.tables import MailMessage
-from portal.plugins.mass_mailer import services
-from portal.plugins.mass_mailer.messages import Compose
-from portal.plugins.mass_mailer.services import MailingFilter
-from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
-from portal.plugins.mass_mailer.worker import MailerSettings, Worker
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ async def run_worker(settings: MailerSettings = FAST) -> int:
 async def queue(company_id: int, kind: str = "marketing", **compose: str) -> int:
     return await services.create_job(
         company_id,
-        "staff:1",
+        SYSTEM,
         MailingFilter(kind=kind),
         Compose(**{**COMPOSE, **compose}),
     )
@@ -157,7 +158,7 @@ async def test_marketing_mailing_reaches_each_opted_in_address_once_and_unsubscr
     await queue(company_id)
     assert await run_worker() == 3
     assert smtp_sink.by_address() == dict.fromkeys(EXPECTED_ADDRESSES - {"cid@example.com"}, 1)
-    _, key = await create_key(company_id, "external mailer")
+    _, key = await create_key(company_id, "external mailer", ["marketing.read"], SYSTEM)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app()), base_url="http://api.example"
     ) as api:

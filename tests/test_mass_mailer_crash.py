@@ -11,13 +11,13 @@ import sys
 import threading
 import time
 
-from test_mass_mailer_helpers import add_client, start_sink
-
 from conftest import _VAR_DIR, PROJECT_DIR
+from portal.core.actors import SYSTEM
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.messages import Compose
 from portal.plugins.mass_mailer.services import MailingFilter
 from portal.plugins.mass_mailer.tables import MailingRecipient
+from test_mass_mailer_helpers import add_client, start_sink
 
 RECIPIENTS = 20
 KILL_AT = 7  # the worker dies while the server holds this message, before it answers 250
@@ -60,7 +60,7 @@ async def test_a_worker_killed_mid_job_resumes_and_nobody_gets_a_message_twice(c
         await add_client(company_id, name.upper(), address, opted_in=True, username=name)
     job_id = await services.create_job(
         company_id,
-        "staff:1",
+        SYSTEM,
         MailingFilter(),
         Compose("News", "news@example.com", "Hi {{ client.first_name }}", "Hello.\n"),
     )

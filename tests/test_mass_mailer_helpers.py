@@ -18,6 +18,7 @@ from portal.clients.lifecycle import set_status
 from portal.clients.services import ClientDetails, create_client
 from portal.core.actors import Actor
 from portal.core.config import get_settings
+from profile_helpers import accept_currencies
 
 STAFF = Actor(kind="staff", id=1)
 
@@ -85,6 +86,7 @@ async def add_client(
     username: str | None = None,
 ) -> int:
     """A client made the way staff make one (with its consent record when opted in)."""
+    await accept_currencies(company_id, "EUR")
     details = ClientDetails(
         first_name=first_name,
         last_name="Tester",

@@ -19,11 +19,12 @@ from portal.clients import lifecycle, notes
 from portal.clients.forms import client_details_of
 from portal.clients.services import get_client, update_client
 from portal.clients.tables import Client, ClientAudit, ClientNote, ContactNumber
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM, Actor
 from portal.mail.tables import MailMessage
 from portal.staff.tables import Staff, StaffWidgetState
 from profile_helpers import (
     PASSWORD,
+    accept_currencies,
     default_group,
     make_client,
     make_staff,
@@ -488,9 +489,10 @@ async def test_history_records_each_changed_field_but_never_a_password(
 
 
 async def _client_with_everything(company_id: int) -> int:
+    await accept_currencies(company_id, "USD")
     group = await default_group(company_id)
     field_id = await create_field(
-        company_id, group, FieldDetails(label="Account manager", field_type="textbox")
+        company_id, group, FieldDetails(label="Account manager", field_type="textbox"), SYSTEM
     )
     client_id = await make_client(
         company_id, custom={str(field_id): "Charles"}, marketing_opt_in=True

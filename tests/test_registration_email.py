@@ -15,7 +15,7 @@ async def test_registration_email_is_sent_over_smtp_in_the_clients_language(
     message = smtp_server.messages[0]
     assert message["To"] == "grace@example.com"
     assert message["Subject"] == "Bienvenido a My Company"
-    body = message.get_content()
+    body = message.get_body(("plain",)).get_content()
     assert "Nombre de usuario: grace@example.com" in body
     assert VALID_FORM["password"] not in message.as_string()
     logged = await MailMessage.select().first()

@@ -11,6 +11,7 @@ from conftest import csrf_from, get_csrf
 from portal.client_groups import services as groups
 from portal.client_groups.services import GroupDetails
 from portal.clients.tables import Contact, ContactNumber
+from portal.core.actors import SYSTEM
 from test_client_area import PASSWORD, client_login, make_client
 
 
@@ -65,7 +66,7 @@ async def test_parallel_guesses_are_counted(client, staff):
 
 async def test_client_cannot_change_numbers_of_a_type_it_may_not_change(client, company_id):
     group = await groups.create_group(
-        company_id, GroupDetails(name="Fax locked", overrides={"read_only_fields": "fax"})
+        company_id, GroupDetails(name="Fax locked", overrides={"read_only_fields": "fax"}), SYSTEM
     )
     client_id = await make_client(
         email="fax@example.com",

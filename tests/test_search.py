@@ -9,7 +9,6 @@ import html
 import re
 
 import pytest
-from search_helpers import PEOPLE, Person, add_client, add_people, details_of
 
 from conftest import IS_POSTGRES, login_staff
 from portal.client_groups.services import (
@@ -27,10 +26,11 @@ from portal.client_groups.tables import CustomField
 from portal.clients import browse, lifecycle, search
 from portal.clients.services import groups_of_company, update_client
 from portal.clients.tables import Client, ClientSearch, CustomFieldValue
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM, Actor
 from portal.core.db import write_transactions
 from portal.core.errors import Conflict
 from portal.staff.services import create_staff
+from search_helpers import PEOPLE, Person, add_client, add_people, details_of
 
 GRACE, ADA, JURGEN, CONAN, LINUS, DENNIS = (f"{p.first_name} {p.last_name}" for p in PEOPLE)
 
@@ -106,8 +106,10 @@ async def test_an_exact_client_id_comes_first_then_substring_matches(company_id,
 
 async def test_custom_field_values_are_found_unless_encrypted(company_id):
     group = (await groups_of_company(company_id))[0]["id"]
-    plain = await create_field(company_id, group, FieldDetails(label="Reseller code"))
-    secret = await create_field(company_id, group, FieldDetails(label="PIN", encrypted=True))
+    plain = await create_field(company_id, group, FieldDetails(label="Reseller code"), SYSTEM)
+    secret = await create_field(
+        company_id, group, FieldDetails(label="PIN", encrypted=True), SYSTEM
+    )
     client_id = await add_client(
         company_id,
         Person("Ann", "Field", "ann@example.com"),
@@ -121,22 +123,24 @@ async def test_custom_field_values_are_found_unless_encrypted(company_id):
 
 async def test_the_index_follows_custom_fields_being_encrypted_and_deleted(company_id):
     group = (await groups_of_company(company_id))[0]["id"]
-    field = await create_field(company_id, group, FieldDetails(label="Reseller code"))
+    field = await create_field(company_id, group, FieldDetails(label="Reseller code"), SYSTEM)
     client_id = await add_client(
         company_id, Person("Ann", "Field", "ann@example.com"), custom={str(field): "RSL-77821"}
     )
     stored = CustomFieldValue.select(CustomFieldValue.value).where(CustomFieldValue.field == field)
 
-    await update_field(company_id, field, FieldDetails(label="Reseller code", encrypted=True))
+    await update_field(
+        company_id, field, FieldDetails(label="Reseller code", encrypted=True), SYSTEM
+    )
     assert await found(company_id, "rsl-778") == []
     assert (await stored.first())["value"].startswith("enc1:")  # encrypted at once
     assert (await custom_values(client_id)) == {field: "RSL-77821"}
 
-    await update_field(company_id, field, FieldDetails(label="Reseller code"))
+    await update_field(company_id, field, FieldDetails(label="Reseller code"), SYSTEM)
     assert await found(company_id, "rsl-778") == [client_id]
     assert (await stored.first())["value"] == "RSL-77821"
 
-    await delete_field(company_id, field)
+    await delete_field(company_id, field, SYSTEM)
     assert await found(company_id, "rsl-778") == []
     assert await found(company_id, "ann field") == [client_id]
 
@@ -145,7 +149,7 @@ async def test_values_saved_while_a_field_becomes_encrypted_are_stored_encrypted
     """Edits checked against the field as it was (not encrypted) and saved while it becomes
     encrypted: every value ends up encrypted, whichever commits first."""
     group = (await groups_of_company(company_id))[0]["id"]
-    field = await create_field(company_id, group, FieldDetails(label="Reseller code"))
+    field = await create_field(company_id, group, FieldDetails(label="Reseller code"), SYSTEM)
     people = [Person("Ann", f"Field{n}", f"ann{n}@example.com") for n in range(8)]
     ids = [await add_client(company_id, p, custom={str(field): "RSL-1"}) for p in people]
 
@@ -163,7 +167,7 @@ async def test_values_saved_while_a_field_becomes_encrypted_are_stored_encrypted
     encrypted = FieldDetails(label="Reseller code", encrypted=True)
     await asyncio.gather(
         *(edit(i, p) for i, p in zip(ids[:4], people[:4], strict=True)),
-        update_field(company_id, field, encrypted),
+        update_field(company_id, field, encrypted, SYSTEM),
         *(edit(i, p) for i, p in zip(ids[4:], people[4:], strict=True)),
     )
     stored = await CustomFieldValue.select(CustomFieldValue.value).where(
@@ -190,7 +194,8 @@ async def test_values_saved_while_fields_are_reordered_all_land(company_id):
     change of their order: edits and moves at once all succeed (no deadlock on PostgreSQL)."""
     group = (await groups_of_company(company_id))[0]["id"]
     fields = [
-        await create_field(company_id, group, FieldDetails(label=f"Code {n}")) for n in range(3)
+        await create_field(company_id, group, FieldDetails(label=f"Code {n}"), SYSTEM)
+        for n in range(3)
     ]
     person = Person("Ann", "Order", "ann@example.com")
     client_id = await add_client(company_id, person)
@@ -214,7 +219,7 @@ async def test_values_saved_while_fields_are_reordered_all_land(company_id):
 
     await asyncio.gather(
         *(edit(n) for n in range(6)),
-        *(move_field(company_id, fields[n % 3], ("up", "down")[n % 2]) for n in range(6)),
+        *(move_field(company_id, fields[n % 3], ("up", "down")[n % 2], SYSTEM) for n in range(6)),
     )
     stored = set((await custom_values(client_id)).values())
     assert len(stored) == 3 and len({value.split("-")[0] for value in stored}) == 1
@@ -380,7 +385,7 @@ async def test_browse_has_tabs_with_counts_and_lists_the_tab(admin_client, peopl
 @pytest.fixture
 async def vip(company_id: int, people: dict[str, int]) -> int:
     """A second group, "VIP", holding Ada and Dennis."""
-    group_id = await create_group(company_id, GroupDetails(name="VIP", colour="#bf8700"))
+    group_id = await create_group(company_id, GroupDetails(name="VIP", colour="#bf8700"), SYSTEM)
     for person in PEOPLE:
         client_id = people[f"{person.first_name} {person.last_name}"]
         if client_id in (people[ADA], people[DENNIS]):
@@ -542,7 +547,9 @@ async def test_staff_never_see_another_companys_clients(
     admin_client, company_id, second_company, people
 ):
     other_group = (await groups_of_company(second_company))[0]["id"]
-    twin = Person("Grace", "Hopper", "grace.two@example.de", country="DE", zip="10115")
+    twin = Person(
+        "Grace", "Hopper", "grace.two@example.de", country="DE", zip="10115", currency="EUR"
+    )
     other = await add_client(second_company, twin, other_group)
     other_code = (await Client.select(Client.code).where(Client.id == other).first())["code"]
     assert other_code == "1500"  # the same client ID as Grace's in the first company

@@ -14,9 +14,10 @@ from portal.billing import forms, services
 from portal.billing.money import format_money
 from portal.clients.profile_routes import profile_url
 from portal.clients.services import ClientView, get_client
-from portal.companies.services import get_company
-from portal.core.countries import currencies
+from portal.companies.services import accepted_currencies, get_company
+from portal.core.countries import currency_choices
 from portal.core.errors import ValidationError
+from portal.core.permissions import BILLING_MANAGE, COMPANY_SETTINGS
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
 
@@ -25,11 +26,14 @@ def _page(template: str, status_code: int = 200, **context: Any) -> Template:
     return Template(f"admin/billing/{template}", context=context, status_code=status_code)
 
 
-def _common(admin: AdminContext, client: ClientView, errors: dict[str, str]) -> dict[str, Any]:
+async def _common(
+    admin: AdminContext, client: ClientView, errors: dict[str, str]
+) -> dict[str, Any]:
+    accepted = await accepted_currencies(admin.company.id)
     return {
         "client": client,
         "errors": errors,
-        "currencies": currencies(admin.staff.language),
+        "currencies": currency_choices(accepted, admin.staff.language),
     }
 
 
@@ -51,18 +55,26 @@ async def _invoice_page(
         details=details,
         tax_rate=rate,
         statuses=[(s, services.INVOICE_STATUSES[s]) for s in services.NEW_INVOICE_STATUSES],
-        **_common(admin, client, errors),
+        **await _common(admin, client, errors),
     )
 
 
-@get("/clients/{client_id:int}/invoices/add", name="admin:billing:invoice-add")
+@get(
+    "/clients/{client_id:int}/invoices/add",
+    name="admin:billing:invoice-add",
+    permission=BILLING_MANAGE,
+)
 async def invoice_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await get_client(admin.company.id, client_id)
     details = services.new_invoice_details(client.preferred_currency)
     return await _invoice_page(admin, client, details, {})
 
 
-@post("/clients/{client_id:int}/invoices/add", name="admin:billing:invoice-create")
+@post(
+    "/clients/{client_id:int}/invoices/add",
+    name="admin:billing:invoice-create",
+    permission=BILLING_MANAGE,
+)
 async def invoice_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await get_client(admin.company.id, client_id)
     details = forms.read_invoice(await form_data(request))
@@ -100,11 +112,15 @@ async def _payment_page(
         details=details,
         invoices=invoices,
         types=list(services.TRANSACTION_TYPES.items()),
-        **_common(admin, client, errors),
+        **await _common(admin, client, errors),
     )
 
 
-@get("/clients/{client_id:int}/payments/add", name="admin:billing:payment-add")
+@get(
+    "/clients/{client_id:int}/payments/add",
+    name="admin:billing:payment-add",
+    permission=BILLING_MANAGE,
+)
 async def payment_page(
     admin: Admin, client_id: FromPath[int], invoice: FromQuery[str] = ""
 ) -> Template:
@@ -113,7 +129,11 @@ async def payment_page(
     return await _payment_page(admin, client, details, {})
 
 
-@post("/clients/{client_id:int}/payments/add", name="admin:billing:payment-create")
+@post(
+    "/clients/{client_id:int}/payments/add",
+    name="admin:billing:payment-create",
+    permission=BILLING_MANAGE,
+)
 async def payment_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await get_client(admin.company.id, client_id)
     details = forms.read_payment(await form_data(request))
@@ -129,7 +149,7 @@ async def payment_submit(request: Request, admin: Admin, client_id: FromPath[int
 # --- services ------------------------------------------------------------------------------
 
 
-def _service_page(
+async def _service_page(
     admin: AdminContext,
     client: ClientView,
     details: services.ServiceDetails,
@@ -143,30 +163,41 @@ def _service_page(
         details=details,
         statuses=list(services.SERVICE_STATUSES.items()),
         terms=[(str(months), label) for months, label in services.TERMS.items()],
-        **_common(admin, client, errors),
+        **await _common(admin, client, errors),
     )
 
 
-@get("/clients/{client_id:int}/services/add", name="admin:billing:service-add")
+@get(
+    "/clients/{client_id:int}/services/add",
+    name="admin:billing:service-add",
+    permission=BILLING_MANAGE,
+)
 async def service_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await get_client(admin.company.id, client_id)
-    return _service_page(admin, client, services.new_service_details(client.preferred_currency), {})
+    details = services.new_service_details(client.preferred_currency)
+    return await _service_page(admin, client, details, {})
 
 
-@post("/clients/{client_id:int}/services/add", name="admin:billing:service-create")
+@post(
+    "/clients/{client_id:int}/services/add",
+    name="admin:billing:service-create",
+    permission=BILLING_MANAGE,
+)
 async def service_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await get_client(admin.company.id, client_id)
     details = forms.read_service(await form_data(request))
     try:
         await services.create_service(admin.company.id, client.id, details, admin.actor(request))
     except ValidationError as error:
-        return _service_page(admin, client, details, error.errors, status_code=422)
+        return await _service_page(admin, client, details, error.errors, status_code=422)
     flash(request, "The service was added.", category="success")
     return redirect(request, profile_url(client.id, "widget-services"))
 
 
 @post(
-    "/clients/{client_id:int}/services/{service_id:int}/renew", name="admin:billing:service-renew"
+    "/clients/{client_id:int}/services/{service_id:int}/renew",
+    name="admin:billing:service-renew",
+    permission=BILLING_MANAGE,
 )
 async def service_renew(
     request: Request, admin: Admin, client_id: FromPath[int], service_id: FromPath[int]
@@ -206,16 +237,16 @@ async def _settings_page(
     )
 
 
-@get("/settings/company/billing", name="admin:billing:settings")
+@get("/settings/company/billing", name="admin:billing:settings", permission=COMPANY_SETTINGS)
 async def settings_page(admin: Admin) -> Template:
     return await _settings_page(admin, await services.billing_settings(admin.company.id), {})
 
 
-@post("/settings/company/billing", name="admin:billing:settings-save")
+@post("/settings/company/billing", name="admin:billing:settings-save", permission=COMPANY_SETTINGS)
 async def settings_submit(request: Request, admin: Admin) -> Response:
     settings = forms.read_settings(await form_data(request))
     try:
-        await services.save_billing_settings(admin.company.id, settings)
+        await services.save_billing_settings(admin.company.id, settings, admin.actor(request))
     except ValidationError as error:
         return await _settings_page(admin, settings, error.errors, status_code=422)
     flash(request, "The billing settings were saved.", category="success")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from portal.activity import services as activity
 from portal.billing.money import (
     AmountError,
     convert,
@@ -24,15 +25,17 @@ from portal.billing.money import (
 from portal.billing.tables import Invoice, Service, Transaction
 from portal.clients import audit
 from portal.clients.tables import Client
+from portal.companies.services import currency_accepted
 from portal.companies.tables import Company, CompanySetting
 from portal.core.actors import Actor
 from portal.core.countries import is_currency
 from portal.core.db import lock_for_insert, locked, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import REQUIRED, Field
+from portal.core.forms import REQUIRED, Field, iso_date
 from portal.core.i18n import N_, Message
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
+from portal.core.permissions import BILLING_MANAGE, COMPANY_SETTINGS
 
 TAX_RATE_KEY = "tax_rate_percent"
 EXCHANGE_RATES_KEY = "exchange_rates"
@@ -53,7 +56,6 @@ SERVICE_STATUSES = {
 }
 RENEWABLE = {"active", "suspended"}
 TERMS = {1: "Monthly", 3: "Quarterly", 6: "Semi-annually", 12: "Annually", 24: "Biennially"}
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 RATE_LINE = re.compile(r"([A-Za-z]{3})\s*[=:\s]\s*([0-9]{1,9}(?:[.,][0-9]{1,10})?)")
 
 DESCRIPTION = Field("description", "Description", 255, required=True)
@@ -129,7 +131,8 @@ async def billing_settings(company_id: int) -> BillingSettings:
     )
 
 
-async def save_billing_settings(company_id: int, settings: BillingSettings) -> None:
+async def save_billing_settings(company_id: int, settings: BillingSettings, actor: Actor) -> None:
+    actor.require(COMPANY_SETTINGS)
     errors: dict[str, str] = {}
     try:
         rate = parse_percentage(settings.tax_rate)
@@ -149,12 +152,13 @@ async def save_billing_settings(company_id: int, settings: BillingSettings) -> N
     async for transaction in write_transactions():
         async with transaction:
             for key, value in ((TAX_RATE_KEY, f"{rate:f}"), (EXCHANGE_RATES_KEY, lines)):
-                await CompanySetting.delete().where(
-                    CompanySetting.company == company_id, CompanySetting.key == key
-                )
-                await CompanySetting.insert(
-                    CompanySetting(company=company_id, key=key, value=value)
-                )
+                await CompanySetting.put(company_id, key, value)
+            await activity.record(
+                company_id,
+                actor,
+                "settings",
+                "Changed the billing settings (tax rate, exchange rates).",
+            )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -181,19 +185,17 @@ def _date(value: str, name: str, label: str, errors: dict[str, str]) -> date | N
     if not value:
         errors[name] = Message(REQUIRED, label=label)
         return None
-    try:
-        parsed = date.fromisoformat(value) if ISO_DATE.fullmatch(value) else None
-    except ValueError:
-        parsed = None
+    parsed = iso_date(value)
     if parsed is None or not 1900 <= parsed.year <= 2999:
         errors[name] = f"Enter {label} as a date, like 2026-01-31."
         return None
     return parsed
 
 
-def _currency(value: str, errors: dict[str, str]) -> str:
+async def _currency(company_id: int, value: str, errors: dict[str, str]) -> str:
+    """The currency of an invoice, payment or service: one the company accepts."""
     currency = (value or "").strip().upper()
-    if not is_currency(currency):
+    if not await currency_accepted(company_id, currency):
         errors["currency"] = "Choose a currency from the list."
     return currency
 
@@ -292,11 +294,12 @@ async def create_invoice(
     company_id: int, client_id: int, details: InvoiceDetails, actor: Actor
 ) -> int:
     """A one-line invoice with the company's tax added (unless the client is Tax Exempt)."""
+    actor.require(BILLING_MANAGE)
     client = await _client(company_id, client_id)
     errors: dict[str, str] = {}
     description = details.description.strip()
     DESCRIPTION.check(errors, description)
-    currency = _currency(details.currency, errors)
+    currency = await _currency(company_id, details.currency, errors)
     subtotal = _amount(details.amount, currency, "amount", errors)
     billed = _date(details.date_billed, "date_billed", "Date Billed", errors)
     due = _date(details.date_due, "date_due", "Date Due", errors)
@@ -357,11 +360,12 @@ async def record_payment(
     """Records a payment or credit. Applied to one of the client's open invoices of the same
     currency, it pays up to what is due (the invoice becomes Paid when nothing is left); the rest,
     or all of it when no invoice is named, is the client's credit."""
+    actor.require(BILLING_MANAGE)
     client = await _client(company_id, client_id)
     errors: dict[str, str] = {}
     if details.transaction_type not in TRANSACTION_TYPES:
         errors["transaction_type"] = "Choose Payment or Credit."
-    currency = _currency(details.currency, errors)
+    currency = await _currency(company_id, details.currency, errors)
     amount = _amount(details.amount, currency, "amount", errors)
     received = _date(details.date_received, "date_received", "Date Received", errors)
     method, reference = details.method.strip(), details.reference.strip()
@@ -454,6 +458,7 @@ def new_service_details(currency: str) -> ServiceDetails:
 async def create_service(
     company_id: int, client_id: int, details: ServiceDetails, actor: Actor
 ) -> int:
+    actor.require(BILLING_MANAGE)
     client = await _client(company_id, client_id)
     errors: dict[str, str] = {}
     name, package = details.name.strip(), details.package.strip()
@@ -461,7 +466,7 @@ async def create_service(
     PACKAGE.check(errors, package)
     if details.status not in SERVICE_STATUSES:
         errors["status"] = "Choose a status from the list."
-    currency = _currency(details.currency, errors)
+    currency = await _currency(company_id, details.currency, errors)
     price = _amount(details.price, currency, "price", errors, allow_zero=True)
     term = int(details.term_months) if details.term_months in {str(t) for t in TERMS} else None
     if term is None:
@@ -494,6 +499,7 @@ async def renew_service(company_id: int, client_id: int, service_id: int, actor:
     """Invoices the next term of a service in the client's preferred currency (converted with
     the company's exchange rates when the service is priced in another) and moves its renewal
     date on by one term. Returns the invoice's id."""
+    actor.require(BILLING_MANAGE)
     client = await _client(company_id, client_id)
     if not is_row_id(service_id):
         raise NotFound()

@@ -23,6 +23,7 @@ async def log_in(request: Request, user: ClientUser) -> None:
     await start_new_session(request)
     request.session[SESSION_KEY] = {
         "id": user.id,
+        "company": user.company_id,
         "epoch": user.session_epoch,
         "lang": user.language,
         "since": int(time.time()),

@@ -19,6 +19,7 @@ from litestar.router import Router
 from portal.billing.money import format_money
 from portal.client_area import services
 from portal.client_area.access import (
+    SESSION_KEY,
     CurrentClient,
     log_in,
     log_out,
@@ -29,7 +30,7 @@ from portal.client_area.access import (
 from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.forms import apply_form_action, client_details_of, read_client_details
 from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
-from portal.companies.services import internationalization
+from portal.companies.services import company_ref, internationalization
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
 from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, current_language, translate
@@ -294,8 +295,24 @@ async def choose_language(
     return response
 
 
+async def _load_brand(request: Request) -> None:
+    """The company whose name and logo the client area's pages show: the logged-in client's;
+    before login, the one named by ?company=ID, the one of the client last logged in with this
+    session, or else the install's first."""
+    user = getattr(request.state, "client_user", None)
+    session = request.session.get(SESSION_KEY) if request.scope.get("session") else None
+    company_id = (
+        user.company_id
+        if user
+        else parse_id(request.query_params.get("company", ""))
+        or (session.get("company") if isinstance(session, dict) else None)
+    )
+    request.state.brand = await company_ref(company_id)
+
+
 public_router = Router(
     path="/client",
+    before_request=_load_brand,
     route_handlers=[
         login_page,
         login_submit,
@@ -314,4 +331,5 @@ client_router = Router(
     route_handlers=[dashboard, details_page, details_submit, password_page, password_submit],
     guards=[require_client],
     dependencies={"user": Provide(provide_client_user, sync_to_thread=False)},
+    before_request=_load_brand,
 )

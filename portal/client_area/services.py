@@ -3,11 +3,10 @@ own details. Every rule about clients themselves stays in portal.clients.service
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from portal.activity import services as activity
 from portal.billing import services as billing
 from portal.client_area.tables import PasswordResetToken
 from portal.client_groups.services import (
@@ -34,6 +33,7 @@ from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.i18n import N_
 from portal.core.pagination import Page
 from portal.core.passwords import hash_password, password_problem, verify_password
+from portal.core.tokens import new_token, token_hash
 from portal.mail import services as mail
 
 THROTTLE_AREA = "client"
@@ -128,6 +128,13 @@ async def _candidates(identifier: str) -> list[dict]:
     )
 
 
+async def _log_sign_in(client_id: int, address: str, kind: str, summary: str) -> None:
+    row = await Client.select(Client.company, Client.code).where(Client.id == client_id).first()
+    if row:
+        actor = Actor(kind="client", id=client_id, address=address, name=f"Client {row['code']}")
+        await activity.record(row["company"], actor, kind, summary, client_id=client_id)
+
+
 def _account(identifier: str, candidates: list[dict]) -> str:
     """The account an identifier names, for throttling: the client (its username and its
     email are one account), or what was typed when no client has it."""
@@ -155,16 +162,15 @@ async def authenticate(identifier: str, password: str, address: str) -> ClientUs
     user = await _user(matched["id"]) if matched else None
     if user is None:
         await throttle.failed(attempt)
+        for row in candidates:
+            await _log_sign_in(row["id"], address, "login_failed", "Failed client-area sign-in.")
         raise ValidationError({"": LOGIN_FAILED})
     await throttle.succeeded(attempt)
+    await _log_sign_in(user.id, address, "login", "Signed in to the client area.")
     await Client.update(
         {Client.last_login_at: datetime.now(UTC), Client.last_login_ip: address[:45]}
     ).where(Client.id == user.id)
     return user
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def check_mail_request(identifier: str, address: str) -> None:
@@ -183,11 +189,11 @@ async def send_password_reset(identifier: str) -> None:
     for row in await _candidates(identifier):
         if row["status"] != "active":
             continue
-        token = secrets.token_urlsafe(32)  # 256 bits
+        token, stored_hash = new_token()
         await PasswordResetToken.insert(
             PasswordResetToken(
                 client=row["id"],
-                token_hash=_token_hash(token),
+                token_hash=stored_hash,
                 expires_at=datetime.now(UTC) + RESET_LIFETIME,
             )
         )
@@ -248,7 +254,7 @@ async def reset_token_is_valid(token: str) -> bool:
     row = (
         await PasswordResetToken.select(PasswordResetToken.id)
         .where(
-            PasswordResetToken.token_hash == _token_hash(token),
+            PasswordResetToken.token_hash == token_hash(token),
             PasswordResetToken.used_at.is_null(),
             PasswordResetToken.expires_at > datetime.now(UTC),
         )
@@ -264,7 +270,7 @@ async def reset_password(token: str, new_password: str) -> None:
     holder = (
         await PasswordResetToken.select(PasswordResetToken.client)
         .where(
-            PasswordResetToken.token_hash == _token_hash(token),
+            PasswordResetToken.token_hash == token_hash(token),
             PasswordResetToken.used_at.is_null(),
             PasswordResetToken.expires_at > datetime.now(UTC),
         )
@@ -280,7 +286,7 @@ async def reset_password(token: str, new_password: str) -> None:
             used = (
                 await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)})
                 .where(
-                    PasswordResetToken.token_hash == _token_hash(token),
+                    PasswordResetToken.token_hash == token_hash(token),
                     PasswordResetToken.used_at.is_null(),
                     PasswordResetToken.expires_at > datetime.now(UTC),
                 )
@@ -439,7 +445,7 @@ async def update_own_details(
         details,
         expected_version=expected_version,
         new_password=None,
-        actor=Actor(kind="client", id=user.id, address=address),
+        actor=Actor(kind="client", id=user.id, address=address, name=user.name),
         source="client-area",
     )
     if email_changes:

@@ -34,6 +34,7 @@ from portal.client_groups.services import FieldDetails, field_details
 from portal.core.db import read_transaction
 from portal.core.errors import ValidationError
 from portal.core.ids import is_row_id
+from portal.core.permissions import CLIENT_GROUPS, COMPANY_SETTINGS
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
 
@@ -81,7 +82,7 @@ def _clients(count: int) -> str:
 # --- the list and its colours ---------------------------------------------------------------
 
 
-@get(BASE, name="admin:client-groups")
+@get(BASE, name="admin:client-groups", permission=CLIENT_GROUPS)
 async def groups_page(admin: Admin) -> Template:
     return Template(
         "admin/client_groups/list.html",
@@ -110,7 +111,7 @@ def text_colour(background: str) -> str:
     return "#ffffff" if on_white >= on_black else "#000000"
 
 
-@get(f"{BASE}/colours.css", name="admin:client-groups:colours")
+@get(f"{BASE}/colours.css", name="admin:client-groups:colours", permission=None)
 async def group_colours(admin: Admin) -> Response:
     """Each group's badge colours as classes: the CSP allows no inline styles."""
     rules = []
@@ -155,24 +156,24 @@ async def _group_form_page(
     return Template(template, context=context, status_code=status_code)
 
 
-@get(f"{BASE}/add", name="admin:client-groups:add")
+@get(f"{BASE}/add", name="admin:client-groups:add", permission=CLIENT_GROUPS)
 async def add_group_page(admin: Admin) -> Template:
     company_values = await services.company_setting_values(admin.company.id)
     return await _group_form_page(admin, blank_group_form(company_values), {})
 
 
-@post(f"{BASE}/add", name="admin:client-groups:create")
+@post(f"{BASE}/add", name="admin:client-groups:create", permission=CLIENT_GROUPS)
 async def add_group_submit(request: Request, admin: Admin) -> Response:
     form = read_group_form(await form_data(request))
     try:
-        await services.create_group(admin.company.id, form.details)
+        await services.create_group(admin.company.id, form.details, admin.actor(request))
     except ValidationError as error:
         return await _group_form_page(admin, form, error.errors, status_code=422)
     flash(request, f"The group {form.details.name} was created.", category="success")
     return redirect(request, URL)
 
 
-@get(f"{BASE}/{{group_id:int}}/edit", name="admin:client-groups:edit")
+@get(f"{BASE}/{{group_id:int}}/edit", name="admin:client-groups:edit", permission=CLIENT_GROUPS)
 async def edit_group_page(admin: Admin, group_id: FromPath[int]) -> Template:
     async with read_transaction():
         group = await _group_or_404(admin, group_id)
@@ -183,12 +184,12 @@ async def edit_group_page(admin: Admin, group_id: FromPath[int]) -> Template:
     )
 
 
-@post(f"{BASE}/{{group_id:int}}/edit", name="admin:client-groups:update")
+@post(f"{BASE}/{{group_id:int}}/edit", name="admin:client-groups:update", permission=CLIENT_GROUPS)
 async def edit_group_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await _group_or_404(admin, group_id)
     form = read_group_form(await form_data(request))
     try:
-        await services.update_group(admin.company.id, group_id, form.details)
+        await services.update_group(admin.company.id, group_id, form.details, admin.actor(request))
     except ValidationError as error:
         return await _group_form_page(admin, form, error.errors, group=group, status_code=422)
     flash(request, f"The group {form.details.name} was saved.", category="success")
@@ -219,18 +220,20 @@ async def _delete_page(
     )
 
 
-@get(f"{BASE}/{{group_id:int}}/delete", name="admin:client-groups:delete")
+@get(f"{BASE}/{{group_id:int}}/delete", name="admin:client-groups:delete", permission=CLIENT_GROUPS)
 async def delete_group_page(admin: Admin, group_id: FromPath[int]) -> Template:
     group = await _group_or_404(admin, group_id)
     errors = {"": "The default group cannot be deleted."} if group["is_default"] else {}
     return await _delete_page(admin, group, errors)
 
 
-@post(f"{BASE}/{{group_id:int}}/delete", name="admin:client-groups:destroy")
+@post(
+    f"{BASE}/{{group_id:int}}/delete", name="admin:client-groups:destroy", permission=CLIENT_GROUPS
+)
 async def delete_group_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await _group_or_404(admin, group_id)
     try:
-        moved = await services.delete_group(admin.company.id, group_id)
+        moved = await services.delete_group(admin.company.id, group_id, admin.actor(request))
     except ValidationError as error:
         return await _delete_page(admin, group, error.errors, status_code=409)
     default = await services.get_group(
@@ -276,19 +279,23 @@ async def _fields_page(
     )
 
 
-@get(f"{BASE}/{{group_id:int}}/fields", name="admin:client-groups:fields")
+@get(f"{BASE}/{{group_id:int}}/fields", name="admin:client-groups:fields", permission=CLIENT_GROUPS)
 async def fields_page(admin: Admin, group_id: FromPath[int]) -> Template:
     async with read_transaction():
         group = await _group_or_404(admin, group_id)
         return await _fields_page(admin, group, FieldDetails(), {})
 
 
-@post(f"{BASE}/{{group_id:int}}/fields", name="admin:client-groups:add-field")
+@post(
+    f"{BASE}/{{group_id:int}}/fields",
+    name="admin:client-groups:add-field",
+    permission=CLIENT_GROUPS,
+)
 async def add_field_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await _group_or_404(admin, group_id)
     details = read_field_details(await form_data(request))
     try:
-        await services.create_field(admin.company.id, group_id, details)
+        await services.create_field(admin.company.id, group_id, details, admin.actor(request))
     except ValidationError as error:
         return await _fields_page(admin, group, details, error.errors, status_code=422)
     flash(request, f"The field {details.label} was added.", category="success")
@@ -318,7 +325,11 @@ def _field_page(
     )
 
 
-@get(f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/edit", name="admin:client-groups:field")
+@get(
+    f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/edit",
+    name="admin:client-groups:field",
+    permission=CLIENT_GROUPS,
+)
 async def edit_field_page(
     admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Template:
@@ -338,6 +349,7 @@ async def edit_field_page(
 @post(
     f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/edit",
     name="admin:client-groups:update-field",
+    permission=CLIENT_GROUPS,
 )
 async def edit_field_submit(
     request: Request, admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
@@ -346,7 +358,7 @@ async def edit_field_submit(
     row = await _field_or_404(admin, group_id, field_id)
     details = read_field_details(await form_data(request))
     try:
-        await services.update_field(admin.company.id, field_id, details)
+        await services.update_field(admin.company.id, field_id, details, admin.actor(request))
     except ValidationError as error:
         return _field_page(
             "admin/client_groups/field_edit.html",
@@ -364,6 +376,7 @@ async def edit_field_submit(
 @get(
     f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/delete",
     name="admin:client-groups:delete-field",
+    permission=CLIENT_GROUPS,
 )
 async def delete_field_page(
     admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
@@ -384,13 +397,14 @@ async def delete_field_page(
 @post(
     f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/delete",
     name="admin:client-groups:destroy-field",
+    permission=CLIENT_GROUPS,
 )
 async def delete_field_submit(
     request: Request, admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Response:
     await _group_or_404(admin, group_id)
     row = await _field_or_404(admin, group_id, field_id)
-    await services.delete_field(admin.company.id, field_id)
+    await services.delete_field(admin.company.id, field_id, admin.actor(request))
     flash(request, f"The field {row['label']} was deleted.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields")
 
@@ -398,6 +412,7 @@ async def delete_field_submit(
 @post(
     f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/move",
     name="admin:client-groups:move-field",
+    permission=CLIENT_GROUPS,
 )
 async def move_field_submit(
     request: Request, admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
@@ -408,7 +423,7 @@ async def move_field_submit(
     if direction not in {"up", "down"}:
         flash(request, "Choose Move up or Move down.", category="error")
         return redirect(request, f"{URL}/{group_id}/fields")
-    await services.move_field(admin.company.id, field_id, direction)
+    await services.move_field(admin.company.id, field_id, direction, admin.actor(request))
     flash(request, f"The field {row['label']} was moved {direction}.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields#field-{field_id}")
 
@@ -431,17 +446,21 @@ def _client_settings_page(
     )
 
 
-@get("/settings/company/client-settings", name="admin:client-settings")
+@get("/settings/company/client-settings", name="admin:client-settings", permission=COMPANY_SETTINGS)
 async def client_settings_page(admin: Admin) -> Template:
     values = settings_with_defaults(await services.company_setting_values(admin.company.id))
     return _client_settings_page(values, {})
 
 
-@post("/settings/company/client-settings", name="admin:client-settings:update")
+@post(
+    "/settings/company/client-settings",
+    name="admin:client-settings:update",
+    permission=COMPANY_SETTINGS,
+)
 async def client_settings_submit(request: Request, admin: Admin) -> Response:
     values = read_setting_values(await form_data(request))
     try:
-        await services.set_company_settings(admin.company.id, values)
+        await services.set_company_settings(admin.company.id, values, admin.actor(request))
     except ValidationError as error:
         errors = {f"setting_{k}" if k else "": v for k, v in error.errors.items()}
         return _client_settings_page(values, errors, status_code=422)

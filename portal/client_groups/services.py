@@ -14,16 +14,19 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from portal.activity import services as activity
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
 from portal.clients import counts, fields
 from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
+from portal.core.actors import Actor
 from portal.core.crypto import decrypt, encrypt, is_encrypted
 from portal.core.db import locked, read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import REQUIRED, TOO_LONG, Field
 from portal.core.i18n import N_, Message
 from portal.core.patterns import full_match, pattern_problem
+from portal.core.permissions import CLIENT_GROUPS, COMPANY_SETTINGS
 
 # --- settings -------------------------------------------------------------------------------
 
@@ -213,12 +216,16 @@ def check_settings(values: dict[str, str]) -> dict[str, str]:
     return errors
 
 
-async def set_company_settings(company_id: int, values: dict[str, str]) -> None:
+async def set_company_settings(company_id: int, values: dict[str, str], actor: Actor) -> None:
     """Company-level values; every group that follows the company follows the change."""
+    actor.require(COMPANY_SETTINGS)
     if errors := check_settings(values):
         raise ValidationError(errors)
     async for transaction in write_transactions():
         async with transaction:
+            await activity.record(
+                company_id, actor, "settings", f"Changed the client settings: {_keys(values)}."
+            )
             column_values = {
                 COMPANY_COLUMNS[k]: (int(v) if k != "client_id_format" else v)
                 for k, v in values.items()
@@ -229,24 +236,26 @@ async def set_company_settings(company_id: int, values: dict[str, str]) -> None:
             for key, value in values.items():
                 if key in COMPANY_COLUMNS:
                     continue
-                await CompanySetting.delete().where(
-                    CompanySetting.company == company_id, CompanySetting.key == key
-                )
-                await CompanySetting.insert(
-                    CompanySetting(company=company_id, key=key, value=value)
-                )
+                await CompanySetting.put(company_id, key, value)
 
 
 async def set_group_settings(
-    company_id: int, group_id: int, overrides: dict[str, str | None]
+    company_id: int, group_id: int, overrides: dict[str, str | None], actor: Actor
 ) -> None:
     """Per key: a value overrides the company's; None makes the group follow the company."""
-    await get_group(company_id, group_id)
+    actor.require(CLIENT_GROUPS)
+    group = await get_group(company_id, group_id)
     if errors := check_settings({k: v for k, v in overrides.items() if v is not None}):
         raise ValidationError(errors)
     async for transaction in write_transactions():
         async with transaction:
             await _write_group_settings(group_id, overrides)
+            await activity.record(
+                company_id,
+                actor,
+                "client_groups",
+                f"Changed the settings of the client group {group['name']}: {_keys(overrides)}.",
+            )
 
 
 async def _write_group_settings(group_id: int, overrides: dict[str, str | None]) -> None:
@@ -339,7 +348,12 @@ async def default_group_id(company_id: int) -> int:
     return row["id"]
 
 
-async def create_group(company_id: int, details: GroupDetails) -> int:
+def _keys(values: dict) -> str:
+    return ", ".join(SETTINGS[key].label if key in SETTINGS else key for key in values) or "none"
+
+
+async def create_group(company_id: int, details: GroupDetails, actor: Actor) -> int:
+    actor.require(CLIENT_GROUPS)
     if errors := _check_group(details):
         raise ValidationError(errors)
     try:
@@ -354,6 +368,12 @@ async def create_group(company_id: int, details: GroupDetails) -> int:
                     )
                 ).returning(ClientGroup.id)
                 await _write_group_settings(rows[0]["id"], details.overrides)
+                await activity.record(
+                    company_id,
+                    actor,
+                    "client_groups",
+                    f"Created the client group {details.name.strip()}.",
+                )
     except Exception as error:
         if duplicate := _duplicate_name(error):
             raise duplicate from None
@@ -361,7 +381,8 @@ async def create_group(company_id: int, details: GroupDetails) -> int:
     return rows[0]["id"]
 
 
-async def update_group(company_id: int, group_id: int, details: GroupDetails) -> None:
+async def update_group(company_id: int, group_id: int, details: GroupDetails, actor: Actor) -> None:
+    actor.require(CLIENT_GROUPS)
     await get_group(company_id, group_id)
     if errors := _check_group(details):
         raise ValidationError(errors)
@@ -376,15 +397,22 @@ async def update_group(company_id: int, group_id: int, details: GroupDetails) ->
                     }
                 ).where(ClientGroup.id == group_id, ClientGroup.company == company_id)
                 await _write_group_settings(group_id, details.overrides)
+                await activity.record(
+                    company_id,
+                    actor,
+                    "client_groups",
+                    f"Edited the client group {details.name.strip()}.",
+                )
     except Exception as error:
         if duplicate := _duplicate_name(error):
             raise duplicate from None
         raise
 
 
-async def delete_group(company_id: int, group_id: int) -> int:
+async def delete_group(company_id: int, group_id: int, actor: Actor) -> int:
     """Deletes a group that is not the default; its clients move to the default group in the
     same transaction. Returns how many clients moved."""
+    actor.require(CLIENT_GROUPS)
     async for transaction in write_transactions():
         async with transaction:
             group = await get_group(company_id, group_id)
@@ -397,6 +425,13 @@ async def delete_group(company_id: int, group_id: int) -> int:
                 .returning(Client.id)
             )
             await ClientGroup.delete().where(ClientGroup.id == group_id)
+            await activity.record(
+                company_id,
+                actor,
+                "client_groups",
+                f"Deleted the client group {group['name']}; {len(moved)} clients moved to the "
+                "default group.",
+            )
     return len(moved)
 
 
@@ -540,8 +575,9 @@ def _field_values(details: FieldDetails) -> dict[str, Any]:
     }
 
 
-async def create_field(company_id: int, group_id: int, details: FieldDetails) -> int:
-    await get_group(company_id, group_id)
+async def create_field(company_id: int, group_id: int, details: FieldDetails, actor: Actor) -> int:
+    actor.require(CLIENT_GROUPS)
+    group = await get_group(company_id, group_id)
     if errors := _check_field(details):
         raise ValidationError(errors)
     async for transaction in write_transactions():
@@ -560,13 +596,20 @@ async def create_field(company_id: int, group_id: int, details: FieldDetails) ->
                     **_field_values(details),
                 )
             ).returning(CustomField.id)
+            await activity.record(
+                company_id,
+                actor,
+                "client_groups",
+                f"Added the custom field {details.label} to {group['name']}.",
+            )
     return rows[0]["id"]
 
 
-async def update_field(company_id: int, field_id: int, details: FieldDetails) -> None:
+async def update_field(company_id: int, field_id: int, details: FieldDetails, actor: Actor) -> None:
     """Saves the field. When Encrypted is turned on or off, the values already stored follow
     at once (and the clients' search documents with them: an encrypted value is never
     searchable)."""
+    actor.require(CLIENT_GROUPS)
     await get_field(company_id, field_id)
     if errors := _check_field(details):
         raise ValidationError(errors)
@@ -581,6 +624,9 @@ async def update_field(company_id: int, field_id: int, details: FieldDetails) ->
             await CustomField.update(_field_values(details)).where(
                 CustomField.id == field_id, CustomField.company == company_id
             )
+            await activity.record(
+                company_id, actor, "client_groups", f"Edited the custom field {details.label}."
+            )
             if details.encrypted != current:
                 stored = await CustomFieldValue.select(
                     CustomFieldValue.id, CustomFieldValue.client, CustomFieldValue.value
@@ -594,18 +640,26 @@ async def update_field(company_id: int, field_id: int, details: FieldDetails) ->
                     ).where(CustomFieldValue.id == row["id"])
 
 
-async def delete_field(company_id: int, field_id: int) -> None:
+async def delete_field(company_id: int, field_id: int, actor: Actor) -> None:
     """The field and every client's value of it, also in the clients' search documents."""
-    await get_field(company_id, field_id)
+    actor.require(CLIENT_GROUPS)
+    field = await get_field(company_id, field_id)
     async for transaction in write_transactions():
         async with transaction:
             await CustomField.delete().where(
                 CustomField.id == field_id, CustomField.company == company_id
             )
+            await activity.record(
+                company_id,
+                actor,
+                "client_groups",
+                f"Deleted the custom field {field['label']} and every client's value of it.",
+            )
 
 
-async def move_field(company_id: int, field_id: int, direction: str) -> None:
+async def move_field(company_id: int, field_id: int, direction: str, actor: Actor) -> None:
     """Moves a field one place up or down in its group's order."""
+    actor.require(CLIENT_GROUPS)
     row = await get_field(company_id, field_id)
     async for transaction in write_transactions():
         async with transaction:

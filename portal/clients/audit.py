@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from portal.activity import services as activity
 from portal.client_groups.tables import ClientGroup
 from portal.clients.tables import ClientAudit
 from portal.core.db import read_transaction
@@ -54,12 +55,38 @@ class AuditLine:
     at: datetime
 
 
+SHORT_VALUE = 40  # values longer than this are named, not quoted, in the activity log
+
+
+def _activity_line(client_code: str, changes: list[Change]) -> tuple[str, bool]:
+    """The change as one sentence of the company's activity log, and whether the line stays
+    linked to the client (not once it is deleted: its lines went with it, see delete_client)."""
+    if changes == [("Client", "", "created")]:
+        return f"Added the client {client_code}.", True
+    if len(changes) == 1 and changes[0][0] == "Client" and changes[0][2] == "deleted":
+        return f"Deleted the client {client_code}.", False
+    parts = []
+    for field, old, new in changes:
+        if not old:
+            parts.append(f"{field}: {new}")
+        elif len(old) <= SHORT_VALUE and len(new) <= SHORT_VALUE and "\n" not in old + new:
+            parts.append(f"{field}: {old} → {new}")
+        else:
+            parts.append(f"{field} changed")
+    return f"Client {client_code}: {'; '.join(parts)}.", True
+
+
 async def record(
     company_id: int, client_id: int, client_code: str, actor: Actor, changes: list[Change]
 ) -> None:
-    """Writes one line per change. Call inside the write transaction of the change."""
+    """Writes one line per change, and one line in the company's activity log. Call inside
+    the write transaction of the change."""
     if not changes:
         return
+    summary, linked = _activity_line(client_code, changes)
+    await activity.record(
+        company_id, actor, "clients", summary, client_id=client_id if linked else None
+    )
     await ClientAudit.insert(
         *(
             ClientAudit(

@@ -5,7 +5,6 @@ read-only snapshot, so that its counts and rows agree while clients change."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,6 +16,7 @@ from portal.clients.tables import CLIENT_STATUSES, Client
 from portal.core.countries import is_country
 from portal.core.db import snapshot_transaction
 from portal.core.errors import ValidationError
+from portal.core.forms import iso_date
 from portal.core.ids import parse_id
 from portal.core.pagination import Page
 
@@ -38,7 +38,6 @@ SORTS = {
 }
 CONTACT_SORTS = {"name", "company", "email"}  # the sorts by a column of the primary contact
 SUGGESTIONS = 8  # results under the header search box
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 LAST_YEAR = 9999  # dates of filters come before it
 
 _ROW_SELECT = (
@@ -84,10 +83,7 @@ def _date(params: Mapping[str, str], name: str, label: str, errors: dict[str, st
     value = (params.get(name) or "").strip()
     if not value:
         return None
-    try:
-        parsed = date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else None
-    except ValueError:  # e.g. 2025-02-30
-        parsed = None
+    parsed = iso_date(value)
     if parsed is None:
         errors[name] = f"{label}: enter a date as YYYY-MM-DD."
     elif parsed.year >= LAST_YEAR:  # the day or month after it would not be a date

@@ -18,22 +18,15 @@ from portal.clients import browse
 from portal.clients.services import STATUSES
 from portal.core.countries import countries
 from portal.core.errors import ValidationError
-from portal.core.web import redirect
+from portal.core.permissions import CLIENTS_VIEW
+from portal.core.web import redirect, wants_region
 from portal.staff.access import Admin
 
 BROWSE_REGION = "client-browse"
 SEARCH_REGION = "client-search"
 
 
-def _wants_region(request: Request, region: str) -> bool:
-    """An htmx request that swaps only `region`; restoring history needs the whole page."""
-    return (
-        request.headers.get("hx-target") == region
-        and request.headers.get("hx-history-restore-request") != "true"
-    )
-
-
-@get("/clients", name="admin:clients:browse")
+@get("/clients", name="admin:clients:browse", permission=CLIENTS_VIEW)
 async def browse_page(request: Request, admin: Admin) -> Template:
     try:
         query = browse.read_browse_query(request.query_params)
@@ -54,12 +47,12 @@ async def browse_page(request: Request, admin: Admin) -> Template:
         "region": BROWSE_REGION,
         "sortable": True,
     }
-    if _wants_region(request, BROWSE_REGION):
+    if wants_region(request, BROWSE_REGION):
         return Template("admin/clients/_browse.html", context=context)
     return Template("admin/clients/browse.html", context=context)
 
 
-@get("/clients/search", name="admin:clients:search")
+@get("/clients/search", name="admin:clients:search", permission=CLIENTS_VIEW)
 async def search_page(request: Request, admin: Admin) -> Response:
     page_query = browse.read_search_query(request.query_params)
     result = await browse.search_clients(admin.company.id, page_query)
@@ -74,12 +67,12 @@ async def search_page(request: Request, admin: Admin) -> Response:
         "region": SEARCH_REGION,
         "sortable": False,
     }
-    if _wants_region(request, SEARCH_REGION):
+    if wants_region(request, SEARCH_REGION):
         return Template("admin/clients/_search.html", context=context)
     return Template("admin/clients/search.html", context=context)
 
 
-@get("/clients/suggestions", name="admin:clients:suggestions")
+@get("/clients/suggestions", name="admin:clients:suggestions", permission=CLIENTS_VIEW)
 async def search_suggestions(admin: Admin, q: FromQuery[str] = "") -> Template:
     """The options under the header search box while the staff member types."""
     result = await browse.suggest_clients(admin.company.id, q)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from portal.activity import services as activity
 from portal.clients import audit
 from portal.clients.services import STATUSES, get_client
 from portal.clients.tables import Client, ClientAudit
@@ -23,6 +24,7 @@ from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.passwords import verify_password
+from portal.core.permissions import CLIENTS_DELETE, CLIENTS_EMAIL, CLIENTS_STATUS
 from portal.mail import services as mail
 from portal.staff.tables import Staff
 
@@ -34,6 +36,7 @@ MESSAGE = Field("body", "Message", 50_000, required=True)
 
 async def set_status(company_id: int, client_id: int, status: str, actor: Actor) -> bool:
     """Sets the status; returns whether it changed. Any change ends the client's sessions."""
+    actor.require(CLIENTS_STATUS)
     if status not in STATUSES:
         raise ValidationError({"status": "Choose Active, Inactive or Fraud."})
     if not is_row_id(client_id):
@@ -77,6 +80,7 @@ async def email_client(
 ) -> int:
     """Sends a message from staff to the client's primary email, through the mail layer (which
     logs it in the client's mail log and folds line breaks out of headers)."""
+    actor.require(CLIENTS_EMAIL)
     errors: dict[str, str] = {}
     subject = _single_line(subject)
     body = body.replace("\x00", "").strip()
@@ -109,6 +113,7 @@ async def delete_client(
     """Deletes the client and everything of it, once the staff member has confirmed with their
     own password. Returns the client ID (code) that was deleted. A wrong password deletes
     nothing; repeated wrong passwords are throttled like logins."""
+    actor.require(CLIENTS_DELETE)
     if not is_row_id(client_id):
         raise NotFound()
     row = (
@@ -133,6 +138,7 @@ async def delete_client(
             await ClientAudit.delete().where(
                 ClientAudit.company == company_id, ClientAudit.client_id == client_id
             )
+            await activity.forget_client(company_id, client_id)
             deleted = (
                 await Client.delete()
                 .where(Client.id == client_id, Client.company == company_id)

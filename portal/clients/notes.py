@@ -14,6 +14,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
+from portal.core.permissions import CLIENTS_NOTES
 
 TITLE = Field("title", "Title", 255, required=True)
 BODY = Field("body", "Note", 20_000)
@@ -70,6 +71,7 @@ async def get_note(company_id: int, client_id: int, note_id: int) -> dict:
 
 
 async def add_note(company_id: int, client_id: int, details: NoteDetails, actor: Actor) -> int:
+    actor.require(CLIENTS_NOTES)
     clean = _check(details)
     async for transaction in write_transactions():
         async with transaction:
@@ -93,6 +95,7 @@ async def add_note(company_id: int, client_id: int, details: NoteDetails, actor:
 async def update_note(
     company_id: int, client_id: int, note_id: int, details: NoteDetails, actor: Actor
 ) -> None:
+    actor.require(CLIENTS_NOTES)
     clean = _check(details)
     async for transaction in write_transactions():
         async with transaction:
@@ -123,6 +126,7 @@ async def update_note(
 
 
 async def delete_note(company_id: int, client_id: int, note_id: int, actor: Actor) -> None:
+    actor.require(CLIENTS_NOTES)
     async for transaction in write_transactions():
         async with transaction:
             code = await _client_code(company_id, client_id)

@@ -27,6 +27,13 @@ from portal.core.db import read_transaction
 from portal.core.errors import Throttled, ValidationError
 from portal.core.forms import checkbox, text
 from portal.core.pagination import Page
+from portal.core.permissions import (
+    CLIENTS_DELETE,
+    CLIENTS_EMAIL,
+    CLIENTS_NOTES,
+    CLIENTS_STATUS,
+    CLIENTS_VIEW,
+)
 from portal.core.web import form_data, redirect, safe_next
 from portal.mail import services as mail
 from portal.staff import widgets
@@ -157,7 +164,11 @@ LOADERS: dict[str, WidgetLoader] = {
 }
 
 
-@get("/clients/{client_id:int}/widgets/{name:str}", name="admin:clients:widget")
+@get(
+    "/clients/{client_id:int}/widgets/{name:str}",
+    name="admin:clients:widget",
+    permission=CLIENTS_VIEW,
+)
 async def widget(
     request: HTMXRequest,
     admin: Admin,
@@ -186,7 +197,7 @@ async def widget(
     return Template("admin/clients/widget_page.html", context=context, headers=headers)
 
 
-@post("/widgets/client-profile", name="admin:widgets:client-profile")
+@post("/widgets/client-profile", name="admin:widgets:client-profile", permission=CLIENTS_VIEW)
 async def save_widget_state(request: HTMXRequest, admin: Admin) -> Response:
     """Saves the order and minimized widgets of the client profile for this staff member in
     this company. htmx sends the whole state after a drag, a move or a toggle; without
@@ -258,13 +269,15 @@ def _note_page(
     )
 
 
-@get("/clients/{client_id:int}/notes/add", name="admin:clients:note-add")
+@get("/clients/{client_id:int}/notes/add", name="admin:clients:note-add", permission=CLIENTS_NOTES)
 async def add_note_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await services.get_client(admin.company.id, client_id)
     return _note_page(client, notes.NoteDetails(), {})
 
 
-@post("/clients/{client_id:int}/notes/add", name="admin:clients:note-create")
+@post(
+    "/clients/{client_id:int}/notes/add", name="admin:clients:note-create", permission=CLIENTS_NOTES
+)
 async def add_note_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     details = _note_details(await form_data(request))
@@ -276,7 +289,11 @@ async def add_note_submit(request: Request, admin: Admin, client_id: FromPath[in
     return redirect(request, profile_url(client.id, "widget-notes"))
 
 
-@get("/clients/{client_id:int}/notes/{note_id:int}/edit", name="admin:clients:note-edit")
+@get(
+    "/clients/{client_id:int}/notes/{note_id:int}/edit",
+    name="admin:clients:note-edit",
+    permission=CLIENTS_NOTES,
+)
 async def edit_note_page(
     admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Template:
@@ -286,7 +303,11 @@ async def edit_note_page(
     return _note_page(client, details, {}, note_id=note_id)
 
 
-@post("/clients/{client_id:int}/notes/{note_id:int}/edit", name="admin:clients:note-update")
+@post(
+    "/clients/{client_id:int}/notes/{note_id:int}/edit",
+    name="admin:clients:note-update",
+    permission=CLIENTS_NOTES,
+)
 async def edit_note_submit(
     request: Request, admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response:
@@ -301,7 +322,11 @@ async def edit_note_submit(
     return redirect(request, profile_url(client.id, "widget-notes"))
 
 
-@post("/clients/{client_id:int}/notes/{note_id:int}/delete", name="admin:clients:note-delete")
+@post(
+    "/clients/{client_id:int}/notes/{note_id:int}/delete",
+    name="admin:clients:note-delete",
+    permission=CLIENTS_NOTES,
+)
 async def delete_note_submit(
     request: Request, admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response:
@@ -314,7 +339,7 @@ async def delete_note_submit(
 # --- status --------------------------------------------------------------------------------
 
 
-@post("/clients/{client_id:int}/status", name="admin:clients:status")
+@post("/clients/{client_id:int}/status", name="admin:clients:status", permission=CLIENTS_STATUS)
 async def change_status(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     """Active, Inactive or Fraud. Inactive and Fraud end the client's sessions at once."""
     client = await services.get_client(admin.company.id, client_id)
@@ -359,13 +384,13 @@ def _email_page(
     )
 
 
-@get("/clients/{client_id:int}/email", name="admin:clients:email")
+@get("/clients/{client_id:int}/email", name="admin:clients:email", permission=CLIENTS_EMAIL)
 async def email_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await services.get_client(admin.company.id, client_id)
     return _email_page(client, {"subject": "", "body": ""}, {})
 
 
-@post("/clients/{client_id:int}/email", name="admin:clients:email-send")
+@post("/clients/{client_id:int}/email", name="admin:clients:email-send", permission=CLIENTS_EMAIL)
 async def email_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
@@ -396,12 +421,16 @@ def _delete_page(client: ClientView, errors: dict[str, str], status_code: int = 
     )
 
 
-@get("/clients/{client_id:int}/delete", name="admin:clients:delete")
+@get("/clients/{client_id:int}/delete", name="admin:clients:delete", permission=CLIENTS_DELETE)
 async def delete_page(admin: Admin, client_id: FromPath[int]) -> Template:
     return _delete_page(await services.get_client(admin.company.id, client_id), {})
 
 
-@post("/clients/{client_id:int}/delete", name="admin:clients:delete-confirm")
+@post(
+    "/clients/{client_id:int}/delete",
+    name="admin:clients:delete-confirm",
+    permission=CLIENTS_DELETE,
+)
 async def delete_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)

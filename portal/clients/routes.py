@@ -21,11 +21,11 @@ from portal.clients.forms import (
 )
 from portal.clients.profile_routes import profile_context
 from portal.clients.services import ClientDetails, ClientView
-from portal.companies.services import get_company, internationalization
+from portal.companies.services import accepted_currencies, get_company, internationalization
 from portal.core.countries import (
     countries,
     country_name,
-    currencies,
+    currency_choices,
     subdivision_name,
     subdivisions,
 )
@@ -33,6 +33,7 @@ from portal.core.errors import Conflict, ValidationError
 from portal.core.i18n import LANGUAGES, current_language
 from portal.core.ids import parse_id
 from portal.core.passwords import generate_password
+from portal.core.permissions import CLIENTS_EDIT, CLIENTS_VIEW
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
 
@@ -55,6 +56,9 @@ async def _form_page(
 ) -> Template:
     language = admin.staff.language
     languages = await internationalization(admin.company.id)
+    currency_codes = await accepted_currencies(admin.company.id)
+    if client and client.preferred_currency not in currency_codes:
+        currency_codes.append(client.preferred_currency)  # kept unless someone changes it
     context: dict[str, Any] = {
         "page_title": f"Edit Client {client.code}" if client else "Add Client",
         "details": details,
@@ -65,7 +69,7 @@ async def _form_page(
         "contact_fields": CONTACT_FIELDS,
         "countries": countries(language),
         "states": subdivisions(details.country, language),
-        "currencies": currencies(language),
+        "currencies": currency_choices(currency_codes, language),
         "languages": [(code, LANGUAGES[code]) for code in languages.enabled],
         "custom_fields": await _group_fields(admin, details.group_id),
         "group_options": [
@@ -84,7 +88,7 @@ async def _group_fields(admin: AdminContext, group_id: str) -> list[dict]:
     return await list_fields(admin.company.id, group) if group else []
 
 
-@get("/clients/add", name="admin:clients:add")
+@get("/clients/add", name="admin:clients:add", permission=CLIENTS_EDIT)
 async def add_client_page(admin: Admin) -> Template:
     company = await get_company(admin.company.id)
     groups = await services.groups_of_company(admin.company.id)
@@ -92,7 +96,7 @@ async def add_client_page(admin: Admin) -> Template:
     return await _form_page(admin, blank_client_details(company, default_group), {})
 
 
-@post("/clients/add", name="admin:clients:create")
+@post("/clients/add", name="admin:clients:create", permission=CLIENTS_EDIT)
 async def add_client_submit(request: Request, admin: Admin) -> Response:
     data = await form_data(request)
     details = read_client_details(data)
@@ -109,7 +113,7 @@ async def add_client_submit(request: Request, admin: Admin) -> Response:
     return redirect(request, f"/admin/clients/{client_id}")
 
 
-@get("/clients/{client_id:int}", name="admin:clients:profile")
+@get("/clients/{client_id:int}", name="admin:clients:profile", permission=CLIENTS_VIEW)
 async def client_profile(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await services.get_client(admin.company.id, client_id)
     language = admin.staff.language
@@ -141,14 +145,14 @@ async def _shown_custom_values(admin: AdminContext, client: ClientView) -> list[
     return shown
 
 
-@get("/clients/{client_id:int}/edit", name="admin:clients:edit")
+@get("/clients/{client_id:int}/edit", name="admin:clients:edit", permission=CLIENTS_EDIT)
 async def edit_client_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await services.get_client(admin.company.id, client_id)
     details = client_details_of(client, await custom_values(client_id))
     return await _form_page(admin, details, {}, client=client, version=client.version)
 
 
-@post("/clients/{client_id:int}/edit", name="admin:clients:update")
+@post("/clients/{client_id:int}/edit", name="admin:clients:update", permission=CLIENTS_EDIT)
 async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
@@ -181,7 +185,9 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
     return redirect(request, f"/admin/clients/{client_id}")
 
 
-@get("/clients/fragments/custom-fields", name="admin:clients:custom-fields")
+@get(
+    "/clients/fragments/custom-fields", name="admin:clients:custom-fields", permission=CLIENTS_EDIT
+)
 async def custom_fields_fragment(admin: Admin, group_id: FromQuery[str] = "") -> Template:
     """The chosen group's custom fields; htmx swaps them in when Client Group changes."""
     context = {

@@ -24,17 +24,18 @@ from portal.client_groups.tables import ClientGroup
 from portal.clients import audit
 from portal.clients.fields import CONTACT_FIELDS, EMAIL, FAX, PHONE, STATE, TAX_ID
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
-from portal.companies.services import get_company, internationalization
+from portal.companies.services import currency_accepted, get_company, internationalization
 from portal.companies.tables import ClientIdSequence
 from portal.core.actors import Actor
 from portal.core.config import get_settings
-from portal.core.countries import is_country, is_currency, state_belongs_to, subdivisions
+from portal.core.countries import is_country, state_belongs_to, subdivisions
 from portal.core.db import read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import N_, Message
 from portal.core.ids import is_row_id, parse_id
 from portal.core.passwords import hash_password, password_problem
+from portal.core.permissions import CLIENTS_EDIT
 from portal.mail import services as mail
 
 MARKETING_OPT_IN_WORDING = N_("Opt-in to marketing emails")
@@ -277,9 +278,12 @@ async def _validate(
     password_required: bool,
     client_id: int | None,
     by_client: bool = False,
+    kept_currency: str | None = None,
 ) -> _Checked:
     """Checks every field, under the rules of the chosen client group. A client's own edit is
-    checked against the custom fields it may see and change; the others keep their values."""
+    checked against the custom fields it may see and change; the others keep their values.
+    The Preferred Currency must be one the company accepts, unless it is `kept_currency` (the
+    client's own, unchanged)."""
     errors: dict[str, str] = {}
     for text_field in CHECKED_AS_TEXT:
         text_field.check(errors, getattr(details, text_field.name))
@@ -303,7 +307,9 @@ async def _validate(
     numbers = _clean_numbers(details.phones, country if is_country(country) else "", errors)
 
     TAX_ID.check(errors, details.tax_id)
-    if not is_currency(details.preferred_currency):
+    if details.preferred_currency != kept_currency and not await currency_accepted(
+        company_id, details.preferred_currency
+    ):
         errors["preferred_currency"] = "Choose a currency from the list."
     if details.language not in (await internationalization(company_id)).enabled:
         errors["language"] = N_("Choose a language from the list.")
@@ -483,6 +489,7 @@ async def create_client(
     """Creates the client, its primary contact, numbers, custom values and consent record in one
     transaction, under the next client ID of its group's format; sends the registration email
     when asked."""
+    actor.require(CLIENTS_EDIT)
     checked = await _validate(
         company_id, details, password=password, password_required=True, client_id=None
     )
@@ -516,6 +523,7 @@ async def update_client(
     `expected_version` was read; the password changes only when a new one is given. `source`
     names where the edit came from (consent records); a client's own edits come with actor kind
     "client" and are checked as such."""
+    actor.require(CLIENTS_EDIT)
     current = await get_client(company_id, client_id)
     if current.version != expected_version:
         raise Conflict()  # saved by someone else since the form was opened
@@ -526,6 +534,7 @@ async def update_client(
         password_required=False,
         client_id=client_id,
         by_client=actor.kind == "client",
+        kept_currency=current.preferred_currency,
     )
     if checked.errors:
         raise ValidationError(checked.errors)

@@ -83,3 +83,28 @@ def is_currency(code: str) -> bool:
     return (
         bool(code) and len(code) == 3 and pycountry.currencies.get(alpha_3=code.upper()) is not None
     )
+
+
+# ISO 4217 codes that are not money a company bills in: precious metals, bond-market and
+# accounting units, funds, the testing code and "no currency".
+NOT_BILLED = frozenset(
+    "BOV CHE CHW CLF COU MXV USN UYI UYW XAD XAG XAU XBA XBB XBC XBD XDR XPD XPT XSU XTS XUA "
+    "XXX".split()
+)
+
+
+def is_billing_currency(code: str) -> bool:
+    """A currency a company may accept: ISO 4217, and money (see NOT_BILLED)."""
+    return is_currency(code) and code.upper() not in NOT_BILLED
+
+
+@cache
+def billing_currencies(language: str = "en") -> tuple[tuple[str, str], ...]:
+    """(code, "CODE – name") of the currencies a company may accept, sorted by code."""
+    return tuple(item for item in currencies(language) if item[0] not in NOT_BILLED)
+
+
+def currency_choices(codes: list[str], language: str = "en") -> list[tuple[str, str]]:
+    """(code, "CODE – name") of `codes`, in their order, for a select."""
+    names = dict(currencies(language))
+    return [(code, names.get(code, code)) for code in codes]

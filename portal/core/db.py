@@ -58,6 +58,7 @@ APPS = [
     "portal.mail.piccolo_app",
     "portal.client_area.piccolo_app",
     "portal.api.piccolo_app",
+    "portal.activity.piccolo_app",
 ]
 # Plugins' apps come last: they may depend on any core app, never the other way round.
 from portal.plugins import piccolo_apps as _plugin_apps  # noqa: E402

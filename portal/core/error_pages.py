@@ -14,12 +14,14 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
+    HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from portal.core.errors import NotFound, Unavailable
+from portal.core.permissions import Forbidden, label_of
 from portal.core.web import client_redirect
 
 logger = logging.getLogger("portal")
@@ -94,6 +96,15 @@ def not_found_handler(request: HTMXRequest, _: NotFound) -> Response:
     return error_response(request, HTTP_404_NOT_FOUND)
 
 
+def forbidden_handler(request: HTMXRequest, exc: Forbidden) -> Response:
+    """A permission the staff member's group (or the API key) does not hold."""
+    detail = (
+        f"Your staff group does not allow this: it needs the permission "
+        f"“{label_of(exc.permission)}”. Ask an administrator if you need it."
+    )
+    return error_response(request, HTTP_403_FORBIDDEN, detail)
+
+
 def unavailable_handler(request: HTMXRequest, exc: Unavailable) -> Response:
     """Overload or an outage: a readable answer with the time to wait, never a traceback (the
     outage itself is logged once, by portal.core.availability)."""
@@ -110,6 +121,7 @@ def internal_error_handler(request: HTMXRequest, exc: Exception) -> Response:
 exception_handlers = {
     HTTPException: http_exception_handler,
     NotFound: not_found_handler,
+    Forbidden: forbidden_handler,
     Unavailable: unavailable_handler,
     Exception: internal_error_handler,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -94,6 +95,20 @@ def text(data: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str):
         return ""
     return value.strip().replace("\x00", "")
+
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(value: str) -> date | None:
+    """A date typed as YYYY-MM-DD (what <input type=date> sends), or None for anything else,
+    2025-02-30 included. Callers word their own message and bound the years they accept."""
+    if not ISO_DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def checkbox(data: Mapping[str, Any], name: str) -> bool:

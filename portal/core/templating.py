@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime
 from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
@@ -19,6 +24,50 @@ def asset(path: str) -> str:
     return f"/static/{path}?v={digest}"
 
 
+ISO_DATE = "%Y-%m-%d"
+
+
+def _date_style(context: Context) -> tuple[ZoneInfo, str]:
+    """(time zone, date format) of the company an admin page is about (the request's
+    `state.admin.company`, with its `timezone` and `date_format`); UTC and ISO dates
+    elsewhere."""
+    state = getattr(context.get("request"), "state", None)
+    company = getattr(getattr(state, "admin", None), "company", None)
+    try:
+        zone = ZoneInfo(getattr(company, "timezone", "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return zone, getattr(company, "date_format", ISO_DATE)
+
+
+def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone)
+
+
+@pass_context
+def company_date(context: Context, value: date | None) -> str:
+    """`{{ x | company_date }}`: a date, or the day of a moment in the company's time zone, in
+    the company's date format."""
+    if value is None:
+        return ""
+    zone, date_format = _date_style(context)
+    if isinstance(value, datetime):
+        value = _in_zone(value, zone)
+    return value.strftime(date_format)
+
+
+@pass_context
+def company_datetime(context: Context, value: datetime | None, zone_name: bool = False) -> str:
+    """`{{ x | company_datetime }}`: a moment in the company's time zone and date format, to
+    the minute; `company_datetime(True)` adds the zone's abbreviation ("CET")."""
+    if value is None:
+        return ""
+    zone, date_format = _date_style(context)
+    moment = _in_zone(value, zone)
+    text = moment.strftime(f"{date_format} %H:%M")
+    return f"{text} {moment.tzname()}" if zone_name else text
+
+
 def _configure(engine: JinjaTemplateEngine) -> None:
     # `_()` in templates translates into the request's language (English in the admin area).
     engine.engine.add_extension("jinja2.ext.i18n")
@@ -29,6 +78,8 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     # `message | translated`: a sentence made elsewhere (a service's error, a Message), in the
     # request's language; `_()` is for the templates' own strings.
     engine.engine.filters["translated"] = translate
+    filters: dict[str, Any] = {"company_date": company_date, "company_datetime": company_datetime}
+    engine.engine.filters.update(filters)
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True
 

@@ -29,6 +29,15 @@ def client_redirect(url: str) -> Response:
     return Response(content=None, status_code=HTTP_200_OK, headers={"HX-Redirect": url})
 
 
+def wants_region(request: Request, region: str) -> bool:
+    """An htmx request that swaps only `region` (its hx-target) gets that fragment alone;
+    restoring history needs the whole page."""
+    return (
+        request.headers.get("hx-target") == region
+        and request.headers.get("hx-history-restore-request") != "true"
+    )
+
+
 def safe_next(url: str | None, default: str) -> str:
     """Only same-site paths are followed after login (no open redirects)."""
     if not url:

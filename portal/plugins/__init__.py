@@ -17,7 +17,13 @@ The entry point names a `Plugin` (or a function returning one). What a plugin ca
   link);
 - `api_handlers`: route handlers mounted under `/api/v1`, behind the API key check (they get
   the `api_key: ApiKeyParam` dependency, see portal/api/routes.py) and in its OpenAPI schema;
-- `tools_menu`: items of the admin area's [Tools] menu;
+- `tools_menu`: items of the admin area's [Tools] menu (each shown to staff who hold its
+  permission);
+- `permissions`: what staff groups can be granted for the plugin's work
+  (`portal.core.permissions.Permission`); its routes and services check them like the core's;
+- `api_permissions`: what API keys can be granted for its `api_handlers`
+  (`portal.api.permissions.ApiPermission`, each standing for one of the staff permissions);
+  each API handler names the one it needs (`@get(..., permission=...)`);
 - `templates_dir`: a folder added to the template search path after the portal's own; keep the
   plugin's templates under `plugins/<name>/` inside it so names never clash;
 - `background_tasks`: coroutine functions the server runs for its lifetime (cancelled at
@@ -40,7 +46,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from portal.core.permissions import Permission
+
+if TYPE_CHECKING:
+    from portal.api.permissions import ApiPermission
 
 logger = logging.getLogger("portal")
 
@@ -55,6 +66,7 @@ def _nothing() -> list[Any]:
 class MenuItem:
     label: str
     url: str
+    permission: str | None = None  # shown only to staff who hold it
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class Plugin:
     name: str
     piccolo_apps: Sequence[str] = ()
     tools_menu: Sequence[MenuItem] = ()
+    permissions: Sequence[Permission] = ()
+    api_permissions: Sequence[ApiPermission] = ()
     templates_dir: Path | None = None
     admin_handlers: Callable[[], Sequence[Any]] = _nothing
     public_handlers: Callable[[], Sequence[Any]] = _nothing
@@ -103,6 +117,14 @@ def api_handlers() -> list[Any]:
 
 def tools_menu() -> list[MenuItem]:
     return [item for plugin in plugins() for item in plugin.tools_menu]
+
+
+def permissions() -> list[Permission]:
+    return [permission for plugin in plugins() for permission in plugin.permissions]
+
+
+def api_permissions() -> list[ApiPermission]:
+    return [permission for plugin in plugins() for permission in plugin.api_permissions]
 
 
 def template_dirs() -> list[Path]:

@@ -1,7 +1,10 @@
-"""Who is working in the admin area: the staff session, its timeouts, and the company in use.
+"""Who is working in the admin area: the staff session, its timeouts, the company in use and
+what the staff member may do there.
 
 Every admin route runs behind `require_staff`, which puts an `AdminContext` on the request; the
-company in it is the one every admin query is scoped to.
+company in it is the one every admin query is scoped to. Every admin route also says which
+permission it needs (`@get(..., permission=CLIENTS_VIEW)`, or `permission=None` for pages any
+staff member may open): the guard refuses the others with 403, whatever page a request came from.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from litestar.handlers import BaseRouteHandler
 from portal.companies.services import CompanyRef, companies_of_staff
 from portal.core.actors import Actor
 from portal.core.config import get_settings
+from portal.core.permissions import Forbidden
 from portal.core.sessions import start_new_session
 from portal.core.web import client_address
+from portal.staff.groups import Membership, membership
 from portal.staff.services import StaffUser, session_staff
 
 SESSION_KEY = "staff"
+PERMISSION = "permission"  # the key of a route handler's opt that names what it needs
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,20 @@ class AdminContext:
     staff: StaffUser
     company: CompanyRef
     companies: list[CompanyRef]
+    membership: Membership
+
+    def may(self, permission: str) -> bool:
+        return permission in self.membership.permissions
 
     def actor(self, request: Request) -> Actor:
         """The staff member as the actor of a change made by this request."""
-        return Actor(kind="staff", id=self.staff.id, address=client_address(request))
+        return Actor(
+            kind="staff",
+            id=self.staff.id,
+            address=client_address(request),
+            name=self.staff.name,
+            permissions=self.membership.permissions,
+        )
 
 
 async def log_in(request: Request, staff: StaffUser, company_id: int | None = None) -> None:
@@ -55,6 +71,11 @@ def set_company(request: Request, company_id: int) -> None:
     request.session[SESSION_KEY] = {**request.session[SESSION_KEY], "company": company_id}
 
 
+def set_epoch(request: Request, session_epoch: int) -> None:
+    """After one's own password or login email changed: this session stays, others end."""
+    request.session[SESSION_KEY] = {**request.session[SESSION_KEY], "epoch": session_epoch}
+
+
 async def load_admin(connection: ASGIConnection) -> AdminContext | None:
     """The admin context of this request, or None when no valid staff session exists."""
     data = connection.session.get(SESSION_KEY) if connection.scope.get("session") else None
@@ -71,16 +92,22 @@ async def load_admin(connection: ASGIConnection) -> AdminContext | None:
     if not companies:
         return None
     company = next((c for c in companies if c.id == data.get("company")), companies[0])
+    member = await membership(staff.id, company.id)
+    if member is None:
+        return None
     if data.get("company") != company.id:
         connection.session[SESSION_KEY] = {**data, "company": company.id}
-    return AdminContext(staff=staff, company=company, companies=companies)
+    return AdminContext(staff=staff, company=company, companies=companies, membership=member)
 
 
-async def require_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def require_staff(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     admin = await load_admin(connection)
     if admin is None:
         raise NotAuthorizedException("Log in to continue.")
     connection.state.admin = admin
+    needed = handler.opt.get(PERMISSION)
+    if needed is not None and not admin.may(needed):
+        raise Forbidden(needed)
 
 
 def provide_admin(request: Request) -> AdminContext:

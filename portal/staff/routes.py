@@ -1,24 +1,48 @@
-"""Admin area entry: first-run setup, login, logout and the dashboard."""
+"""Admin area entry: first-run setup, login, logout, forgotten passwords, invitation links, and
+a staff member's own profile."""
 
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
-from litestar.params import FromQuery
+from litestar.background_tasks import BackgroundTask
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
 from portal.companies.services import companies_of_staff
-from portal.core.errors import Throttled, ValidationError
+from portal.core.errors import NotFound, Throttled, ValidationError
+from portal.core.forms import normalise_email
+from portal.core.i18n import LANGUAGES
+from portal.core.tokens import MAX_TOKEN_LENGTH
 from portal.core.web import client_address, form_data, redirect, safe_next
 from portal.staff import services
-from portal.staff.access import Admin, log_in, log_out
-from portal.staff.forms import LoginForm, SetupForm
+from portal.staff.access import Admin, log_in, log_out, set_epoch
+from portal.staff.forms import LoginForm, SetupForm, read_profile
 
 LOGIN_TEMPLATE = "admin/login.html"
 SETUP_TEMPLATE = "admin/setup.html"
+THROTTLED = "Too many failed attempts. Wait 15 minutes and try again."
+MAIL_SENT = (
+    "If a staff account uses that email, a link to choose a new password is on its way. It "
+    "works once, within the hour."
+)
+LINK_NOT_VALID = "This link has expired or was already used."
+LINKS = {
+    services.INVITE: ("Accept the invitation", "Choose your password", "Set my password"),
+    services.RESET: ("Choose a new password", "Choose a new password", "Set the new password"),
+}
 
 
 def _form_page(template: str, form: object, errors: dict[str, str], status_code: int) -> Template:
     return Template(template, context={"form": form, "errors": errors}, status_code=status_code)
+
+
+def _message(title: str, message: str, link: str = "/admin/login", status_code: int = 200):
+    return Template(
+        "admin/message.html",
+        context={"page_title": title, "message": message, "link": link},
+        status_code=status_code,
+    )
 
 
 @get("/setup", name="admin:setup")
@@ -64,8 +88,7 @@ async def login_submit(request: Request) -> Response:
             form.email, data.get("password", ""), client_address(request)
         )
     except Throttled:
-        message = "Too many failed attempts. Wait 15 minutes and try again."
-        return _form_page(LOGIN_TEMPLATE, form, {"": message}, 429)
+        return _form_page(LOGIN_TEMPLATE, form, {"": THROTTLED}, 429)
     except ValidationError as error:
         return _form_page(LOGIN_TEMPLATE, form, error.errors, 400)
     if not await companies_of_staff(staff.id):
@@ -81,12 +104,190 @@ async def logout(request: Request) -> Response:
     return redirect(request, "/admin/login")
 
 
-@get("/", name="admin:dashboard")
-async def dashboard(admin: Admin) -> Template:
-    return Template("admin/dashboard.html", context={"page_title": "Dashboard"})
+# --- forgotten password, invitations ---------------------------------------------------------
+
+
+@get("/forgot-password", name="admin:forgot-password")
+async def forgot_password_page() -> Template:
+    return Template("admin/forgot_password.html", context={"email": "", "errors": {}})
+
+
+@post("/forgot-password", name="admin:forgot-password-submit")
+async def forgot_password_submit(request: Request) -> Template:
+    data = await form_data(request)
+    email = str(data.get("email", "")).strip()
+    if normalise_email(email) is None:  # says nothing about any account
+        return Template(
+            "admin/forgot_password.html",
+            context={"email": email, "errors": {"email": "Enter the email you sign in with."}},
+            status_code=422,
+        )
+    try:
+        await services.check_reset_request(email, client_address(request))
+    except Throttled:
+        return Template(
+            "admin/forgot_password.html",
+            context={"email": email, "errors": {"": THROTTLED}},
+            status_code=429,
+        )
+    # The same answer whether or not the account exists, before it is even looked up: the
+    # lookup and the mail happen after the response, so the time taken tells nothing.
+    page = _message("Check your email", MAIL_SENT)
+    page.background = BackgroundTask(services.send_password_reset, email)
+    return page
+
+
+def _link_page(purpose: str, token: str, staff, errors: dict[str, str], status_code: int = 200):
+    title, heading, button = LINKS[purpose]
+    return Template(
+        "admin/set_password.html",
+        context={
+            "page_title": title,
+            "heading": heading,
+            "button": button,
+            "action": f"/admin/{'invitation' if purpose == services.INVITE else 'reset'}/{token}",
+            "staff": staff,
+            "errors": errors,
+        },
+        status_code=status_code,
+    )
+
+
+async def _link_get(purpose: str, token: str) -> Template:
+    staff = await services.link_holder(token[:MAX_TOKEN_LENGTH], purpose)
+    if staff is None:
+        return _message("Link not valid", LINK_NOT_VALID, "/admin/forgot-password", 404)
+    return _link_page(purpose, token, staff, {})
+
+
+async def _link_post(request: Request, purpose: str, token: str) -> Response:
+    data = await form_data(request)
+    token = token[:MAX_TOKEN_LENGTH]
+    try:
+        staff = await services.set_password_by_link(token, purpose, data.get("password", ""))
+    except NotFound:
+        return _message("Link not valid", LINK_NOT_VALID, "/admin/forgot-password", 404)
+    except ValidationError as error:
+        holder = await services.link_holder(token, purpose)
+        return _link_page(purpose, token, holder, error.errors, 422)
+    if not await companies_of_staff(staff.id):
+        return _message(
+            "Password set",
+            "Your password is set, but your account has no company to work in yet. Ask an "
+            "administrator for access.",
+        )
+    await log_in(request, staff)
+    flash(request, "Your password is set. Welcome!", category="success")
+    return redirect(request, "/admin")
+
+
+@get("/invitation/{token:str}", name="admin:invitation")
+async def invitation_page(token: FromPath[str]) -> Template:
+    return await _link_get(services.INVITE, token)
+
+
+@post("/invitation/{token:str}", name="admin:invitation-submit")
+async def invitation_submit(request: Request, token: FromPath[str]) -> Response:
+    return await _link_post(request, services.INVITE, token)
+
+
+@get("/reset/{token:str}", name="admin:reset")
+async def reset_page(token: FromPath[str]) -> Template:
+    return await _link_get(services.RESET, token)
+
+
+@post("/reset/{token:str}", name="admin:reset-submit")
+async def reset_submit(request: Request, token: FromPath[str]) -> Response:
+    return await _link_post(request, services.RESET, token)
+
+
+# --- one's own profile ------------------------------------------------------------------------
+
+
+def _profile_page(
+    admin, details, errors: dict[str, str], password_errors: dict[str, str], status_code=200
+) -> Template:
+    return Template(
+        "admin/staff/profile.html",
+        context={
+            "page_title": "My Profile",
+            "details": details,
+            "errors": errors,
+            "password_errors": password_errors,
+            "languages": list(LANGUAGES.items()),
+        },
+        status_code=status_code,
+    )
+
+
+@get("/profile", name="admin:profile", permission=None)
+async def profile_page(admin: Admin) -> Template:
+    staff = admin.staff
+    details = services.ProfileDetails(
+        first_name=staff.first_name,
+        last_name=staff.last_name,
+        email=staff.email,
+        language=staff.language,
+    )
+    return _profile_page(admin, details, {}, {})
+
+
+@post("/profile", name="admin:profile-save", permission=None)
+async def profile_submit(request: Request, admin: Admin) -> Response:
+    data = await form_data(request)
+    details = read_profile(data)
+    try:
+        epoch = await services.update_profile(
+            admin.staff, details, data.get("current_password", ""), client_address(request)
+        )
+    except Throttled:
+        return _profile_page(admin, details, {"current_password": THROTTLED}, {}, 429)
+    except ValidationError as error:
+        return _profile_page(admin, details, error.errors, {}, 422)
+    set_epoch(request, epoch)
+    flash(request, "Your profile was saved.", category="success")
+    return redirect(request, "/admin/profile")
+
+
+@post("/profile/password", name="admin:profile-password", permission=None)
+async def password_submit(request: Request, admin: Admin) -> Response:
+    data = await form_data(request)
+    staff = admin.staff
+    details = services.ProfileDetails(
+        first_name=staff.first_name,
+        last_name=staff.last_name,
+        email=staff.email,
+        language=staff.language,
+    )
+    try:
+        epoch = await services.change_password(
+            staff,
+            data.get("current_password", ""),
+            data.get("new_password", ""),
+            client_address(request),
+        )
+    except Throttled:
+        return _profile_page(admin, details, {}, {"current_password": THROTTLED}, 429)
+    except ValidationError as error:
+        return _profile_page(admin, details, {}, error.errors, 422)
+    set_epoch(request, epoch)
+    flash(request, "Your password was changed; your other sessions have ended.", "success")
+    return redirect(request, "/admin/profile")
 
 
 # Reachable without a staff session.
-public_handlers = [setup_page, setup_submit, login_page, login_submit, logout]
+public_handlers = [
+    setup_page,
+    setup_submit,
+    login_page,
+    login_submit,
+    logout,
+    forgot_password_page,
+    forgot_password_submit,
+    invitation_page,
+    invitation_submit,
+    reset_page,
+    reset_submit,
+]
 # Mounted behind `require_staff` by the app.
-admin_handlers = [dashboard]
+admin_handlers = [profile_page, profile_submit, password_submit]

@@ -1,23 +1,48 @@
-"""Staff accounts: first-run setup, creation, authentication and the session's staff member."""
+"""Staff accounts: first-run setup, sign-in, invitations and forgotten passwords, a staff
+member's own profile, and [Settings] > [System] > Staff (the members of a company).
+
+A staff account is one login for the whole install; what it may do is decided per company, by
+its membership there (portal.staff.groups). Staff of one company manage only that company's
+memberships: a member who also works elsewhere changes their own name and email.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from portal.companies.services import all_companies
+from portal.activity import services as activity
+from portal.companies.services import all_companies, companies_of_staff, get_company
 from portal.core import throttle
-from portal.core.db import lock_for_insert, write_transactions
-from portal.core.errors import Throttled, ValidationError
+from portal.core.actors import Actor
+from portal.core.config import get_settings
+from portal.core.db import lock_for_insert, read_transaction, write_transactions
+from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import Field, normalise_email
+from portal.core.i18n import LANGUAGES
+from portal.core.ids import is_row_id
 from portal.core.passwords import hash_password, password_problem, verify_password
-from portal.staff.tables import Staff, StaffCompany
+from portal.core.permissions import STAFF_MANAGE
+from portal.core.tokens import new_token, token_hash
+from portal.mail import services as mail
+from portal.staff import groups
+from portal.staff.tables import Staff, StaffCompany, StaffGroup, StaffToken
 
 THROTTLE_AREA = "staff"
+RESET_THROTTLE_AREA = "staff-reset"
+CONFIRM_THROTTLE_AREA = "staff-confirm"
 LOGIN_FAILED = "Email or password is incorrect."
+INVITATION_LIFETIME = timedelta(days=7)
+RESET_LIFETIME = timedelta(hours=1)
+RESET_LIMITS = throttle.Limits(per_pair=3, per_account=3, per_address=10)
+INVITE, RESET = "invite", "reset"
+LAST_ADMINISTRATOR = (
+    "%s is the last active administrator of this company: make someone else an administrator first."
+)
 
 FIRST_NAME = Field("first_name", "First Name", 100)
 LAST_NAME = Field("last_name", "Last Name", 100)
+EMAIL = Field("email", "Email", 254, required=True, autocomplete="email")
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,17 @@ def _user(row: dict) -> StaffUser:
     )
 
 
+def _checked_email(email: str, errors: dict[str, str]) -> str:
+    EMAIL.check(errors, email)
+    if "email" in errors:
+        return ""
+    normalised = normalise_email(email)
+    if normalised is None:
+        errors["email"] = "Enter a valid email address, like name@example.com."
+        return ""
+    return normalised.lower()
+
+
 async def staff_exists() -> bool:
     return await Staff.exists().where(Staff.id.is_not_null())
 
@@ -56,29 +92,31 @@ async def create_staff(
     first_name: str = "",
     last_name: str = "",
     company_ids: list[int] | None = None,
+    group: str = "Administrators",
     only_if_first: bool = False,
 ) -> int:
-    """A staff member with access to `company_ids` (all companies when None). With
-    `only_if_first`, refuses once any staff member exists (the one-time setup form)."""
+    """A staff member working in `company_ids` (all companies when None), in the staff group
+    named `group` of each. With `only_if_first`, refuses once any staff member exists (the
+    one-time setup form)."""
     errors: dict[str, str] = {}
-    normalised = normalise_email(email)
-    if not email:
-        errors["email"] = "Email is required."
-    elif normalised is None:
-        errors["email"] = "Enter a valid email address, like name@example.com."
+    normalised = _checked_email(email, errors)
     # Names are asked for at the first run's setup; the CLI may leave them out.
     FIRST_NAME.check(errors, first_name, required=only_if_first)
     LAST_NAME.check(errors, last_name, required=only_if_first)
     if problem := password_problem(password, user_inputs=(email, first_name, last_name)):
         errors["password"] = problem
-    if errors:
-        raise ValidationError(errors)
-    assert normalised is not None
-    normalised = normalised.lower()
-
-    password_hash = await hash_password(password)
     if company_ids is None:
         company_ids = [company.id for company in await all_companies()]
+    group_ids = []
+    for company_id in company_ids:
+        try:
+            group_ids.append(await groups.group_by_name(company_id, group))
+        except NotFound:
+            errors["group"] = f"Company {company_id} has no staff group named {group!r}."
+    if errors:
+        raise ValidationError(errors)
+
+    password_hash = await hash_password(password)
     async for transaction in write_transactions():
         async with transaction:
             await lock_for_insert("staff")
@@ -100,31 +138,61 @@ async def create_staff(
             if company_ids:
                 await StaffCompany.insert(
                     *(
-                        StaffCompany(staff=staff_id, company=company_id)
-                        for company_id in company_ids
+                        StaffCompany(staff=staff_id, company=company_id, staff_group=group_id)
+                        for company_id, group_id in zip(company_ids, group_ids, strict=True)
                     )
                 )
     return staff_id
 
 
+# --- signing in -------------------------------------------------------------------------------
+
+
+def _actor_of(row: dict, address: str) -> Actor:
+    name = f"{row['first_name']} {row['last_name']}".strip() or row["email"]
+    return Actor(kind="staff", id=row["id"], address=address, name=name)
+
+
+async def _member_company_ids(staff_id: int) -> list[int]:
+    return [company.id for company in await companies_of_staff(staff_id)]
+
+
 async def authenticate(email: str, password: str, address: str) -> StaffUser:
     """The staff member for these credentials. Unknown email, wrong password and an inactive
-    account all raise the same ValidationError; too many failures raise Throttled."""
+    account all raise the same ValidationError; too many failures raise Throttled. Sign-ins
+    and failed ones of known accounts go to the activity log of each company they work in."""
     identifier = email.strip().lower()[:254]
     row = await Staff.select().where(Staff.email == identifier).first() if identifier else None
     account = f"staff:{row['id']}" if row else f"typed:{identifier}"
     attempt = await throttle.begin(THROTTLE_AREA, account, address)
     if attempt is None:
+        if row:
+            await activity.record_many(
+                await _member_company_ids(row["id"]),
+                _actor_of(row, address),
+                "login_failed",
+                "Sign-in refused: too many failed attempts.",
+            )
         raise Throttled()
     ok, new_hash = await verify_password(row["password_hash"] if row else None, password)
     if not ok or row is None or row["status"] != "active":
         await throttle.failed(attempt)
+        if row:
+            await activity.record_many(
+                await _member_company_ids(row["id"]),
+                _actor_of(row, address),
+                "login_failed",
+                "Failed sign-in (wrong password)." if not ok else "Sign-in of a disabled account.",
+            )
         raise ValidationError({"": LOGIN_FAILED})
     await throttle.succeeded(attempt)
     values = {Staff.last_login_at: datetime.now(UTC)}
     if new_hash:
         values[Staff.password_hash] = new_hash
     await Staff.update(values).where(Staff.id == row["id"])
+    await activity.record_many(
+        await _member_company_ids(row["id"]), _actor_of(row, address), "login", "Signed in."
+    )
     return _user(row)
 
 
@@ -136,7 +204,574 @@ async def session_staff(staff_id: int, session_epoch: int) -> StaffUser | None:
     return _user(row)
 
 
-async def may_use_company(staff_id: int, company_id: int) -> bool:
-    return await StaffCompany.exists().where(
-        StaffCompany.staff == staff_id, StaffCompany.company == company_id
+# --- the members of a company -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    group_id: int
+    group_name: str
+    is_administrator: bool
+    active: bool
+    invited: bool  # has not set a password yet
+    last_login_at: datetime | None
+    other_companies: int  # where else they work: their own details are theirs to change there
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def status_label(self) -> str:
+        if not self.active:
+            return "Disabled"
+        return "Invited" if self.invited else "Active"
+
+
+@dataclass
+class MemberDetails:
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    language: str = "en"
+    group_id: int = 0
+
+
+async def list_members(company_id: int) -> list[StaffMember]:
+    async with read_transaction():
+        rows = await Staff.raw(
+            "SELECT s.id, s.email, s.first_name, s.last_name, s.language, s.password_hash, "
+            "s.last_login_at, m.active, g.id AS group_id, g.name AS group_name, g.builtin, "
+            "(SELECT COUNT(*) FROM staff_company o WHERE o.staff = s.id AND o.company <> {}) "
+            "AS other_companies "
+            "FROM staff_company m JOIN staff s ON s.id = m.staff "
+            "JOIN staff_group g ON g.id = m.staff_group "
+            "WHERE m.company = {} ORDER BY lower(s.first_name), lower(s.last_name), s.id",
+            company_id,
+            company_id,
+        )
+    return [
+        StaffMember(
+            id=row["id"],
+            email=row["email"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            language=row["language"],
+            group_id=row["group_id"],
+            group_name=row["group_name"],
+            is_administrator=row["builtin"] == groups.ADMINISTRATORS,
+            active=bool(row["active"]),
+            invited=not row["password_hash"],
+            last_login_at=row["last_login_at"],
+            other_companies=row["other_companies"],
+        )
+        for row in rows
+    ]
+
+
+async def get_member(company_id: int, staff_id: int) -> StaffMember:
+    if is_row_id(staff_id):
+        for member in await list_members(company_id):
+            if member.id == staff_id:
+                return member
+    raise NotFound()
+
+
+async def _check_group(company_id: int, group_id: int, errors: dict[str, str]) -> None:
+    if not is_row_id(group_id) or not await StaffGroup.exists().where(
+        StaffGroup.id == group_id, StaffGroup.company == company_id
+    ):
+        errors["group_id"] = "Choose a staff group from the list."
+
+
+def _check_names(details: MemberDetails, errors: dict[str, str]) -> None:
+    FIRST_NAME.check(errors, details.first_name, required=True)
+    LAST_NAME.check(errors, details.last_name, required=True)
+    if details.language not in LANGUAGES:
+        errors["language"] = "Choose a language from the list."
+
+
+async def invite_member(company_id: int, details: MemberDetails, actor: Actor) -> int:
+    """Adds a staff member to the company in a staff group. Someone new gets an invitation: a
+    link to choose their password, valid for a week, once. Someone who already signs in to
+    another company is told they may now work in this one."""
+    actor.require(STAFF_MANAGE)
+    errors: dict[str, str] = {}
+    email = _checked_email(details.email, errors)
+    _check_names(details, errors)
+    await _check_group(company_id, details.group_id, errors)
+    if errors:
+        raise ValidationError(errors)
+    token, stored_hash = new_token()
+    async for transaction in write_transactions():
+        async with transaction:
+            await lock_for_insert("staff")
+            existing = await Staff.select().where(Staff.email == email).first()
+            if existing and await StaffCompany.exists().where(
+                StaffCompany.staff == existing["id"], StaffCompany.company == company_id
+            ):
+                raise ValidationError({"email": "This person is already a staff member here."})
+            if existing:
+                staff_id = existing["id"]
+            else:
+                rows = await Staff.insert(
+                    Staff(
+                        email=email,
+                        first_name=details.first_name,
+                        last_name=details.last_name,
+                        language=details.language,
+                        password_hash="",
+                    )
+                ).returning(Staff.id)
+                staff_id = rows[0]["id"]
+            # Someone who has never chosen a password (new, or invited elsewhere) gets a link.
+            invited = existing is None or not existing["password_hash"]
+            if invited:
+                await _new_link(staff_id, INVITE, stored_hash)
+            await StaffCompany.insert(
+                StaffCompany(staff=staff_id, company=company_id, staff_group=details.group_id)
+            )
+            group = await groups.get_group(company_id, details.group_id)
+            await activity.record(
+                company_id,
+                actor,
+                "staff",
+                f"Added {details.first_name} {details.last_name} ({email}) to the staff, "
+                f"in {group.name}.",
+            )
+    if invited:
+        await _mail_invitation(staff_id, await get_company(company_id), token, actor)
+    else:
+        await _mail_staff(
+            staff_id, company_id, "staff_added.txt", "staff_added", inviter=actor.name or ""
+        )
+    return staff_id
+
+
+async def _mail_invitation(staff_id: int, company: dict, token: str, actor: Actor) -> None:
+    await _mail_staff(
+        staff_id,
+        company["id"],
+        "staff_invitation.txt",
+        "staff_invitation",
+        inviter=actor.name or "",
+        link=f"{get_settings().base_url}/admin/invitation/{token}",
+        days=str(INVITATION_LIFETIME.days),
     )
+
+
+async def resend_invitation(company_id: int, staff_id: int, actor: Actor) -> None:
+    """A new invitation link for someone who has not chosen a password yet; older links of
+    theirs stop working."""
+    actor.require(STAFF_MANAGE)
+    member = await get_member(company_id, staff_id)
+    if not member.invited:
+        raise ValidationError({"": f"{member.name} has already accepted the invitation."})
+    token, stored_hash = new_token()
+    async for transaction in write_transactions():
+        async with transaction:
+            await _new_link(staff_id, INVITE, stored_hash)
+            await activity.record(
+                company_id, actor, "staff", f"Sent {member.name} a new invitation."
+            )
+    await _mail_invitation(staff_id, await get_company(company_id), token, actor)
+
+
+LINK_LIFETIMES = {INVITE: INVITATION_LIFETIME, RESET: RESET_LIFETIME}
+
+
+async def _new_link(staff_id: int, purpose: str, stored_hash: str) -> None:
+    """A one-time link of the account; its older links stop working."""
+    await _end_links(staff_id)
+    await StaffToken.insert(
+        StaffToken(
+            staff=staff_id,
+            purpose=purpose,
+            token_hash=stored_hash,
+            expires_at=datetime.now(UTC) + LINK_LIFETIMES[purpose],
+        )
+    )
+
+
+async def _end_links(staff_id: int) -> None:
+    await StaffToken.update({StaffToken.used_at: datetime.now(UTC)}).where(
+        StaffToken.staff == staff_id, StaffToken.used_at.is_null()
+    )
+
+
+async def _refuse_leaving_no_administrator(company_id: int, member: StaffMember) -> None:
+    """Call inside the write transaction of a change that takes `member` out of the company's
+    active administrators."""
+    await groups.lock_administrators(company_id)
+    if member.is_administrator and member.active and not member.invited:
+        if await groups.active_administrators(company_id, besides=member.id) == 0:
+            raise ValidationError({"": LAST_ADMINISTRATOR % member.name})
+
+
+def _refuse_self(member: StaffMember, actor: Actor, action: str) -> None:
+    if actor.kind == "staff" and actor.id == member.id:
+        raise ValidationError(
+            {"": f"You cannot {action} your own account: ask another administrator."}
+        )
+
+
+async def update_member(
+    company_id: int, staff_id: int, details: MemberDetails, actor: Actor
+) -> None:
+    """Changes a member's staff group, and their name, email and language when they work in
+    this company only (otherwise those are theirs to change). A change of group takes effect
+    at their next request."""
+    actor.require(STAFF_MANAGE)
+    member = await get_member(company_id, staff_id)
+    own_details = member.other_companies == 0
+    errors: dict[str, str] = {}
+    email = member.email
+    if own_details:
+        email = _checked_email(details.email, errors)
+        _check_names(details, errors)
+    await _check_group(company_id, details.group_id, errors)
+    if errors:
+        raise ValidationError(errors)
+    new_group = await groups.get_group(company_id, details.group_id)
+    changes = []
+    async for transaction in write_transactions():
+        async with transaction:
+            if member.group_id != new_group.id:
+                if not new_group.is_administrators:
+                    await _refuse_leaving_no_administrator(company_id, member)
+                await StaffCompany.update({StaffCompany.staff_group: new_group.id}).where(
+                    StaffCompany.staff == staff_id, StaffCompany.company == company_id
+                )
+                await activity.record(
+                    company_id,
+                    actor,
+                    "permissions",
+                    f"Moved {member.name} from {member.group_name} to {new_group.name}.",
+                )
+            if own_details:
+                if email != member.email and await Staff.exists().where(
+                    Staff.email == email, Staff.id != staff_id
+                ):
+                    raise ValidationError(
+                        {"email": "A staff member with this email already exists."}
+                    )
+                values = {
+                    Staff.first_name: details.first_name,
+                    Staff.last_name: details.last_name,
+                    Staff.email: email,
+                    Staff.language: details.language,
+                }
+                labels = (
+                    ("First Name", member.first_name, details.first_name),
+                    ("Last Name", member.last_name, details.last_name),
+                    ("Email", member.email, email),
+                    ("Language", member.language, details.language),
+                )
+                changes = [f"{label}: {old} → {new}" for label, old, new in labels if old != new]
+                if changes:
+                    # A new email is a new login: sessions under the old one end.
+                    if email != member.email:
+                        values[Staff.session_epoch] = Staff.session_epoch + 1
+                    await Staff.update(values).where(Staff.id == staff_id)
+                    await activity.record(
+                        company_id,
+                        actor,
+                        "staff",
+                        f"Changed the details of {member.name}: {'; '.join(changes)}.",
+                    )
+
+
+async def set_member_active(company_id: int, staff_id: int, active: bool, actor: Actor) -> bool:
+    """Disables a member in this company (their next request here is refused: a session in
+    this company ends at once) or enables them again. False when nothing changed."""
+    actor.require(STAFF_MANAGE)
+    member = await get_member(company_id, staff_id)
+    if member.active == active:
+        return False
+    if not active:
+        _refuse_self(member, actor, "disable")
+    async for transaction in write_transactions():
+        async with transaction:
+            if not active:
+                await _refuse_leaving_no_administrator(company_id, member)
+            await StaffCompany.update({StaffCompany.active: active}).where(
+                StaffCompany.staff == staff_id, StaffCompany.company == company_id
+            )
+            await activity.record(
+                company_id,
+                actor,
+                "staff",
+                f"{'Enabled' if active else 'Disabled'} the staff member {member.name}.",
+            )
+    return True
+
+
+async def remove_member(company_id: int, staff_id: int, actor: Actor) -> None:
+    """Takes a member out of the company; an account that works nowhere else is deleted with
+    its links and widget arrangements. Their lines in the activity log keep their name."""
+    actor.require(STAFF_MANAGE)
+    member = await get_member(company_id, staff_id)
+    _refuse_self(member, actor, "delete")
+    async for transaction in write_transactions():
+        async with transaction:
+            await _refuse_leaving_no_administrator(company_id, member)
+            await StaffCompany.delete().where(
+                StaffCompany.staff == staff_id, StaffCompany.company == company_id
+            )
+            if not await StaffCompany.exists().where(StaffCompany.staff == staff_id):
+                await Staff.delete().where(Staff.id == staff_id)
+            await activity.record(
+                company_id,
+                actor,
+                "staff",
+                f"Deleted the staff member {member.name} ({member.email}).",
+            )
+
+
+# --- one-time links: invitations and password resets -----------------------------------------
+
+
+async def _valid_link(token: str, purpose: str) -> dict | None:
+    return (
+        await StaffToken.select(StaffToken.staff, StaffToken.staff.email)
+        .where(
+            StaffToken.token_hash == token_hash(token),
+            StaffToken.purpose == purpose,
+            StaffToken.used_at.is_null(),
+            StaffToken.expires_at > datetime.now(UTC),
+        )
+        .first()
+    )
+
+
+async def link_holder(token: str, purpose: str) -> StaffUser | None:
+    """Whose invitation or reset link this is, while it is valid."""
+    row = await _valid_link(token, purpose)
+    if row is None:
+        return None
+    staff = await Staff.select().where(Staff.id == row["staff"]).first()
+    return _user(staff) if staff else None
+
+
+async def set_password_by_link(token: str, purpose: str, password: str) -> StaffUser:
+    """Sets the password through an invitation or reset link: the link works once, before it
+    expires; every other link of the account stops working, other sessions end. Raises
+    NotFound for a link that is not (or no longer) valid."""
+    holder = await link_holder(token, purpose)
+    if holder is None:
+        raise NotFound()
+    own_words = (holder.email, holder.first_name, holder.last_name)
+    if problem := password_problem(password, user_inputs=own_words):
+        raise ValidationError({"password": problem})
+    password_hash = await hash_password(password)
+    async for transaction in write_transactions():
+        async with transaction:
+            used = (
+                await StaffToken.update({StaffToken.used_at: datetime.now(UTC)})
+                .where(
+                    StaffToken.token_hash == token_hash(token),
+                    StaffToken.purpose == purpose,
+                    StaffToken.used_at.is_null(),
+                    StaffToken.expires_at > datetime.now(UTC),
+                )
+                .returning(StaffToken.staff)
+            )
+            if not used:
+                raise NotFound()
+            await _end_links(holder.id)
+            await Staff.update(
+                {
+                    Staff.password_hash: password_hash,
+                    Staff.session_epoch: Staff.session_epoch + 1,
+                }
+            ).where(Staff.id == holder.id)
+            actor = Actor(kind="staff", id=holder.id, name=holder.name)
+            summary = (
+                "Accepted the invitation and chose a password."
+                if purpose == INVITE
+                else "Reset the password through an emailed link."
+            )
+            await activity.record_many(
+                await _member_company_ids(holder.id), actor, "staff", summary
+            )
+    staff = await session_staff(holder.id, holder.session_epoch + 1)
+    assert staff is not None
+    return staff
+
+
+async def check_reset_request(email: str, address: str) -> None:
+    """Counts a forgotten-password request; too many raise Throttled. It is all the work done
+    before the answer, which is the same whether or not the account exists."""
+    identifier = email.strip().lower()[:254]
+    row = await Staff.select(Staff.id).where(Staff.email == identifier).first()
+    account = f"staff:{row['id']}" if row else f"typed:{identifier}"
+    if not await throttle.hit(RESET_THROTTLE_AREA, account, address, RESET_LIMITS):
+        raise Throttled()
+
+
+async def send_password_reset(email: str) -> None:
+    """Mails a reset link, valid for an hour, to an active staff account with this email that
+    works in at least one company (run after the answer has gone)."""
+    identifier = email.strip().lower()[:254]
+    row = await Staff.select().where(Staff.email == identifier).first()
+    if row is None or row["status"] != "active" or not row["password_hash"]:
+        return
+    companies = await companies_of_staff(row["id"])
+    if not companies:
+        return
+    token, stored_hash = new_token()
+    async for transaction in write_transactions():
+        async with transaction:
+            await _new_link(row["id"], RESET, stored_hash)
+    await _mail_staff(
+        row["id"],
+        companies[0].id,
+        "staff_password_reset.txt",
+        "staff_password_reset",
+        link=f"{get_settings().base_url}/admin/reset/{token}",
+    )
+
+
+async def _mail_staff(staff_id: int, company_id: int, template: str, kind: str, **context) -> None:
+    staff = await Staff.select().where(Staff.id == staff_id).first()
+    company = await get_company(company_id)
+    subject, body = mail.render(
+        template,
+        staff["language"],
+        company=company["name"],
+        first_name=staff["first_name"],
+        login_url=f"{get_settings().base_url}/admin/login",
+        **context,
+    )
+    await mail.send(
+        company["id"],
+        company["name"],
+        mail.Mail(to=staff["email"], subject=subject, body_text=body, kind=kind),
+    )
+
+
+# --- one's own profile ------------------------------------------------------------------------
+
+
+@dataclass
+class ProfileDetails:
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    language: str = "en"
+
+
+async def _confirm_password(staff: StaffUser, password: str, address: str, field: str) -> None:
+    row = await Staff.select(Staff.password_hash).where(Staff.id == staff.id).first()
+    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"staff:{staff.id}", address)
+    if attempt is None:
+        raise Throttled()
+    ok, _ = await verify_password(row["password_hash"] if row else None, password)
+    if not ok:
+        await throttle.failed(attempt)
+        raise ValidationError({field: "The current password is not correct."})
+    await throttle.succeeded(attempt)
+
+
+async def update_profile(
+    staff: StaffUser, details: ProfileDetails, current_password: str, address: str
+) -> int:
+    """A staff member's own name, email and language. A new email (their login) needs the
+    current password, and the old address is told. Returns the session epoch their own
+    session takes on (a new email ends their other sessions)."""
+    errors: dict[str, str] = {}
+    email = _checked_email(details.email, errors)
+    FIRST_NAME.check(errors, details.first_name, required=True)
+    LAST_NAME.check(errors, details.last_name, required=True)
+    if details.language not in LANGUAGES:
+        errors["language"] = "Choose a language from the list."
+    if errors:
+        raise ValidationError(errors)
+    email_changed = email != staff.email
+    if email_changed:
+        await _confirm_password(staff, current_password, address, "current_password")
+    values = {
+        Staff.first_name: details.first_name,
+        Staff.last_name: details.last_name,
+        Staff.email: email,
+        Staff.language: details.language,
+    }
+    if email_changed:
+        values[Staff.session_epoch] = Staff.session_epoch + 1
+    async for transaction in write_transactions():
+        async with transaction:
+            if email_changed and await Staff.exists().where(
+                Staff.email == email, Staff.id != staff.id
+            ):
+                raise ValidationError({"email": "A staff member with this email already exists."})
+            rows = (
+                await Staff.update(values)
+                .where(Staff.id == staff.id)
+                .returning(Staff.session_epoch)
+            )
+            if email_changed:
+                await activity.record_many(
+                    await _member_company_ids(staff.id),
+                    Actor(kind="staff", id=staff.id, address=address, name=staff.name),
+                    "staff",
+                    f"Changed their own login email from {staff.email} to {email}.",
+                )
+    if email_changed:
+        companies = await companies_of_staff(staff.id)
+        if companies:
+            subject, body = mail.render(
+                "staff_email_changed.txt",
+                details.language,
+                company=companies[0].name,
+                first_name=details.first_name,
+                new_email=email,
+            )
+            await mail.send(
+                companies[0].id,
+                companies[0].name,
+                mail.Mail(to=staff.email, subject=subject, body_text=body, kind="email_changed"),
+            )
+    return rows[0]["session_epoch"]
+
+
+async def change_password(
+    staff: StaffUser, current_password: str, new_password: str, address: str
+) -> int:
+    """Changes one's own password after checking the current one; other sessions end. Returns
+    the new session epoch, which the caller's own session takes on."""
+    errors: dict[str, str] = {}
+    try:
+        await _confirm_password(staff, current_password, address, "current_password")
+    except ValidationError as error:
+        errors.update(error.errors)
+    own_words = (staff.email, staff.first_name, staff.last_name)
+    if problem := password_problem(new_password, user_inputs=own_words):
+        errors["new_password"] = problem
+    if errors:
+        raise ValidationError(errors)
+    password_hash = await hash_password(new_password)
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = (
+                await Staff.update(
+                    {
+                        Staff.password_hash: password_hash,
+                        Staff.session_epoch: Staff.session_epoch + 1,
+                    }
+                )
+                .where(Staff.id == staff.id)
+                .returning(Staff.session_epoch)
+            )
+            await _end_links(staff.id)
+            await activity.record_many(
+                await _member_company_ids(staff.id),
+                Actor(kind="staff", id=staff.id, address=address, name=staff.name),
+                "staff",
+                "Changed their own password.",
+            )
+    return rows[0]["session_epoch"]

@@ -1,4 +1,4 @@
-from piccolo.columns import ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -20,11 +20,44 @@ class Staff(Table):
     last_login_at = Timestamptz(null=True, default=None)
 
 
+class StaffGroup(Table, tablename="staff_group"):
+    """A company's staff group: what its members may do there. (company, lower(name)) is
+    unique. `builtin`: "administrators" holds every permission there is (none stored, it cannot
+    be changed or deleted), "support" is the read-mostly set a new company starts with."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=100)
+    builtin = Varchar(length=20, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StaffGroupPermission(Table, tablename="staff_group_permission"):
+    """A permission a group grants (portal.core.permissions); (group, permission) is unique."""
+
+    group = ForeignKey(references=StaffGroup, null=False, on_delete=OnDelete.cascade)
+    permission = Varchar(length=64)
+
+
 class StaffCompany(Table):
-    """Which companies a staff member may work in; (staff, company) is unique."""
+    """A staff member's membership of a company: their staff group there, and whether they may
+    work there (`active`). (staff, company) is unique."""
 
     staff = ForeignKey(references=Staff, null=False, on_delete=OnDelete.cascade)
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    staff_group = ForeignKey(references=StaffGroup, null=True, on_delete=OnDelete.no_action)
+    active = Boolean(default=True)
+
+
+class StaffToken(Table, tablename="staff_token"):
+    """An invitation or password reset link: only the SHA-256 of the token is kept; single use;
+    it expires."""
+
+    staff = ForeignKey(references=Staff, null=False, on_delete=OnDelete.cascade, index=True)
+    purpose = Varchar(length=10)  # invite | reset
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class StaffWidgetState(Table):

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from portal.api.permissions import ApiPermission
+from portal.core.permissions import Permission
 from portal.plugins import MenuItem, Plugin
+
+MAILER_COMPOSE = "mailer.compose"
+MAILER_SEND = "mailer.send"
+MARKETING_READ = "marketing.read"  # API: the opted-in clients
+MARKETING_WRITE = "marketing.write"  # API: report unsubscribes and bounces
 
 # The portal's own templates folder holds this plugin's templates, under plugins/mass_mailer/.
 TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates"
@@ -49,7 +56,17 @@ plugin = Plugin(
     name="mass_mailer",
     description="Mass Mailer: mail clients by filter; marketing mail only to those who opted in.",
     piccolo_apps=("portal.plugins.mass_mailer.piccolo_app",),
-    tools_menu=(MenuItem(label="Mass Mailer", url="/admin/tools/mass-mailer"),),
+    tools_menu=(
+        MenuItem(label="Mass Mailer", url="/admin/tools/mass-mailer", permission=MAILER_COMPOSE),
+    ),
+    permissions=(
+        Permission(MAILER_COMPOSE, "Mass mailer", "Filter, export and compose mailings"),
+        Permission(MAILER_SEND, "Mass mailer", "Send and cancel mailings"),
+    ),
+    api_permissions=(
+        ApiPermission(MARKETING_READ, "Read marketing opt-ins", MAILER_COMPOSE),
+        ApiPermission(MARKETING_WRITE, "Report unsubscribes and bounces", MAILER_SEND),
+    ),
     templates_dir=TEMPLATES_DIR,
     admin_handlers=_admin_handlers,
     public_handlers=_public_handlers,

@@ -1,5 +1,6 @@
-"""The mass mailer's part of the JSON API (mounted under /api/v1 behind the API key check):
-the opted-in clients an external mailer may mail, and the unsubscribes and bounces it reports."""
+"""The mass mailer's part of the JSON API (mounted under /api/v1 behind the API key and
+permission checks): the opted-in clients an external mailer may mail (marketing.read), and the
+unsubscribes and bounces it reports (marketing.write)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ import pycountry
 from litestar import Request, get, post
 from litestar.params import JSONBody, KwargDefinition, Parameter
 
-from portal.api.routes import ERROR_RESPONSES, ApiKeyParam, Cursor, Limit, bad_request
+from portal.api.routes import ApiKeyParam, Cursor, Limit, bad_request
 from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, UnsubscribeResult
-from portal.core.actors import Actor
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import MAX_ID
 from portal.core.web import client_address
-from portal.plugins.mass_mailer import services
+from portal.plugins.mass_mailer import MARKETING_READ, MARKETING_WRITE, services
 from portal.plugins.mass_mailer.services import MailingFilter
 
 Status = Literal["active", "inactive", "fraud"]
@@ -35,7 +35,7 @@ Country = Literal[
     "/marketing/opt-ins",
     summary="List opted-in clients",
     tags=["marketing"],
-    responses=ERROR_RESPONSES,
+    permission=MARKETING_READ,
 )
 async def opt_ins(
     api_key: ApiKeyParam,
@@ -88,7 +88,7 @@ async def opt_ins(
     summary="Report unsubscribes or bounces",
     tags=["marketing"],
     status_code=200,
-    responses=ERROR_RESPONSES,
+    permission=MARKETING_WRITE,
 )
 async def report_unsubscribes(
     api_key: ApiKeyParam, request: Request, data: JSONBody[UnsubscribeRequest]
@@ -102,7 +102,7 @@ async def report_unsubscribes(
             api_key.company_id,
             list(data.emails),
             data.reason,
-            Actor(kind="api-key", id=api_key.id, address=client_address(request)),
+            api_key.actor(client_address(request)),
             f"api-{data.reason}",
         )
     except ValidationError as error:

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from portal.core.forms import text
+from portal.core.forms import iso_date, text
 from portal.plugins.mass_mailer.messages import Compose
 from portal.plugins.mass_mailer.services import MailingFilter
 
 ID = re.compile(r"[0-9]{1,10}")
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Dates a person means in a filter; the API takes any date (a range past these matches nobody).
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 # Present in every filter form; without it (the first visit) the defaults apply.
@@ -31,18 +30,13 @@ def _date(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> date | 
     value = text(data, name)
     if not value:
         return None
-    if ISO_DATE.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if EARLIEST <= day <= LATEST:
-                return day
-            errors[name] = "Enter a date between 1970 and 9998."
-            return None
-    errors[name] = "Enter a date like 2025-01-31."
-    return None
+    day = iso_date(value)
+    if day is None:
+        errors[name] = "Enter a date like 2025-01-31."
+    elif not EARLIEST <= day <= LATEST:
+        errors[name] = "Enter a date between 1970 and 9998."
+        day = None
+    return day
 
 
 def read_filter(data: Mapping[str, Any]) -> tuple[MailingFilter, dict[str, str]]:

@@ -15,11 +15,13 @@ from litestar.response import Stream, Template
 
 from portal.client_groups.services import list_groups
 from portal.clients.services import STATUSES
+from portal.companies.services import mail_identity
 from portal.core.countries import countries
 from portal.core.errors import NotFound, ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.web import client_address, form_data, redirect
-from portal.plugins.mass_mailer import services
+from portal.mail import services as mail
+from portal.plugins.mass_mailer import MAILER_COMPOSE, MAILER_SEND, services
 from portal.plugins.mass_mailer.forms import filter_fields, read_compose, read_filter
 from portal.plugins.mass_mailer.messages import ALLOWED_FILTERS, CLIENT_FIELDS, Compose
 from portal.plugins.mass_mailer.services import KINDS, MailingFilter
@@ -128,14 +130,14 @@ def _compose_page(
     )
 
 
-@get(BASE, name="mass-mailer:filter")
+@get(BASE, name="mass-mailer:filter", permission=MAILER_COMPOSE)
 async def filter_page(admin: Admin, request: Request) -> Template:
     mailing_filter, errors = read_filter(_query(request))
     errors.update(services.check_filter(mailing_filter) if request.query_params else {})
     return await _filter_page(admin, mailing_filter, errors)
 
 
-@get(f"{BASE}/count", name="mass-mailer:count")
+@get(f"{BASE}/count", name="mass-mailer:count", permission=MAILER_COMPOSE)
 async def recipient_count(admin: Admin, request: Request) -> Template:
     """The live recipient count (htmx swaps it in as the filter changes)."""
     mailing_filter, errors = read_filter(_query(request))
@@ -146,7 +148,7 @@ async def recipient_count(admin: Admin, request: Request) -> Template:
     )
 
 
-@get(f"{BASE}/export.csv", name="mass-mailer:export")
+@get(f"{BASE}/export.csv", name="mass-mailer:export", permission=MAILER_COMPOSE)
 async def export_csv(admin: Admin, request: Request) -> Response:
     mailing_filter, errors = read_filter(_query(request))
     errors.update(services.check_filter(mailing_filter))
@@ -175,7 +177,7 @@ async def export_csv(admin: Admin, request: Request) -> Response:
     )
 
 
-@get(f"{BASE}/compose", name="mass-mailer:compose")
+@get(f"{BASE}/compose", name="mass-mailer:compose", permission=MAILER_COMPOSE)
 async def compose_page(admin: Admin, request: Request) -> Template:
     mailing_filter, errors = read_filter(_query(request))
     errors.update(services.check_filter(mailing_filter))
@@ -186,11 +188,14 @@ async def compose_page(admin: Admin, request: Request) -> Template:
         return await _filter_page(
             admin, mailing_filter, {"": services.NO_RECIPIENTS}, status_code=422
         )
-    compose = Compose(from_name=admin.company.name, from_address="")
+    from_name, from_address = mail.sender(await mail_identity(admin.company.id))
+    compose = Compose(from_name=from_name, from_address=from_address)
     return _compose_page(mailing_filter, compose, {}, count)
 
 
-@post(f"{BASE}/compose", name="mass-mailer:compose-back", status_code=200)
+@post(
+    f"{BASE}/compose", name="mass-mailer:compose-back", permission=MAILER_COMPOSE, status_code=200
+)
 async def compose_back(admin: Admin, request: Request) -> Template:
     """Back from the preview, with everything typed."""
     data = await form_data(request)
@@ -224,7 +229,7 @@ async def _preview_or_errors(
     return mailing_filter, compose, None, result
 
 
-@post(f"{BASE}/preview", name="mass-mailer:preview", status_code=200)
+@post(f"{BASE}/preview", name="mass-mailer:preview", permission=MAILER_COMPOSE, status_code=200)
 async def preview_page(admin: Admin, request: Request) -> Template:
     data = await form_data(request)
     mailing_filter, compose, error_page, result = await _preview_or_errors(admin, data)
@@ -247,7 +252,7 @@ async def preview_page(admin: Admin, request: Request) -> Template:
     )
 
 
-@post(f"{BASE}/send", name="mass-mailer:send")
+@post(f"{BASE}/send", name="mass-mailer:send", permission=MAILER_SEND)
 async def send(admin: Admin, request: Request) -> Response:
     data = await form_data(request)
     mailing_filter, compose, error_page, _ = await _preview_or_errors(admin, data)
@@ -255,7 +260,7 @@ async def send(admin: Admin, request: Request) -> Response:
         return error_page
     try:
         job_id = await services.create_job(
-            admin.company.id, f"staff:{admin.staff.id}", mailing_filter, compose
+            admin.company.id, admin.actor(request), mailing_filter, compose
         )
     except ValidationError as error:
         count = await services.count_recipients(admin.company.id, mailing_filter)
@@ -264,7 +269,7 @@ async def send(admin: Admin, request: Request) -> Response:
     return redirect(request, f"{URL}/jobs/{job_id}")
 
 
-@get(f"{BASE}/jobs", name="mass-mailer:jobs")
+@get(f"{BASE}/jobs", name="mass-mailer:jobs", permission=MAILER_COMPOSE)
 async def jobs_page(admin: Admin) -> Template:
     return Template(
         f"{T}/jobs.html",
@@ -276,7 +281,7 @@ async def _progress_or_404(admin: AdminContext, job_id: int) -> services.Progres
     return await services.job_progress(admin.company.id, job_id)
 
 
-@get(f"{BASE}/jobs/{{job_id:int}}", name="mass-mailer:job")
+@get(f"{BASE}/jobs/{{job_id:int}}", name="mass-mailer:job", permission=MAILER_COMPOSE)
 async def job_page(admin: Admin, job_id: FromPath[int]) -> Template:
     progress = await _progress_or_404(admin, job_id)
     job = await services.get_job(admin.company.id, job_id)
@@ -294,16 +299,20 @@ async def job_page(admin: Admin, job_id: FromPath[int]) -> Template:
     )
 
 
-@get(f"{BASE}/jobs/{{job_id:int}}/progress", name="mass-mailer:job-progress")
+@get(
+    f"{BASE}/jobs/{{job_id:int}}/progress",
+    name="mass-mailer:job-progress",
+    permission=MAILER_COMPOSE,
+)
 async def job_progress(admin: Admin, job_id: FromPath[int]) -> Template:
     """The progress fragment, polled every second until the mailing is done."""
     progress = await _progress_or_404(admin, job_id)
     return Template(f"{T}/_progress.html", context={"progress": progress})
 
 
-@post(f"{BASE}/jobs/{{job_id:int}}/cancel", name="mass-mailer:job-cancel")
+@post(f"{BASE}/jobs/{{job_id:int}}/cancel", name="mass-mailer:job-cancel", permission=MAILER_SEND)
 async def cancel(admin: Admin, request: Request, job_id: FromPath[int]) -> Response:
-    await services.cancel_job(admin.company.id, job_id)
+    await services.cancel_job(admin.company.id, job_id, admin.actor(request))
     flash(request, "The mailing is cancelled: nothing more of it is sent.", "success")
     return redirect(request, f"{URL}/jobs/{job_id}")
 

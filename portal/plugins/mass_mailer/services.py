@@ -22,6 +22,7 @@ from email.header import Header
 from email.utils import formataddr, formatdate
 from typing import Any
 
+from portal.activity import services as activity
 from portal.clients.services import STATUSES, set_marketing_opt_in
 from portal.companies.services import get_company
 from portal.core.actors import Actor
@@ -32,6 +33,8 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
+from portal.mail.services import with_header
+from portal.plugins.mass_mailer import MAILER_SEND
 from portal.plugins.mass_mailer.messages import (
     CompiledMessage,
     Compose,
@@ -262,12 +265,14 @@ def build_email(
     job_id: int,
     recipient_id: int,
     unsubscribe_url: str | None,
+    html_header: str = "",
 ) -> OutgoingMail:
     """The message as it goes out, written directly as MIME: the `email` package's header
     objects cost milliseconds a message, more than everything else of sending it. Its
     Message-ID is the same every time for a job and recipient, so a copy sent twice would at
     least be recognisable as the same message. Every header value is one line: the subject was
-    made one line when rendered, the rest are checked addresses and names."""
+    made one line when rendered, the rest are checked addresses and names. An HTML part starts
+    with `html_header` (the company's logo and name, portal.mail.services.html_header)."""
     from_header = formataddr((compiled.from_name, compiled.from_address), charset="utf-8")
     domain = message_domain(compiled.from_address)
     lines = [
@@ -292,7 +297,7 @@ def build_email(
             f"--{boundary}".encode(),
             *_text_part("text/plain", rendered.body_text),
             f"--{boundary}".encode(),
-            *_text_part("text/html", rendered.body_html),
+            *_text_part("text/html", with_header(rendered.body_html, html_header)),
             f"--{boundary}--".encode(),
             b"",
         ]
@@ -424,6 +429,7 @@ async def suppress_addresses(
     """Unsubscribes or bounces reported from outside (e.g. an external mailer through the API):
     each address is suppressed for the company, and every client of the company with it as
     primary address is opted out with a consent record. All or nothing."""
+    actor.require(MAILER_SEND)
     if reason not in {"unsubscribe", "bounce"}:
         raise ValidationError({"reason": "The reason is unsubscribe or bounce."})
     if not emails:
@@ -532,10 +538,11 @@ QUEUED_COLUMNS = (
 
 
 async def create_job(
-    company_id: int, created_by: str, mailing_filter: MailingFilter, compose: Compose
+    company_id: int, actor: Actor, mailing_filter: MailingFilter, compose: Compose
 ) -> int:
     """Queues a mailing: the job and one pending row per address, in one transaction, for the
     worker to send. ValidationError for a bad filter or template, or when nobody matches."""
+    actor.require(MAILER_SEND)
     count, first, _ = await preview(company_id, mailing_filter, compose)
     if not count or first is None:
         raise ValidationError({"": NO_RECIPIENTS})
@@ -553,7 +560,7 @@ async def create_job(
                     subject=compose.subject,
                     body_text=compose.body_text,
                     body_html=compose.body_html,
-                    created_by=created_by[:100],
+                    created_by=(actor.name or actor.kind)[:100],
                     created_at=datetime.now(UTC),
                 )
             ).returning(MailingJob.id)
@@ -577,6 +584,13 @@ async def create_job(
             if not total:
                 raise ValidationError({"": NO_RECIPIENTS})  # rolls the job back
             await MailingJob.update({MailingJob.total: total}).where(MailingJob.id == job_id)
+            await activity.record(
+                company_id,
+                actor,
+                "mailer",
+                f"Queued the {mailing_filter.kind} mailing “{compose.subject}” "
+                f"to {total} addresses.",
+            )
     return job_id
 
 
@@ -683,10 +697,11 @@ async def job_problems(company_id: int, job_id: int, limit: int = 50) -> list[di
     )
 
 
-async def cancel_job(company_id: int, job_id: int) -> None:
+async def cancel_job(company_id: int, job_id: int, actor: Actor) -> None:
     """Stops a mailing: what is not sent yet is skipped. Messages already with the mail server
     go on."""
-    await get_job(company_id, job_id)
+    actor.require(MAILER_SEND)
+    job = await get_job(company_id, job_id)
     async for transaction in write_transactions():
         async with transaction:
             await MailingRecipient.update(
@@ -695,6 +710,9 @@ async def cancel_job(company_id: int, job_id: int) -> None:
             await MailingJob.update(
                 {MailingJob.status: "cancelled", MailingJob.finished_at: datetime.now(UTC)}
             ).where(MailingJob.id == job_id, MailingJob.status.is_in(["queued", "sending"]))
+            await activity.record(
+                company_id, actor, "mailer", f"Cancelled the mailing “{job['subject']}”."
+            )
 
 
 # --- opted-in clients, for external mailers ---------------------------------------------------

@@ -22,7 +22,7 @@ class MailingJob(Table, tablename="mailer_job"):
     body_text = Text()
     body_html = Text(default="")
     total = Integer(default=0)
-    created_by = Varchar(length=100, default="")  # "staff:12"
+    created_by = Varchar(length=100, default="")  # who queued it, as people read it
     created_at = Timestamptz(default=TimestamptzNow())
     started_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)

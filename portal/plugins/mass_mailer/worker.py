@@ -54,6 +54,7 @@ import aiosmtplib
 import anyio.to_thread
 import click
 
+from portal.companies.services import mail_identity
 from portal.core import db
 from portal.core.config import get_settings
 from portal.core.db import skip_locked, write_transactions
@@ -170,6 +171,7 @@ class JobInfo:
     company_name: str
     kind: str
     compiled: CompiledMessage
+    html_header: str  # the company's logo and name, atop an HTML part
 
 
 def _now() -> datetime:
@@ -383,6 +385,7 @@ class Worker:
                 company_name=row["company_name"],
                 kind=row["kind"],
                 compiled=compiled,
+                html_header=mail.html_header(await mail_identity(row["company"])),
             )
         return self.jobs[job_id]
 
@@ -435,6 +438,7 @@ class Worker:
             job_id=job.id,
             recipient_id=row.id,
             unsubscribe_url=url,
+            html_header=job.html_header,
         )
         return rendered, message
 

@@ -7,13 +7,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from portal.core.pagination import Page
+from portal.core.permissions import OUTBOX_READ
 from portal.mail import services
 from portal.staff.access import Admin
 
 PER_PAGE = 50
 
 
-@get("/tools/outbox", name="admin:outbox")
+@get("/tools/outbox", name="admin:outbox", permission=OUTBOX_READ)
 async def outbox(admin: Admin, page: FromQuery[int] = 1) -> Template:
     total = await services.count_messages(admin.company.id)
     pager = Page.of(page, PER_PAGE, total)
@@ -24,7 +25,7 @@ async def outbox(admin: Admin, page: FromQuery[int] = 1) -> Template:
     )
 
 
-@get("/tools/outbox/{message_id:int}", name="admin:outbox-message")
+@get("/tools/outbox/{message_id:int}", name="admin:outbox-message", permission=OUTBOX_READ)
 async def outbox_message(admin: Admin, message_id: FromPath[int]) -> Template:
     message = await services.get_message(admin.company.id, message_id)
     return Template(

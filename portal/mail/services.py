@@ -3,7 +3,8 @@ no SMTP configured, kept in the outbox that staff read in the admin area."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
@@ -13,7 +14,9 @@ from urllib.parse import urlsplit
 import aiosmtplib
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
 
+from portal.companies.services import MailIdentity, mail_identity
 from portal.core.config import TEMPLATES_DIR, get_settings
 from portal.core.errors import NotFound
 from portal.core.i18n import translations
@@ -39,11 +42,12 @@ def _single_line(value: str) -> str:
 
 @cache
 def _environment() -> SandboxedEnvironment:
-    # Plain-text mail: no HTML escaping; sandboxed, since company names and the like flow in.
+    # Plain-text mail (.txt) is not HTML-escaped, the HTML part (.html) is; sandboxed, since
+    # company names and the like flow in.
     environment = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "mail"),
         extensions=["jinja2.ext.i18n"],
-        autoescape=False,  # noqa: S701 - text/plain bodies
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
         keep_trailing_newline=True,
     )
     environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
@@ -61,11 +65,73 @@ def render(template: str, language: str, **context: object) -> tuple[str, str]:
     return _single_line(subject), body.strip() + "\n"
 
 
+def sender(identity: MailIdentity) -> tuple[str, str]:
+    """(name, address) the company's mail comes from: its sender when set, else its name and
+    the portal's PORTAL_MAIL_FROM."""
+    name = identity.sender_name or identity.name
+    return _single_line(name), identity.sender_email or get_settings().mail_from
+
+
+def html_header(identity: MailIdentity) -> Markup:
+    """The company's logo and name, at the top of the HTML part of its messages."""
+    logo = f"{get_settings().base_url}{identity.logo_url}" if identity.logo_url else None
+    header = _environment().get_template("_header.html")
+    return Markup(header.render(name=identity.name, logo_url=logo))  # noqa: S704 - autoescaped
+
+
+def with_header(html: str, header: str) -> str:
+    """An HTML body with the header first in it (after <body> when it has one). Both are HTML
+    already: joined as text (a Markup header would escape the body)."""
+    header = str(header)
+    body = re.search(r"<body\b[^>]*>", html, re.IGNORECASE)
+    if body is None:
+        return header + html
+    return html[: body.end()] + header + html[body.end() :]
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _html_paragraphs(text: str) -> list[Markup]:
+    """A text/plain body as HTML paragraphs: escaped, line breaks kept, links clickable."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = []
+        for line in block.splitlines():
+            parts, last = [], 0
+            for match in _URL.finditer(line):
+                parts += [escape(line[last : match.start()]), _link(match.group(0))]
+                last = match.end()
+            parts.append(escape(line[last:]))
+            lines.append(Markup("").join(parts))
+        paragraphs.append(Markup("<br>\n").join(lines))
+    return paragraphs
+
+
+def _link(url: str) -> Markup:
+    return Markup('<a href="{0}">{0}</a>').format(url)
+
+
+def html_body(identity: MailIdentity, subject: str, body_text: str) -> str:
+    """The HTML alternative of a text/plain message: the company's header, then the text."""
+    return (
+        _environment()
+        .get_template("message.html")
+        .render(
+            subject=subject,
+            header=html_header(identity),
+            paragraphs=_html_paragraphs(body_text),
+        )
+    )
+
+
 async def send(company_id: int, company_name: str, mail: Mail) -> int:
     """Log the message, then deliver it. Returns the message's id; a delivery failure is
-    recorded on the message, not raised: the action that sent it has already happened."""
-    settings = get_settings()
-    from_address = formataddr((_single_line(company_name), settings.mail_from))
+    recorded on the message, not raised: the action that sent it has already happened. It
+    comes from the company's sender (see `sender`; `company_name` names it when the company
+    has no sender name) and carries an HTML part with the company's logo and name."""
+    identity = replace(await mail_identity(company_id), name=company_name)
+    from_address = formataddr(sender(identity))
     rows = await MailMessage.insert(
         MailMessage(
             company=company_id,
@@ -78,11 +144,11 @@ async def send(company_id: int, company_name: str, mail: Mail) -> int:
         )
     ).returning(MailMessage.id)
     message_id = rows[0]["id"]
-    await _deliver(message_id, from_address, mail)
+    await _deliver(message_id, from_address, mail, identity)
     return message_id
 
 
-async def _deliver(message_id: int, from_address: str, mail: Mail) -> None:
+async def _deliver(message_id: int, from_address: str, mail: Mail, identity: MailIdentity) -> None:
     settings = get_settings()
     if not settings.smtp_url:
         await MailMessage.update({MailMessage.status: "outbox"}).where(MailMessage.id == message_id)
@@ -91,8 +157,10 @@ async def _deliver(message_id: int, from_address: str, mail: Mail) -> None:
     message["From"] = from_address
     message["To"] = _single_line(mail.to)
     message["Subject"] = _single_line(mail.subject)
-    message["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    domain = sender(identity)[1].rpartition("@")[2]
+    message["Message-ID"] = make_msgid(domain=domain or None)
     message.set_content(mail.body_text)
+    message.add_alternative(html_body(identity, mail.subject, mail.body_text), subtype="html")
     smtp = urlsplit(settings.smtp_url)
     try:
         await aiosmtplib.send(

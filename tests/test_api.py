@@ -1,5 +1,6 @@
 """The JSON API under /api/v1: API keys (admin area and CLI), 401s, one company per key,
-cursor pages, unsubscribes and bounces reported by an external mailer, the OpenAPI schema."""
+cursor pages, unsubscribes and bounces reported by an external mailer, the OpenAPI schema.
+(What keys may do: test_api_permissions.py.)"""
 
 from __future__ import annotations
 
@@ -10,22 +11,29 @@ import subprocess
 import sys
 
 import pytest
-from test_mass_mailer_helpers import add_client, ten_clients
 
 from conftest import PROJECT_DIR, csrf_from
+from portal.api.permissions import all_api_permissions
 from portal.api.services import create_key, hash_key
 from portal.api.tables import ApiKey
 from portal.clients.tables import Client, ConsentEvent
+from portal.core.actors import SYSTEM
 from portal.plugins.mass_mailer.tables import Suppression
+from test_mass_mailer_helpers import add_client, ten_clients
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+async def full_key(company_id: int, name: str = "tests") -> str:
+    """A key with every permission, made by code (no maker: it keeps them)."""
+    return (await create_key(company_id, name, all_api_permissions(), SYSTEM))[1]
+
+
 @pytest.fixture
 async def key(company_id: int) -> str:
-    return (await create_key(company_id, "tests"))[1]
+    return await full_key(company_id)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +59,7 @@ async def key(company_id: int) -> str:
     ],
 )
 async def test_no_valid_key_is_a_401_in_json(client, company_id, headers, method, path):
-    await create_key(company_id, "a real key exists")
+    await full_key(company_id, "a real key exists")
     response = await client.request(
         method, path, headers=headers, json={"emails": ["a@example.com"]}
     )
@@ -81,7 +89,11 @@ async def test_keys_are_made_in_the_admin_area_shown_once_and_stored_hashed(
     assert page.status_code == 200 and "No API keys yet." in page.text
     created = await admin_client.post(
         "/admin/settings/company/api-keys",
-        data={"_csrf_token": csrf_from(page.text), "name": "Newsletter service"},
+        data={
+            "_csrf_token": csrf_from(page.text),
+            "name": "Newsletter service",
+            "permissions": ["clients.read"],
+        },
     )
     assert created.status_code == 200
     match = re.search(r'id="new-api-key"[^>]*value="(pk_[A-Za-z0-9_-]{43})"', created.text)
@@ -97,14 +109,21 @@ async def test_keys_are_made_in_the_admin_area_shown_once_and_stored_hashed(
 
     empty = await admin_client.post(
         "/admin/settings/company/api-keys",
-        data={"_csrf_token": csrf_from(page.text), "name": "  "},
+        data={"_csrf_token": csrf_from(page.text), "name": "  ", "permissions": ["clients.read"]},
     )
     assert empty.status_code == 422 and "Name is required." in empty.text
+    assert 'value="clients.read" checked' in empty.text  # what was chosen stays chosen
+    unchosen = await admin_client.post(
+        "/admin/settings/company/api-keys",
+        data={"_csrf_token": csrf_from(page.text), "name": "Nothing"},
+    )
+    assert unchosen.status_code == 422 and "Choose at least one permission." in unchosen.text
+    assert 'value="Nothing"' in unchosen.text
     assert await ApiKey.count() == 1
 
 
 async def test_another_companys_key_cannot_be_revoked(admin_client, second_company):
-    _, other_key = await create_key(second_company, "theirs")
+    await full_key(second_company, "theirs")
     other_id = (await ApiKey.select(ApiKey.id).first())["id"]
     page = await admin_client.get("/admin/settings/company/api-keys")
     assert "theirs" not in page.text
@@ -119,8 +138,8 @@ async def test_another_companys_key_cannot_be_revoked(admin_client, second_compa
 async def test_a_key_never_sees_another_companys_clients(client, company_id, second_company):
     mine = await add_client(company_id, "Mia", "mia@example.com", opted_in=True)
     theirs = await add_client(second_company, "Tom", "tom@example.com", opted_in=True)
-    _, my_key = await create_key(company_id, "mine")
-    _, their_key = await create_key(second_company, "theirs")
+    my_key = await full_key(company_id, "mine")
+    their_key = await full_key(second_company, "theirs")
 
     listed = await client.get("/api/v1/clients", headers=bearer(my_key))
     assert [item["id"] for item in listed.json()["items"]] == [mine]
@@ -304,7 +323,7 @@ async def test_the_openapi_schema_documents_the_api_only(client):
     assert schema["components"]["securitySchemes"]["BearerKey"]["scheme"] == "bearer"
     opt_ins = schema["paths"]["/api/v1/marketing/opt-ins"]["get"]
     assert {p["name"] for p in opt_ins["parameters"]} >= {"cursor", "limit", "status", "country"}
-    assert "401" in opt_ins["responses"]
+    assert {"401", "403"} <= set(opt_ins["responses"])
     assert (await client.get("/api/v1/schema/openapi.yaml")).status_code == 200
 
 

@@ -2,11 +2,11 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from portal.api.tables import ApiKey
+from portal.api.tables import ApiKey, ApiKeyPermission
 
 APP_CONFIG = AppConfig(
     app_name="api",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[ApiKey],
+    table_classes=[ApiKey, ApiKeyPermission],
     migration_dependencies=["portal.companies.piccolo_app"],
 )

@@ -2,15 +2,18 @@
 and [Settings] > Company > API Keys in the admin area.
 
 Every API request carries `Authorization: Bearer <key>`; a missing, unknown or revoked key is a
-401 with a JSON body. A key reads and changes only its own company's data: another company's
-client is a 404, the same as one that does not exist. Plugins add endpoints of their own
-(the mass mailer's /marketing/…) behind the same check.
+401 with a JSON body. Every route names the API permission it needs (`@get(...,
+permission=CLIENTS_READ)`); a key without it gets a 403. A key reads and changes only its own
+company's data: another company's client is a 404, the same as one that does not exist. Plugins
+add endpoints of their own (the mass mailer's /marketing/…) behind the same checks.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from copy import copy
+from inspect import cleandoc
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
@@ -26,12 +29,19 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.plugins.flash import flash
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal.api import services
+from portal.api.permissions import (
+    CLIENTS_READ,
+    PERMISSION,
+    all_api_permissions,
+    api_catalog,
+    api_label_of,
+)
 from portal.api.schemas import (
     ApiError,
     ClientDetail,
@@ -42,7 +52,9 @@ from portal.api.schemas import (
 from portal.api.services import ApiKeyRef
 from portal.clients.services import get_client
 from portal.core.errors import ValidationError
+from portal.core.forms import many, text
 from portal.core.ids import MAX_ID, is_row_id
+from portal.core.permissions import API_KEYS, Forbidden, label_of
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin
 
@@ -63,6 +75,14 @@ async def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> No
     if found is None:
         raise NotAuthorizedException("The API key is not valid, or has been revoked.")
     connection.state.api_key = found
+
+
+def require_api_permission(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The key must hold the API permission the route names. Every route of ours names one
+    (see `_documented`); the OPTIONS answers Litestar adds, which only list the methods, none."""
+    needed = handler.opt.get(PERMISSION)
+    if needed is not None and needed not in connection.state.api_key.permissions:
+        raise Forbidden(needed)
 
 
 def refuse_unknown_query(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -86,11 +106,17 @@ def provide_api_key(request: Request) -> ApiKeyRef:
 # How API handlers ask for the caller: `api_key: ApiKeyParam`.
 ApiKeyParam = NamedDependency[ApiKeyRef]
 
+# What the router's guards answer, on every operation.
 ERROR_RESPONSES = {
     401: ResponseSpec(
         ApiError,
         generate_examples=False,
         description="No API key, or one that is not valid or revoked.",
+    ),
+    403: ResponseSpec(
+        ApiError,
+        generate_examples=False,
+        description="The API key does not have the permission this operation needs.",
     ),
 }
 NOT_FOUND = {
@@ -110,6 +136,19 @@ def _api_http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 401:
         headers["www-authenticate"] = 'Bearer realm="api"'
     return Response(body, status_code=exc.status_code, headers=headers)
+
+
+def _api_forbidden(request: Request, exc: Forbidden) -> Response:
+    """A permission the key lacks: an API permission the route needs (the guard), or a staff
+    permission a service checked on the key's actor."""
+    if exc.permission in all_api_permissions():
+        detail = (
+            f"This API key does not have the permission {exc.permission} "
+            f"({api_label_of(exc.permission)}), or the staff member who made it no longer may."
+        )
+    else:
+        detail = f"This API key may not do this: it needs “{label_of(exc.permission)}”."
+    return _api_http_error(request, HTTPException(status_code=403, detail=detail))
 
 
 def _api_internal_error(request: Request, exc: Exception) -> Response:
@@ -137,7 +176,7 @@ Cursor = Annotated[
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Items per page.")]
 
 
-@get("/clients", summary="List clients", tags=["clients"], responses=ERROR_RESPONSES)
+@get("/clients", summary="List clients", tags=["clients"], permission=CLIENTS_READ)
 async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 100) -> ClientPage:
     """The key's company's clients, by id, a page at a time."""
     ids = await services.client_ids_after(api_key.company_id, cursor, limit + 1)
@@ -167,7 +206,8 @@ async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 
     "/clients/{client_id:int}",
     summary="Read a client",
     tags=["clients"],
-    responses={**ERROR_RESPONSES, **NOT_FOUND},
+    permission=CLIENTS_READ,
+    responses=NOT_FOUND,
 )
 async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> ClientDetail:
     """One client of the key's company, with its primary contact and phone numbers."""
@@ -211,15 +251,32 @@ async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> ClientD
     )
 
 
+def _documented(handler: Any) -> Any:
+    """A copy of an API route handler whose schema states what the router's guards answer and,
+    in its description, the permission it needs. A route that names none is a mistake."""
+    if PERMISSION not in handler.opt:
+        raise TypeError(f"the API route {handler.paths} does not name the permission it needs")
+    needed = handler.opt[PERMISSION]
+    documented = copy(handler)
+    documented.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
+    purpose = cleandoc(handler.fn.__doc__ or "")
+    documented.description = (
+        f"{purpose}\n\nNeeds the API permission `{needed}` ({api_label_of(needed)})."
+    ).strip()
+    return documented
+
+
 def api_router(extra_handlers: Sequence[Any] = ()) -> Router:
-    """/api/v1 with the key check on every route; `extra_handlers` come from plugins."""
+    """/api/v1 with the key and permission checks on every route; `extra_handlers` come from
+    plugins."""
     return Router(
         path=API_PATH,
-        route_handlers=[list_clients, read_client, *extra_handlers],
-        guards=[require_api_key, refuse_unknown_query],
+        route_handlers=[_documented(h) for h in (list_clients, read_client, *extra_handlers)],
+        guards=[require_api_key, require_api_permission, refuse_unknown_query],
         dependencies={"api_key": Provide(provide_api_key, sync_to_thread=False)},
         exception_handlers={
             HTTPException: _api_http_error,
+            Forbidden: _api_forbidden,
             Exception: _api_internal_error,
         },
         include_in_schema=True,
@@ -237,7 +294,13 @@ def openapi_config() -> OpenAPIConfig:
         description=(
             "Clients and marketing opt-ins of one company, for external mailers and other "
             "systems. Authenticate with `Authorization: Bearer <key>`; keys are made in the "
-            "admin area ([Settings] > Company > API Keys) or with `portal api-key create`."
+            "admin area ([Settings] > Company > API Keys) or with `portal api-key create`. "
+            "Each operation's description names the permission it needs; a key has those "
+            "it was given ("
+            + ", ".join(f"`{p.key}`: {p.label}" for p in api_catalog())
+            + "), and keeps each only while the staff member who made it may still do the "
+            "same in the admin area (keys made with `portal api-key create` keep theirs). "
+            "Without it: 403."
         ),
         path=SCHEMA_PATH,
         render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
@@ -265,16 +328,20 @@ async def _keys_page(
     admin: Any,
     errors: dict[str, str],
     name: str = "",
+    chosen: Sequence[str] = (),
     new_key: str | None = None,
+    page: int = 1,
     status: int = 200,
 ) -> Template:
     return Template(
         "admin/api_keys/list.html",
         context={
             "page_title": "API Keys",
-            "keys": await services.list_keys(admin.company.id),
+            "result": await services.list_keys(admin.company.id, page),
+            "api_permissions": api_catalog(),
             "errors": errors,
             "name": name,
+            "chosen": chosen,
             "new_key": new_key,
             "schema_url": f"{SCHEMA_PATH}/openapi.json",
         },
@@ -282,28 +349,32 @@ async def _keys_page(
     )
 
 
-@get("/settings/company/api-keys", name="admin:api-keys")
-async def keys_page(admin: Admin) -> Template:
-    return await _keys_page(admin, {})
+@get("/settings/company/api-keys", name="admin:api-keys", permission=API_KEYS)
+async def keys_page(admin: Admin, page: FromQuery[int] = 1) -> Template:
+    return await _keys_page(admin, {}, page=page)
 
 
-@post("/settings/company/api-keys", name="admin:api-keys:create", status_code=200)
+@post(
+    "/settings/company/api-keys", name="admin:api-keys:create", permission=API_KEYS, status_code=200
+)
 async def create_key(admin: Admin, request: Request) -> Template:
     """The new key is shown on this response only; it is never stored in clear."""
     data = await form_data(request)
-    name = data.get("name", "") if isinstance(data.get("name"), str) else ""
+    name, chosen = text(data, "name"), many(data, "permissions")
     try:
-        _, key = await services.create_key(
-            admin.company.id, name, created_by=f"staff:{admin.staff.id}"
-        )
+        _, key = await services.create_key(admin.company.id, name, chosen, admin.actor(request))
     except ValidationError as error:
-        return await _keys_page(admin, error.errors, name=name, status=422)
+        return await _keys_page(admin, error.errors, name=name, chosen=chosen, status=422)
     return await _keys_page(admin, {}, new_key=key)
 
 
-@post("/settings/company/api-keys/{key_id:int}/revoke", name="admin:api-keys:revoke")
+@post(
+    "/settings/company/api-keys/{key_id:int}/revoke",
+    name="admin:api-keys:revoke",
+    permission=API_KEYS,
+)
 async def revoke_key(admin: Admin, request: Request, key_id: FromPath[int]) -> Response:
-    await services.revoke_key(admin.company.id, key_id)
+    await services.revoke_key(admin.company.id, key_id, admin.actor(request))
     flash(request, "The API key is revoked: requests with it are refused from now on.", "success")
     return redirect(request, KEYS_URL)
 

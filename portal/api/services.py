@@ -2,35 +2,65 @@
 
 A key is `pk_` and 43 random URL-safe characters (256 bits). Only its SHA-256 is stored, with
 its first characters to recognise it by; the key itself is shown once, when it is created.
-A key belongs to one company and only ever reads and changes that company's data.
+A key belongs to one company and only ever reads and changes that company's data, and only
+with the permissions it was granted that its maker still holds (portal.api.permissions).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from portal.api.tables import ApiKey
+from portal.activity import services as activity
+from portal.api.permissions import (
+    ApiPermission,
+    all_api_permissions,
+    api_catalog,
+    in_effect,
+    staff_equivalents,
+)
+from portal.api.tables import ApiKey, ApiKeyPermission
 from portal.clients.tables import Client
 from portal.companies.services import get_company
+from portal.core.actors import Actor
+from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
+from portal.core.pagination import Page
+from portal.core.permissions import API_KEYS
+from portal.staff.groups import membership
+from portal.staff.services import StaffUser
+from portal.staff.tables import Staff
 
 KEY_PREFIX = "pk_"
 SHOWN_CHARACTERS = 10  # "pk_" and 7 characters of the secret
 LAST_USED_PRECISION = timedelta(minutes=1)  # at most one write a minute per key
+KEYS_PER_PAGE = 50
 
 
 @dataclass(frozen=True)
 class ApiKeyRef:
-    """Who calls the API: the key's id, name and company."""
+    """Who calls the API: the key's id, name and company, and the API permissions it has now."""
 
     id: int
     company_id: int
     name: str
+    permissions: frozenset[str]
+
+    def actor(self, address: str) -> Actor:
+        """The key as the actor of a change. It holds its API permissions and the staff
+        permissions they stand for, so services check it as they check staff."""
+        return Actor(
+            kind="api-key",
+            id=self.id,
+            address=address,
+            name=self.name,
+            permissions=self.permissions | staff_equivalents(self.permissions),
+        )
 
 
 def hash_key(key: str) -> str:
@@ -40,13 +70,35 @@ def hash_key(key: str) -> str:
 KEY_NAME = Field("name", "Name", 100, required=True)
 
 
-async def create_key(company_id: int, name: str, created_by: str = "") -> tuple[int, str]:
-    """(id, key): the key in clear, to show once."""
+def _summary(permissions: Collection[str]) -> str:
+    return "; ".join(p.label for p in api_catalog() if p.key in permissions)
+
+
+def _check_permissions(chosen: frozenset[str], actor: Actor, errors: dict[str, str]) -> None:
+    """A key cannot do more than the staff member who makes it."""
+    if not chosen:
+        errors["permissions"] = "Choose at least one permission."
+    elif chosen - all_api_permissions():
+        errors["permissions"] = "Choose permissions from the list."
+    elif refused := [p for p in api_catalog() if p.key in chosen and not actor.may(p.requires)]:
+        errors["permissions"] = "You cannot give a key what your staff group does not allow: " + (
+            "; ".join(f"“{p.label}” needs “{p.requires_label}”" for p in refused) + "."
+        )
+
+
+async def create_key(
+    company_id: int, name: str, permissions: Collection[str], actor: Actor
+) -> tuple[int, str]:
+    """(id, key): the key in clear, to show once. A staff member becomes the key's maker: the
+    key keeps a permission only while they do."""
+    actor.require(API_KEYS)
     name = name.strip()
+    chosen = frozenset(permissions)
     errors: dict[str, str] = {}
     KEY_NAME.check(errors, name)
     if "name" not in errors and any(ord(char) < 32 for char in name):
         errors["name"] = "Name must be one line, without control characters."
+    _check_permissions(chosen, actor, errors)
     try:
         await get_company(company_id)
     except NotFound:
@@ -54,32 +106,121 @@ async def create_key(company_id: int, name: str, created_by: str = "") -> tuple[
     if errors:
         raise ValidationError(errors)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    rows = await ApiKey.insert(
-        ApiKey(
-            company=company_id,
-            name=name,
-            key_hash=hash_key(key),
-            prefix=key[:SHOWN_CHARACTERS],
-            created_by=created_by[:100],
-            created_at=datetime.now(UTC),
-        )
-    ).returning(ApiKey.id)
-    return rows[0]["id"], key
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await ApiKey.insert(
+                ApiKey(
+                    company=company_id,
+                    name=name,
+                    key_hash=hash_key(key),
+                    prefix=key[:SHOWN_CHARACTERS],
+                    creator_staff_id=actor.id if actor.kind == "staff" else None,
+                    created_at=datetime.now(UTC),
+                )
+            ).returning(ApiKey.id)
+            key_id = rows[0]["id"]
+            await ApiKeyPermission.insert(
+                *(ApiKeyPermission(api_key=key_id, permission=p) for p in sorted(chosen))
+            )
+            await activity.record(
+                company_id, actor, "api_keys", f"Created the API key {name}: {_summary(chosen)}."
+            )
+    return key_id, key
 
 
-async def list_keys(company_id: int) -> list[dict]:
-    return (
-        await ApiKey.select(
-            ApiKey.id,
-            ApiKey.name,
-            ApiKey.prefix,
-            ApiKey.created_by,
-            ApiKey.created_at,
-            ApiKey.last_used_at,
-            ApiKey.revoked_at,
+@dataclass(frozen=True)
+class KeyView:
+    """A key as the keys page lists it."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    maker: str | None  # the staff member's name; None: the command line
+    granted: list[ApiPermission]
+    in_effect: frozenset[str]  # of `granted`, what the key has now
+
+
+@dataclass(frozen=True)
+class KeyList:
+    keys: list[KeyView]
+    pager: Page
+
+
+async def _maker_holds(staff_id: int | None, company_id: int) -> frozenset[str] | None:
+    """What a key's maker may do in the company now (nothing once disabled or removed there);
+    None for a key made on the command line."""
+    if staff_id is None:
+        return None
+    member = await membership(staff_id, company_id)
+    return member.permissions if member else frozenset()
+
+
+async def _granted(key_ids: list[int]) -> dict[int, set[str]]:
+    granted: dict[int, set[str]] = {key_id: set() for key_id in key_ids}
+    if key_ids:
+        rows = await ApiKeyPermission.select(
+            ApiKeyPermission.api_key, ApiKeyPermission.permission
+        ).where(ApiKeyPermission.api_key.is_in(key_ids))
+        for row in rows:
+            granted[row["api_key"]].add(row["permission"])
+    return granted
+
+
+async def _staff_names(staff_ids: list[int]) -> dict[int, str]:
+    if not staff_ids:
+        return {}
+    rows = await Staff.select(
+        Staff.id,
+        Staff.email,
+        Staff.first_name,
+        Staff.last_name,
+        Staff.language,
+        Staff.session_epoch,
+    ).where(Staff.id.is_in(staff_ids))
+    return {row["id"]: StaffUser(**row).name for row in rows}
+
+
+async def list_keys(company_id: int, page_number: int = 1) -> KeyList:
+    """A page of the company's keys, newest first, with their makers and permissions."""
+    async with read_transaction():
+        pager = Page.of(
+            page_number, KEYS_PER_PAGE, await ApiKey.count().where(ApiKey.company == company_id)
         )
-        .where(ApiKey.company == company_id)
-        .order_by(ApiKey.id, ascending=False)
+        rows = (
+            await ApiKey.select()
+            .where(ApiKey.company == company_id)
+            .order_by(ApiKey.id, ascending=False)
+            .limit(pager.per_page)
+            .offset(pager.offset)
+        )
+        granted = await _granted([row["id"] for row in rows])
+        maker_ids = sorted({row["creator_staff_id"] for row in rows} - {None})
+        makers = await _staff_names(maker_ids)
+        holds = {maker: await _maker_holds(maker, company_id) for maker in [None, *maker_ids]}
+    catalog = api_catalog()
+    return KeyList(
+        keys=[
+            KeyView(
+                id=row["id"],
+                name=row["name"],
+                prefix=row["prefix"],
+                created_at=row["created_at"],
+                last_used_at=row["last_used_at"],
+                revoked_at=row["revoked_at"],
+                maker=(
+                    None
+                    if row["creator_staff_id"] is None
+                    else makers.get(row["creator_staff_id"], "a staff member since deleted")
+                ),
+                granted=[p for p in catalog if p.key in granted[row["id"]]],
+                in_effect=in_effect(granted[row["id"]], holds[row["creator_staff_id"]]),
+            )
+            for row in rows
+        ],
+        pager=pager,
     )
 
 
@@ -92,29 +233,57 @@ async def get_key(company_id: int, key_id: int) -> dict:
     return row
 
 
-async def revoke_key(company_id: int, key_id: int) -> None:
+async def revoke_key(company_id: int, key_id: int, actor: Actor) -> None:
     """The key stops working at once; revoking twice is harmless."""
-    await get_key(company_id, key_id)
-    await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)}).where(
-        ApiKey.id == key_id, ApiKey.company == company_id, ApiKey.revoked_at.is_null()
-    )
+    actor.require(API_KEYS)
+    key = await get_key(company_id, key_id)
+    async for transaction in write_transactions():
+        async with transaction:
+            revoked = (
+                await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)})
+                .where(
+                    ApiKey.id == key_id, ApiKey.company == company_id, ApiKey.revoked_at.is_null()
+                )
+                .returning(ApiKey.id)
+            )
+            if revoked:
+                await activity.record(
+                    company_id, actor, "api_keys", f"Revoked the API key {key['name']}."
+                )
 
 
 async def authenticate(key: str) -> ApiKeyRef | None:
-    """The key's owner, or None for an unknown or revoked key (the same answer for both)."""
+    """The key's owner with what it may do now, or None for an unknown or revoked key (the same
+    answer for both)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200 or not key.isascii():
         return None
-    row = (
-        await ApiKey.select(ApiKey.id, ApiKey.company, ApiKey.name, ApiKey.last_used_at)
-        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_null())
-        .first()
-    )
-    if row is None:
-        return None
+    async with read_transaction():
+        row = (
+            await ApiKey.select(
+                ApiKey.id,
+                ApiKey.company,
+                ApiKey.name,
+                ApiKey.creator_staff_id,
+                ApiKey.last_used_at,
+            )
+            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_null())
+            .first()
+        )
+        if row is None:
+            return None
+        granted = (await _granted([row["id"]]))[row["id"]]
+        holds = await _maker_holds(row["creator_staff_id"], row["company"])
     now = datetime.now(UTC)
     if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_PRECISION:
-        await ApiKey.update({ApiKey.last_used_at: now}).where(ApiKey.id == row["id"])
-    return ApiKeyRef(id=row["id"], company_id=row["company"], name=row["name"])
+        async for transaction in write_transactions():
+            async with transaction:
+                await ApiKey.update({ApiKey.last_used_at: now}).where(ApiKey.id == row["id"])
+    return ApiKeyRef(
+        id=row["id"],
+        company_id=row["company"],
+        name=row["name"],
+        permissions=in_effect(granted, holds),
+    )
 
 
 async def client_ids_after(company_id: int, after_id: int, limit: int) -> list[int]:

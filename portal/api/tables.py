@@ -1,6 +1,7 @@
-"""API keys: only a SHA-256 of the key is stored, with a short prefix people recognise it by."""
+"""API keys: only a SHA-256 of the key is stored, with a short prefix people recognise it by,
+and the permissions it was granted."""
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -12,7 +13,17 @@ class ApiKey(Table, tablename="api_key"):
     name = Varchar(length=100)
     key_hash = Varchar(length=64, unique=True)  # hex SHA-256 of the whole key
     prefix = Varchar(length=16)  # the key's first characters, shown in lists
-    created_by = Varchar(length=100, default="")
+    # The staff member who made it (None: the command line). A plain id, not a foreign key:
+    # the key outlives its maker's account, and has no permission left once they are gone.
+    creator_staff_id = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class ApiKeyPermission(Table, tablename="api_key_permission"):
+    """A permission a key was granted (portal.api.permissions); (api_key, permission) is
+    unique."""
+
+    api_key = ForeignKey(references=ApiKey, null=False, on_delete=OnDelete.cascade)
+    permission = Varchar(length=64)

@@ -46,10 +46,11 @@ SPEED_UP_TARGET = 20.0  # over the LIKE baseline at 1M
 
 BASELINE_SQL = (
     "SELECT c.id, c.code, c.status, ct.first_name, ct.last_name, ct.company, ct.email "
-    "FROM client c JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+    "FROM client c JOIN contact ct ON ct.client = c.id "
+    "LEFT JOIN account_user u ON u.id = ct.login "
     "WHERE c.company = {} AND (c.code LIKE {} OR lower(ct.first_name) LIKE {} "
     "OR lower(ct.last_name) LIKE {} OR lower(ct.first_name || ' ' || ct.last_name) LIKE {} "
-    "OR lower(ct.company) LIKE {} OR lower(ct.email) LIKE {} OR lower(c.username) LIKE {} "
+    "OR lower(ct.company) LIKE {} OR lower(ct.email) LIKE {} OR lower(u.username) LIKE {} "
     "OR lower(ct.address1) LIKE {} OR lower(ct.city) LIKE {} OR lower(ct.zip) LIKE {}) "
     "LIMIT {}"
 )
@@ -119,7 +120,7 @@ async def choose_queries(company_id: int) -> list[tuple[str, str]]:
     async def nth(column: str, position: int) -> str:
         return await one(
             f"SELECT {column} FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608
-            "WHERE c.company = {} ORDER BY c.id LIMIT 1 OFFSET {}",
+            "AND ct.contact_type = 'primary' WHERE c.company = {} ORDER BY c.id LIMIT 1 OFFSET {}",
             company_id,
             position,
         )
@@ -139,6 +140,12 @@ async def choose_queries(company_id: int) -> list[tuple[str, str]]:
         company_id,
         picks[3],
     )
+    billing_email = await one(
+        "SELECT ct.email FROM contact ct JOIN client c ON c.id = ct.client "
+        "WHERE c.company = {} AND ct.contact_type = 'billing' ORDER BY ct.id LIMIT 1 OFFSET {}",
+        company_id,
+        picks[0] // 10,
+    )
     return [
         ("common last name", common),
         ("common last name, first 4 letters", common[:4]),
@@ -147,6 +154,7 @@ async def choose_queries(company_id: int) -> list[tuple[str, str]]:
         ("client ID", await nth("c.code", picks[1])),
         ("email", email),
         ("email, local part", email.split("@")[0]),
+        ("billing contact's email", billing_email),
         ("phone, last 7 digits", phone[-7:]),
         ("phone, international", phone),
         ("3 letters, very common", "mar"),

@@ -21,8 +21,10 @@ from portal.billing import routes as billing_routes
 from portal.client_area import routes as client_area_routes
 from portal.client_groups import routes as client_group_routes
 from portal.clients import browse_routes as client_browse_routes
+from portal.clients import contact_routes as client_contact_routes
 from portal.clients import profile_routes as client_profile_routes
 from portal.clients import routes as client_routes
+from portal.clients import user_routes as client_user_routes
 from portal.companies import routes as company_routes
 from portal.core import db, throttle
 from portal.core.config import STATIC_DIR, get_settings
@@ -105,6 +107,8 @@ def create_app() -> Litestar:
             *client_routes.admin_handlers,
             *client_browse_routes.admin_handlers,
             *client_profile_routes.admin_handlers,
+            *client_user_routes.admin_handlers,
+            *client_contact_routes.admin_handlers,
             *billing_routes.admin_handlers,
             *client_group_routes.admin_handlers,
             *mail_routes.admin_handlers,

@@ -317,6 +317,8 @@ async def test_the_openapi_schema_documents_the_api_only(client):
     assert set(schema["paths"]) == {
         "/api/v1/clients",
         "/api/v1/clients/{client_id}",
+        "/api/v1/clients/{client_id}/contacts",
+        "/api/v1/clients/{client_id}/contacts/{contact_id}",
         "/api/v1/marketing/opt-ins",
         "/api/v1/marketing/unsubscribe",
     }

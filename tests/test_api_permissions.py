@@ -148,6 +148,8 @@ async def test_the_schema_says_what_each_operation_needs(client):
     needs = {
         ("/api/v1/clients", "get"): CLIENTS_READ,
         ("/api/v1/clients/{client_id}", "get"): CLIENTS_READ,
+        ("/api/v1/clients/{client_id}/contacts", "get"): CLIENTS_READ,
+        ("/api/v1/clients/{client_id}/contacts/{contact_id}", "get"): CLIENTS_READ,
         ("/api/v1/marketing/opt-ins", "get"): MARKETING_READ,
         ("/api/v1/marketing/unsubscribe", "post"): MARKETING_WRITE,
     }

@@ -23,7 +23,7 @@ async def test_client_logs_in_edits_details_and_switches_to_german(
     await page.get_by_role("button", name="Log in").click()
     await expect(page.get_by_role("heading", name="Welcome, Ann")).to_be_visible()
 
-    await page.get_by_role("link", name="My details").click()
+    await page.get_by_role("link", name="Account details").click()
     await page.get_by_label("Address 1").fill("9 Garden Lane")
     await page.get_by_role("button", name="Add Number").click()
     await expect(page.locator(".phone-row")).to_have_count(2)
@@ -32,7 +32,7 @@ async def test_client_logs_in_edits_details_and_switches_to_german(
     await page.get_by_label("Opt-in to marketing emails").check()
     await page.get_by_role("button", name="Save").click()
 
-    await expect(page.get_by_role("heading", name="Meine Daten")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Kontodaten")).to_be_visible()
     await expect(page.get_by_text("Ihre Daten wurden gespeichert.")).to_be_visible()
     await expect(page.locator("html")).to_have_attribute("lang", "de")
     await expect(page.get_by_label("Land", exact=True)).to_have_value("DE")

@@ -17,7 +17,16 @@ from profile_helpers import PASSWORD, make_client, make_staff
 
 pytestmark = pytest.mark.browser
 
-DEFAULT = ["invoices", "transactions", "services", "notes", "emails", "history"]
+DEFAULT = [
+    "invoices",
+    "transactions",
+    "services",
+    "notes",
+    "emails",
+    "history",
+    "users",
+    "contacts",
+]
 
 
 async def _order(page: Page) -> list[str]:
@@ -120,9 +129,9 @@ async def test_keyboard_move_buttons_and_toggle(page: Page, live_server: str, st
     assert (await _order(page))[:3] == ["services", "invoices", "transactions"]
     # Focus stays on the button, and the new position is announced.
     await expect(move_up).to_be_focused()
-    await expect(page.locator("#widget-announcer")).to_have_text("Services (position 1 of 6)")
+    await expect(page.locator("#widget-announcer")).to_have_text("Services (position 1 of 8)")
 
-    await page.get_by_role("button", name="Move History down").click()  # already last: no-op
+    await page.get_by_role("button", name="Move Contacts down").click()  # already last: no-op
     toggle = page.get_by_role("button", name="Minimize or expand Notes")
     await toggle.focus()
     async with page.expect_response("**/admin/widgets/client-profile"):

@@ -15,6 +15,7 @@ from portal.clients.forms import read_client_details
 from portal.clients.lifecycle import set_status
 from portal.clients.services import create_client
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber, CustomFieldValue
+from portal.clients.users import owner_of
 from portal.companies.tables import Company
 from portal.core.actors import SYSTEM, Actor
 from portal.core.tables import Session
@@ -132,7 +133,12 @@ async def test_edit_own_details_add_phone_language_and_consent(client, ann):
     saved = await client.post("/client/details", data=form)
     assert saved.status_code == 303
     row = await Client.select().where(Client.id == ann).first()
-    assert (row["username"], row["preferred_currency"], row["tax_exempt"], row["language"]) == (
+    assert (
+        (await owner_of(ann))["username"],
+        row["preferred_currency"],
+        row["tax_exempt"],
+        row["language"],
+    ) == (
         "ann",
         "EUR",
         False,
@@ -149,7 +155,7 @@ async def test_edit_own_details_add_phone_language_and_consent(client, ann):
     german = await client.get("/client/details")
     assert (
         'lang="de"' in german.text
-        and "Meine Daten" in german.text
+        and "Kontodaten" in german.text
         and "Kontaktinformationen" in german.text
     )
     assert "Deutschland" in german.text
@@ -162,9 +168,10 @@ async def test_edit_own_details_add_phone_language_and_consent(client, ann):
     form.pop("marketing_opt_in")
     assert (await client.post("/client/details", data=form)).status_code == 303
     events = await ConsentEvent.select().where(ConsentEvent.client == ann).order_by(ConsentEvent.id)
+    user_id = (await owner_of(ann))["id"]  # the user who acted, in the account
     assert [(e["opted_in"], e["actor"], e["source"]) for e in events] == [
-        (True, f"client:{ann}", "client-area"),
-        (False, f"client:{ann}", "client-area"),
+        (True, f"client:{user_id}", "client-area"),
+        (False, f"client:{user_id}", "client-area"),
     ]
     assert (
         events[0]["wording"] == "Opt-in to marketing emails" and events[0]["address"] == "127.0.0.1"

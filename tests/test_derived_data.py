@@ -18,11 +18,11 @@ from portal.client_groups.services import (
     delete_group,
     update_field,
 )
-from portal.clients import counts, lifecycle, search
+from portal.clients import counts, lifecycle, search, users
 from portal.clients.demo import load_demo
 from portal.clients.forms import client_details_of
 from portal.clients.services import get_client, set_marketing_opt_in, update_client
-from portal.clients.tables import Client, ClientCount, ClientMonthCount, ClientSearch
+from portal.clients.tables import AccountUser, Client, ClientCount, ClientMonthCount, ClientSearch
 from portal.core import db
 from portal.core.actors import SYSTEM
 from portal.staff.services import create_staff
@@ -83,11 +83,35 @@ async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(compa
     # Edit Client: a new name, country and group.
     await _rename(company_id, ada, first_name="Augusta", country="GB", state="", group_id=str(vip))
     # The client's own edit in the client area.
-    user = await client_area.session_client(grace, 0)
+    owner = await users.owner_of(grace)
+    user = await client_area.session_client(owner["id"], grace, owner["session_epoch"])
     form = await client_area.details_form(user)
     own = client_details_of(form.client, form.values)
     own.city = "Hamilton"
     await client_area.update_own_details(user, own, form.client.version, "127.0.0.1")
+    # Users of the account: one joins, is renamed (usernames are searchable), and leaves.
+    async for transaction in db.write_transactions():
+        async with transaction:
+            helper = await users.add_user(
+                company_id,
+                username="helper-one",
+                email="helper@example.com",
+                name="Helper One",
+                password_hash=None,
+                language="en",
+            )
+            await users.add_member(helper, grace, permissions=["invoices"])
+    assert (
+        "helper-one"
+        in (await ClientSearch.select().where(ClientSearch.client == grace))[0]["document"]
+    )
+    async for transaction in db.write_transactions():
+        async with transaction:
+            await AccountUser.update({AccountUser.username: "helper-two"}).where(
+                AccountUser.id == helper
+            )
+    await _assert_as_if_rebuilt()
+    await users.remove_member(company_id, grace, helper, SYSTEM)
     # Status, marketing consent, deletion.
     await lifecycle.set_status(company_id, linus, "fraud", SYSTEM)
     await set_marketing_opt_in(company_id, grace, True, SYSTEM, "test")
@@ -120,11 +144,11 @@ async def test_raw_sql_is_kept_in_step_too(company_id):
     async for transaction in db.write_transactions():
         async with transaction:
             rows = await Client.raw(
-                'INSERT INTO client (company, "group", number, code, status, country, username, '
+                'INSERT INTO client (company, "group", number, code, status, country, '
                 "preferred_currency, language, tax_exempt, tax_id, marketing_opt_in, "
-                "session_epoch, version, created_at, updated_at) VALUES "
-                "({}, {}, 9001, 'RAW-9001', 'active', '', 'raw@example.com', 'USD', 'en', "
-                "{}, '', {}, 0, 1, {}, {}) RETURNING id",
+                "version, created_at, updated_at) VALUES "
+                "({}, {}, 9001, 'RAW-9001', 'active', '', 'USD', 'en', "
+                "{}, '', {}, 1, {}, {}) RETURNING id",
                 company_id,
                 group,
                 False,

@@ -4,6 +4,7 @@ tables, columns and indexes."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -142,3 +143,106 @@ async def test_migrations_give_the_same_schema_on_both_engines(tmp_path: Path):
     assert on_sqlite["tables"] == on_postgres["tables"]
     assert on_sqlite["indexes"] == on_postgres["indexes"]
     assert on_sqlite["unique"] == on_postgres["unique"]
+
+
+OLD_ROWS = [
+    "INSERT INTO company (id, name) VALUES (7, 'Old Co')",
+    "INSERT INTO client_group (id, company, name, is_default) VALUES (8, 7, 'General', true)",
+    'INSERT INTO client (id, company, "group", number, code, username, password_hash, '
+    "session_epoch, last_login_ip) VALUES (41, 7, 8, 1500, '1500', 'ann', '$argon2id$old', 3, "
+    "'203.0.113.9')",
+    "INSERT INTO contact (id, client, contact_type, first_name, last_name, email) "
+    "VALUES (51, 41, 'primary', 'Ann', 'Old', 'ann@example.com')",
+]
+MOVED = [
+    "SELECT id, company, username, email, name, password_hash, session_epoch, last_login_ip "
+    "FROM account_user",
+    'SELECT "user", client, owner FROM account_member',
+    "SELECT id, login FROM contact",
+]
+
+
+def _earlier_release(tmp_path: Path) -> Path:
+    """The project without the migrations that moved logins to users (2026-12-04)."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    shutil.copy(PROJECT_DIR / "piccolo_conf.py", earlier)
+    shutil.copytree(
+        PROJECT_DIR / "portal", earlier / "portal", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for migration in earlier.glob("portal/*/piccolo_migrations/*_2026_12_04t*.py"):
+        migration.unlink()
+    return earlier
+
+
+def _migrate_in(project: Path, database_url: str, var_dir: Path) -> None:
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_VAR_DIR": str(var_dir),
+        "PYTHONPATH": str(project),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "portal", "migrate"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+async def test_each_clients_login_becomes_its_owner(tmp_path: Path, engine: str):
+    """A database of the release before users: each client's username, password, sessions and
+    last login move to a user of the same ID, owner of the account and its primary contact's
+    login; the client keeps no credentials; new users get new IDs."""
+    earlier = _earlier_release(tmp_path)
+    if engine == "sqlite":
+        path = tmp_path / "earlier.sqlite3"
+        url = f"sqlite:///{path}"
+    else:
+        admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        name = f"portal_moved_{uuid.uuid4().hex[:8]}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    async def run(statements: list[str]) -> list[list[tuple]]:
+        if engine == "sqlite":
+            with sqlite3.connect(path) as connection:
+                return [connection.execute(statement).fetchall() for statement in statements]
+        connection = await asyncpg.connect(url)
+        try:
+            return [[tuple(row) for row in await connection.fetch(s)] for s in statements]
+        finally:
+            await connection.close()
+
+    try:
+        _migrate_in(earlier, url, tmp_path / "var")
+        await run(OLD_ROWS)
+        _migrate_in(PROJECT_DIR, url, tmp_path / "var")
+        users, members, contacts = await run(MOVED)
+        assert users == [
+            (41, 7, "ann", "ann@example.com", "Ann Old", "$argon2id$old", 3, "203.0.113.9")
+        ]
+        assert members == [(41, 41, True)]
+        assert contacts == [(51, 41)]
+        columns_of_client = (
+            "SELECT name FROM pragma_table_info('client')"
+            if engine == "sqlite"
+            else "SELECT column_name FROM information_schema.columns WHERE table_name = 'client'"
+        )
+        (added,), columns = await run(
+            [
+                "INSERT INTO account_user (company, username, email) "
+                "VALUES (7, 'bob', 'bob@example.com') RETURNING id",
+                columns_of_client,
+            ]
+        )
+        assert added[0] > 41
+        assert {"username", "password_hash", "session_epoch"}.isdisjoint(c for (c,) in columns)
+        assert await run(["SELECT count(*) FROM account_user WHERE username = 'ann'"]) == [[(1,)]]
+    finally:
+        if engine == "postgres":
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()

@@ -15,11 +15,20 @@ from portal.app import create_app
 from portal.billing import services as billing
 from portal.billing.tables import Invoice, Transaction
 from portal.client_groups.services import FieldDetails, create_field
-from portal.clients import lifecycle, notes
+from portal.clients import lifecycle, notes, users
 from portal.clients.forms import client_details_of
 from portal.clients.services import get_client, update_client
-from portal.clients.tables import Client, ClientAudit, ClientNote, ContactNumber
+from portal.clients.tables import (
+    AccountUser,
+    Client,
+    ClientAudit,
+    ClientNote,
+    Contact,
+    ContactNumber,
+)
+from portal.clients.users import owner_of
 from portal.core.actors import SYSTEM, Actor
+from portal.core.db import write_transactions
 from portal.mail.tables import MailMessage
 from portal.staff.tables import Staff, StaffWidgetState
 from profile_helpers import (
@@ -94,6 +103,8 @@ async def test_profile_shows_overview_actions_balances_and_widgets(admin_client,
         "notes",
         "emails",
         "history",
+        "users",
+        "contacts",
     ]
     for name in ("invoices", "transactions", "services"):
         url = f"/admin/clients/{client_id}/widgets/{name}"
@@ -104,12 +115,12 @@ async def test_profile_shows_overview_actions_balances_and_widgets(admin_client,
 
 async def test_last_login_time_and_address_are_shown(admin_client, company_id):
     client_id = await make_client(company_id)
-    await Client.update(
+    await AccountUser.update(
         {
-            Client.last_login_at: datetime(2026, 3, 4, 5, 6, tzinfo=UTC),
-            Client.last_login_ip: "203.0.113.9",
+            AccountUser.last_login_at: datetime(2026, 3, 4, 5, 6, tzinfo=UTC),
+            AccountUser.last_login_ip: "203.0.113.9",
         }
-    ).where(Client.id == client_id)
+    ).where(AccountUser.id == (await owner_of(client_id))["id"])
     page = (await admin_client.get(f"/admin/clients/{client_id}")).text
     assert "2026-03-04 05:06 UTC" in page and "from 203.0.113.9" in page
 
@@ -332,7 +343,7 @@ async def test_notes_add_edit_delete_with_sticky_notes_on_top(admin_client, comp
 async def test_status_change_is_a_post_that_ends_the_clients_sessions(admin_client, company_id):
     client_id = await make_client(company_id)
     base = f"/admin/clients/{client_id}"
-    before = await Client.select().where(Client.id == client_id).first()
+    before = await owner_of(client_id)
     assert (await admin_client.get(f"{base}/status")).status_code == 405
     token = await _token(admin_client, base)
     response = await admin_client.post(
@@ -341,7 +352,7 @@ async def test_status_change_is_a_post_that_ends_the_clients_sessions(admin_clie
     assert response.status_code == 303
     after = await Client.select().where(Client.id == client_id).first()
     assert after["status"] == "inactive"
-    assert after["session_epoch"] == before["session_epoch"] + 1
+    assert (await owner_of(client_id))["session_epoch"] == before["session_epoch"] + 1
     page = (await admin_client.get(base)).text
     assert "their sessions have ended" in page and "status-inactive" in page
     line = await ClientAudit.select().where(ClientAudit.field == "Status").first()
@@ -357,16 +368,15 @@ async def test_status_change_is_a_post_that_ends_the_clients_sessions(admin_clie
     for status in ("fraud", "active"):
         await admin_client.post(f"{base}/status", data={"_csrf_token": token, "status": status})
     row = await Client.select().where(Client.id == client_id).first()
-    assert row["status"] == "active" and row["session_epoch"] == before["session_epoch"] + 3
+    assert row["status"] == "active"
+    assert (await owner_of(client_id))["session_epoch"] == before["session_epoch"] + 3
 
 
 async def test_a_logged_in_client_made_inactive_is_logged_out_at_the_next_request(
     client, company_id
 ):
     client_id = await make_client(company_id)
-    username = (await Client.select(Client.username).where(Client.id == client_id).first())[
-        "username"
-    ]
+    username = (await owner_of(client_id))["username"]
     login = await client.get("/client/login")
     if login.status_code == 404:
         pytest.skip("the client area is not there yet")
@@ -529,6 +539,29 @@ async def _client_with_everything(company_id: int) -> int:
     )
     await notes.add_note(company_id, client_id, notes.NoteDetails(title="VIP", sticky=True), STAFF)
     await lifecycle.email_client(company_id, client_id, "Hello", "A message.", STAFF)
+    # A billing contact with a login of its own, and an invitation not yet answered.
+    async for transaction in write_transactions():
+        async with transaction:
+            bill = await users.add_user(
+                company_id,
+                username="bill",
+                email="bill@example.com",
+                name="Bill Payer",
+                password_hash=None,
+                language="en",
+            )
+            await users.add_member(bill, client_id, permissions=["invoices"])
+            await Contact.insert(
+                Contact(
+                    client=client_id,
+                    contact_type="billing",
+                    first_name="Bill",
+                    last_name="Payer",
+                    email="bill@example.com",
+                    login=bill,
+                )
+            )
+    await users.invite(company_id, client_id, "invited@example.com", ["invoices"], STAFF)
     return client_id
 
 
@@ -561,8 +594,24 @@ async def test_deleting_a_client_leaves_no_row_that_refers_to_it(admin_client, s
     client_id = await _client_with_everything(company_id)
     keep = await make_client(company_id, first_name="Other")
     owned = await rows_of_client(client_id)
+    # A user of this account and of another one.
+    async for transaction in write_transactions():
+        async with transaction:
+            shared = await users.add_user(
+                company_id,
+                username="shared",
+                email="shared@example.com",
+                name="Shared User",
+                password_hash=None,
+                language="en",
+            )
+            await users.add_member(shared, client_id, permissions=["invoices"])
+            await users.add_member(shared, keep, permissions=["services"])
+    logins = await users.member_ids(client_id)
     expected = {
         "client",
+        "account_member",
+        "account_invitation",
         "contact",
         "contact_number",
         "custom_field_value",
@@ -605,6 +654,10 @@ async def test_deleting_a_client_leaves_no_row_that_refers_to_it(admin_client, s
     assert line["client_code"] == code and line["new_value"] == "deleted"
     assert line["staff_id"] == staff["id"] and line["address"] == "127.0.0.1"
     assert "Ada" not in line["old_value"] + line["new_value"]
+    # The logins of this account alone went with it; the shared user keeps its login.
+    left_logins = await AccountUser.select(AccountUser.id).where(AccountUser.id.is_in(logins))
+    assert [row["id"] for row in left_logins] == [shared]
+    assert await users.account_ids(shared) == [keep]
     # Other clients keep everything.
     assert await rows_of_client(keep) == kept_before
     # The message shows on the next page (Browse, where the redirect leads, or any other).

@@ -64,7 +64,7 @@ def test_compiled_catalog_is_the_po_file(language):
 
 
 def test_translations_are_used():
-    assert translations("de").gettext("My details") == "Meine Daten"
+    assert translations("de").gettext("Account details") == "Kontodaten"
     assert (
         translations("es").gettext("Opt-in to marketing emails") == "Recibir correos de marketing"
     )

@@ -47,11 +47,13 @@ from portal.api.schemas import (
     ClientDetail,
     ClientPage,
     ClientSummary,
+    ContactDetail,
+    ContactList,
     PhoneNumber,
 )
 from portal.api.services import ApiKeyRef
 from portal.clients.services import get_client
-from portal.core.errors import ValidationError
+from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import many, text
 from portal.core.ids import MAX_ID, is_row_id
 from portal.core.permissions import API_KEYS, Forbidden, label_of
@@ -251,6 +253,80 @@ async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> ClientD
     )
 
 
+CONTACT_NOT_FOUND = {
+    404: ResponseSpec(
+        ApiError,
+        generate_examples=False,
+        description="No such client in the key's company, or no such contact of the client.",
+    )
+}
+
+
+def _contact(row: dict) -> ContactDetail:
+    return ContactDetail(
+        id=row["id"],
+        type=row["contact_type"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        company=row["company"],
+        title=row["title"],
+        address1=row["address1"],
+        address2=row["address2"],
+        city=row["city"],
+        state=row["state"],
+        zip=row["zip"],
+        country=row["country"],
+        email=row["email"],
+        phone_numbers=[
+            PhoneNumber(
+                type=n["number_type"],
+                location=n["location"],
+                number=n["number"],
+                extension=n["extension"],
+            )
+            for n in row["numbers"]
+        ],
+        marketing_opt_in=row["marketing_opt_in"],
+        has_login=row["has_login"],
+    )
+
+
+@get(
+    "/clients/{client_id:int}/contacts",
+    summary="List a client's contacts",
+    tags=["clients"],
+    permission=CLIENTS_READ,
+    responses=NOT_FOUND,
+)
+async def list_contacts(api_key: ApiKeyParam, client_id: FromPath[int]) -> ContactList:
+    """Every contact of one client of the key's company: its primary contact first, then its
+    billing and other contacts, each with its phone numbers, its marketing consent and whether
+    it logs in to the client area."""
+    try:
+        rows = await services.client_contacts(api_key.company_id, client_id)
+    except NotFound:
+        raise NotFoundException("No such client.") from None
+    return ContactList(items=[_contact(row) for row in rows])
+
+
+@get(
+    "/clients/{client_id:int}/contacts/{contact_id:int}",
+    summary="Read a contact of a client",
+    tags=["clients"],
+    permission=CLIENTS_READ,
+    responses=CONTACT_NOT_FOUND,
+)
+async def read_contact(
+    api_key: ApiKeyParam, client_id: FromPath[int], contact_id: FromPath[int]
+) -> ContactDetail:
+    """One contact (primary, billing or other) of one client of the key's company."""
+    try:
+        rows = await services.client_contacts(api_key.company_id, client_id, contact_id)
+    except NotFound:
+        raise NotFoundException("No such contact.") from None
+    return _contact(rows[0])
+
+
 def _documented(handler: Any) -> Any:
     """A copy of an API route handler whose schema states what the router's guards answer and,
     in its description, the permission it needs. A route that names none is a mistake."""
@@ -271,7 +347,10 @@ def api_router(extra_handlers: Sequence[Any] = ()) -> Router:
     plugins."""
     return Router(
         path=API_PATH,
-        route_handlers=[_documented(h) for h in (list_clients, read_client, *extra_handlers)],
+        route_handlers=[
+            _documented(h)
+            for h in (list_clients, read_client, list_contacts, read_contact, *extra_handlers)
+        ],
         guards=[require_api_key, require_api_permission, refuse_unknown_query],
         dependencies={"api_key": Provide(provide_api_key, sync_to_thread=False)},
         exception_handlers={
@@ -292,9 +371,10 @@ def openapi_config() -> OpenAPIConfig:
         title="Client portal API",
         version="1.0.0",
         description=(
-            "Clients and marketing opt-ins of one company, for external mailers and other "
-            "systems. Authenticate with `Authorization: Bearer <key>`; keys are made in the "
-            "admin area ([Settings] > Company > API Keys) or with `portal api-key create`. "
+            "Clients, their contacts and marketing opt-ins of one company, for external "
+            "mailers and other systems. Authenticate with `Authorization: Bearer <key>`; keys "
+            "are made in the admin area ([Settings] > Company > API Keys) or with "
+            "`portal api-key create`. "
             "Each operation's description names the permission it needs; a key has those "
             "it was given ("
             + ", ".join(f"`{p.key}`: {p.label}" for p in api_catalog())
@@ -312,7 +392,7 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         tags=[
-            Tag(name="clients", description="Read clients."),
+            Tag(name="clients", description="Read clients and their contacts."),
             Tag(name="marketing", description="Opted-in clients, unsubscribes and bounces."),
         ],
         use_handler_docstrings=True,

@@ -80,16 +80,32 @@ class ClientDetail(msgspec.Struct):
     updated_at: datetime
 
 
+ContactType = Literal["primary", "billing", "other"]
+
+
 class OptIn(msgspec.Struct):
-    id: int
+    """A person who may get marketing email: a client's primary contact (the client opted
+    in) or one of its billing or other contacts (the contact opted in itself)."""
+
+    id: Annotated[int, msgspec.Meta(description="The client's id.")]
     email: str
     first_name: str
     last_name: str
-    language: str
-    country: str
+    language: Annotated[str, msgspec.Meta(description="The client's language.")]
+    country: Annotated[str, msgspec.Meta(description="The person's country (ISO 3166-1).")]
     group_id: int
     group_name: str
-    opted_in_at: datetime | None  # the latest opt-in in the client's consent log
+    opted_in_at: Annotated[
+        datetime | None,
+        msgspec.Meta(description="The person's latest opt-in in the client's consent log."),
+    ]
+    contact_id: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="The billing or other contact's id; null for the primary contact."
+        ),
+    ]
+    contact_type: Annotated[ContactType, msgspec.Meta(description="Whose address this is.")]
 
 
 class OptInPage(msgspec.Struct):
@@ -105,3 +121,39 @@ class UnsubscribeRequest(msgspec.Struct):
 class UnsubscribeResult(msgspec.Struct):
     suppressed: int  # addresses now suppressed for marketing mail
     clients_opted_out: int  # clients whose opt-in this turned off (with a consent record)
+
+
+class ContactDetail(msgspec.Struct):
+    """A person of a client account: its primary contact, or a billing or other contact."""
+
+    id: Annotated[int, msgspec.Meta(description="The contact's id.")]
+    type: ContactType
+    first_name: str
+    last_name: str
+    company: Annotated[str, msgspec.Meta(description="Company/Org.")]
+    title: str
+    address1: str
+    address2: str
+    city: str
+    state: Annotated[str, msgspec.Meta(description="ISO 3166-2 code, or empty.")]
+    zip: str
+    country: Annotated[str, msgspec.Meta(description="ISO 3166-1 alpha-2 code, or empty.")]
+    email: str
+    phone_numbers: list[PhoneNumber]
+    marketing_opt_in: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Consent to marketing email: the client's own for the primary "
+            "contact, the contact's own for a billing or other contact."
+        ),
+    ]
+    has_login: Annotated[
+        bool, msgspec.Meta(description="Whether the contact logs in to the client area.")
+    ]
+
+
+class ContactList(msgspec.Struct):
+    items: Annotated[
+        list[ContactDetail],
+        msgspec.Meta(description="Every contact of the client, the primary contact first."),
+    ]

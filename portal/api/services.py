@@ -23,7 +23,7 @@ from portal.api.permissions import (
     staff_equivalents,
 )
 from portal.api.tables import ApiKey, ApiKeyPermission
-from portal.clients.tables import Client
+from portal.clients.tables import Client, ContactNumber
 from portal.companies.services import get_company
 from portal.core.actors import Actor
 from portal.core.db import read_transaction, write_transactions
@@ -312,3 +312,47 @@ async def client_rows(company_id: int, ids: list[int]) -> list[dict]:
         company_id,
         *ids,
     )
+
+
+CONTACT_ORDER = "CASE ct.contact_type WHEN 'primary' THEN 0 ELSE 1 END, ct.id"
+
+
+async def client_contacts(
+    company_id: int, client_id: int, contact_id: int | None = None
+) -> list[dict]:
+    """The contacts of a client of the company, the primary contact first (only the one with
+    `contact_id` when given), each with its `numbers` (by position), `marketing_opt_in` (the
+    client's for the primary contact, the contact's own for the others) and `has_login`.
+    NotFound for a client of another company or a contact of another client, the same as for
+    one that does not exist."""
+    if not is_row_id(client_id) or (contact_id is not None and not is_row_id(contact_id)):
+        raise NotFound()
+    one = "AND ct.id = {} " if contact_id is not None else ""
+    async with read_transaction():
+        contacts = await Client.raw(
+            "SELECT ct.id, ct.contact_type, ct.first_name, ct.last_name, ct.company, ct.title, "  # noqa: S608 - placeholders and fixed SQL only
+            "ct.address1, ct.address2, ct.city, ct.state, ct.zip, ct.country, ct.email, "
+            "CASE WHEN ct.contact_type = 'primary' THEN c.marketing_opt_in "
+            "ELSE ct.marketing_opt_in END AS marketing_opt_in, "
+            "CASE WHEN ct.login IS NULL THEN 0 ELSE 1 END AS has_login "
+            "FROM client c JOIN contact ct ON ct.client = c.id "
+            f"WHERE c.id = {{}} AND c.company = {{}} {one}ORDER BY {CONTACT_ORDER}",
+            client_id,
+            company_id,
+            *([contact_id] if contact_id is not None else []),
+        )
+        if not contacts:
+            raise NotFound()
+        numbers = (
+            await ContactNumber.select()
+            .where(ContactNumber.contact.is_in([row["id"] for row in contacts]))
+            .order_by(ContactNumber.position, ContactNumber.id)
+        )
+    by_contact: dict[int, list[dict]] = {}
+    for number in numbers:
+        by_contact.setdefault(number["contact"], []).append(number)
+    for row in contacts:
+        row["marketing_opt_in"] = bool(row["marketing_opt_in"])
+        row["has_login"] = bool(row["has_login"])
+        row["numbers"] = by_contact.get(row["id"], [])
+    return contacts

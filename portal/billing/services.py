@@ -24,7 +24,7 @@ from portal.billing.money import (
 )
 from portal.billing.tables import Invoice, Service, Transaction
 from portal.clients import audit
-from portal.clients.tables import Client
+from portal.clients.tables import Client, Contact
 from portal.companies.services import currency_accepted
 from portal.companies.tables import Company, CompanySetting
 from portal.core.actors import Actor
@@ -47,7 +47,7 @@ INVOICE_STATUSES = {
     "void": N_("Void"),
 }
 NEW_INVOICE_STATUSES = ("open", "draft")
-TRANSACTION_TYPES = {"payment": "Payment", "credit": "Credit"}
+TRANSACTION_TYPES = {"payment": N_("Payment"), "credit": N_("Credit")}
 SERVICE_STATUSES = {
     "pending": N_("Pending"),
     "active": N_("Active"),
@@ -597,18 +597,61 @@ async def balances(client_id: int) -> list[Balance]:
     ]
 
 
-async def count_invoices(client_id: int) -> int:
-    return await Invoice.count().where(Invoice.client == client_id)
+async def bill_to(client_id: int) -> dict | None:
+    """The contact the client's invoices are addressed to: its billing contact when it has one
+    (the first made), else its primary contact."""
+    rows = (
+        await Contact.select()
+        .where(Contact.client == client_id, Contact.contact_type.is_in(["billing", "primary"]))
+        .order_by(Contact.contact_type)  # "billing" before "primary"
+        .order_by(Contact.id)
+        .limit(1)
+    )
+    return rows[0] if rows else None
 
 
-async def list_invoices(client_id: int, page: Page) -> list[dict]:
+def _invoices_of(client_id: int, sent_only: bool) -> list:
+    """The where-clauses of a client's invoices; `sent_only` leaves drafts out (what the client
+    itself sees: a draft is not sent yet)."""
+    clauses = [Invoice.client == client_id]
+    if sent_only:
+        clauses.append(Invoice.status != "draft")
+    return clauses
+
+
+async def count_invoices(client_id: int, sent_only: bool = False) -> int:
+    return await Invoice.count().where(*_invoices_of(client_id, sent_only))
+
+
+async def list_invoices(client_id: int, page: Page, sent_only: bool = False) -> list[dict]:
     return (
         await Invoice.select()
-        .where(Invoice.client == client_id)
+        .where(*_invoices_of(client_id, sent_only))
         .order_by(Invoice.date_billed, ascending=False)
         .order_by(Invoice.id, ascending=False)
         .limit(page.per_page)
         .offset(page.offset)
+    )
+
+
+async def sent_invoice(client_id: int, invoice_id: int) -> dict | None:
+    """One of the client's invoices as the client may see it (not a draft); None otherwise."""
+    if not is_row_id(invoice_id):
+        return None
+    return (
+        await Invoice.select()
+        .where(*_invoices_of(client_id, True), Invoice.id == invoice_id)
+        .first()
+    )
+
+
+async def invoice_payments(invoice_id: int) -> list[dict]:
+    """The payments and credits applied to an invoice, oldest first."""
+    return (
+        await Transaction.select()
+        .where(Transaction.invoice == invoice_id)
+        .order_by(Transaction.date_received)
+        .order_by(Transaction.id)
     )
 
 

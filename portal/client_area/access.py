@@ -22,7 +22,8 @@ SESSION_KEY = "client"
 async def log_in(request: Request, user: ClientUser) -> None:
     await start_new_session(request)
     request.session[SESSION_KEY] = {
-        "id": user.id,
+        "user": user.user_id,
+        "account": user.id,
         "company": user.company_id,
         "epoch": user.session_epoch,
         "lang": user.language,
@@ -35,7 +36,7 @@ async def log_out(request: Request) -> None:
 
 
 def remember(request: Request, **values: object) -> None:
-    """Keeps the session in step after the client changed its language or password."""
+    """Keeps the session in step after the user changed its language, password or account."""
     request.session[SESSION_KEY] = {**request.session[SESSION_KEY], **values}
 
 
@@ -46,7 +47,9 @@ async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         isinstance(data, dict)
         and time.time() - data.get("since", 0) <= get_settings().session_absolute_seconds
     ):
-        user = await session_client(data.get("id", 0), data.get("epoch", -1))
+        user = await session_client(
+            data.get("user", 0), data.get("account", 0), data.get("epoch", -1)
+        )
     if user is None:
         if isinstance(data, dict):
             connection.session.pop(SESSION_KEY, None)

@@ -16,8 +16,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from litestar.router import Router
 
-from portal.billing.money import format_money
-from portal.client_area import services
+from portal.client_area import account_routes, services, users_routes
 from portal.client_area.access import (
     SESSION_KEY,
     CurrentClient,
@@ -33,7 +32,14 @@ from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, 
 from portal.companies.services import company_ref, internationalization
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
-from portal.core.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, current_language, translate
+from portal.core.i18n import (
+    LANGUAGE_COOKIE,
+    LANGUAGES,
+    N_,
+    Message,
+    current_language,
+    translate,
+)
 from portal.core.ids import parse_id
 from portal.core.web import client_address, form_data, redirect, safe_next
 
@@ -176,9 +182,7 @@ async def forgot_username_submit(request: Request) -> Template:
 @get("/", name="client:dashboard")
 async def dashboard(user: CurrentClient) -> Template:
     overview = await services.dashboard(user)
-    language = current_language.get()
-    money = lambda minor, currency: format_money(minor, currency, language)  # noqa: E731
-    return _page("dashboard.html", page_title="Dashboard", overview=overview, money=money)
+    return _page("dashboard.html", overview=overview, money=account_routes.money_formatter())
 
 
 async def _details_page(
@@ -200,7 +204,7 @@ async def _details_page(
     return _page(
         "details.html",
         status_code,
-        page_title="My details",
+        page_title="Account details",
         form=form,
         details=details,
         errors=errors,
@@ -229,7 +233,7 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
     data = await form_data(request)
     submitted = read_client_details(data)
     form = await services.details_form(user)
-    details = services.merge_own_details(form, submitted)
+    details = services.merge_own_details(user, form, submitted)
     version = parse_id(data.get("version", "")) or form.client.version
     handled, _ = apply_form_action(data, details)
     if handled:
@@ -283,6 +287,21 @@ async def password_submit(request: Request, user: CurrentClient) -> Response:
     return redirect(request, "/client")
 
 
+@post("/account", name="client:switch-account")
+async def switch_account(request: Request, user: CurrentClient) -> Response:
+    """Works in another of the user's accounts from now on."""
+    data = await form_data(request)
+    switched = await services.switch_account(user, parse_id(str(data.get("account", ""))) or 0)
+    remember(request, account=switched.id, company=switched.company_id)
+    label = next(a.label for a in switched.accounts if a.client_id == switched.id)
+    flash(
+        request,
+        translate(Message(N_("You are now working in %(account)s."), account=label)),
+        category="success",
+    )
+    return redirect(request, "/client")
+
+
 @get("/language", name="client:language")
 async def choose_language(
     lang: FromQuery[str] = "en", next: FromQuery[str | None] = None
@@ -324,11 +343,21 @@ public_router = Router(
         forgot_username_page,
         forgot_username_submit,
         choose_language,
+        *users_routes.public_handlers,
     ],
 )
 client_router = Router(
     path="/client",
-    route_handlers=[dashboard, details_page, details_submit, password_page, password_submit],
+    route_handlers=[
+        dashboard,
+        details_page,
+        details_submit,
+        password_page,
+        password_submit,
+        switch_account,
+        *account_routes.handlers,
+        *users_routes.handlers,
+    ],
     guards=[require_client],
     dependencies={"user": Provide(provide_client_user, sync_to_thread=False)},
     before_request=_load_brand,

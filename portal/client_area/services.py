@@ -3,7 +3,7 @@ own details. Every rule about clients themselves stays in portal.clients.service
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from portal.activity import services as activity
@@ -16,6 +16,7 @@ from portal.client_groups.services import (
     effective_settings,
     list_fields,
 )
+from portal.clients import users
 from portal.clients.forms import client_details_of
 from portal.clients.services import (
     ClientDetails,
@@ -23,7 +24,7 @@ from portal.clients.services import (
     get_client,
     update_client,
 )
-from portal.clients.tables import Client, Contact
+from portal.clients.tables import AccountUser, Client
 from portal.companies.services import get_company
 from portal.core import throttle
 from portal.core.actors import Actor
@@ -33,6 +34,7 @@ from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.i18n import N_
 from portal.core.pagination import Page
 from portal.core.passwords import hash_password, password_problem, verify_password
+from portal.core.permissions import Forbidden
 from portal.core.tokens import new_token, token_hash
 from portal.mail import services as mail
 
@@ -51,125 +53,160 @@ RESET_LIMITS = throttle.Limits(per_pair=3, per_account=3, per_address=10)
 
 @dataclass(frozen=True)
 class ClientUser:
-    """The client a session belongs to."""
+    """A user of the client area, working in one of its accounts (`id`, the client). What it
+    may see and do there is its membership's: `may(permission)`."""
 
-    id: int
+    id: int  # the account (client) the user works in
+    user_id: int
     company_id: int
     username: str
-    first_name: str
-    last_name: str
+    name: str
     language: str
     session_epoch: int
+    owner: bool
+    permissions: frozenset[str]
+    accounts: tuple[users.Membership, ...]  # the user's active accounts, for the switcher
+
+    def may(self, permission: str) -> bool:
+        return self.owner or permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        """Forbidden unless the user may do `permission` in this account."""
+        if not self.may(permission):
+            raise Forbidden(f"account.{permission}")
 
     @property
-    def name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
+    def actor(self) -> Actor:
+        return Actor(kind="client", id=self.user_id, name=self.name)
 
 
-async def _user(client_id: int) -> ClientUser | None:
+async def _user(user_id: int, account_id: int | None = None) -> ClientUser | None:
+    """The user in the account (by default its first active one) while the account is active
+    and the user belongs to it; None otherwise."""
     row = (
-        await Client.select(
-            Client.id,
-            Client.company,
-            Client.username,
-            Client.status,
-            Client.language,
-            Client.session_epoch,
+        await AccountUser.select(
+            AccountUser.id,
+            AccountUser.company,
+            AccountUser.username,
+            AccountUser.name,
+            AccountUser.language,
+            AccountUser.session_epoch,
         )
-        .where(Client.id == client_id)
+        .where(AccountUser.id == user_id)
         .first()
     )
-    if row is None or row["status"] != "active":
+    if row is None:
         return None
-    contact = (
-        await Contact.select(Contact.first_name, Contact.last_name)
-        .where(Contact.client == client_id, Contact.contact_type == "primary")
-        .first()
-    )
+    active = tuple(m for m in await users.memberships(user_id) if m.status == "active")
+    current = next((m for m in active if account_id is None or m.client_id == account_id), None)
+    if current is None:
+        return None
     return ClientUser(
-        id=row["id"],
+        id=current.client_id,
+        user_id=user_id,
         company_id=row["company"],
         username=row["username"],
-        first_name=contact["first_name"] if contact else "",
-        last_name=contact["last_name"] if contact else "",
+        name=row["name"],
         language=row["language"],
         session_epoch=row["session_epoch"],
+        owner=current.owner,
+        permissions=current.permissions,
+        accounts=active,
     )
 
 
-async def session_client(client_id: int, session_epoch: int) -> ClientUser | None:
-    """The client of a session while it is valid: the account is active and neither a password
-    change nor a status change has ended its sessions since."""
-    user = await _user(client_id)
+async def session_client(user_id: int, account_id: int, session_epoch: int) -> ClientUser | None:
+    """The user of a session, in its account, while it is valid: the account is active, the
+    user still belongs to it, and no password change has ended its sessions since."""
+    user = await _user(user_id, account_id)
     if user is None or user.session_epoch != session_epoch:
         return None
     return user
 
 
+async def switch_account(user: ClientUser, account_id: int) -> ClientUser:
+    """The user in another of its accounts; NotFound when it is not one of them (or inactive)."""
+    switched = await _user(user.user_id, account_id)
+    if switched is None:
+        raise NotFound()
+    return switched
+
+
 async def _candidates(identifier: str) -> list[dict]:
-    """Accounts an identifier may name: the username, else primary contacts with that email."""
+    """Users an identifier may name: the username, else users with that email."""
     if not identifier:
         return []
-    # Usernames are unique per company: the accounts of a few companies may share one.
-    by_username = await Client.raw(
-        "SELECT id, password_hash, status FROM client WHERE lower(username) = lower({}) "
+    # Usernames are unique per company: the users of a few companies may share one.
+    by_username = await AccountUser.raw(
+        "SELECT id, password_hash FROM account_user WHERE lower(username) = lower({}) "
         "ORDER BY id LIMIT {}",
         identifier,
         MAX_EMAIL_CANDIDATES,
     )
     if by_username:
         return by_username
-    return await Client.raw(
-        "SELECT client.id, client.password_hash, client.status FROM client "
-        "JOIN contact ON contact.client = client.id AND contact.contact_type = 'primary' "
-        "WHERE lower(contact.email) = lower({}) ORDER BY client.id LIMIT {}",
+    return await AccountUser.raw(
+        "SELECT id, password_hash FROM account_user WHERE lower(email) = lower({}) "
+        "ORDER BY id LIMIT {}",
         identifier,
         MAX_EMAIL_CANDIDATES,
     )
 
 
-async def _log_sign_in(client_id: int, address: str, kind: str, summary: str) -> None:
-    row = await Client.select(Client.company, Client.code).where(Client.id == client_id).first()
-    if row:
-        actor = Actor(kind="client", id=client_id, address=address, name=f"Client {row['code']}")
-        await activity.record(row["company"], actor, kind, summary, client_id=client_id)
+async def _log_sign_in(
+    user_id: int, account_ids: list[int], address: str, kind: str, summary: str
+) -> None:
+    rows = await Client.select(Client.id, Client.company).where(Client.id.is_in(account_ids or [0]))
+    name = await AccountUser.select(AccountUser.name).where(AccountUser.id == user_id).first()
+    actor = Actor(kind="client", id=user_id, address=address, name=name["name"] if name else "")
+    for row in rows:
+        await activity.record(row["company"], actor, kind, summary, client_id=row["id"])
 
 
 def _account(identifier: str, candidates: list[dict]) -> str:
-    """The account an identifier names, for throttling: the client (its username and its
-    email are one account), or what was typed when no client has it."""
+    """The account an identifier names, for throttling: the user (its username and its email
+    are one account), or what was typed when no user has it."""
     if candidates:
-        return "client:" + ",".join(str(row["id"]) for row in candidates)
+        return "user:" + ",".join(str(row["id"]) for row in candidates)
     return f"typed:{identifier}"
 
 
 async def authenticate(identifier: str, password: str, address: str) -> ClientUser:
-    """The client for a username or email and password. Unknown accounts, wrong passwords and
-    inactive or fraud accounts all get the same answer, after the same work."""
+    """The user for a username or email and password, in its first active account. Unknown
+    users, wrong passwords and users without an active account all get the same answer, after
+    the same work."""
     identifier = identifier.strip()[:254]
     candidates = await _candidates(identifier)
     attempt = await throttle.begin(THROTTLE_AREA, _account(identifier, candidates), address)
     if attempt is None:
         raise Throttled()
     matched = None
-    for row in candidates or [{"id": None, "password_hash": None, "status": ""}]:
+    for row in candidates or [{"id": None, "password_hash": None}]:
         ok, new_hash = await verify_password(row["password_hash"], password)
         if ok:
             matched = row
             if new_hash:
-                await Client.update({Client.password_hash: new_hash}).where(Client.id == row["id"])
+                await AccountUser.update({AccountUser.password_hash: new_hash}).where(
+                    AccountUser.id == row["id"]
+                )
             break
     user = await _user(matched["id"]) if matched else None
     if user is None:
         await throttle.failed(attempt)
         for row in candidates:
-            await _log_sign_in(row["id"], address, "login_failed", "Failed client-area sign-in.")
+            await _log_sign_in(
+                row["id"],
+                await users.account_ids(row["id"]),
+                address,
+                "login_failed",
+                "Failed client-area sign-in.",
+            )
         raise ValidationError({"": LOGIN_FAILED})
     await throttle.succeeded(attempt)
-    await _log_sign_in(user.id, address, "login", "Signed in to the client area.")
-    await Client.update(
-        {Client.last_login_at: datetime.now(UTC), Client.last_login_ip: address[:45]}
-    ).where(Client.id == user.id)
+    await _log_sign_in(user.user_id, [user.id], address, "login", "Signed in to the client area.")
+    await AccountUser.update(
+        {AccountUser.last_login_at: datetime.now(UTC), AccountUser.last_login_ip: address[:45]}
+    ).where(AccountUser.id == user.user_id)
     return user
 
 
@@ -184,20 +221,21 @@ async def check_mail_request(identifier: str, address: str) -> None:
 
 
 async def send_password_reset(identifier: str) -> None:
-    """Emails a reset link to the accounts the username or email names, if any."""
+    """Emails a reset link to the users the username or email names, if any, that belong to an
+    active account."""
     identifier = identifier.strip()[:254]
     for row in await _candidates(identifier):
-        if row["status"] != "active":
+        if await _user(row["id"]) is None:
             continue
         token, stored_hash = new_token()
         await PasswordResetToken.insert(
             PasswordResetToken(
-                client=row["id"],
+                user=row["id"],
                 token_hash=stored_hash,
                 expires_at=datetime.now(UTC) + RESET_LIFETIME,
             )
         )
-        await _mail_client(
+        await _mail_user(
             row["id"],
             "password_reset.txt",
             "password_reset",
@@ -206,34 +244,38 @@ async def send_password_reset(identifier: str) -> None:
 
 
 async def send_username_reminder(email: str) -> None:
-    """Emails the usernames of the accounts whose primary contact has this address."""
+    """Emails the usernames of the users with this address that belong to an active account."""
     email = email.strip()[:254]
-    rows = await Client.raw(
-        "SELECT client.id, client.username FROM client "
-        "JOIN contact ON contact.client = client.id AND contact.contact_type = 'primary' "
-        "WHERE lower(contact.email) = lower({}) AND client.status = 'active' "
-        "ORDER BY client.id LIMIT {}",
+    rows = await AccountUser.raw(
+        "SELECT id, username FROM account_user WHERE lower(email) = lower({}) ORDER BY id LIMIT {}",
         email,
         MAX_EMAIL_CANDIDATES,
     )
     for row in rows:
-        await _mail_client(
-            row["id"], "username_reminder.txt", "username_reminder", username=row["username"]
-        )
+        if await _user(row["id"]) is not None:
+            await _mail_user(
+                row["id"], "username_reminder.txt", "username_reminder", username=row["username"]
+            )
 
 
-async def _mail_client(
-    client_id: int, template: str, kind: str, to: str | None = None, **context: str
+async def _mail_user(
+    user_id: int, template: str, kind: str, to: str | None = None, **context: str
 ) -> None:
-    """Mails the client (its primary email, or `to`) in its language."""
-    row = await Client.select(Client.company, Client.language).where(Client.id == client_id).first()
-    client = await get_client(row["company"], client_id)
+    """Mails the user (its email, or `to`) in its language, from the company of its account."""
+    row = (
+        await AccountUser.select(
+            AccountUser.company, AccountUser.language, AccountUser.email, AccountUser.name
+        )
+        .where(AccountUser.id == user_id)
+        .first()
+    )
+    account = (await users.account_ids(user_id) or [None])[0]
     company = await get_company(row["company"])
     subject, body = mail.render(
         template,
-        client.language,
+        row["language"],
         company=company["name"],
-        first_name=client.contact["first_name"],
+        first_name=row["name"],
         login_url=f"{get_settings().base_url}/client/login",
         **context,
     )
@@ -241,11 +283,11 @@ async def _mail_client(
         company["id"],
         company["name"],
         mail.Mail(
-            to=to or client.contact["email"],
+            to=to or row["email"],
             subject=subject,
             body_text=body,
             kind=kind,
-            client_id=client_id,
+            client_id=account,
         ),
     )
 
@@ -265,10 +307,10 @@ async def reset_token_is_valid(token: str) -> bool:
 
 async def reset_password(token: str, new_password: str) -> None:
     """Sets a new password through a reset link: the link works once, within the hour; the
-    password follows the same rules as everywhere (not the account's own email, name or
-    username); other sessions of the client end, and the client is told by email."""
+    password follows the same rules as everywhere (not the user's own email, name or
+    username); other sessions of the user end, and the user is told by email."""
     holder = (
-        await PasswordResetToken.select(PasswordResetToken.client)
+        await PasswordResetToken.select(PasswordResetToken.user)
         .where(
             PasswordResetToken.token_hash == token_hash(token),
             PasswordResetToken.used_at.is_null(),
@@ -278,7 +320,7 @@ async def reset_password(token: str, new_password: str) -> None:
     )
     if holder is None:
         raise NotFound()
-    if problem := password_problem(new_password, user_inputs=await _own_words(holder["client"])):
+    if problem := password_problem(new_password, user_inputs=await _own_words(holder["user"])):
         raise ValidationError({"password": problem})
     password_hash = await hash_password(new_password)
     async for transaction in write_transactions():
@@ -290,53 +332,60 @@ async def reset_password(token: str, new_password: str) -> None:
                     PasswordResetToken.used_at.is_null(),
                     PasswordResetToken.expires_at > datetime.now(UTC),
                 )
-                .returning(PasswordResetToken.client)
+                .returning(PasswordResetToken.user)
             )
             if not used:
                 raise NotFound()
-            client_id = used[0]["client"]
-            await Client.update(
+            user_id = used[0]["user"]
+            await AccountUser.update(
                 {
-                    Client.password_hash: password_hash,
-                    Client.session_epoch: Client.session_epoch + 1,
+                    AccountUser.password_hash: password_hash,
+                    AccountUser.session_epoch: AccountUser.session_epoch + 1,
                 }
-            ).where(Client.id == client_id)
-            # Every other link of this client stops working too.
+            ).where(AccountUser.id == user_id)
+            # Every other link of this user stops working too.
             await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)}).where(
-                PasswordResetToken.client == client_id, PasswordResetToken.used_at.is_null()
+                PasswordResetToken.user == user_id, PasswordResetToken.used_at.is_null()
             )
-    await _mail_client(client_id, "password_changed.txt", "password_changed")
+    await _mail_user(user_id, "password_changed.txt", "password_changed")
 
 
-async def _own_words(client_id: int) -> tuple[str, ...]:
-    """What a client's password must not be: its username, email and names."""
-    rows = await Client.raw(
-        "SELECT c.username, ct.email, ct.first_name, ct.last_name FROM client c "
-        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' WHERE c.id = {}",
-        client_id,
+async def _own_words(user_id: int) -> tuple[str, ...]:
+    """What a user's password must not be: its username, email and name."""
+    row = (
+        await AccountUser.select(AccountUser.username, AccountUser.email, AccountUser.name)
+        .where(AccountUser.id == user_id)
+        .first()
     )
-    return tuple(rows[0].values()) if rows else ()
+    return (row["username"], row["email"], *row["name"].split()) if row else ()
 
 
 async def change_password(user: ClientUser, current_password: str, new_password: str) -> int:
-    """Changes the password after checking the current one; other sessions end. Returns the
-    new session epoch, which the caller's own session takes on."""
-    row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
+    """Changes the user's password after checking the current one; other sessions end.
+    Returns the new session epoch, which the caller's own session takes on."""
+    row = (
+        await AccountUser.select(AccountUser.password_hash)
+        .where(AccountUser.id == user.user_id)
+        .first()
+    )
     ok, _ = await verify_password(row["password_hash"] if row else None, current_password)
     errors = {} if ok else {"current_password": N_("The current password is not correct.")}
-    if problem := password_problem(new_password, user_inputs=await _own_words(user.id)):
+    if problem := password_problem(new_password, user_inputs=await _own_words(user.user_id)):
         errors["new_password"] = problem
     if errors:
         raise ValidationError(errors)
     password_hash = await hash_password(new_password)
     updated = (
-        await Client.update(
-            {Client.password_hash: password_hash, Client.session_epoch: Client.session_epoch + 1}
+        await AccountUser.update(
+            {
+                AccountUser.password_hash: password_hash,
+                AccountUser.session_epoch: AccountUser.session_epoch + 1,
+            }
         )
-        .where(Client.id == user.id)
-        .returning(Client.session_epoch)
+        .where(AccountUser.id == user.user_id)
+        .returning(AccountUser.session_epoch)
     )
-    await _mail_client(user.id, "password_changed.txt", "password_changed")
+    await _mail_user(user.user_id, "password_changed.txt", "password_changed")
     return updated[0]["session_epoch"]
 
 
@@ -349,21 +398,25 @@ RECENT = 5
 class Overview:
     client: ClientView
     company_name: str
-    balances: list[billing.Balance]
-    invoices: list[dict]
-    services: list[dict]
+    balances: list[billing.Balance] | None  # None: the user may not see them
+    invoices: list[dict] | None
+    services: list[dict] | None
 
 
 async def dashboard(user: ClientUser) -> Overview:
-    """What the client sees first: who it is, what it owes per currency, its latest invoices
-    and services (read-only)."""
+    """What the user sees first: the account, what it owes per currency, its latest invoices
+    and services (read-only), as far as the user may see them."""
     recent = Page.of(1, RECENT, RECENT)
+    may_invoices = user.may("invoices")
+    invoices = (
+        await billing.list_invoices(user.id, recent, sent_only=True) if may_invoices else None
+    )
     return Overview(
         client=await get_client(user.company_id, user.id),
         company_name=(await get_company(user.company_id))["name"],
-        balances=await billing.balances(user.id),
-        invoices=await billing.list_invoices(user.id, recent),
-        services=await billing.list_services(user.id, recent),
+        balances=await billing.balances(user.id) if may_invoices else None,
+        invoices=invoices,
+        services=await billing.list_services(user.id, recent) if user.may("services") else None,
     )
 
 
@@ -392,6 +445,7 @@ class DetailsForm:
 
 
 async def details_form(user: ClientUser) -> DetailsForm:
+    user.require("details")
     client = await get_client(user.company_id, user.id)
     settings = await effective_settings(user.company_id, client.group_id, client.id)
     fields = [
@@ -402,13 +456,18 @@ async def details_form(user: ClientUser) -> DetailsForm:
     )
 
 
-def merge_own_details(form: DetailsForm, submitted: ClientDetails) -> ClientDetails:
-    """The client's current details with what it may change taken from `submitted`; everything
-    else keeps its current value, whatever the request says (hidden and read-only fields,
-    group, currency, username...)."""
+def merge_own_details(
+    user: ClientUser, form: DetailsForm, submitted: ClientDetails
+) -> ClientDetails:
+    """The account's current details with what the user may change taken from `submitted`;
+    everything else keeps its current value, whatever the request says (hidden and read-only
+    fields, group, currency, username...). Only the owner changes the email address (its login's)
+    and the account's language; marketing consent needs the marketing permission."""
     details = client_details_of(form.client, form.values)
     for name in CONTACT_FIELDS:
-        if name not in {"phone", "fax"} and form.editable(name):
+        if name in {"phone", "fax"} or (name == "email" and not user.owner):
+            continue
+        if form.editable(name):
             setattr(details, name, getattr(submitted, name))
     # Numbers of a type the client may not change stay as they are.
     editable_types = {kind for kind in ("phone", "fax") if form.editable(kind)}
@@ -418,8 +477,10 @@ def merge_own_details(form: DetailsForm, submitted: ClientDetails) -> ClientDeta
     for field_row in form.fields:
         if not field_row["read_only_for_client"]:
             details.custom[str(field_row["id"])] = submitted.custom.get(str(field_row["id"]), "")
-    details.language = submitted.language
-    details.marketing_opt_in = submitted.marketing_opt_in
+    if user.owner:
+        details.language = submitted.language
+    if user.may("marketing"):
+        details.marketing_opt_in = submitted.marketing_opt_in
     return details
 
 
@@ -434,7 +495,7 @@ async def update_own_details(
     reset links with) needs the current password too, and the old address is told: a stolen
     session alone must not be enough to take the account over for good."""
     form = await details_form(user)
-    details = merge_own_details(form, submitted)
+    details = merge_own_details(user, form, submitted)
     old_email = form.client.contact["email"]
     email_changes = details.email.strip().casefold() != old_email.casefold()
     if email_changes:
@@ -445,13 +506,13 @@ async def update_own_details(
         details,
         expected_version=expected_version,
         new_password=None,
-        actor=Actor(kind="client", id=user.id, address=address, name=user.name),
+        actor=replace(user.actor, address=address),
         source="client-area",
     )
     if email_changes:
         new_email = (await get_client(user.company_id, user.id)).contact["email"]
-        await _mail_client(
-            user.id, "email_changed.txt", "email_changed", to=old_email, new_email=new_email
+        await _mail_user(
+            user.user_id, "email_changed.txt", "email_changed", to=old_email, new_email=new_email
         )
 
 
@@ -461,10 +522,14 @@ async def _confirm_password(user: ClientUser, password: str, address: str) -> No
         raise ValidationError(
             {"current_password": N_("To change your email address, enter your current password.")}
         )
-    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"client:{user.id}", address)
+    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"user:{user.user_id}", address)
     if attempt is None:
         raise Throttled()
-    row = await Client.select(Client.password_hash).where(Client.id == user.id).first()
+    row = (
+        await AccountUser.select(AccountUser.password_hash)
+        .where(AccountUser.id == user.user_id)
+        .first()
+    )
     ok, _ = await verify_password(row["password_hash"] if row else None, password)
     if not ok:
         await throttle.failed(attempt)

@@ -41,7 +41,14 @@ from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
 from portal.clients import search
 from portal.clients.services import MARKETING_OPT_IN_WORDING
-from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
+from portal.clients.tables import (
+    AccountMember,
+    AccountUser,
+    Client,
+    ConsentEvent,
+    Contact,
+    ContactNumber,
+)
 from portal.companies.tables import ClientIdSequence, Company
 from portal.core.db import analyze, lock_for_insert, write_transactions
 from portal.core.errors import ValidationError
@@ -96,8 +103,6 @@ CLIENT_COLUMNS = (
     Client.status,
     # The contact's trigger keeps it; given here, it spares an update of every new client.
     Client.country,
-    Client.username,
-    Client.password_hash,
     Client.preferred_currency,
     Client.language,
     Client.tax_exempt,
@@ -119,6 +124,28 @@ CONTACT_COLUMNS = (
     Contact.zip,
     Contact.country,
     Contact.email,
+    Contact.login,
+)
+BILLING_CONTACT_COLUMNS = (
+    Contact.client,
+    Contact.contact_type,
+    *CONTACT_COLUMNS[1:-1],  # names to email
+)
+USER_COLUMNS = (
+    AccountUser.company,
+    AccountUser.username,
+    AccountUser.email,
+    AccountUser.name,
+    AccountUser.password_hash,
+    AccountUser.language,
+    AccountUser.created_at,
+)
+MEMBER_COLUMNS = (
+    AccountMember.user,
+    AccountMember.client,
+    AccountMember.owner,
+    AccountMember.permissions,
+    AccountMember.created_at,
 )
 CONSENT_COLUMNS = (
     ConsentEvent.client,
@@ -174,11 +201,15 @@ class DemoClient:
     updated_at: datetime
     contact: tuple[str, ...]  # CONTACT_COLUMNS between `client` and `email`
     numbers: list[tuple[str, str, str, str]]  # type, location, E.164 number, extension
+    # A billing contact (CONTACT_COLUMNS between `client` and `email`) and its mailbox, for
+    # some of the clients with a company.
+    billing: tuple[str, ...] | None = None
+    billing_mailbox: str = ""
     number: int = 0
     code: str = ""
     username: str = ""
 
-    def client_row(self, company_id: int, password_hash: str) -> tuple:
+    def client_row(self, company_id: int) -> tuple:
         return (
             company_id,
             self.group_id,
@@ -186,8 +217,6 @@ class DemoClient:
             self.code,
             self.status,
             self.country,
-            self.username,
-            password_hash,
             self.currency,
             self.language,
             self.tax_exempt,
@@ -201,8 +230,26 @@ class DemoClient:
         """The opt-in's record, as when staff tick the box; given at sign-up."""
         return (client_id, True, "system", "demo-data", MARKETING_OPT_IN_WORDING, self.created_at)
 
-    def contact_row(self, client_id: int) -> tuple:
-        return (client_id, *self.contact, self.username)
+    def user_row(self, company_id: int, password_hash: str) -> tuple:
+        """The owner's login: the username is the email address."""
+        name = f"{self.contact[0]} {self.contact[1]}"
+        return (
+            company_id,
+            self.username,
+            self.username,
+            name,
+            password_hash,
+            self.language,
+            self.created_at,
+        )
+
+    def contact_row(self, client_id: int, user_id: int) -> tuple:
+        return (client_id, *self.contact, self.username, user_id)
+
+    def billing_row(self, client_id: int) -> tuple:
+        assert self.billing is not None
+        email = f"{self.billing_mailbox}{self.number}@{self.domain}"
+        return (client_id, "billing", *self.billing, email)
 
     def account(self, client_id: int) -> DemoAccount:
         """What the billing demo data needs of the client."""
@@ -400,6 +447,8 @@ class ClientFactory:
             if pool.secondary_addresses and rng.random() < 0.2
             else ""
         )
+        billing_first, billing_last = rng.choice(pool.first_names), rng.choice(pool.last_names)
+        has_billing_contact = bool(company) and rng.random() < 0.3
         tax_exempt = rng.random() < 0.05
         has_tax_id = tax_exempt or rng.random() < (0.5 if company else 0.05)
         return DemoClient(
@@ -428,6 +477,23 @@ class ClientFactory:
                 country.code,
             ),
             numbers=self._numbers(pool, at_work=bool(company)),
+            billing=(
+                billing_first,
+                billing_last,
+                company,
+                "Accounts",
+                rng.choice(pool.streets),
+                "",
+                rng.choice(pool.cities),
+                rng.choice(pool.states),
+                rng.choice(pool.postcodes),
+                country.code,
+            )
+            if has_billing_contact
+            else None,
+            billing_mailbox=_mailbox(billing_first, billing_last, rng)
+            if has_billing_contact
+            else "",
         )
 
     def _numbers(self, pool: CountryPool, at_work: bool) -> list[tuple[str, str, str, str]]:
@@ -476,24 +542,41 @@ async def _save(
         async with transaction:
             # Serialises with other writers the username check below and the inserts that follow.
             await lock_for_insert(Client._meta.tablename)
+            await lock_for_insert(AccountUser._meta.tablename)
             first = await _reserve_numbers(company, len(batch))
             for index, client in enumerate(batch):
                 client.number = first + index * company["client_id_increment"]
                 client.code = company["client_id_format"].replace("{num}", str(client.number))
                 client.username = f"{client.mailbox}{client.number}@{client.domain}"
             await _free_usernames(batch, rng)
-            client_rows = [client.client_row(company["id"], password_hash) for client in batch]
+            client_rows = [client.client_row(company["id"]) for client in batch]
             # RETURNING does not promise the order of the VALUES: rows are matched by a unique
             # value.
             inserted = await _insert(Client, CLIENT_COLUMNS, client_rows, Client.number)
             client_ids = {row["number"]: row["id"] for row in inserted}
+            user_rows = [client.user_row(company["id"], password_hash) for client in batch]
+            inserted = await _insert(AccountUser, USER_COLUMNS, user_rows, AccountUser.username)
+            user_ids = {row["username"]: row["id"] for row in inserted}
+            member_rows = [
+                (user_ids[c.username], client_ids[c.number], True, "", c.created_at) for c in batch
+            ]
+            await _insert(AccountMember, MEMBER_COLUMNS, member_rows)
             consent_rows = [
                 c.consent_row(client_ids[c.number]) for c in batch if c.marketing_opt_in
             ]
             await _insert(ConsentEvent, CONSENT_COLUMNS, consent_rows)
-            contact_rows = [client.contact_row(client_ids[client.number]) for client in batch]
+            contact_rows = [
+                client.contact_row(client_ids[client.number], user_ids[client.username])
+                for client in batch
+            ]
             inserted = await _insert(Contact, CONTACT_COLUMNS, contact_rows, Contact.client)
             contact_ids = {row["client"]: row["id"] for row in inserted}
+            billing_rows = [
+                client.billing_row(client_ids[client.number])
+                for client in batch
+                if client.billing is not None
+            ]
+            await _insert(Contact, BILLING_CONTACT_COLUMNS, billing_rows)
             number_rows = [
                 row
                 for client in batch
@@ -542,9 +625,9 @@ async def _free_usernames(batch: list[DemoClient], rng: random.Random) -> None:
 
 async def _taken_usernames(usernames: list[str]) -> set[str]:
     """Those of the (lower-case) usernames that exist, compared as the unique index does."""
-    table = Client._meta.get_formatted_tablename()
+    table = AccountUser._meta.get_formatted_tablename()
     placeholders = ", ".join(["{}"] * len(usernames))
-    rows = await Client.raw(
+    rows = await AccountUser.raw(
         # The table's own name and placeholders: the values travel as parameters.
         f"SELECT lower(username) AS username FROM {table} "  # noqa: S608
         f"WHERE lower(username) IN ({placeholders})",

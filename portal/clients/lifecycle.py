@@ -1,21 +1,23 @@
 """A client's life as staff steer it from the profile: status (Active, Inactive, Fraud), email
 from staff, and deletion.
 
-Inactive and Fraud keep every record and refuse the login: the status change raises the client's
-session epoch, which the client area checks on every request, so their sessions end at once.
+Inactive and Fraud keep every record and refuse every user of the account: the client area
+checks the account's status on every request, and any status change moves on the session epoch
+of the account's users, so their sessions end at once (and stay ended when it is reactivated).
 Deleting removes the client and everything of it in one transaction (foreign keys cascade to
-contacts and their numbers, custom values, settings, consent records, notes, invoices,
-transactions, services, the mail log, the search document, reset tokens); the audit log keeps a
-single line naming the client ID and who deleted it."""
+contacts and their numbers, memberships and invitations, custom values, settings, consent
+records, notes, invoices, transactions, services, the mail log, the search document), and the
+logins that belonged to that account alone; the audit log keeps a single line naming the client
+ID and who deleted it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from portal.activity import services as activity
-from portal.clients import audit
+from portal.clients import audit, users
 from portal.clients.services import STATUSES, get_client
-from portal.clients.tables import Client, ClientAudit
+from portal.clients.tables import AccountMember, AccountUser, Client, ClientAudit
 from portal.companies.services import get_company
 from portal.core import throttle
 from portal.core.actors import Actor
@@ -35,7 +37,8 @@ MESSAGE = Field("body", "Message", 50_000, required=True)
 
 
 async def set_status(company_id: int, client_id: int, status: str, actor: Actor) -> bool:
-    """Sets the status; returns whether it changed. Any change ends the client's sessions."""
+    """Sets the status; returns whether it changed. Any change ends the sessions of the
+    account's users."""
     actor.require(CLIENTS_STATUS)
     if status not in STATUSES:
         raise ValidationError({"status": "Choose Active, Inactive or Fraud."})
@@ -56,11 +59,19 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
             await Client.update(
                 {
                     Client.status: status,
-                    Client.session_epoch: Client.session_epoch + 1,
                     Client.version: Client.version + 1,
                     Client.updated_at: datetime.now(UTC),
                 }
             ).where(Client.id == client_id, Client.company == company_id)
+            await AccountUser.update(
+                {AccountUser.session_epoch: AccountUser.session_epoch + 1}
+            ).where(
+                AccountUser.id.is_in(
+                    AccountMember.select(AccountMember.user).where(
+                        AccountMember.client == client_id
+                    )
+                )
+            )
             await audit.record(
                 company_id,
                 client_id,
@@ -139,6 +150,7 @@ async def delete_client(
                 ClientAudit.company == company_id, ClientAudit.client_id == client_id
             )
             await activity.forget_client(company_id, client_id)
+            logins = await users.member_ids(client_id)
             deleted = (
                 await Client.delete()
                 .where(Client.id == client_id, Client.company == company_id)
@@ -147,6 +159,7 @@ async def delete_client(
             if not deleted:
                 raise NotFound()  # deleted meanwhile
             code = deleted[0]["code"]
+            await users.drop_orphan_logins(logins)
             await audit.record(
                 company_id, client_id, code, actor, [("Client", f"Client ID {code}", "deleted")]
             )

@@ -4,6 +4,9 @@ from piccolo.conf.apps import AppConfig
 
 from portal.clients.search import index_pending
 from portal.clients.tables import (
+    AccountInvitation,
+    AccountMember,
+    AccountUser,
     Client,
     ClientAudit,
     ClientCount,
@@ -24,6 +27,9 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
     table_classes=[
         Client,
+        AccountUser,
+        AccountMember,
+        AccountInvitation,
         Contact,
         ContactNumber,
         ConsentEvent,

@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from portal.billing import services as billing
 from portal.billing.money import format_money
-from portal.clients import audit, lifecycle, notes, services
+from portal.clients import audit, contact_routes, lifecycle, notes, services, user_routes
 from portal.clients.services import ClientView
 from portal.core.db import read_transaction
 from portal.core.errors import Throttled, ValidationError
@@ -56,6 +56,8 @@ WIDGET_LIST = (
     Widget("notes", "Notes", 10),
     Widget("emails", "Emails", 10),
     Widget("history", "History", 15),
+    Widget("users", "Users", 20),
+    Widget("contacts", "Contacts", 20),
 )
 WIDGETS = {widget.name: widget for widget in WIDGET_LIST}
 WIDGET_NAMES = tuple(WIDGETS)
@@ -161,6 +163,8 @@ LOADERS: dict[str, WidgetLoader] = {
     "notes": _notes,
     "emails": _emails,
     "history": _history,
+    "users": user_routes.users_widget,
+    "contacts": contact_routes.contacts_widget,
 }
 
 

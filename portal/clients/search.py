@@ -1,9 +1,10 @@
 """Client search: one searchable document per client, and matching staff input against it.
 
 The document (`client_search.document`) is built here, in Python, from the values of SOURCES:
-client ID, names, company, email, username, address 1, city, zip, phone numbers as digits and
-custom field values that are not encrypted. Each value is lower-cased, stripped of accents and put
-on a line of its own; a query never holds a line break, so a match never runs across two values.
+client ID; every contact's names, company, email, address 1, city, zip and phone numbers (as
+digits); the usernames of the account's users; custom field values that are not encrypted.
+Each value is lower-cased, stripped of accents and put on a line of its own; a query never
+holds a line break, so a match never runs across two values.
 
 Each engine indexes the document for substring search, created by the clients migrations:
 - SQLite: the FTS5 table `client_search_fts` (trigram tokenizer) over `client_search`, kept in
@@ -97,32 +98,46 @@ def _placeholders(count: int) -> str:
 
 
 async def _account_values(client_ids: Sequence[int]) -> tuple[dict[int, int], list[Value]]:
-    """Which of the clients exist, with their company, and the values of their account and
-    primary contact."""
+    """Which of the clients exist, with their company, and their client IDs."""
     rows = await Client.raw(
-        "SELECT c.id, c.company, c.code, c.username, ct.first_name, ct.last_name, ct.company "  # noqa: S608
-        "AS organisation, ct.email, ct.address1, ct.city, ct.zip "
-        "FROM client c JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
-        f"WHERE c.id IN ({_placeholders(len(client_ids))})",
+        "SELECT id, company, code FROM client "  # noqa: S608
+        f"WHERE id IN ({_placeholders(len(client_ids))})",
         *client_ids,
     )
-    companies = {row["id"]: row["company"] for row in rows}
-    values = [
-        (row["id"], value)
+    return {row["id"]: row["company"] for row in rows}, [(row["id"], row["code"]) for row in rows]
+
+
+async def _contact_values(client_ids: Sequence[int]) -> list[Value]:
+    """Every contact's names, organisation, email and address, the primary contact's first."""
+    rows = await Client.raw(
+        "SELECT client, first_name, last_name, company, email, address1, city, zip "  # noqa: S608
+        f"FROM contact WHERE client IN ({_placeholders(len(client_ids))}) "
+        "ORDER BY client, contact_type <> 'primary', id",
+        *client_ids,
+    )
+    return [
+        (row["client"], value)
         for row in rows
         for value in (
-            row["code"],
             # Matching is by substring: the full name also finds the first or the last name.
             f"{row['first_name']} {row['last_name']}",
-            row["organisation"],
+            row["company"],
             row["email"],
-            row["username"],
             row["address1"],
             row["city"],
             row["zip"],
         )
     ]
-    return companies, values
+
+
+async def _username_values(client_ids: Sequence[int]) -> list[Value]:
+    """The usernames of the account's users."""
+    rows = await Client.raw(
+        'SELECT m.client, u.username FROM account_member m JOIN account_user u ON u.id = m."user" '  # noqa: S608
+        f"WHERE m.client IN ({_placeholders(len(client_ids))})",
+        *client_ids,
+    )
+    return [(row["client"], row["username"]) for row in rows]
 
 
 async def _phone_values(client_ids: Sequence[int]) -> list[Value]:
@@ -147,9 +162,14 @@ async def _custom_field_values(client_ids: Sequence[int]) -> list[Value]:
     return [(row["client"], row["value"]) for row in rows]
 
 
-# Values beyond the account and its contact. A source takes client IDs and returns (client ID,
-# value) pairs: making one more thing searchable is one more source here (and a reindex).
-SOURCES: tuple[Source, ...] = (_phone_values, _custom_field_values)
+# Values beyond the client ID. A source takes client IDs and returns (client ID, value) pairs:
+# making one more thing searchable is one more source here (and a reindex).
+SOURCES: tuple[Source, ...] = (
+    _contact_values,
+    _username_values,
+    _phone_values,
+    _custom_field_values,
+)
 
 
 # --- keeping the index up to date -------------------------------------------------------------

@@ -5,7 +5,6 @@ The admin area, the client area, the JSON API and plugins all call these functio
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,15 +20,21 @@ from portal.client_groups.services import (
     save_custom_values,
 )
 from portal.client_groups.tables import ClientGroup
-from portal.clients import audit
+from portal.clients import audit, users
 from portal.clients.fields import CONTACT_FIELDS, EMAIL, FAX, PHONE, STATE, TAX_ID
-from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber
+from portal.clients.tables import (
+    AccountUser,
+    Client,
+    ConsentEvent,
+    Contact,
+    ContactNumber,
+)
 from portal.companies.services import currency_accepted, get_company, internationalization
 from portal.companies.tables import ClientIdSequence
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country, state_belongs_to, subdivisions
-from portal.core.db import read_transaction, violated_unique_index, write_transactions
+from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import N_, Message
@@ -43,7 +48,6 @@ NUMBER_TYPES = {"phone": PHONE, "fax": FAX}
 NUMBER_LOCATIONS = {"home": N_("Home"), "work": N_("Work")}
 STATUSES = {"active": "Active", "inactive": "Inactive", "fraud": "Fraud"}
 MAX_PHONE_ROWS = 50
-USERNAME_PATTERN = re.compile(r"^[\w.@+-]+$")
 CONTACT_BY_NAME = {contact_field.name: contact_field for contact_field in CONTACT_FIELDS}
 # Contact fields whose text is kept as typed (country, state and email are checked as such).
 CHECKED_AS_TEXT = tuple(f for f in CONTACT_FIELDS if f.name not in {"country", "state", "email"})
@@ -67,8 +71,9 @@ class PhoneRow:
 
 
 @dataclass
-class ClientDetails:
-    """What a person fills in on the client form (and what the API sends)."""
+class ContactFields:
+    """The guide's contact fields, as every contact form has them (the client's primary
+    contact, its billing and other contacts)."""
 
     first_name: str = ""
     last_name: str = ""
@@ -82,6 +87,12 @@ class ClientDetails:
     zip: str = ""
     email: str = ""
     phones: list[PhoneRow] = field(default_factory=list)
+
+
+@dataclass
+class ClientDetails(ContactFields):
+    """What a person fills in on the client form (and what the API sends)."""
+
     tax_exempt: bool = False
     tax_id: str = ""
     preferred_currency: str = ""
@@ -138,7 +149,7 @@ class ClientView:
 
 
 @dataclass(frozen=True)
-class _CleanNumber:
+class CleanNumber:
     number_type: str
     location: str
     e164: str
@@ -159,7 +170,7 @@ def format_number(e164: str, extension: str = "") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-def _clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) -> list[_CleanNumber]:
+def clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) -> list[CleanNumber]:
     if len(rows) > MAX_PHONE_ROWS:
         errors["phone-rows"] = Message(
             N_("At most %(count)d numbers can be stored."), count=MAX_PHONE_ROWS
@@ -189,7 +200,7 @@ def _clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) ->
             )
             continue
         numbers.append(
-            _CleanNumber(
+            CleanNumber(
                 number_type=row.number_type,
                 location=row.location,
                 e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
@@ -199,16 +210,12 @@ def _clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) ->
     return numbers
 
 
-def normalise_username(value: str) -> str:
-    return value.strip().casefold()
-
-
 @dataclass(frozen=True)
 class _Checked:
     """What validation found: errors, or the clean values to store."""
 
     errors: dict[str, str]
-    numbers: list[_CleanNumber]
+    numbers: list[CleanNumber]
     email: str
     username: str
     group_id: int | None
@@ -226,23 +233,20 @@ def _username(
     if details.username_mode != "specify":
         errors["username_mode"] = "Choose how the username is set."
         return ""
-    username = normalise_username(details.username)
+    username = users.normalise_username(details.username)
     if not username:
         errors["username"] = "Username is required when you specify one."
-    elif len(username) > 254:
-        errors["username"] = "Username is too long (at most 254 characters)."
-    elif not USERNAME_PATTERN.match(username):
-        errors["username"] = "Use letters, digits and . _ - + @ only."
-    elif settings and settings.usernames_must_be_emails and normalise_email(username) is None:
-        errors["username"] = "In this client group the username must be an email address."
-    else:
-        return username
-    return ""
+        return ""
+    must_be_email = bool(settings and settings.usernames_must_be_emails)
+    if problem := users.username_problem(username, must_be_email):
+        errors["username"] = problem
+        return ""
+    return username
 
 
-def _check_required_fields(
+def check_required_fields(
     details: ClientDetails,
-    numbers: list[_CleanNumber],
+    numbers: list[CleanNumber],
     settings: EffectiveSettings,
     errors: dict[str, str],
 ) -> None:
@@ -262,12 +266,39 @@ def _check_required_fields(
             CONTACT_BY_NAME[name].check(errors, getattr(details, name), required=True)
 
 
-async def _email_in_use(company_id: int, email: str, scope: str, client_id: int | None) -> bool:
+async def email_in_use(company_id: int, email: str, scope: str, client_id: int | None) -> bool:
     """Whether another client of the company has this email on its primary contact, or (scope
     "all") on any of its contacts."""
     query = EMAIL_IN_USE_PRIMARY if scope == "primary" else EMAIL_IN_USE_ANY
     rows = await Contact.raw(query, company_id, email)
     return any(row["client"] != client_id for row in rows)
+
+
+def check_contact_fields(
+    details: ContactFields, errors: dict[str, str]
+) -> tuple[str, list[CleanNumber]]:
+    """The contact fields every contact form has (a client's primary contact and its other
+    contacts): length of the text fields, the email, the country and its state, the phone
+    rows. The problems go into `errors`; returns the normalised email and the clean numbers.
+    The group's required fields are checked apart (`check_required_fields`)."""
+    for text_field in CHECKED_AS_TEXT:
+        text_field.check(errors, getattr(details, text_field.name))
+    email = ""
+    if not details.email:
+        EMAIL.check(errors, details.email)
+    elif (normalised := normalise_email(details.email)) is None:
+        errors["email"] = N_("Enter a valid email address, like name@example.com.")
+    else:
+        email = normalised
+    country = details.country.upper()
+    if not is_country(country):
+        errors["country"] = N_("Choose a country from the list.")
+    elif details.state and not state_belongs_to(details.state, country):
+        errors["state"] = N_(
+            "This State/Province is not in the chosen country. Choose one from the list."
+        )
+    numbers = clean_numbers(details.phones, country if is_country(country) else "", errors)
+    return email, numbers
 
 
 async def _validate(
@@ -285,27 +316,7 @@ async def _validate(
     The Preferred Currency must be one the company accepts, unless it is `kept_currency` (the
     client's own, unchanged)."""
     errors: dict[str, str] = {}
-    for text_field in CHECKED_AS_TEXT:
-        text_field.check(errors, getattr(details, text_field.name))
-
-    email = ""
-    if not details.email:
-        EMAIL.check(errors, details.email)
-    elif (normalised := normalise_email(details.email)) is None:
-        errors["email"] = N_("Enter a valid email address, like name@example.com.")
-    else:
-        email = normalised
-
-    country = details.country.upper()
-    if not is_country(country):
-        errors["country"] = N_("Choose a country from the list.")
-    elif details.state and not state_belongs_to(details.state, country):
-        errors["state"] = N_(
-            "This State/Province is not in the chosen country. Choose one from the list."
-        )
-
-    numbers = _clean_numbers(details.phones, country if is_country(country) else "", errors)
-
+    email, numbers = check_contact_fields(details, errors)
     TAX_ID.check(errors, details.tax_id)
     if details.preferred_currency != kept_currency and not await currency_accepted(
         company_id, details.preferred_currency
@@ -323,7 +334,7 @@ async def _validate(
     settings, fields, custom = None, [], {}
     if group_id is not None:
         settings = await effective_settings(company_id, group_id, client_id)
-        _check_required_fields(details, numbers, settings, errors)
+        check_required_fields(details, numbers, settings, errors)
         fields = await list_fields(company_id, group_id)
         current = await custom_values(client_id) if by_client and client_id else None
         custom, custom_errors = check_custom_values(
@@ -331,14 +342,15 @@ async def _validate(
         )
         errors.update(custom_errors)
         if email and settings.unique_contact_emails != "no" and "email" not in errors:
-            if await _email_in_use(company_id, email, settings.unique_contact_emails, client_id):
+            if await email_in_use(company_id, email, settings.unique_contact_emails, client_id):
                 errors["email"] = N_("Another client already uses this email address.")
 
     username = _username(details, email, settings, errors)
-    if username and await username_taken(company_id, username, except_client_id=client_id):
-        errors["email" if details.username_mode == "email" else "username"] = (
-            "This username is already in use by another client."
-        )
+    login = await users.primary_login(client_id) if client_id else None
+    if username and await users.username_taken(
+        company_id, username, except_user_id=login["id"] if login else None
+    ):
+        errors["email" if details.username_mode == "email" else "username"] = users.USERNAME_TAKEN
 
     if password or password_required:
         user_inputs = (details.email, username, details.first_name, details.last_name)
@@ -347,24 +359,12 @@ async def _validate(
     return _Checked(errors, numbers, email, username, group_id, settings, fields, custom)
 
 
-async def username_taken(
-    company_id: int, username: str, except_client_id: int | None = None
-) -> bool:
-    """Whether another client of the company has the username (each company has its own)."""
-    rows = await Client.raw(
-        "SELECT id FROM client WHERE company = {} AND lower(username) = lower({}) LIMIT 2",
-        company_id,
-        normalise_username(username),
-    )
-    return any(row["id"] != except_client_id for row in rows)
-
-
 def _duplicate_username_error(
     error: BaseException, details: ClientDetails
 ) -> ValidationError | None:
-    if violated_unique_index(error) in {"client_username_ci", "client.username"}:
+    if users.is_duplicate_username(error):
         name = "email" if details.username_mode == "email" else "username"
-        return ValidationError({name: "This username is already in use by another client."})
+        return ValidationError({name: users.USERNAME_TAKEN})
     return None
 
 
@@ -414,7 +414,7 @@ def _contact_values(details: ClientDetails, email: str) -> dict:
     }
 
 
-async def _insert_numbers(contact_id: int, numbers: list[_CleanNumber]) -> None:
+async def insert_numbers(contact_id: int, numbers: list[CleanNumber]) -> None:
     if numbers:
         await ContactNumber.insert(
             *(
@@ -462,8 +462,6 @@ async def _insert_client(
             group=checked.group_id,
             number=number,
             code=code,
-            username=checked.username,
-            password_hash=password_hash,
             preferred_currency=details.preferred_currency,
             language=details.language,
             tax_exempt=details.tax_exempt,
@@ -472,10 +470,24 @@ async def _insert_client(
         )
     ).returning(Client.id)
     client_id = rows[0]["id"]
+    owner_id = await users.add_user(
+        company_id,
+        username=checked.username,
+        email=checked.email,
+        name=f"{details.first_name} {details.last_name}".strip(),
+        password_hash=password_hash,
+        language=details.language,
+    )
+    await users.add_member(owner_id, client_id, owner=True)
     contact = await Contact.insert(
-        Contact(client=client_id, contact_type="primary", **_contact_values(details, checked.email))
+        Contact(
+            client=client_id,
+            contact_type="primary",
+            login=owner_id,
+            **_contact_values(details, checked.email),
+        )
     ).returning(Contact.id)
-    await _insert_numbers(contact[0]["id"], checked.numbers)
+    await insert_numbers(contact[0]["id"], checked.numbers)
     await save_custom_values(client_id, checked.custom_values)
     if details.marketing_opt_in:
         await _record_consent(client_id, True, actor, "admin-add-client")
@@ -540,7 +552,6 @@ async def update_client(
         raise ValidationError(checked.errors)
     values = {
         Client.group: checked.group_id,
-        Client.username: checked.username,
         Client.preferred_currency: details.preferred_currency,
         Client.language: details.language,
         Client.tax_exempt: details.tax_exempt,
@@ -549,9 +560,17 @@ async def update_client(
         Client.version: Client.version + 1,
         Client.updated_at: datetime.now(UTC),
     }
+    # The primary contact's login follows the form: its username, and the contact's email and
+    # name; a new password ends its other sessions.
+    login_values = {
+        AccountUser.username: checked.username,
+        AccountUser.email: checked.email,
+        AccountUser.name: f"{details.first_name} {details.last_name}".strip(),
+        AccountUser.language: details.language,
+    }
     if new_password:
-        values[Client.password_hash] = await hash_password(new_password)
-        values[Client.session_epoch] = Client.session_epoch + 1  # other sessions end
+        login_values[AccountUser.password_hash] = await hash_password(new_password)
+        login_values[AccountUser.session_epoch] = AccountUser.session_epoch + 1
     contact_id = current.contact["id"]
     changes = await audit.changes_of_update(
         current,
@@ -577,8 +596,15 @@ async def update_client(
                 await Contact.update(_contact_values(details, checked.email)).where(
                     Contact.id == contact_id
                 )
+                await AccountUser.update(login_values).where(
+                    AccountUser.id.is_in(
+                        Contact.select(Contact.login).where(
+                            Contact.client == client_id, Contact.contact_type == "primary"
+                        )
+                    )
+                )
                 await ContactNumber.delete().where(ContactNumber.contact == contact_id)
-                await _insert_numbers(contact_id, checked.numbers)
+                await insert_numbers(contact_id, checked.numbers)
                 await save_custom_values(client_id, checked.custom_values)
                 if details.marketing_opt_in != current.marketing_opt_in:
                     await _record_consent(client_id, details.marketing_opt_in, actor, source)
@@ -589,27 +615,47 @@ async def update_client(
         raise
 
 
-async def send_registration_email(client_id: int, company_id: int) -> int:
+async def send_registration_email(
+    client_id: int, company_id: int, contact_id: int | None = None
+) -> int:
+    """The registration email (where to log in and the username, never the password) to the
+    client's primary contact, or to another of its contacts that has a login (`contact_id`), in
+    that login's language."""
     client = await get_client(company_id, client_id)
+    to, first_name, username, language = (
+        client.contact["email"],
+        client.contact["first_name"],
+        client.username,
+        client.language,
+    )
+    if contact_id is not None:
+        rows = await Contact.raw(
+            "SELECT ct.email, ct.first_name, u.username, u.language FROM contact ct "
+            "JOIN account_user u ON u.id = ct.login WHERE ct.id = {} AND ct.client = {}",
+            contact_id,
+            client_id,
+        )
+        if not rows:
+            raise NotFound()
+        to, first_name, username, language = (
+            rows[0]["email"],
+            rows[0]["first_name"],
+            rows[0]["username"],
+            rows[0]["language"],
+        )
     company = await get_company(company_id)
     subject, body = mail.render(
         "registration.txt",
-        client.language,
+        language,
         company=company["name"],
-        first_name=client.contact["first_name"],
+        first_name=first_name,
         login_url=f"{get_settings().base_url}/client/login",
-        username=client.username,
+        username=username,
     )
     return await mail.send(
         company_id,
         company["name"],
-        mail.Mail(
-            to=client.contact["email"],
-            subject=subject,
-            body_text=body,
-            kind="registration",
-            client_id=client_id,
-        ),
+        mail.Mail(to=to, subject=subject, body_text=body, kind="registration", client_id=client_id),
     )
 
 
@@ -639,12 +685,13 @@ async def get_client(company_id: int, client_id: int) -> ClientView:
             .where(ContactNumber.contact == contact["id"])
             .order_by(ContactNumber.position)
         )
+        login = await users.primary_login(client_id) or {}
     first_fax = next((n["id"] for n in numbers if n["number_type"] == "fax"), None)
     return ClientView(
         id=row["id"],
         code=row["code"],
         status=row["status"],
-        username=row["username"],
+        username=login.get("username", ""),
         preferred_currency=row["preferred_currency"],
         language=row["language"],
         tax_exempt=row["tax_exempt"],
@@ -653,8 +700,8 @@ async def get_client(company_id: int, client_id: int) -> ClientView:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        last_login_at=row["last_login_at"],
-        last_login_ip=row["last_login_ip"],
+        last_login_at=login.get("last_login_at"),
+        last_login_ip=login.get("last_login_ip"),
         group_id=row["group"],
         group_name=row["group.name"],
         group_colour=row["group.colour"],

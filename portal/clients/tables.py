@@ -20,8 +20,8 @@ CLIENT_STATUSES = ("active", "inactive", "fraud")
 
 class Client(Table):
     """A customer account. `code` is the client ID shown to people (the company's format applied
-    to `number`), unique per company; `username` is unique case-insensitively across the install
-    (both enforced by indexes in the migrations)."""
+    to `number`), unique per company (an index of the migrations). Who may log in to it are its
+    members (`AccountMember`): its owner, made with the account, and the users invited in."""
 
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     group = ForeignKey(references=ClientGroup, null=False, on_delete=OnDelete.restrict)
@@ -31,19 +31,58 @@ class Client(Table):
     # The primary contact's country, kept here by a trigger on the contact, so that Browse
     # filters by it through an index of this table.
     country = Varchar(length=2, default="")
-    username = Varchar(length=254)
-    password_hash = Varchar(length=255, null=True, default=None)
     preferred_currency = Varchar(length=3, default="USD")
     language = Varchar(length=16, default="en")
     tax_exempt = Boolean(default=False)
     tax_id = Varchar(length=64, default="")
     marketing_opt_in = Boolean(default=False)
-    session_epoch = Integer(default=0)
     version = Integer(default=1)  # optimistic locking: an edit names the version it started from
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class AccountUser(Table, tablename="account_user"):
+    """A login of the client area: a person who may belong to several client accounts of one
+    company (`AccountMember`). `username` is unique per company, case-insensitively (an index of
+    the migrations); the user may also log in with `email`, where its mail goes."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    username = Varchar(length=254)
+    email = Varchar(length=254)
+    name = Varchar(length=201, default="")
+    password_hash = Varchar(length=255, null=True, default=None)
+    language = Varchar(length=16, default="en")
+    session_epoch = Integer(default=0)  # moved on to end every session of the user
+    created_at = Timestamptz(default=TimestamptzNow())
     last_login_at = Timestamptz(null=True, default=None)
     last_login_ip = Varchar(length=45, null=True, default=None)
+
+
+class AccountMember(Table, tablename="account_member"):
+    """A user's place in a client account: the owner (one per account) may do everything there,
+    other users what `permissions` (names of portal.clients.users.ACCOUNT_PERMISSIONS, comma
+    separated) allow. (user, client) is unique."""
+
+    user = ForeignKey(references=AccountUser, null=False, on_delete=OnDelete.cascade, index=True)
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    owner = Boolean(default=False)
+    permissions = Varchar(length=255, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class AccountInvitation(Table, tablename="account_invitation"):
+    """An invitation of an email address into a client account with chosen permissions: only the
+    SHA-256 of its token is kept; single use; expires; can be revoked."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    email = Varchar(length=254)
+    permissions = Varchar(length=255, default="")
+    token_hash = Varchar(length=64, unique=True)
+    invited_by = Varchar(length=201, default="")  # the name of who invited, as the mail said
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class ClientCount(Table):
@@ -72,10 +111,15 @@ class ClientMonthCount(Table):
 
 
 class Contact(Table):
-    """A person of a client account; every client has one primary contact."""
+    """A person of a client account; every client has one primary contact, and may have billing
+    and other contacts. A contact with a login is a member of the account through `login`."""
 
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
     contact_type = Varchar(length=10, default="primary")  # primary | billing | other
+    login = ForeignKey(
+        references=AccountUser, null=True, default=None, on_delete=OnDelete.set_null, index=True
+    )
+    marketing_opt_in = Boolean(default=False)  # a billing or other contact's own consent
     first_name = Varchar(length=100)
     last_name = Varchar(length=100)
     company = Varchar(length=255, default="")
@@ -104,6 +148,8 @@ class ConsentEvent(Table):
     """Append-only record of every marketing opt-in and opt-out: who, when, how, what was shown."""
 
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    # A billing or other contact's own consent; none for the account's (the primary contact's).
+    contact = ForeignKey(references=Contact, null=True, default=None, on_delete=OnDelete.cascade)
     opted_in = Boolean()
     actor = Varchar(length=100)  # "staff:12", "client:34", "unsubscribe-link", ...
     source = Varchar(length=50)  # admin-add-client, admin-edit-client, client-area, ...

@@ -21,6 +21,7 @@ from litestar.status_codes import (
 )
 
 from portal.core.errors import NotFound, Unavailable
+from portal.core.i18n import N_, translate
 from portal.core.permissions import Forbidden, label_of
 from portal.core.web import client_redirect
 
@@ -97,7 +98,13 @@ def not_found_handler(request: HTMXRequest, _: NotFound) -> Response:
 
 
 def forbidden_handler(request: HTMXRequest, exc: Forbidden) -> Response:
-    """A permission the staff member's group (or the API key) does not hold."""
+    """A permission the staff member's group (or the API key) does not hold, or one a user of
+    a client account was not given there."""
+    if exc.permission.startswith("account."):
+        detail = translate(
+            N_("Your access to this account does not include this. Ask the account's owner.")
+        )
+        return error_response(request, HTTP_403_FORBIDDEN, detail)
     detail = (
         f"Your staff group does not allow this: it needs the permission "
         f"“{label_of(exc.permission)}”. Ask an administrator if you need it."

@@ -33,7 +33,7 @@ Country = Literal[
 
 @get(
     "/marketing/opt-ins",
-    summary="List opted-in clients",
+    summary="List opted-in clients and contacts",
     tags=["marketing"],
     permission=MARKETING_READ,
 )
@@ -50,9 +50,13 @@ async def opt_ins(
     created_from: Annotated[date | None, Parameter(description="Created on or after.")] = None,
     created_to: Annotated[date | None, Parameter(description="Created on or before.")] = None,
 ) -> OptInPage:
-    """Clients who opted in to marketing email and whose address is not suppressed
-    (unsubscribed or bounced), with the same filters as the Mass Mailer's, by client id. One
-    row per client: two clients may share an address."""
+    """Who may get marketing email, with the same filters as the Mass Mailer's (which select
+    clients): the primary contact of each client who opted in, and each billing or other
+    contact of those clients who opted in itself (`contact_id`, `contact_type`), whose address
+    is not suppressed (unsubscribed or bounced). By client id, a client's primary contact
+    first; one row per person, not per address: several may share one. A page never splits a
+    client's rows: it ends before a client that would not fit, so it holds at most `limit`
+    rows unless one client alone has more."""
     mailing_filter = MailingFilter(
         kind="marketing",
         group_ids=sorted(set(group or [])),
@@ -64,10 +68,14 @@ async def opt_ins(
     )
     if errors := services.check_filter(mailing_filter):
         raise bad_request(ValidationError(errors))
-    rows = await services.opted_in_clients(api_key.company_id, mailing_filter, cursor, limit + 1)
+    rows, next_cursor = await services.opted_in_page(
+        api_key.company_id, mailing_filter, cursor, limit
+    )
     items = [
         OptIn(
             id=row["id"],
+            contact_id=row["contact_id"],
+            contact_type=row["contact_type"],
             email=row["email"],
             first_name=row["first_name"],
             last_name=row["last_name"],
@@ -77,9 +85,8 @@ async def opt_ins(
             group_name=row["group_name"],
             opted_in_at=row["opted_in_at"],
         )
-        for row in rows[:limit]
+        for row in rows
     ]
-    next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
     return OptInPage(items=items, next_cursor=next_cursor)
 
 
@@ -94,9 +101,10 @@ async def report_unsubscribes(
     api_key: ApiKeyParam, request: Request, data: JSONBody[UnsubscribeRequest]
 ) -> UnsubscribeResult:
     """Suppresses the addresses for the company's marketing mail and opts out every client
-    with one of them as primary address, writing a consent record for each (actor
-    "api-key:<id>", source "api-unsubscribe" or "api-bounce"). All or nothing: one invalid
-    address refuses the request."""
+    with one of them as primary address, and every billing or other contact with one of them
+    that had opted in itself, writing a consent record for each (actor "api-key:<id>", source
+    "api-unsubscribe" or "api-bounce"); `clients_opted_out` counts the clients. All or
+    nothing: one invalid address refuses the request."""
     try:
         result = await services.suppress_addresses(
             api_key.company_id,

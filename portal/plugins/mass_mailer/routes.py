@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     ("country", "Country"),
     ("status", "Status"),
     ("group_name", "Client Group"),
+    ("contact_type", "Contact"),  # primary, billing or other: whose address it is
 )
 FIELD_HELP = (
     ("client.first_name", "First Name"),

@@ -1,9 +1,12 @@
 """The mass mailer's rules, in one place: who a filter reaches, what a message may say, how a
 mailing is queued, how an address unsubscribes or is suppressed.
 
-Who gets marketing mail is decided here and nowhere else: a client who opted in
-(`Client.marketing_opt_in`), whose address is not suppressed for the company. No filter value
-can widen that; the worker checks it again for every message just before sending it.
+Who gets marketing mail is decided here and nowhere else (candidates_sql): the primary contact
+of a client who opted in (`Client.marketing_opt_in`), and each billing or other contact who
+opted in itself (`Contact.marketing_opt_in`; the client's consent does not stand for its
+contacts', nor theirs for the client's), whose address is not suppressed for the company; one
+message per address. No filter value can widen that; the worker checks it again for every
+message just before sending it.
 
 What a message may say, and how each recipient's is rendered, is portal.plugins.mass_mailer.
 messages.
@@ -24,6 +27,7 @@ from typing import Any
 
 from portal.activity import services as activity
 from portal.clients.services import STATUSES, set_marketing_opt_in
+from portal.clients.tables import ConsentEvent, Contact
 from portal.companies.services import get_company
 from portal.core.actors import Actor
 from portal.core.config import get_settings
@@ -116,21 +120,31 @@ def _placeholders(count: int) -> str:
     return ", ".join(["{}"] * count)
 
 
-def suppression_clause(kind: str) -> tuple[str, list[Any]]:
-    """SQL (over `c` = client, `ct` = its primary contact) that is true when the address may
-    get mail of this kind, with its parameters. Bounced addresses get none; unsubscribed ones no
-    marketing mail, unless this client opted in again after the unsubscribe."""
+# Whose consent lets an unsubscribed address be mailed again (over `c` = client, and `oc` = a
+# billing or other contact): a later opt-in by the same person. The primary contact's consent
+# is the client's (consent events without a contact); another contact's is its own.
+PRIMARY_CONSENT = "e.client = c.id AND e.contact IS NULL"
+CONTACT_CONSENT = "e.contact = oc.id"
+
+
+def suppression_clause(
+    kind: str, email: str = "ct.email", own_consent: str = PRIMARY_CONSENT
+) -> tuple[str, list[Any]]:
+    """SQL (over `c` = client and the person whose address `email` is: `ct`, its primary
+    contact, by default) that is true when the address may get mail of this kind, with its
+    parameters. Bounced addresses get none; unsubscribed ones no marketing mail, unless this
+    person opted in again after the unsubscribe (`own_consent` picks their consent events)."""
     if kind == "marketing":
         reason = (
-            "(s.reason = 'bounce' OR NOT EXISTS (SELECT 1 FROM consent_event e "
-            "WHERE e.client = c.id AND e.opted_in = {} AND e.at > s.created_at))"
+            "(s.reason = 'bounce' OR NOT EXISTS (SELECT 1 FROM consent_event e "  # noqa: S608 - fixed SQL only
+            f"WHERE {own_consent} AND e.opted_in = {{}} AND e.at > s.created_at))"
         )
         params: list[Any] = [True]
     else:
         reason, params = "s.reason = 'bounce'", []
     sql = (
         "NOT EXISTS (SELECT 1 FROM mailer_suppression s WHERE s.company = c.company "  # noqa: S608 - placeholders and fixed SQL only
-        f"AND s.email = lower(ct.email) AND {reason})"
+        f"AND s.email = lower({email}) AND {reason})"
     )
     return sql, params
 
@@ -138,18 +152,38 @@ def suppression_clause(kind: str) -> tuple[str, list[Any]]:
 CLIENTS_AND_CONTACTS = (
     "FROM client c JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
 )
-WITH_GROUPS = 'JOIN client_group g ON g.id = c."group" '
+OTHER_CONTACTS = "JOIN contact oc ON oc.client = c.id AND oc.contact_type IN ('billing', 'other') "
+# The columns of each candidate (see candidates_sql), in this order.
+CANDIDATE_COLUMNS = (
+    "client",  # the client's id
+    "contact",  # a billing or other contact's id; null for the primary contact
+    "contact_type",  # primary | billing | other
+    "email",  # lower-case
+    "address",  # as typed
+    "first_name",
+    "last_name",
+    "company",
+    "country",  # the person's own
+    "pref",  # 0 for primary contacts, 1 for the others: who gets a shared address first
+)
+# One candidate per address: primary contacts first, then by client and contact id.
+ONE_PER_ADDRESS = (
+    "ROW_NUMBER() OVER (PARTITION BY cand.email ORDER BY cand.pref, cand.client, cand.contact)"
+)
 
 
-def filter_sql(
-    company_id: int, mailing_filter: MailingFilter, joins: str = ""
-) -> tuple[str, list[Any]]:
-    """FROM and WHERE over clients (`c`) and their primary contacts (`ct`) that `mailing_filter`
-    reaches, with its parameters; `joins` adds tables (e.g. WITH_GROUPS). Marketing always
-    means opted in and not suppressed."""
+def _client_clauses(
+    company_id: int, mailing_filter: MailingFilter, after_client: int | None = None
+) -> tuple[list[str], list]:
+    """WHERE clauses over clients (`c`) and their primary contacts (`ct`) that the filter's
+    values reach (the client's group, status, language, country and creation date), of the
+    clients with an id above `after_client` when given."""
     f = mailing_filter
-    clauses = ["c.company = {}", "ct.email <> ''"]
+    clauses = ["c.company = {}"]
     params: list[Any] = [company_id]
+    if after_client is not None:
+        clauses.append("c.id > {}")
+        params.append(after_client)
     if f.group_ids:
         clauses.append(f'c."group" IN ({_placeholders(len(f.group_ids))})')
         params += f.group_ids
@@ -167,45 +201,85 @@ def filter_sql(
     if f.created_to and f.created_to < date.max:  # the last day there is: no end at all
         clauses.append("c.created_at < {}")
         params.append(datetime.combine(f.created_to + timedelta(days=1), time(), tzinfo=UTC))
+    return clauses, params
+
+
+def candidates_sql(
+    company_id: int, mailing_filter: MailingFilter, after_client: int | None = None
+) -> tuple[str, list[Any]]:
+    """A SELECT of everyone `mailing_filter` reaches (CANDIDATE_COLUMNS), with its parameters,
+    before the one-message-per-address rule: the primary contacts of the clients it matches
+    and, for marketing, their billing and other contacts. Marketing always means consent and
+    an address that is not suppressed: a primary contact's consent is the client's
+    (`Client.marketing_opt_in`), another contact's its own (`Contact.marketing_opt_in`), and
+    neither stands for the other. No filter value can widen that."""
+    f = mailing_filter
+    clauses, client_params = _client_clauses(company_id, f, after_client)
+    primary = [*clauses, "ct.email <> ''"]
+    params = list(client_params)
     if f.kind == "marketing":
-        clauses.append("c.marketing_opt_in = {}")
+        primary.append("c.marketing_opt_in = {}")
         params.append(True)
     suppressed, suppressed_params = suppression_clause(f.kind)
-    clauses.append(suppressed)
+    primary.append(suppressed)
     params += suppressed_params
-    return CLIENTS_AND_CONTACTS + joins + "WHERE " + " AND ".join(clauses), params
+    sql = (
+        "SELECT c.id AS client, CAST(NULL AS INTEGER) AS contact, "  # noqa: S608 - placeholders and fixed SQL only
+        "'primary' AS contact_type, lower(ct.email) AS email, ct.email AS address, "
+        "ct.first_name, ct.last_name, ct.company, ct.country, 0 AS pref "
+        + CLIENTS_AND_CONTACTS
+        + "WHERE "
+        + " AND ".join(primary)
+    )
+    if f.kind != "marketing":
+        return sql, params
+    suppressed, suppressed_params = suppression_clause(f.kind, "oc.email", CONTACT_CONSENT)
+    others = [*clauses, "oc.email <> ''", "oc.marketing_opt_in = {}", suppressed]
+    sql += (
+        " UNION ALL SELECT c.id, oc.id, oc.contact_type, lower(oc.email), oc.email, "  # noqa: S608 - placeholders and fixed SQL only
+        "oc.first_name, oc.last_name, oc.company, oc.country, 1 "
+        + CLIENTS_AND_CONTACTS
+        + OTHER_CONTACTS
+        + "WHERE "
+        + " AND ".join(others)
+    )
+    return sql, params + client_params + [True] + suppressed_params
 
 
 async def count_recipients(company_id: int, mailing_filter: MailingFilter) -> int:
     """How many messages the filter gives: one per address, compared case-insensitively."""
     if check_filter(mailing_filter):
         return 0
-    sql, params = filter_sql(company_id, mailing_filter)
-    rows = await MailingJob.raw(f"SELECT count(DISTINCT lower(ct.email)) AS n {sql}", *params)
+    sql, params = candidates_sql(company_id, mailing_filter)
+    rows = await MailingJob.raw(
+        f"SELECT count(DISTINCT cand.email) AS n FROM ({sql}) cand",  # noqa: S608 - placeholders and fixed SQL only
+        *params,
+    )
     return rows[0]["n"]
 
 
 RECIPIENT_COLUMNS = (
-    "r.email, c.id AS client_id, c.code, ct.first_name, ct.last_name, ct.company, "
-    "c.language, ct.country, c.status, g.name AS group_name"
+    "r.email, r.address, r.client AS client_id, r.contact AS contact_id, r.contact_type, "
+    "c.code, r.first_name, r.last_name, r.company, c.language, r.country, c.status, "
+    "g.name AS group_name"
 )
 
 
 async def iter_recipients(
     company_id: int, mailing_filter: MailingFilter, page_size: int = 1_000
 ) -> AsyncIterator[dict]:
-    """The filter's recipients, one per address (its client with the lowest ID), ordered by
-    address and read a page at a time, so a CSV of 100,000 rows never sits in memory."""
-    sql, params = filter_sql(company_id, mailing_filter)
+    """The filter's recipients, one per address (a primary contact before another contact,
+    then the lowest client ID), ordered by address and read a page at a time, so a CSV of
+    100,000 rows never sits in memory."""
+    sql, params = candidates_sql(company_id, mailing_filter)
     after = ""
     while True:
         rows = await MailingJob.raw(
-            f"SELECT {RECIPIENT_COLUMNS} FROM (SELECT lower(ct.email) AS email, "  # noqa: S608 - placeholders and fixed SQL only
-            f"min(c.id) AS client {sql} AND lower(ct.email) > {{}} GROUP BY lower(ct.email)) r "
+            f"SELECT {RECIPIENT_COLUMNS} FROM (SELECT cand.*, {ONE_PER_ADDRESS} AS n "  # noqa: S608 - placeholders and fixed SQL only
+            f"FROM ({sql}) cand WHERE cand.email > {{}}) r "
             "JOIN client c ON c.id = r.client "
-            "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
             'JOIN client_group g ON g.id = c."group" '
-            "ORDER BY r.email LIMIT {}",
+            "WHERE r.n = 1 ORDER BY r.email LIMIT {}",
             *params,
             after,
             page_size,
@@ -333,6 +407,7 @@ class UnsubscribeTarget:
     company_id: int
     company_name: str
     client_id: int
+    contact_id: int | None  # a billing or other contact; None: the client's primary contact
     email: str
     done: bool  # already unsubscribed through this link
 
@@ -349,7 +424,8 @@ async def unsubscribe_target(token: str) -> UnsubscribeTarget:
     if not TOKEN_SHAPE.fullmatch(token):
         raise NotFound()
     rows = await MailingRecipient.raw(
-        "SELECT r.id, r.client, r.email, r.unsubscribed_at, j.company, co.name AS company_name "
+        "SELECT r.id, r.client, r.contact, r.email, r.unsubscribed_at, j.company, "
+        "co.name AS company_name "
         "FROM mailer_recipient r JOIN mailer_job j ON j.id = r.job "
         "JOIN company co ON co.id = j.company "
         "WHERE r.unsubscribe_token = {} AND j.kind = 'marketing'",
@@ -363,6 +439,7 @@ async def unsubscribe_target(token: str) -> UnsubscribeTarget:
         company_id=row["company"],
         company_name=row["company_name"],
         client_id=row["client"],
+        contact_id=row["contact"],
         email=row["email"],
         done=row["unsubscribed_at"] is not None,
     )
@@ -370,29 +447,72 @@ async def unsubscribe_target(token: str) -> UnsubscribeTarget:
 
 async def unsubscribe(token: str, address: str = "") -> UnsubscribeTarget:
     """One-click unsubscribe: suppresses the address for the company's marketing mail and opts
-    the client out, with a consent record, in one transaction. Using the link again changes
-    nothing and succeeds the same way."""
+    out whom the message was for, with a consent record, in one transaction: the client (its
+    primary contact's consent is the client's) or the one billing or other contact, whose
+    client's consent stays as it is. Using the link again changes nothing and succeeds the same
+    way."""
     target = await unsubscribe_target(token)
     now = datetime.now(UTC)
+    actor = Actor(kind=UNSUBSCRIBE_SOURCE, address=address)
     async for transaction in write_transactions():
         async with transaction:
             await _suppress(target.company_id, target.email, "unsubscribe", UNSUBSCRIBE_SOURCE, now)
-            try:
-                await set_marketing_opt_in(
-                    target.company_id,
+            if target.contact_id is not None:
+                await opt_out_contact(
                     target.client_id,
-                    False,
-                    Actor(kind=UNSUBSCRIBE_SOURCE, address=address),
+                    target.contact_id,
+                    actor,
                     UNSUBSCRIBE_SOURCE,
-                    wording=UNSUBSCRIBE_WORDING,
+                    UNSUBSCRIBE_WORDING,
                 )
-            except NotFound:  # the client was deleted since; the address stays suppressed
-                pass
+            else:
+                try:
+                    await set_marketing_opt_in(
+                        target.company_id,
+                        target.client_id,
+                        False,
+                        actor,
+                        UNSUBSCRIBE_SOURCE,
+                        wording=UNSUBSCRIBE_WORDING,
+                    )
+                except NotFound:  # the client was deleted since; the address stays suppressed
+                    pass
             await MailingRecipient.update({MailingRecipient.unsubscribed_at: now}).where(
                 MailingRecipient.id == target.recipient_id,
                 MailingRecipient.unsubscribed_at.is_null(),
             )
     return target
+
+
+async def opt_out_contact(
+    client_id: int, contact_id: int, actor: Actor, source: str, wording: str
+) -> bool:
+    """Turns off a billing or other contact's own marketing consent, with a consent record
+    naming the contact, inside the caller's write transaction. Whether anything changed (a
+    contact already opted out, or since deleted, gets no record)."""
+    changed = (
+        await Contact.update({Contact.marketing_opt_in: False})
+        .where(
+            Contact.id == contact_id,
+            Contact.client == client_id,
+            Contact.contact_type.is_in(["billing", "other"]),
+            Contact.marketing_opt_in.eq(True),
+        )
+        .returning(Contact.id)
+    )
+    if changed:
+        await ConsentEvent.insert(
+            ConsentEvent(
+                client=client_id,
+                contact=contact_id,
+                opted_in=False,
+                actor=actor.label,
+                source=source,
+                wording=wording,
+                address=actor.address[:45],
+            )
+        )
+    return bool(changed)
 
 
 # --- suppressions ---------------------------------------------------------------------------
@@ -428,7 +548,9 @@ async def suppress_addresses(
 ) -> SuppressResult:
     """Unsubscribes or bounces reported from outside (e.g. an external mailer through the API):
     each address is suppressed for the company, and every client of the company with it as
-    primary address is opted out with a consent record. All or nothing."""
+    primary address is opted out with a consent record, as is every billing or other contact
+    with it that had opted in itself (those are not counted in `clients_opted_out`). All or
+    nothing."""
     actor.require(MAILER_SEND)
     if reason not in {"unsubscribe", "bounce"}:
         raise ValidationError({"reason": "The reason is unsubscribe or bounce."})
@@ -472,6 +594,23 @@ async def suppress_addresses(
                     wording=f"Reported as {reason} by an external mailer",
                 ):
                     opted_out += 1
+            contacts = await MailingJob.raw(
+                "SELECT oc.id, oc.client FROM contact oc JOIN client c ON c.id = oc.client "  # noqa: S608 - placeholders and fixed SQL only
+                "WHERE c.company = {} AND oc.contact_type IN ('billing', 'other') "
+                "AND oc.marketing_opt_in = {} "
+                f"AND lower(oc.email) IN ({_placeholders(len(unique))})",
+                company_id,
+                True,
+                *unique,
+            )
+            for row in contacts:
+                await opt_out_contact(
+                    row["client"],
+                    row["id"],
+                    actor,
+                    source,
+                    f"Reported as {reason} by an external mailer",
+                )
     return SuppressResult(suppressed=len(unique), clients_opted_out=opted_out)
 
 
@@ -479,19 +618,11 @@ async def suppress_addresses(
 
 
 async def sample_recipient(company_id: int, mailing_filter: MailingFilter) -> dict | None:
-    """The first recipient the mailing would reach (lowest address), for the preview."""
+    """The first recipient the mailing would reach (lowest address), for the preview, with
+    its address as typed."""
     async for row in iter_recipients(company_id, mailing_filter, page_size=1):
-        client = dict(row)
-        client["email"] = await _primary_email(client["client_id"]) or row["email"]
-        return client
+        return {**row, "email": row["address"] or row["email"]}
     return None
-
-
-async def _primary_email(client_id: int) -> str | None:
-    rows = await MailingJob.raw(
-        "SELECT email FROM contact WHERE client = {} AND contact_type = 'primary'", client_id
-    )
-    return rows[0]["email"] if rows else None
 
 
 async def preview(
@@ -528,6 +659,7 @@ NO_RECIPIENTS = "No client matches this filter, so there is nothing to send."
 QUEUED_COLUMNS = (
     MailingRecipient.job,
     MailingRecipient.client,
+    MailingRecipient.contact,
     MailingRecipient.email,
     MailingRecipient.status,
     MailingRecipient.attempts,
@@ -546,7 +678,7 @@ async def create_job(
     count, first, _ = await preview(company_id, mailing_filter, compose)
     if not count or first is None:
         raise ValidationError({"": NO_RECIPIENTS})
-    sql, params = filter_sql(company_id, mailing_filter)
+    sql, params = candidates_sql(company_id, mailing_filter)
     async for transaction in write_transactions():
         async with transaction:
             rows = await MailingJob.insert(
@@ -565,17 +697,18 @@ async def create_job(
                 )
             ).returning(MailingJob.id)
             job_id = rows[0]["id"]
-            # One row per address (the client with the lowest ID), each with its own token.
+            # One row per address (a primary contact first, then the lowest client ID), each
+            # with its own token.
             recipients = await MailingRecipient.raw(
-                f"SELECT min(c.id) AS client, lower(ct.email) AS email {sql} "  # noqa: S608 - fixed SQL and placeholders
-                "GROUP BY lower(ct.email)",
+                "SELECT r.client, r.contact, r.email FROM (SELECT cand.client, cand.contact, "  # noqa: S608 - fixed SQL and placeholders
+                f"cand.email, {ONE_PER_ADDRESS} AS n FROM ({sql}) cand) r WHERE r.n = 1",
                 *params,
             )
             await copy_rows(
                 MailingRecipient,
                 QUEUED_COLUMNS,
                 [
-                    (job_id, row["client"], row["email"], "pending", 0, False, "")
+                    (job_id, row["client"], row["contact"], row["email"], "pending", 0, False, "")
                     + (new_unsubscribe_token(),)
                     for row in recipients
                 ],
@@ -715,29 +848,57 @@ async def cancel_job(company_id: int, job_id: int, actor: Actor) -> None:
             )
 
 
-# --- opted-in clients, for external mailers ---------------------------------------------------
+# --- opted-in clients and contacts, for external mailers ------------------------------------
+
+OPTED_IN_AT = (
+    # The latest opt-in of the person in the consent log: the client's own for its primary
+    # contact, the contact's for a billing or other contact.
+    "CASE WHEN cand.contact IS NULL THEN (SELECT max(e.at) FROM consent_event e "
+    "WHERE e.client = cand.client AND e.contact IS NULL AND e.opted_in = {}) "
+    "ELSE (SELECT max(e.at) FROM consent_event e WHERE e.client = cand.client "
+    "AND e.contact = cand.contact AND e.opted_in = {}) END"
+)
 
 
-async def opted_in_clients(
+async def opted_in_page(
     company_id: int, mailing_filter: MailingFilter, after_id: int, limit: int
-) -> list[dict]:
-    """Opted-in clients the filter reaches (as a marketing mailing would, before the one-per-
-    address rule), by client id after `after_id`, with the time of their latest opt-in."""
+) -> tuple[list[dict], int | None]:
+    """A page of the people the filter reaches as a marketing mailing would, before the one-
+    per-address rule (the primary contacts of opted-in clients, and the billing and other
+    contacts who opted in themselves), of the clients with an id above `after_id`: by client
+    id, the primary contact first, with the time of each one's latest opt-in; and the cursor
+    of the next page (None on the last). A page ends between two clients, so a client's people
+    are never split across pages: it holds at most `limit` rows, unless a single client alone
+    has more (then the page is that client's)."""
     f = MailingFilter(**{**asdict(mailing_filter), "kind": "marketing"})
-    sql, params = filter_sql(company_id, f, joins=WITH_GROUPS)
-    rows = await MailingJob.raw(
-        "SELECT c.id, ct.email, ct.first_name, ct.last_name, c.language, ct.country, "  # noqa: S608 - placeholders and fixed SQL only
-        "g.id AS group_id, g.name AS group_name, "
-        "(SELECT max(e.at) FROM consent_event e WHERE e.client = c.id AND e.opted_in = {}) "
-        f"AS opted_in_at {sql} AND c.id > {{}} ORDER BY c.id LIMIT {{}}",
-        True,
-        *params,
-        after_id,
-        limit,
-    )
-    for row in rows:
-        row["opted_in_at"] = _as_datetime(row["opted_in_at"])
-    return rows
+    sql, params = candidates_sql(company_id, f, after_client=after_id)
+
+    async def fetch(where: str, limit_sql: str, *extra_params: Any) -> list[dict]:
+        rows = await MailingJob.raw(
+            "SELECT cand.client AS id, cand.contact AS contact_id, cand.contact_type, "  # noqa: S608 - placeholders and fixed SQL only
+            "cand.address AS email, cand.first_name, cand.last_name, c.language, cand.country, "
+            f"g.id AS group_id, g.name AS group_name, {OPTED_IN_AT} AS opted_in_at "
+            f"FROM ({sql}) cand JOIN client c ON c.id = cand.client "
+            'JOIN client_group g ON g.id = c."group" '
+            f"{where} ORDER BY cand.client, cand.pref, cand.contact {limit_sql}",
+            True,
+            True,
+            *params,
+            *extra_params,
+        )
+        for row in rows:
+            row["opted_in_at"] = _as_datetime(row["opted_in_at"])
+        return rows
+
+    async with read_transaction():
+        rows = await fetch("", "LIMIT {}", limit + 1)
+        if len(rows) <= limit:
+            return rows, None
+        cut = rows[limit]["id"]  # the first client not wholly on the page
+        page = [row for row in rows[:limit] if row["id"] != cut]
+        if not page:  # one client with more than `limit` people: the page is all of them
+            page = await fetch("WHERE cand.client = {}", "", cut)
+    return page, page[-1]["id"]
 
 
 def _as_datetime(value: Any) -> datetime | None:

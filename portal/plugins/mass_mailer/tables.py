@@ -5,7 +5,7 @@ from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Text, Timest
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.clients.tables import Client
+from portal.clients.tables import Client, Contact
 from portal.companies.tables import Company
 
 
@@ -29,7 +29,9 @@ class MailingJob(Table, tablename="mailer_job"):
 
 
 class MailingRecipient(Table, tablename="mailer_recipient"):
-    """One address of a mailing (unique per job: one message per address).
+    """One address of a mailing (unique per job: one message per address), and whose it is:
+    the client's primary contact (`contact` is null: the client's own consent applies) or one
+    of its billing or other contacts (`contact`: that contact's own consent applies).
 
     pending -> sending -> sent, or failed / skipped. A worker claims pending rows for a while
     (`claimed_by`, `claimed_at`), turns each to `sending` just before handing it to SMTP and to
@@ -37,6 +39,10 @@ class MailingRecipient(Table, tablename="mailer_recipient"):
 
     job = ForeignKey(references=MailingJob, null=False, on_delete=OnDelete.cascade)
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    # A billing or other contact of the client; null for the primary contact.
+    contact = ForeignKey(
+        references=Contact, null=True, default=None, on_delete=OnDelete.cascade, index=True
+    )
     email = Varchar(length=254)  # lower-case
     status = Varchar(length=10, default="pending")  # pending | sending | sent | failed | skipped
     attempts = Integer(default=0)

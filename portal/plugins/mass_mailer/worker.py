@@ -12,8 +12,9 @@ It runs inside the server (started by the app's lifespan) and, as its own proces
    claim older than PORTAL_MAILER_LEASE_SECONDS may be taken over (its worker died).
 2. **Sending.** Just before a message goes to the SMTP server, its row turns `sending` in its
    own committed transaction — and only if it is still `pending`, still ours, and (marketing)
-   the client is still opted in with that address and the address is not suppressed: the
-   check at send time is part of that same UPDATE. A row another worker took over is left
+   its person still has consent with that address (the client for its primary contact, the
+   billing or other contact for itself) and the address is not suppressed: the check at send
+   time is part of that same UPDATE. A row another worker took over is left
    alone, so two workers never send the same row.
 3. **Sent.** As soon as the server has answered 250 to the message's DATA, the row turns
    `sent` in its own transaction.
@@ -153,6 +154,7 @@ async def _transact(*statements: tuple[str, list[Any]]) -> list[list[dict]]:
 class Claimed:
     id: int
     client: int
+    contact: int | None  # a billing or other contact; None: the client's primary contact
     email: str
     attempts: int
     unsubscribe_token: str | None
@@ -160,8 +162,17 @@ class Claimed:
     @classmethod
     def of(cls, row: dict) -> Claimed:
         return cls(
-            row["id"], row["client"], row["email"], row["attempts"], row["unsubscribe_token"]
+            row["id"],
+            row["client"],
+            row["contact"],
+            row["email"],
+            row["attempts"],
+            row["unsubscribe_token"],
         )
+
+    @property
+    def person(self) -> tuple[int, int | None]:
+        return (self.client, self.contact)
 
 
 @dataclass
@@ -243,25 +254,40 @@ class SmtpSender:
             raise Uncertain(f"{services.UNCERTAIN_ERROR} ({error})"[:500]) from None
 
 
-# Rows a worker may still send: pending, claimed by it. For marketing, the client must still be
-# opted in with this address as its primary one, and the address not suppressed; for service
-# mail, the address must still be the client's and not bounced.
+# Rows a worker may still send: pending, claimed by it. For marketing, the row's person must
+# still have consent with this address and the address must not be suppressed: a row without a
+# contact is the client's primary contact (the client opted in), one with a contact is that
+# billing or other contact of the client (the contact opted in itself). For service mail, the
+# address must still be the person's and not bounced.
 STILL_WANTED = {
     kind: (
-        "EXISTS (SELECT 1 FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608 - placeholders and fixed SQL only
-        "AND ct.contact_type = 'primary' WHERE c.id = mailer_recipient.client "
-        "AND lower(ct.email) = mailer_recipient.email"
+        "((mailer_recipient.contact IS NULL AND EXISTS (SELECT 1 FROM client c "  # noqa: S608 - placeholders and fixed SQL only
+        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+        "WHERE c.id = mailer_recipient.client AND lower(ct.email) = mailer_recipient.email"
         + (" AND c.marketing_opt_in = {}" if kind == "marketing" else "")
         + " AND "
         + services.suppression_clause(kind)[0]
-        + ")"
+        + ")) OR (mailer_recipient.contact IS NOT NULL AND EXISTS (SELECT 1 FROM client c "
+        "JOIN contact oc ON oc.client = c.id AND oc.contact_type IN ('billing', 'other') "
+        "WHERE c.id = mailer_recipient.client AND oc.id = mailer_recipient.contact "
+        "AND lower(oc.email) = mailer_recipient.email"
+        + (" AND oc.marketing_opt_in = {}" if kind == "marketing" else "")
+        + " AND "
+        + services.suppression_clause(kind, "oc.email", services.CONTACT_CONSENT)[0]
+        + ")))"
     )
     for kind in services.KINDS
 }
 
 
 def _wanted_params(kind: str) -> list[Any]:
-    return ([True] if kind == "marketing" else []) + services.suppression_clause(kind)[1]
+    consent = [True] if kind == "marketing" else []
+    return (
+        consent
+        + services.suppression_clause(kind)[1]
+        + consent
+        + services.suppression_clause(kind, "oc.email", services.CONTACT_CONSENT)[1]
+    )
 
 
 class Worker:
@@ -336,7 +362,7 @@ class Worker:
                     "AND (next_attempt_at IS NULL OR next_attempt_at <= {}) "
                     "AND (claimed_by IS NULL OR claimed_by = {} OR claimed_at < {}) "
                     f"ORDER BY id LIMIT {{}}{skip_locked()}) "
-                    "RETURNING id, client, email, attempts, unsubscribe_token",
+                    "RETURNING id, client, contact, email, attempts, unsubscribe_token",
                     self.id,
                     now,
                     job_id,
@@ -408,18 +434,37 @@ class Worker:
 
     # -- sending --
 
-    async def clients(self, ids: list[int]) -> dict[int, dict]:
-        rows = await _fetch(
-            "SELECT c.id, c.code, c.language, ct.first_name, ct.last_name, ct.company, "  # noqa: S608 - placeholders and fixed SQL only
-            "ct.email, ct.country FROM client c JOIN contact ct ON ct.client = c.id "
-            "AND ct.contact_type = 'primary' "
-            f"WHERE c.id IN ({', '.join(['{}'] * len(ids))})",
-            *ids,
-        )
-        return {row["id"]: row for row in rows}
+    async def people(self, rows: list[Claimed]) -> dict[tuple[int, int | None], dict]:
+        """Whom the rows are for, by (client, contact): the client's code and language with
+        the name, company, address and country of its primary contact (rows without a
+        contact) or of the row's billing or other contact."""
+        found: dict[tuple[int, int | None], dict] = {}
+        client_ids = sorted({row.client for row in rows if row.contact is None})
+        contact_ids = sorted({row.contact for row in rows if row.contact is not None})
+        if client_ids:
+            for person in await _fetch(
+                "SELECT c.id, c.code, c.language, ct.first_name, ct.last_name, ct.company, "  # noqa: S608 - placeholders and fixed SQL only
+                "ct.email, ct.country FROM client c JOIN contact ct ON ct.client = c.id "
+                "AND ct.contact_type = 'primary' "
+                f"WHERE c.id IN ({', '.join(['{}'] * len(client_ids))})",
+                *client_ids,
+            ):
+                found[(person["id"], None)] = person
+        if contact_ids:
+            for person in await _fetch(
+                "SELECT c.id, oc.id AS contact, c.code, c.language, oc.first_name, "  # noqa: S608 - placeholders and fixed SQL only
+                "oc.last_name, oc.company, oc.email, oc.country FROM contact oc "
+                "JOIN client c ON c.id = oc.client "
+                "WHERE oc.contact_type IN ('billing', 'other') "
+                f"AND oc.id IN ({', '.join(['{}'] * len(contact_ids))})",
+                *contact_ids,
+            ):
+                found[(person["id"], person["contact"])] = person
+        return found
 
     def prepare(self, job: JobInfo, row: Claimed, client: dict | None) -> Any:
-        """(rendered message, email) for a row, or None when it cannot be rendered."""
+        """(rendered message, email) for a row, or None when it cannot be rendered. `client`:
+        the row's person (see `people`)."""
         if client is None or client["email"].lower() != row.email:
             return None
         to = smtp_address(client["email"])
@@ -443,7 +488,7 @@ class Worker:
         return rendered, message
 
     async def prepare_rows(
-        self, job: JobInfo, rows: list[Claimed], clients: dict[int, dict]
+        self, job: JobInfo, rows: list[Claimed], people: dict[tuple[int, int | None], dict]
     ) -> list[tuple[Claimed, Any, ValidationError | None]]:
         """`prepare` for each row, in a worker thread (rendering is bounded, but not free):
         (row, prepared or None, the reason it cannot be)."""
@@ -452,7 +497,7 @@ class Worker:
             results = []
             for row in rows:
                 try:
-                    results.append((row, self.prepare(job, row, clients.get(row.client)), None))
+                    results.append((row, self.prepare(job, row, people.get(row.person)), None))
                 except ValidationError as error:
                     results.append((row, None, error))
             return results
@@ -522,10 +567,10 @@ class Worker:
         await _transact(statement)
 
     async def send_batch(self, job: JobInfo, batch: list[Claimed]) -> None:
-        clients = await self.clients([row.client for row in batch])
+        people = await self.people(batch)
         prepared: list[tuple[Claimed, Any]] = []
         unwanted: list[int] = []
-        for row, ready, problem in await self.prepare_rows(job, batch, clients):
+        for row, ready, problem in await self.prepare_rows(job, batch, people):
             if problem is not None:
                 await self.mark(row, "failed", "; ".join(problem.errors.values())[:500])
             elif ready is None:
@@ -692,7 +737,8 @@ class Worker:
                     stale,
                 )
         unlogged = await _fetch(
-            "SELECT id, job, client, email, attempts, unsubscribe_token FROM mailer_recipient "
+            "SELECT id, job, client, contact, email, attempts, unsubscribe_token "
+            "FROM mailer_recipient "
             "WHERE status = 'sent' AND logged = {} AND claimed_at < {} ORDER BY id LIMIT 1000",
             False,
             stale,
@@ -702,10 +748,10 @@ class Worker:
             by_job.setdefault(r["job"], []).append(Claimed.of(r))
         for job_id, rows in by_job.items():
             job = await self.job(job_id)
-            clients = await self.clients([row.client for row in rows])
+            people = await self.people(rows)
             entries = [
                 (row, *ready, "sent", None)
-                for row, ready, _ in await self.prepare_rows(job, rows, clients)
+                for row, ready, _ in await self.prepare_rows(job, rows, people)
                 if ready is not None
             ]
             await self.log(job, entries)

@@ -1,0 +1,137 @@
+"""Admin area: the client profile's Users widget (the logins of the account and its pending
+invitations) and what staff who may edit clients do there: invite an address, revoke an
+invitation, remove a user. The rules live in portal.clients.users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.params import FromPath
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from portal.clients import services, users
+from portal.clients.services import ClientView
+from portal.core.actors import Actor
+from portal.core.errors import ValidationError
+from portal.core.forms import many, text
+from portal.core.permissions import CLIENTS_EDIT
+from portal.core.web import form_data, redirect
+from portal.staff.access import Admin, AdminContext
+
+
+def _actor(admin: AdminContext) -> Actor:
+    return Actor(
+        kind="staff",
+        id=admin.staff.id,
+        name=admin.staff.name,
+        permissions=admin.membership.permissions,
+    )
+
+
+def _back(client_id: int) -> str:
+    return f"/admin/clients/{client_id}#widget-users"
+
+
+async def users_widget(
+    admin: AdminContext,
+    client: ClientView,
+    page: int,
+    invite: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The widget's content. Only staff who may edit clients see and manage the account's
+    users (the services' rule); others get a short note."""
+    context: dict[str, Any] = {
+        "may_manage": admin.may(CLIENTS_EDIT),
+        "members": [],
+        "invitations": [],
+        "permissions": list(users.ACCOUNT_PERMISSIONS.items()),
+        "invite": invite or {"email": "", "permissions": []},
+        "errors": errors or {},
+    }
+    if context["may_manage"]:
+        context["members"] = await users.members(admin.company.id, client.id, _actor(admin))
+        context["invitations"] = await users.pending_invitations(
+            admin.company.id, client.id, _actor(admin)
+        )
+    return context
+
+
+@post(
+    "/clients/{client_id:int}/users/invite",
+    name="admin:clients:users-invite",
+    permission=CLIENTS_EDIT,
+)
+async def invite_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
+    client = await services.get_client(admin.company.id, client_id)
+    data = await form_data(request)
+    invite = {
+        "email": text(data, "email"),
+        "permissions": [p for p in many(data, "permissions") if p],
+    }
+    try:
+        await users.invite(
+            admin.company.id,
+            client.id,
+            invite["email"],
+            invite["permissions"],
+            admin.actor(request),
+        )
+    except ValidationError as error:
+        return await _widget_page(admin, client, invite, error.errors)
+    flash(request, f"An invitation was sent to {invite['email']}.", category="success")
+    return redirect(request, _back(client.id))
+
+
+async def _widget_page(
+    admin: AdminContext, client: ClientView, invite: dict[str, Any], errors: dict[str, str]
+) -> Template:
+    """The Users widget on a page of its own, with the invite form as it was sent."""
+    from portal.clients.profile_routes import WIDGETS, money_formatter  # imports this module
+
+    context = await users_widget(admin, client, 1, invite, errors)
+    context.update(
+        client=client,
+        widget=WIDGETS["users"],
+        money=money_formatter(admin),
+        widget_url=f"/admin/clients/{client.id}/widgets/users",
+        page_title=f"Users – {client.name}",
+    )
+    return Template("admin/clients/widget_page.html", context=context, status_code=422)
+
+
+@post(
+    "/clients/{client_id:int}/users/invitations/{invitation_id:int}/revoke",
+    name="admin:clients:users-revoke",
+    permission=CLIENTS_EDIT,
+)
+async def revoke_submit(
+    request: Request, admin: Admin, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    client = await services.get_client(admin.company.id, client_id)
+    await users.revoke_invitation(admin.company.id, client.id, invitation_id, admin.actor(request))
+    flash(request, "The invitation was revoked.", category="success")
+    return redirect(request, _back(client.id))
+
+
+@post(
+    "/clients/{client_id:int}/users/{user_id:int}/remove",
+    name="admin:clients:users-remove",
+    permission=CLIENTS_EDIT,
+)
+async def remove_submit(
+    request: Request, admin: Admin, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    client = await services.get_client(admin.company.id, client_id)
+    try:
+        await users.remove_member(admin.company.id, client.id, user_id, admin.actor(request))
+    except ValidationError as error:
+        flash(request, next(iter(error.errors.values())), category="error")
+        return redirect(request, _back(client.id))
+    flash(request, "The user was removed from the account.", category="success")
+    return redirect(request, _back(client.id))
+
+
+admin_handlers = [invite_submit, revoke_submit, remove_submit]

@@ -489,3 +489,35 @@ async def test_an_owner_cannot_manage_another_accounts_users(company_id):
         )
         assert refused.status_code == 404
     assert await users.membership(ann_id, account) is not None
+
+
+async def test_guessing_invitation_links_is_throttled_per_address(owner):
+    http, _ = owner
+    assert (await invite(http, "bill@example.com", ["invoices"])).status_code == 303
+    link = await latest_link("bill@example.com")
+    transport = httpx.ASGITransport(app=create_app(), client=("192.0.2.7", 50007))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver.local"
+    ) as guesser:
+        for number in range(30):
+            guess = await guesser.get(f"/client/invitation/guess-{number:04d}")
+            assert guess.status_code == 404
+        refused = await guesser.get(link)
+        assert refused.status_code == 429, "even a real link, once the address guessed too often"
+        assert refused.headers["retry-after"] == "900"
+        assert "Too many attempts" in refused.text
+    async with browser_session() as invitee:
+        assert (await invitee.get(link)).status_code == 200, "other addresses are not affected"
+
+
+async def test_guessing_password_reset_links_is_throttled_too(client):
+    for number in range(30):
+        assert (await client.get(f"/client/reset/guess-{number:04d}")).status_code == 404
+    refused = await client.get("/client/reset/guess-9999")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "900"
+    page = await client.get("/client/login")
+    posted = await client.post(
+        "/client/reset/guess-9998",
+        data={"_csrf_token": csrf_from(page.text), "password": "Whatever-otter-12"},
+    )
+    assert posted.status_code == 429

@@ -30,6 +30,7 @@ from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.forms import apply_form_action, client_details_of, read_client_details
 from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
 from portal.companies.services import company_ref, internationalization
+from portal.core import throttle
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
 from portal.core.i18n import (
@@ -126,8 +127,8 @@ def _mail_sent(send: Callable[[str], Awaitable[None]], value: str) -> Template:
 
 
 @get("/reset/{token:str}", name="client:reset")
-async def reset_page(token: FromPath[str]) -> Template:
-    if not await services.reset_token_is_valid(token[:100]):
+async def reset_page(request: Request, token: FromPath[str]) -> Template:
+    if not await services.reset_token_is_valid(token[:100], client_address(request)):
         return _invalid_reset_link()
     return _page("reset_password.html", token=token, errors={})
 
@@ -145,6 +146,8 @@ def _invalid_reset_link() -> Template:
 
 @post("/reset/{token:str}", name="client:reset-submit")
 async def reset_submit(request: Request, token: FromPath[str]) -> Template:
+    if not await services.reset_token_is_valid(token[:100], client_address(request)):
+        return _invalid_reset_link()
     data = await form_data(request)
     try:
         await services.reset_password(token[:100], str(data.get("password", "")))
@@ -329,9 +332,21 @@ async def _load_brand(request: Request) -> None:
     request.state.brand = await company_ref(company_id)
 
 
+def _throttled(_: Request, __: Throttled) -> Template:
+    """A page of links (an invitation) asked too often with unknown tokens from the address."""
+    retry_after = str(int(throttle.WINDOW.total_seconds()))
+    return Template(
+        "client/message.html",
+        context={"title": N_("Too many attempts"), "message": THROTTLED},
+        status_code=429,
+        headers={"Retry-After": retry_after},
+    )
+
+
 public_router = Router(
     path="/client",
     before_request=_load_brand,
+    exception_handlers={Throttled: _throttled},
     route_handlers=[
         login_page,
         login_submit,

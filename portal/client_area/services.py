@@ -3,8 +3,10 @@ own details. Every rule about clients themselves stays in portal.clients.service
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from portal.activity import services as activity
 from portal.billing import services as billing
@@ -49,6 +51,12 @@ MAX_EMAIL_CANDIDATES = 5
 # The password reset and username reminder pages answer at most this often per address and
 # account in the throttle window, so they cannot be used to flood someone's mailbox.
 RESET_LIMITS = throttle.Limits(per_pair=3, per_account=3, per_address=10)
+# Links guessed from one address: past this many unknown links in the throttle window, the
+# address gets no answer about links any more (a real link is 256 random bits; this keeps
+# guessing from costing the database).
+LINK_THROTTLE_AREA = "client-link"
+LINK_LIMITS = throttle.Limits(per_pair=30, per_address=30)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,24 @@ async def check_mail_request(identifier: str, address: str) -> None:
         raise Throttled()
 
 
+async def _counted_link(
+    token: str, address: str, lookup: Callable[[str], Awaitable[T | None]]
+) -> T | None:
+    """What a one-time link names (`lookup`), or None for a used, expired or unknown link,
+    which counts against the address: past LINK_LIMITS, Throttled."""
+    attempt = await throttle.begin(LINK_THROTTLE_AREA, token[:16], address, LINK_LIMITS)
+    if attempt is None:
+        raise Throttled()
+    found = await lookup(token)
+    await (throttle.failed(attempt) if found is None else throttle.succeeded(attempt))
+    return found
+
+
+async def open_invitation(token: str, address: str) -> users.Invitation | None:
+    """The invitation of a link while it can be accepted (not used, revoked or expired)."""
+    return await _counted_link(token, address, users.invitation_for)
+
+
 async def send_password_reset(identifier: str) -> None:
     """Emails a reset link to the users the username or email names, if any, that belong to an
     active account."""
@@ -292,17 +318,22 @@ async def _mail_user(
     )
 
 
-async def reset_token_is_valid(token: str) -> bool:
-    row = (
-        await PasswordResetToken.select(PasswordResetToken.id)
-        .where(
-            PasswordResetToken.token_hash == token_hash(token),
-            PasswordResetToken.used_at.is_null(),
-            PasswordResetToken.expires_at > datetime.now(UTC),
+async def reset_token_is_valid(token: str, address: str) -> bool:
+    """Whether a password reset link can still be used (counted like every one-time link)."""
+
+    async def lookup(value: str) -> int | None:
+        row = (
+            await PasswordResetToken.select(PasswordResetToken.id)
+            .where(
+                PasswordResetToken.token_hash == token_hash(value),
+                PasswordResetToken.used_at.is_null(),
+                PasswordResetToken.expires_at > datetime.now(UTC),
+            )
+            .first()
         )
-        .first()
-    )
-    return row is not None
+        return row["id"] if row else None
+
+    return await _counted_link(token, address, lookup) is not None
 
 
 async def reset_password(token: str, new_password: str) -> None:

@@ -234,8 +234,9 @@ def _invalid() -> Template:
 
 
 async def _invitation(request: Request, token: str) -> users.Invitation | None:
-    """The open invitation of a link; the pages show its company's name and logo."""
-    invitation = await users.invitation_for(token[:MAX_TOKEN])
+    """The open invitation of a link; the pages show its company's name and logo. Too many
+    unknown links from the address: Throttled (a 429 page, see the handlers)."""
+    invitation = await services.open_invitation(token[:MAX_TOKEN], client_address(request))
     if invitation is not None:
         request.state.brand = await company_ref(invitation.company_id)
     return invitation

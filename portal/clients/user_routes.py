@@ -13,21 +13,11 @@ from litestar.response import Template
 
 from portal.clients import services, users
 from portal.clients.services import ClientView
-from portal.core.actors import Actor
 from portal.core.errors import ValidationError
 from portal.core.forms import many, text
 from portal.core.permissions import CLIENTS_EDIT
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
-
-
-def _actor(admin: AdminContext) -> Actor:
-    return Actor(
-        kind="staff",
-        id=admin.staff.id,
-        name=admin.staff.name,
-        permissions=admin.membership.permissions,
-    )
 
 
 def _back(client_id: int) -> str:
@@ -52,9 +42,9 @@ async def users_widget(
         "errors": errors or {},
     }
     if context["may_manage"]:
-        context["members"] = await users.members(admin.company.id, client.id, _actor(admin))
+        context["members"] = await users.members(admin.company.id, client.id, admin.actor())
         context["invitations"] = await users.pending_invitations(
-            admin.company.id, client.id, _actor(admin)
+            admin.company.id, client.id, admin.actor()
         )
     return context
 

@@ -41,12 +41,13 @@ class AdminContext:
     def may(self, permission: str) -> bool:
         return permission in self.membership.permissions
 
-    def actor(self, request: Request) -> Actor:
-        """The staff member as the actor of a change made by this request."""
+    def actor(self, request: Request | None = None) -> Actor:
+        """The staff member as the actor of a change made by this request (of a read, where
+        no request is at hand)."""
         return Actor(
             kind="staff",
             id=self.staff.id,
-            address=client_address(request),
+            address=client_address(request) if request is not None else "",
             name=self.staff.name,
             permissions=self.membership.permissions,
         )

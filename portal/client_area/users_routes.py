@@ -14,11 +14,12 @@ from litestar.response import Template
 from portal.client_area import services
 from portal.client_area.access import SESSION_KEY, CurrentClient, log_in, remember
 from portal.clients import users
+from portal.clients.forms import read_invitation, read_permissions
 from portal.companies.services import company_ref
 from portal.core import throttle
 from portal.core.config import get_settings
 from portal.core.errors import NotFound, Throttled, ValidationError
-from portal.core.forms import many, text
+from portal.core.forms import text
 from portal.core.i18n import LANGUAGES, N_, Message, current_language, translate
 from portal.core.web import client_address, form_data, redirect
 
@@ -83,10 +84,7 @@ async def users_page(user: CurrentClient) -> Template:
 @post("/users/invite", name="client:users-invite")
 async def invite_submit(request: Request, user: CurrentClient) -> Response:
     data = await form_data(request)
-    invite = {
-        "email": text(data, "email"),
-        "permissions": [p for p in many(data, "permissions") if p],
-    }
+    invite = read_invitation(data)
     try:
         await users.invite(
             user.company_id, user.id, invite["email"], invite["permissions"], user.actor
@@ -137,7 +135,7 @@ async def permissions_submit(
     request: Request, user: CurrentClient, user_id: FromPath[int]
 ) -> Response:
     member = await _member(user, user_id)
-    chosen = [p for p in many(await form_data(request), "permissions") if p]
+    chosen = read_permissions(await form_data(request))
     try:
         await users.set_permissions(user.company_id, user.id, user_id, chosen, user.actor)
     except ValidationError as error:

@@ -15,11 +15,11 @@ from litestar.response import Template
 from portal.clients import contacts, services, users
 from portal.clients.contacts import ContactDetails, ContactView, LoginDetails
 from portal.clients.fields import CONTACT_FIELDS
-from portal.clients.forms import _phone_rows, apply_form_action, new_phone_row
+from portal.clients.forms import apply_form_action, new_phone_row, read_permissions, read_phone_rows
 from portal.clients.services import ClientView
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import ValidationError
-from portal.core.forms import checkbox, many, text
+from portal.core.forms import checkbox, text
 from portal.core.permissions import CLIENTS_EDIT
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -39,7 +39,7 @@ def read_contact_details(data: dict[str, Any]) -> ContactDetails:
     details = ContactDetails(
         contact_type=text(data, "contact_type"),
         **{contact_field.name: text(data, contact_field.name) for contact_field in CONTACT_FIELDS},
-        phones=_phone_rows(data),
+        phones=read_phone_rows(data),
         marketing_opt_in=checkbox(data, "marketing_opt_in"),
     )
     details.country = details.country.upper()
@@ -52,7 +52,7 @@ def read_login(data: dict[str, Any]) -> tuple[LoginForm, LoginDetails | None]:
     form = LoginForm(
         give=checkbox(data, "give_login"),
         username=text(data, "username"),
-        permissions=[name for name in many(data, "permissions") if name],
+        permissions=read_permissions(data),
         send_registration_email=checkbox(data, "send_registration_email"),
     )
     if not form.give:

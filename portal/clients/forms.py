@@ -17,7 +17,7 @@ def new_phone_row(number_type: str = "phone", location: str = "home", number: st
     )
 
 
-def _phone_rows(data: dict[str, Any]) -> list[PhoneRow]:
+def read_phone_rows(data: dict[str, Any]) -> list[PhoneRow]:
     """The Phone Numbers rows, at most one more than can be stored: the service refuses the
     excess, and the form comes back with the rows it can keep."""
     ids, types, locations, numbers = (
@@ -50,7 +50,7 @@ def read_client_details(data: dict[str, Any]) -> ClientDetails:
         state=text(data, "state"),
         zip=text(data, "zip"),
         email=text(data, "email"),
-        phones=_phone_rows(data),
+        phones=read_phone_rows(data),
         tax_exempt=checkbox(data, "tax_exempt"),
         tax_id=text(data, "tax_id"),
         preferred_currency=text(data, "preferred_currency").upper(),
@@ -128,3 +128,13 @@ def apply_form_action(data: dict[str, Any], details: ClientDetails) -> tuple[boo
     if action == "generate_password":
         return True, generate_password()
     return action == "refresh", None
+
+
+def read_permissions(data: dict[str, Any]) -> list[str]:
+    """The account permissions ticked on a form (the services check the names)."""
+    return [name for name in many(data, "permissions") if name]
+
+
+def read_invitation(data: dict[str, Any]) -> dict[str, Any]:
+    """An invitation form (the owner's Users page, the profile's Users widget) as typed."""
+    return {"email": text(data, "email"), "permissions": read_permissions(data)}

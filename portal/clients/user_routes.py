@@ -12,9 +12,9 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from portal.clients import services, users
+from portal.clients.forms import read_invitation
 from portal.clients.services import ClientView
 from portal.core.errors import ValidationError
-from portal.core.forms import many, text
 from portal.core.permissions import CLIENTS_EDIT
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -57,10 +57,7 @@ async def users_widget(
 async def invite_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
-    invite = {
-        "email": text(data, "email"),
-        "permissions": [p for p in many(data, "permissions") if p],
-    }
+    invite = read_invitation(data)
     try:
         await users.invite(
             admin.company.id,

@@ -54,3 +54,44 @@ async def test_owner_walks_through_the_record_pages(browser: Browser, live_serve
         assert row[0]["marketing_opt_in"] is True
     finally:
         await context.close()
+
+
+async def test_owner_adds_a_contact_with_the_keyboard_and_deletes_it(
+    browser: Browser,
+    live_server: str,
+    account,  # noqa: F811
+):
+    context = await a11y_context(browser)
+    try:
+        page = await context.new_page()
+        await log_in(page, live_server, "ann", PASSWORD)
+        await main_nav(page).get_by_role("link", name="Contacts", exact=True).click()
+        await page.get_by_role("link", name="Add a contact").click()
+        await expect(page.get_by_role("heading", name="Add a contact")).to_be_visible()
+        await assert_accessible(page, "the client area's contact form")
+        await page.locator("#contact_type").select_option("other")
+        await page.get_by_label("First Name").fill("Otto")
+        await page.get_by_label("Address 1").fill("3 Side St")
+        await page.get_by_label("City").fill("Bremen")
+        await page.get_by_label("Country").select_option("DE")
+        await page.get_by_label("State/Province").select_option("DE-HB")
+        await page.get_by_label("Zip/Postal Code").fill("28195")
+        await page.get_by_label("Email", exact=True).fill("otto@example.com")
+        await page.get_by_role("button", name="Add Number").click()
+        await expect(page.locator(".phone-row")).to_have_count(2)
+        await page.get_by_label("Email", exact=True).press("Enter")  # Last Name is missing
+        await expect(page.locator("#last_name-error")).to_be_visible()
+        await expect(page.get_by_label("First Name")).to_have_value("Otto")
+        await assert_accessible(page, "the contact form with an error")
+        await page.get_by_label("Last Name").fill("Other")
+        await page.get_by_role("button", name="Save", exact=True).click()
+        await expect(page.get_by_text("Otto Other was added.")).to_be_visible()
+        row = page.locator("tr", has_text="otto@example.com")
+        await expect(row).to_contain_text("Other")
+        await row.get_by_role("link", name=re.compile("Delete")).click()
+        await assert_accessible(page, "the delete confirmation")
+        await page.get_by_role("button", name="Delete").click()
+        await expect(page.get_by_text("Otto Other was deleted.")).to_be_visible()
+        await expect(page.locator("tr", has_text="otto@example.com")).to_have_count(0)
+    finally:
+        await context.close()

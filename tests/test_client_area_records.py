@@ -189,3 +189,95 @@ async def test_a_forged_marketing_change_without_the_permission_is_refused(clien
     )
     assert refused.status_code == 403
     assert not await ConsentEvent.exists().where(ConsentEvent.source == "client-area")
+
+
+def contact_form(csrf: str, **overrides) -> dict:
+    form = {
+        "_csrf_token": csrf,
+        "action": "save",
+        "contact_type": "other",
+        "first_name": "Otto",
+        "last_name": "Other",
+        "address1": "3 Side St",
+        "city": "Bremen",
+        "country": "DE",
+        "state": "DE-HB",
+        "zip": "28195",
+        "email": "otto@example.com",
+        "phone_row": ["r1"],
+        "phone_type": ["phone"],
+        "phone_location": ["work"],
+        "phone_number": ["+49 421 555 0101"],
+        "marketing_opt_in": "1",  # not for this form to give
+    }
+    form.update(overrides)
+    return form
+
+
+async def test_a_user_with_the_contacts_permission_manages_contacts(client, account):
+    from portal.clients.tables import ClientAudit, ContactNumber
+
+    ann = account["ann"]
+    assert (await client_login(client, "ann")).status_code == 303
+    page = await client.get("/client/contacts/add")
+    assert page.status_code == 200 and 'for="first_name"' in page.text
+    bad = await client.post(
+        "/client/contacts/add", data=contact_form(csrf_from(page.text), last_name="")
+    )
+    assert bad.status_code == 422
+    assert 'id="last_name-error"' in bad.text and 'value="Otto"' in bad.text
+    added = await client.post("/client/contacts/add", data=contact_form(csrf_from(page.text)))
+    assert added.status_code == 303
+    otto = await Contact.select().where(Contact.email == "otto@example.com").first()
+    assert otto["client"] == ann and otto["contact_type"] == "other"
+    assert otto["marketing_opt_in"] is False and otto["login"] is None
+    numbers = await ContactNumber.select().where(ContactNumber.contact == otto["id"])
+    assert [n["number"] for n in numbers] == ["+494215550101"]
+    history = await ClientAudit.select().where(ClientAudit.client_id == ann)
+    assert any(
+        "otto@example.com" in line["new_value"] and line["actor"].startswith("client:")
+        for line in history
+    )
+
+    edit = await client.get(f"/client/contacts/{otto['id']}/edit")
+    assert edit.status_code == 200 and 'value="Bremen"' in edit.text
+    saved = await client.post(
+        f"/client/contacts/{otto['id']}/edit",
+        data=contact_form(csrf_from(edit.text), city="Bremerhaven", contact_type="billing"),
+    )
+    assert saved.status_code == 303
+    otto = await Contact.select().where(Contact.id == otto["id"]).first()
+    assert otto["city"] == "Bremerhaven" and otto["contact_type"] == "billing"
+
+    # Not through this form: the primary contact, a contact who logs in, another account's.
+    bill = await Contact.select(Contact.id).where(Contact.email == "bill@example.com").first()
+    primary = (
+        await Contact.select(Contact.id)
+        .where(Contact.client == ann, Contact.contact_type == "primary")
+        .first()
+    )
+    olgas = await Contact.select(Contact.id).where(Contact.client == account["other"]).first()
+    for contact_id in (bill["id"], primary["id"], olgas["id"], 99999999):
+        assert (await client.get(f"/client/contacts/{contact_id}/edit")).status_code == 404
+        forged = await client.post(
+            f"/client/contacts/{contact_id}/delete", data={"_csrf_token": csrf_from(edit.text)}
+        )
+        assert forged.status_code == 404
+    assert await Contact.exists().where(Contact.id == olgas["id"])
+
+    confirm = await client.get(f"/client/contacts/{otto['id']}/delete")
+    assert confirm.status_code == 200
+    deleted = await client.post(
+        f"/client/contacts/{otto['id']}/delete", data={"_csrf_token": csrf_from(confirm.text)}
+    )
+    assert deleted.status_code == 303
+    assert not await Contact.exists().where(Contact.id == otto["id"])
+
+
+async def test_contacts_need_the_contacts_permission(client, account):
+    assert (await client_login(client, "bill", BILL_PASSWORD)).status_code == 303
+    page = await client.get("/client/invoices")
+    assert (await client.get("/client/contacts/add")).status_code == 403
+    forged = await client.post("/client/contacts/add", data=contact_form(csrf_from(page.text)))
+    assert forged.status_code == 403
+    assert not await Contact.exists().where(Contact.email == "otto@example.com")

@@ -15,10 +15,20 @@ from litestar.response import Template
 from portal.billing.money import format_money
 from portal.client_area import records
 from portal.client_area.access import CurrentClient
-from portal.clients.services import MARKETING_OPT_IN_WORDING
-from portal.core.countries import country_name, subdivisions
+from portal.client_area.services import ClientUser
+from portal.clients.contacts import CONTACT_TYPES, ContactDetails, ContactView
+from portal.clients.fields import CONTACT_FIELDS
+from portal.clients.forms import (
+    apply_form_action,
+    contact_details_of,
+    new_phone_row,
+    read_contact_details,
+)
+from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
+from portal.core.countries import countries, country_name, subdivisions
+from portal.core.errors import ValidationError
 from portal.core.forms import many
-from portal.core.i18n import current_language, translate
+from portal.core.i18n import N_, Message, current_language, translate
 from portal.core.ids import parse_id
 from portal.core.web import client_address, form_data, redirect
 
@@ -29,8 +39,12 @@ def money_formatter() -> Callable[[int, str], str]:
     return lambda minor, currency: format_money(minor, currency, language)
 
 
-def _page(template: str, **context: Any) -> Template:
-    return Template(f"client/records/{template}", context={"money": money_formatter(), **context})
+def _page(template: str, status_code: int = 200, **context: Any) -> Template:
+    return Template(
+        f"client/records/{template}",
+        context={"money": money_formatter(), **context},
+        status_code=status_code,
+    )
 
 
 @get("/invoices", name="client:invoices")
@@ -75,6 +89,95 @@ async def contacts_page(user: CurrentClient) -> Template:
     return _page("contacts.html", contacts=await records.contacts(user))
 
 
+async def _contact_form(
+    user: ClientUser,
+    details: ContactDetails,
+    errors: dict[str, str],
+    *,
+    contact: ContactView | None = None,
+    status_code: int = 200,
+) -> Template:
+    settings = await records.contact_settings(user)
+    language = current_language.get()
+    return _page(
+        "contact_form.html",
+        status_code,
+        contact=contact,
+        details=details,
+        errors=errors,
+        action=f"/client/contacts/{contact.id}/edit" if contact else "/client/contacts/add",
+        contact_types=[(name, translate(label)) for name, label in CONTACT_TYPES.items()],
+        contact_fields=CONTACT_FIELDS,
+        required_fields=settings.required_fields,
+        field_mode=lambda name: records.contact_field_mode(settings, contact, name),
+        countries=countries(language),
+        states=subdivisions(details.country, language),
+        number_types=NUMBER_TYPES,
+        number_locations=NUMBER_LOCATIONS,
+    )
+
+
+@get("/contacts/add", name="client:contact-add")
+async def add_contact_page(user: CurrentClient) -> Template:
+    return await _contact_form(user, ContactDetails(phones=[new_phone_row()]), {})
+
+
+@post("/contacts/add", name="client:contact-add-submit")
+async def add_contact_submit(request: Request, user: CurrentClient) -> Response:
+    data = await form_data(request)
+    details = read_contact_details(data)
+    if apply_form_action(data, details)[0]:
+        return await _contact_form(user, details, {})
+    try:
+        await records.add_contact(user, details, client_address(request))
+    except ValidationError as error:
+        return await _contact_form(user, details, error.errors, status_code=422)
+    flash(request, translate(Message(N_("%(name)s was added."), name=_name(details))), "success")
+    return redirect(request, "/client/contacts")
+
+
+def _name(details: ContactDetails) -> str:
+    return f"{details.first_name} {details.last_name}".strip()
+
+
+@get("/contacts/{contact_id:int}/edit", name="client:contact-edit")
+async def edit_contact_page(user: CurrentClient, contact_id: FromPath[int]) -> Response:
+    contact = await records.editable_contact(user, contact_id)
+    return await _contact_form(user, contact_details_of(contact), {}, contact=contact)
+
+
+@post("/contacts/{contact_id:int}/edit", name="client:contact-edit-submit")
+async def edit_contact_submit(
+    request: Request, user: CurrentClient, contact_id: FromPath[int]
+) -> Response:
+    contact = await records.editable_contact(user, contact_id)
+    data = await form_data(request)
+    details = read_contact_details(data)
+    if apply_form_action(data, details)[0]:
+        return await _contact_form(user, details, {}, contact=contact)
+    try:
+        await records.update_contact(user, contact.id, details, client_address(request))
+    except ValidationError as error:
+        return await _contact_form(user, details, error.errors, contact=contact, status_code=422)
+    flash(request, translate(Message(N_("%(name)s was saved."), name=_name(details))), "success")
+    return redirect(request, "/client/contacts")
+
+
+@get("/contacts/{contact_id:int}/delete", name="client:contact-delete")
+async def delete_contact_page(user: CurrentClient, contact_id: FromPath[int]) -> Template:
+    return _page("contact_delete.html", contact=await records.editable_contact(user, contact_id))
+
+
+@post("/contacts/{contact_id:int}/delete", name="client:contact-delete-submit")
+async def delete_contact_submit(
+    request: Request, user: CurrentClient, contact_id: FromPath[int]
+) -> Response:
+    contact = await records.editable_contact(user, contact_id)
+    await records.delete_contact(user, contact.id, client_address(request))
+    flash(request, translate(Message(N_("%(name)s was deleted."), name=contact.name)), "success")
+    return redirect(request, "/client/contacts")
+
+
 @get("/marketing", name="client:marketing")
 async def marketing_page(user: CurrentClient) -> Template:
     return _page(
@@ -102,6 +205,12 @@ handlers = [
     transactions_page,
     emails_page,
     contacts_page,
+    add_contact_page,
+    add_contact_submit,
+    edit_contact_page,
+    edit_contact_submit,
+    delete_contact_page,
+    delete_contact_submit,
     marketing_page,
     marketing_submit,
 ]

@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace
 
 from portal.billing import services as billing
 from portal.client_area.services import ClientUser
+from portal.client_groups.services import EffectiveSettings
 from portal.clients import contacts as account_contacts
+from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.services import get_client, set_marketing_opt_in
 from portal.core.errors import NotFound
 from portal.core.pagination import Page
@@ -76,6 +78,83 @@ async def emails(user: ClientUser, page: int) -> Listing:
 async def contacts(user: ClientUser) -> list[account_contacts.ContactView]:
     user.require("contacts")
     return await account_contacts.list_contacts(user.company_id, user.id)
+
+
+async def contact_settings(user: ClientUser) -> EffectiveSettings:
+    """The rules of the account's group for its contacts (required fields)."""
+    user.require("contacts")
+    return await account_contacts.contact_settings(user.company_id, user.id)
+
+
+async def editable_contact(user: ClientUser, contact_id: int) -> account_contacts.ContactView:
+    """A Billing or Other contact without a login, which users with the contacts permission
+    may change: the primary contact is the account's details (their own permission), and a
+    contact with a login is a user (its email is its login's, not for others to change)."""
+    user.require("contacts")
+    contact = await account_contacts.get_contact(user.company_id, user.id, contact_id)
+    if contact.is_primary or contact.has_login:
+        raise NotFound()
+    return contact
+
+
+def contact_field_mode(
+    settings: EffectiveSettings, contact: account_contacts.ContactView | None, name: str
+) -> str:
+    """How the client area's contact form shows a contact field under the group's rules:
+    "edit", "show" (read-only once it has a value) or "hide" (not shown to clients)."""
+    if name not in settings.shown_fields:
+        return "hide"
+    if name in settings.read_only_fields and contact is not None and getattr(contact, name, ""):
+        return "show"
+    return "edit"
+
+
+def _within_rules(
+    settings: EffectiveSettings,
+    contact: account_contacts.ContactView | None,
+    submitted: account_contacts.ContactDetails,
+) -> account_contacts.ContactDetails:
+    """What was submitted for the fields the user may change; the others as they are (blank
+    for a new contact), whatever the request says. No marketing consent here (the marketing
+    preferences page gives it, to those allowed to)."""
+    kept = {
+        field.name: getattr(contact, field.name) if contact else ""
+        for field in CONTACT_FIELDS
+        if field.name not in {"phone", "fax"}
+        and contact_field_mode(settings, contact, field.name) != "edit"
+    }
+    return replace(submitted, marketing_opt_in=False, **kept)
+
+
+async def add_contact(
+    user: ClientUser, submitted: account_contacts.ContactDetails, address: str
+) -> int:
+    """Adds a Billing or Other contact (without a login: users join by invitation)."""
+    details = _within_rules(await contact_settings(user), None, submitted)
+    actor = replace(user.actor, address=address)
+    return await account_contacts.add_contact(user.company_id, user.id, details, actor)
+
+
+async def update_contact(
+    user: ClientUser, contact_id: int, details: account_contacts.ContactDetails, address: str
+) -> None:
+    """Saves a change of an editable contact; its marketing consent stays as it is."""
+    contact = await editable_contact(user, contact_id)
+    await account_contacts.update_contact(
+        user.company_id,
+        user.id,
+        contact_id,
+        _within_rules(await contact_settings(user), contact, details),
+        replace(user.actor, address=address),
+        opt_in_shown=False,
+    )
+
+
+async def delete_contact(user: ClientUser, contact_id: int, address: str) -> None:
+    await editable_contact(user, contact_id)
+    await account_contacts.delete_contact(
+        user.company_id, user.id, contact_id, replace(user.actor, address=address)
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ from litestar.response import Template
 from portal.clients import contacts, services, users
 from portal.clients.contacts import ContactDetails, ContactView, LoginDetails
 from portal.clients.fields import CONTACT_FIELDS
-from portal.clients.forms import apply_form_action, new_phone_row, read_permissions, read_phone_rows
+from portal.clients.forms import (
+    apply_form_action,
+    contact_details_of,
+    new_phone_row,
+    read_contact_details,
+    read_permissions,
+)
 from portal.clients.services import ClientView
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import ValidationError
@@ -33,17 +39,6 @@ class LoginForm:
     username: str = ""
     permissions: list[str] = field(default_factory=list)
     send_registration_email: bool = False
-
-
-def read_contact_details(data: dict[str, Any]) -> ContactDetails:
-    details = ContactDetails(
-        contact_type=text(data, "contact_type"),
-        **{contact_field.name: text(data, contact_field.name) for contact_field in CONTACT_FIELDS},
-        phones=read_phone_rows(data),
-        marketing_opt_in=checkbox(data, "marketing_opt_in"),
-    )
-    details.country = details.country.upper()
-    return details
 
 
 def read_login(data: dict[str, Any]) -> tuple[LoginForm, LoginDetails | None]:
@@ -65,19 +60,6 @@ def read_login(data: dict[str, Any]) -> tuple[LoginForm, LoginDetails | None]:
         send_registration_email=form.send_registration_email,
     )
     return form, login
-
-
-def _details_of(contact: ContactView) -> ContactDetails:
-    return ContactDetails(
-        contact_type=contact.contact_type,
-        **{
-            contact_field.name: getattr(contact, contact_field.name)
-            for contact_field in CONTACT_FIELDS
-        },
-        phones=[new_phone_row(n.number_type, n.location, n.display) for n in contact.numbers]
-        or [new_phone_row()],
-        marketing_opt_in=contact.marketing_opt_in,
-    )
 
 
 def _back(client_id: int) -> str:
@@ -201,7 +183,7 @@ async def edit_contact_page(
     return await _form_page(
         admin,
         client,
-        _details_of(contact),
+        contact_details_of(contact),
         login,
         {},
         contact=contact,

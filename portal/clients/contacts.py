@@ -238,13 +238,13 @@ async def _check(
     """Every field, under the rules of the client's group; raises ValidationError."""
     errors: dict[str, str] = {}
     if details.contact_type not in CONTACT_TYPES:
-        errors["contact_type"] = "Choose Billing or Other."
+        errors["contact_type"] = N_("Choose Billing or Other.")
     email, numbers = check_contact_fields(details, errors)
     settings = await effective_settings(company_id, client["group"], client["id"])
     check_required_fields(details, numbers, settings, errors)  # the contact fields only
     if email and "email" not in errors and settings.unique_contact_emails == "all":
         if await email_in_use(company_id, email, "all", client["id"]):
-            errors["email"] = "Another client already uses this email address."
+            errors["email"] = N_("Another client already uses this email address.")
     username, permissions = "", []
     if login is not None:
         permissions = _chosen_permissions(login.permissions, errors)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from portal.clients.contacts import ContactDetails, ContactView
+from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.services import MAX_PHONE_ROWS, ClientDetails, ClientView, PhoneRow
 from portal.core.forms import checkbox, many, text
 from portal.core.passwords import generate_password
@@ -138,3 +140,29 @@ def read_permissions(data: dict[str, Any]) -> list[str]:
 def read_invitation(data: dict[str, Any]) -> dict[str, Any]:
     """An invitation form (the owner's Users page, the profile's Users widget) as typed."""
     return {"email": text(data, "email"), "permissions": read_permissions(data)}
+
+
+def read_contact_details(data: dict[str, Any]) -> ContactDetails:
+    """A Billing or Other contact's form (Add/Edit Contact, the client area's contacts)."""
+    details = ContactDetails(
+        contact_type=text(data, "contact_type"),
+        **{contact_field.name: text(data, contact_field.name) for contact_field in CONTACT_FIELDS},
+        phones=read_phone_rows(data),
+        marketing_opt_in=checkbox(data, "marketing_opt_in"),
+    )
+    details.country = details.country.upper()
+    return details
+
+
+def contact_details_of(contact: ContactView) -> ContactDetails:
+    """A contact as its edit form shows it first."""
+    return ContactDetails(
+        contact_type=contact.contact_type,
+        **{
+            contact_field.name: getattr(contact, contact_field.name)
+            for contact_field in CONTACT_FIELDS
+        },
+        phones=[new_phone_row(n.number_type, n.location, n.display) for n in contact.numbers]
+        or [new_phone_row()],
+        marketing_opt_in=contact.marketing_opt_in,
+    )

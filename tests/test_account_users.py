@@ -521,3 +521,28 @@ async def test_guessing_password_reset_links_is_throttled_too(client):
         data={"_csrf_token": csrf_from(page.text), "password": "Whatever-otter-12"},
     )
     assert posted.status_code == 429
+
+
+async def test_ids_out_of_any_range_answer_404(owner, staff):
+    http, client_id = owner
+    huge = "99999999999999999999999"
+    page = await http.get("/client/users")
+    for url in [
+        f"/client/users/invitations/{huge}/revoke",
+        f"/client/users/{huge}",
+        f"/client/users/{huge}/remove",
+        f"/client/users/{huge}/owner",
+        f"/client/contacts/{huge}/edit",
+        f"/client/contacts/{huge}/delete",
+    ]:
+        answer = await http.post(url, data={"_csrf_token": csrf_from(page.text), "password": "x"})
+        assert answer.status_code == 404, url
+    await http.post("/client/logout", data={"_csrf_token": csrf_from(page.text)})
+    await login_staff(http, staff["email"], staff["password"])
+    profile = await http.get(f"/admin/clients/{client_id}")
+    for url in [
+        f"/admin/clients/{client_id}/users/invitations/{huge}/revoke",
+        f"/admin/clients/{client_id}/users/{huge}/remove",
+    ]:
+        answer = await http.post(url, data={"_csrf_token": csrf_from(profile.text)})
+        assert answer.status_code == 404, url

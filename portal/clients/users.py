@@ -316,6 +316,8 @@ async def set_permissions(
 ) -> None:
     """Changes what a user (not the owner, who may do everything) may do in the account."""
     account = await _require_manager(company_id, client_id, actor)
+    if not is_row_id(user_id):
+        raise NotFound()
     chosen = _chosen(permissions)
     async for transaction in write_transactions():
         async with transaction:
@@ -346,6 +348,8 @@ async def remove_member(company_id: int, client_id: int, user_id: int, actor: Ac
     goes too when it belongs to no other account; the user's sessions in this account end at
     their next request."""
     account = await _require_manager(company_id, client_id, actor)
+    if not is_row_id(user_id):
+        raise NotFound()
     async for transaction in write_transactions():
         async with transaction:
             removed = (
@@ -391,6 +395,8 @@ async def transfer_ownership(
     """Makes another user of the account its owner; the old owner stays a user with every
     permission. An owner confirms with their password; staff with their permission."""
     account = await _require_manager(company_id, client_id, actor)
+    if not is_row_id(new_owner_id):
+        raise NotFound()
     if actor.kind == "client":
         row = (
             await AccountUser.select(AccountUser.password_hash)
@@ -562,6 +568,8 @@ async def revoke_invitation(
     company_id: int, client_id: int, invitation_id: int, actor: Actor
 ) -> None:
     account = await _require_manager(company_id, client_id, actor)
+    if not is_row_id(invitation_id):
+        raise NotFound()
     async for transaction in write_transactions():
         async with transaction:
             revoked = (

@@ -21,6 +21,7 @@ from portal.clients.services import (
     Number,
     check_contact_fields,
     check_required_fields,
+    contact_values,
     email_in_use,
     format_number,
     insert_numbers,
@@ -271,18 +272,8 @@ async def _check(
 
 def _values(details: ContactDetails, email: str) -> dict:
     return {
+        **contact_values(details, email),
         "contact_type": details.contact_type,
-        "first_name": details.first_name,
-        "last_name": details.last_name,
-        "company": details.company,
-        "title": details.title,
-        "address1": details.address1,
-        "address2": details.address2,
-        "city": details.city,
-        "state": details.state,
-        "zip": details.zip,
-        "country": details.country.upper(),
-        "email": email,
         "marketing_opt_in": details.marketing_opt_in,
     }
 

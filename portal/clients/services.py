@@ -398,7 +398,8 @@ async def _next_client_id(company_id: int, settings: EffectiveSettings) -> tuple
 # --- writing --------------------------------------------------------------------------------
 
 
-def _contact_values(details: ClientDetails, email: str) -> dict:
+def contact_values(details: ContactFields, email: str) -> dict:
+    """The contact table's columns of the guide's contact fields (every contact type)."""
     return {
         "first_name": details.first_name,
         "last_name": details.last_name,
@@ -484,7 +485,7 @@ async def _insert_client(
             client=client_id,
             contact_type="primary",
             login=owner_id,
-            **_contact_values(details, checked.email),
+            **contact_values(details, checked.email),
         )
     ).returning(Contact.id)
     await insert_numbers(contact[0]["id"], checked.numbers)
@@ -593,7 +594,7 @@ async def update_client(
                 )
                 if not updated:
                     raise Conflict()
-                await Contact.update(_contact_values(details, checked.email)).where(
+                await Contact.update(contact_values(details, checked.email)).where(
                     Contact.id == contact_id
                 )
                 await AccountUser.update(login_values).where(

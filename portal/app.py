@@ -19,6 +19,7 @@ from portal.activity import routes as activity_routes
 from portal.api import routes as api_routes
 from portal.billing import routes as billing_routes
 from portal.client_area import routes as client_area_routes
+from portal.client_area import staff_routes as client_area_staff_routes
 from portal.client_groups import routes as client_group_routes
 from portal.clients import browse_routes as client_browse_routes
 from portal.clients import contact_routes as client_contact_routes
@@ -44,9 +45,11 @@ from portal.core.sessions import (
 from portal.core.templating import template_config
 from portal.dashboard import routes as dashboard_routes
 from portal.mail import routes as mail_routes
+from portal.security import routes as security_routes
+from portal.security.web import SecurityStep, security_step_handler
 from portal.staff import members_routes as staff_members_routes
 from portal.staff import routes as staff_routes
-from portal.staff.access import provide_admin, require_staff
+from portal.staff.access import STAFF_AREA, provide_admin, require_staff
 
 logger = logging.getLogger("portal")
 
@@ -102,6 +105,8 @@ def create_app() -> Litestar:
         route_handlers=[
             *dashboard_routes.admin_handlers,
             *staff_routes.admin_handlers,
+            *client_area_staff_routes.admin_handlers,
+            *security_routes.handlers(STAFF_AREA),
             *staff_members_routes.admin_handlers,
             *company_routes.admin_handlers,
             *client_routes.admin_handlers,
@@ -134,7 +139,13 @@ def create_app() -> Litestar:
     )
     return Litestar(
         route_handlers=[
-            Router(path="/admin", route_handlers=staff_routes.public_handlers),
+            Router(
+                path="/admin",
+                route_handlers=[
+                    *staff_routes.public_handlers,
+                    *security_routes.public_handlers(STAFF_AREA),
+                ],
+            ),
             client_area_routes.public_router,
             *company_routes.public_handlers,
             client_area_routes.client_router,
@@ -162,7 +173,7 @@ def create_app() -> Litestar:
         ],
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
-        exception_handlers=exception_handlers,
+        exception_handlers={**exception_handlers, SecurityStep: security_step_handler},
         # The OpenAPI schema documents /api/v1 only (its router turns itself back on).
         openapi_config=api_routes.openapi_config(),
         include_in_schema=False,

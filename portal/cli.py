@@ -250,6 +250,17 @@ def staff_create(
     click.echo(f"Staff member {with_database(create)} created.")
 
 
+@staff.command("reset-two-factor")
+@click.option("--email", prompt=True)
+def staff_reset_two_factor(email: str) -> None:
+    """Turn off a staff member's two-factor sign-in and end their sessions (a lost phone and
+    lost recovery codes); they set it up again at their next sign-in where it is required."""
+    from portal.staff.services import reset_two_factor
+
+    with_database(lambda: reset_two_factor(email))
+    click.echo(f"Two-factor sign-in of {email} is off; their sessions ended.")
+
+
 @main.group()
 def company() -> None:
     """Companies."""

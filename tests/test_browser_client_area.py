@@ -53,5 +53,5 @@ async def test_client_logs_in_edits_details_and_switches_to_german(
     await expect(page).to_have_url(re.compile(r"/client/login$"))
     await page.get_by_label("Benutzername oder E-Mail").fill("ann@example.com")
     await page.get_by_label("Passwort").fill(PASSWORD)
-    await page.get_by_role("button", name="Anmelden").click()
+    await page.get_by_role("button", name="Anmelden", exact=True).click()
     await expect(page.get_by_role("heading", name="Willkommen, Ann")).to_be_visible()

@@ -429,13 +429,17 @@ async def _keys_page(
     )
 
 
-@get("/settings/company/api-keys", name="admin:api-keys", permission=API_KEYS)
+@get("/settings/company/api-keys", name="admin:api-keys", permission=API_KEYS, confirm=True)
 async def keys_page(admin: Admin, page: FromQuery[int] = 1) -> Template:
     return await _keys_page(admin, {}, page=page)
 
 
 @post(
-    "/settings/company/api-keys", name="admin:api-keys:create", permission=API_KEYS, status_code=200
+    "/settings/company/api-keys",
+    name="admin:api-keys:create",
+    permission=API_KEYS,
+    confirm=True,
+    status_code=200,
 )
 async def create_key(admin: Admin, request: Request) -> Template:
     """The new key is shown on this response only; it is never stored in clear."""
@@ -452,6 +456,7 @@ async def create_key(admin: Admin, request: Request) -> Template:
     "/settings/company/api-keys/{key_id:int}/revoke",
     name="admin:api-keys:revoke",
     permission=API_KEYS,
+    confirm=True,
 )
 async def revoke_key(admin: Admin, request: Request, key_id: FromPath[int]) -> Response:
     await services.revoke_key(admin.company.id, key_id, admin.actor(request))

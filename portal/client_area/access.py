@@ -5,6 +5,7 @@ session either way)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -12,26 +13,49 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 
+from portal.client_area import services
 from portal.client_area.services import ClientUser, session_client
 from portal.core.config import get_settings
+from portal.core.errors import ValidationError
 from portal.core.sessions import start_new_session
+from portal.core.web import client_address
+from portal.security import logins
+from portal.security.two_factor import Login
+from portal.security.web import Area, SecurityStep, Who
 
 SESSION_KEY = "client"
+STAFF_SESSION_KEY = "staff"  # portal.staff.access keeps the staff session there
 
 
-async def log_in(request: Request, user: ClientUser) -> None:
+async def log_in(request: Request, user: ClientUser, method: str = "password") -> None:
+    """Starts a client session (a new one: the old is deleted), listed in "Your sessions"."""
     await start_new_session(request)
+    handle = await logins.open_session(
+        Login("client", user.user_id),
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent", ""),
+        method=method,
+    )
+    now = int(time.time())
+    # A passkey is a stronger sign-in than a password and a code: it is not made to wait for
+    # two-factor enrolment.
     request.session[SESSION_KEY] = {
         "user": user.user_id,
         "account": user.id,
         "company": user.company_id,
         "epoch": user.session_epoch,
         "lang": user.language,
-        "since": int(time.time()),
+        "since": now,
+        "login": handle,
+        "confirmed": now,  # signing in is a confirmation for the next minutes
+        "enrol": method != "passkey" and await services.must_enrol_two_factor(user),
     }
 
 
 async def log_out(request: Request) -> None:
+    data = request.session.get(SESSION_KEY) if request.scope.get("session") else None
+    if isinstance(data, dict) and data.get("login"):
+        await logins.end_session(data["login"])
     await start_new_session(request)
 
 
@@ -40,7 +64,7 @@ def remember(request: Request, **values: object) -> None:
     request.session[SESSION_KEY] = {**request.session[SESSION_KEY], **values}
 
 
-async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def require_client(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     data = connection.session.get(SESSION_KEY) if connection.scope.get("session") else None
     user = None
     if (
@@ -50,11 +74,31 @@ async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         user = await session_client(
             data.get("user", 0), data.get("account", 0), data.get("epoch", -1)
         )
+        if user is not None and not await logins.is_live(
+            Login("client", user.user_id), str(data.get("login", ""))
+        ):
+            user = None
     if user is None:
         if isinstance(data, dict):
+            if data.get("login"):
+                await logins.end_session(str(data["login"]))
             connection.session.pop(SESSION_KEY, None)
         raise NotAuthorizedException("Log in to continue.")
+    if isinstance(data.get("staff"), dict):
+        # Login as Client: it lasts while the staff member's own session does.
+        staff = connection.session.get(STAFF_SESSION_KEY)
+        if (
+            not isinstance(staff, dict)
+            or staff.get("id") != data["staff"].get("id")
+            or not await logins.is_live(Login("staff", staff["id"]), str(staff.get("login", "")))
+        ):
+            connection.session.pop(SESSION_KEY, None)
+            raise NotAuthorizedException("Log in to continue.")
+        user = replace(user, acting_staff=str(data["staff"].get("name", "")))
     connection.state.client_user = user
+    if data.get("enrol") and not handler.opt.get("during_enrolment"):
+        # The account's group requires two-factor sign-in: it is turned on before anything else.
+        raise SecurityStep("/client/security/two-factor")
 
 
 def provide_client_user(request: Request) -> ClientUser:
@@ -63,3 +107,53 @@ def provide_client_user(request: Request) -> ClientUser:
 
 # How client-area handlers ask for the logged-in client: `user: CurrentClient`.
 CurrentClient = NamedDependency[ClientUser]
+
+
+# --- the security pages of the client area (portal.security.routes) ---------------------------
+
+
+async def _who(request: Request) -> Who:
+    user: ClientUser = request.state.client_user
+    return Who(
+        login=Login("client", user.user_id),
+        user_name=user.username,
+        display_name=user.name,
+        issuer=await services.company_name(user.company_id),
+        acting_staff=user.acting_staff,
+    )
+
+
+async def _check_password(request: Request, who: Who, password: str) -> None:
+    if who.acting_staff:
+        raise ValidationError({"password": services.NOT_AS_STAFF})
+    await services.confirm_password(request.state.client_user, password, client_address(request))
+
+
+async def _sign_in(request: Request, login: Login, method: str) -> None:
+    user = await services.signed_in_user(login.user_id, client_address(request), method)
+    if user is None:
+        raise NotAuthorizedException("Log in to continue.")
+    await log_in(request, user, method)
+
+
+async def _end_other_sessions(request: Request, who: Who) -> None:
+    await logins.end_others(who.login, CLIENT_AREA.entry(request).get("login"))
+
+
+async def _record(request: Request, who: Who, summary: str) -> None:
+    await services.record_security_change(
+        request.state.client_user, client_address(request), summary
+    )
+
+
+CLIENT_AREA = Area(
+    name="client",
+    kind="client",
+    session_key=SESSION_KEY,
+    who=_who,
+    check_password=_check_password,
+    sign_in=_sign_in,
+    end_other_sessions=_end_other_sessions,
+    record=_record,
+    home="/client",
+)

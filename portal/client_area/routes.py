@@ -16,8 +16,15 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from litestar.router import Router
 
-from portal.client_area import account_routes, services, users_routes
+from portal.client_area import (
+    account_routes,
+    services,
+    staff_routes,
+    users_routes,
+    verification_routes,
+)
 from portal.client_area.access import (
+    CLIENT_AREA,
     SESSION_KEY,
     CurrentClient,
     log_in,
@@ -42,7 +49,11 @@ from portal.core.i18n import (
     translate,
 )
 from portal.core.ids import parse_id
+from portal.core.sessions import start_new_session
 from portal.core.web import client_address, form_data, redirect, safe_next
+from portal.security import logins, two_factor
+from portal.security import routes as security_routes
+from portal.security.two_factor import Login
 
 THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
 MAIL_SENT = N_(
@@ -77,6 +88,11 @@ async def login_submit(request: Request) -> Response:
         )
     except ValidationError as error:
         return _page("login.html", 400, identifier=identifier, next=next_url, errors=error.errors)
+    login = Login("client", user.user_id)
+    if await two_factor.is_enabled(login):
+        await start_new_session(request)
+        CLIENT_AREA.await_second_factor(request, login, next_url)
+        return redirect(request, "/client/login/two-factor")
     await log_in(request, user)
     return redirect(request, safe_next(next_url, "/client"))
 
@@ -277,11 +293,18 @@ async def password_submit(request: Request, user: CurrentClient) -> Response:
     data = await form_data(request)
     try:
         epoch = await services.change_password(
-            user, str(data.get("current_password", "")), str(data.get("new_password", ""))
+            user,
+            str(data.get("current_password", "")),
+            str(data.get("new_password", "")),
+            client_address(request),
         )
+    except Throttled:
+        errors = {"current_password": THROTTLED}
+        return _page("password.html", 429, page_title="Change password", errors=errors)
     except ValidationError as error:
         return _page("password.html", 422, page_title="Change password", errors=error.errors)
     remember(request, epoch=epoch)
+    await logins.end_others(Login("client", user.user_id), CLIENT_AREA.entry(request).get("login"))
     flash(
         request,
         translate("Your password was changed. Other sessions were logged out."),
@@ -334,7 +357,7 @@ async def _load_brand(request: Request) -> None:
 
 def _throttled(_: Request, __: Throttled) -> Template:
     """A page of links (an invitation) asked too often with unknown tokens from the address."""
-    retry_after = str(int(throttle.WINDOW.total_seconds()))
+    retry_after = str(throttle.RETRY_AFTER_SECONDS)
     return Template(
         "client/message.html",
         context={"title": N_("Too many attempts"), "message": THROTTLED},
@@ -359,6 +382,8 @@ public_router = Router(
         forgot_username_submit,
         choose_language,
         *users_routes.public_handlers,
+        *verification_routes.public_handlers,
+        *security_routes.public_handlers(CLIENT_AREA),
     ],
 )
 client_router = Router(
@@ -372,6 +397,9 @@ client_router = Router(
         switch_account,
         *account_routes.handlers,
         *users_routes.handlers,
+        *verification_routes.handlers,
+        *security_routes.handlers(CLIENT_AREA),
+        *staff_routes.client_handlers,
     ],
     guards=[require_client],
     dependencies={"user": Provide(provide_client_user, sync_to_thread=False)},

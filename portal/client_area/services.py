@@ -17,8 +17,9 @@ from portal.client_groups.services import (
     custom_values,
     effective_settings,
     list_fields,
+    on_for_user,
 )
-from portal.clients import users
+from portal.clients import users, verification
 from portal.clients.forms import client_details_of
 from portal.clients.services import (
     ClientDetails,
@@ -39,11 +40,14 @@ from portal.core.passwords import hash_password, password_problem, verify_passwo
 from portal.core.permissions import Forbidden
 from portal.core.tokens import new_token, token_hash
 from portal.mail import services as mail
+from portal.security import logins, two_factor
+from portal.security.two_factor import Login
 
 THROTTLE_AREA = "client"
 RESET_THROTTLE_AREA = "client-reset"
 CONFIRM_THROTTLE_AREA = "client-confirm"
 LOGIN_FAILED = N_("Username or password is incorrect.")
+NOT_AS_STAFF = N_("Staff working as a client cannot change its password, email or sign-in.")
 RESET_LIFETIME = timedelta(hours=1)
 # Clients sharing an email address or (in several companies) a username: at most this many are
 # tried for one login.
@@ -51,11 +55,10 @@ MAX_EMAIL_CANDIDATES = 5
 # The password reset and username reminder pages answer at most this often per address and
 # account in the throttle window, so they cannot be used to flood someone's mailbox.
 RESET_LIMITS = throttle.Limits(per_pair=3, per_account=3, per_address=10)
-# Links guessed from one address: past this many unknown links in the throttle window, the
-# address gets no answer about links any more (a real link is 256 random bits; this keeps
-# guessing from costing the database).
+# Links guessed from one address: past LINK_LIMITS unknown links in the throttle window, the
+# address gets no answer about links any more (see throttle.counted_link).
 LINK_THROTTLE_AREA = "client-link"
-LINK_LIMITS = throttle.Limits(per_pair=30, per_address=30)
+LINK_LIMITS = throttle.LINK_LIMITS
 T = TypeVar("T")
 
 
@@ -74,6 +77,10 @@ class ClientUser:
     owner: bool
     permissions: frozenset[str]
     accounts: tuple[users.Membership, ...]  # the user's active accounts, for the switcher
+    acting_staff: str = ""  # the staff member working as the account's owner (Login as Client)
+    email: str = ""
+    # The user must verify its email address and has not (the client area's banner).
+    email_unverified: bool = False
 
     def may(self, permission: str) -> bool:
         return self.owner or permission in self.permissions
@@ -99,6 +106,8 @@ async def _user(user_id: int, account_id: int | None = None) -> ClientUser | Non
             AccountUser.name,
             AccountUser.language,
             AccountUser.session_epoch,
+            AccountUser.email,
+            AccountUser.email_verified_at,
         )
         .where(AccountUser.id == user_id)
         .first()
@@ -120,6 +129,10 @@ async def _user(user_id: int, account_id: int | None = None) -> ClientUser | Non
         owner=current.owner,
         permissions=current.permissions,
         accounts=active,
+        email=row["email"],
+        # Verified users (most) cost no query for it.
+        email_unverified=row["email_verified_at"] is None
+        and await verification.must_verify(user_id),
     )
 
 
@@ -211,11 +224,43 @@ async def authenticate(identifier: str, password: str, address: str) -> ClientUs
             )
         raise ValidationError({"": LOGIN_FAILED})
     await throttle.succeeded(attempt)
-    await _log_sign_in(user.user_id, [user.id], address, "login", "Signed in to the client area.")
+    await _record_sign_in(user, address, "Signed in to the client area.")
+    return user
+
+
+async def _record_sign_in(user: ClientUser, address: str, summary: str) -> None:
+    await _log_sign_in(user.user_id, [user.id], address, "login", summary)
     await AccountUser.update(
         {AccountUser.last_login_at: datetime.now(UTC), AccountUser.last_login_ip: address[:45]}
     ).where(AccountUser.id == user.user_id)
+
+
+async def signed_in_user(user_id: int, address: str, method: str) -> ClientUser | None:
+    """The user of a sign-in whose checks passed (a second factor, a passkey), in its first
+    active account; None when it has none any more."""
+    user = await _user(user_id)
+    if user is not None:
+        await _record_sign_in(user, address, f"Signed in to the client area with a {method}.")
     return user
+
+
+async def must_enrol_two_factor(user: ClientUser) -> bool:
+    """Whether the group of one of the user's accounts requires two-factor sign-in and it is
+    not on yet: the user turns it on before anything else at this sign-in."""
+    if await two_factor.is_enabled(Login("client", user.user_id)):
+        return False
+    return await on_for_user("require_two_factor", user.user_id)
+
+
+async def record_security_change(user: ClientUser, address: str, summary: str) -> None:
+    """A change of the user's own sign-in security, in the activity log of its accounts."""
+    await _log_sign_in(
+        user.user_id, [m.client_id for m in user.accounts], address, "clients", summary
+    )
+
+
+async def company_name(company_id: int) -> str:
+    return (await get_company(company_id))["name"]
 
 
 async def check_mail_request(identifier: str, address: str) -> None:
@@ -231,14 +276,9 @@ async def check_mail_request(identifier: str, address: str) -> None:
 async def _counted_link(
     token: str, address: str, lookup: Callable[[str], Awaitable[T | None]]
 ) -> T | None:
-    """What a one-time link names (`lookup`), or None for a used, expired or unknown link,
-    which counts against the address: past LINK_LIMITS, Throttled."""
-    attempt = await throttle.begin(LINK_THROTTLE_AREA, token[:16], address, LINK_LIMITS)
-    if attempt is None:
-        raise Throttled()
-    found = await lookup(token)
-    await (throttle.failed(attempt) if found is None else throttle.succeeded(attempt))
-    return found
+    """What a one-time link of the client area names (`lookup`), or None for a used, expired
+    or unknown link, which counts against the address: past LINK_LIMITS, Throttled."""
+    return await throttle.counted_link(LINK_THROTTLE_AREA, token, address, lookup, LINK_LIMITS)
 
 
 async def open_invitation(token: str, address: str) -> users.Invitation | None:
@@ -378,6 +418,7 @@ async def reset_password(token: str, new_password: str) -> None:
             await PasswordResetToken.update({PasswordResetToken.used_at: datetime.now(UTC)}).where(
                 PasswordResetToken.user == user_id, PasswordResetToken.used_at.is_null()
             )
+            await logins.end_all("client", [user_id])
     await _mail_user(user_id, "password_changed.txt", "password_changed")
 
 
@@ -391,18 +432,20 @@ async def _own_words(user_id: int) -> tuple[str, ...]:
     return (row["username"], row["email"], *row["name"].split()) if row else ()
 
 
-async def change_password(user: ClientUser, current_password: str, new_password: str) -> int:
-    """Changes the user's password after checking the current one; other sessions end.
-    Returns the new session epoch, which the caller's own session takes on."""
-    row = (
-        await AccountUser.select(AccountUser.password_hash)
-        .where(AccountUser.id == user.user_id)
-        .first()
-    )
-    ok, _ = await verify_password(row["password_hash"] if row else None, current_password)
-    errors = {} if ok else {"current_password": N_("The current password is not correct.")}
+async def change_password(
+    user: ClientUser, current_password: str, new_password: str, address: str
+) -> int:
+    """Changes the user's password after checking the current one (throttled); other sessions
+    end. Returns the new session epoch, which the caller's own session takes on."""
+    if user.acting_staff:
+        raise ValidationError({"": NOT_AS_STAFF})
+    errors: dict[str, str] = {}
     if problem := password_problem(new_password, user_inputs=await _own_words(user.user_id)):
         errors["new_password"] = problem
+    try:
+        await confirm_password(user, current_password, address, "current_password")
+    except ValidationError as error:
+        errors.update(error.errors)
     if errors:
         raise ValidationError(errors)
     password_hash = await hash_password(new_password)
@@ -523,14 +566,20 @@ async def update_own_details(
     current_password: str = "",
 ) -> None:
     """Saves the client's own edit. A new email address (the one the client logs in and gets
-    reset links with) needs the current password too, and the old address is told: a stolen
-    session alone must not be enough to take the account over for good."""
+    reset links with) needs the current password too, and the old address is told (by
+    update_client, as for every change of a login's address): a stolen session alone must not
+    be enough to take the account over for good."""
     form = await details_form(user)
     details = merge_own_details(user, form, submitted)
     old_email = form.client.contact["email"]
     email_changes = details.email.strip().casefold() != old_email.casefold()
     if email_changes:
-        await _confirm_password(user, current_password, address)
+        if user.acting_staff:
+            raise ValidationError({"email": NOT_AS_STAFF})
+        if not current_password:
+            message = N_("To change your email address, enter your current password.")
+            raise ValidationError({"current_password": message})
+        await confirm_password(user, current_password, address, "current_password")
     await update_client(
         user.company_id,
         user.id,
@@ -540,19 +589,15 @@ async def update_own_details(
         actor=replace(user.actor, address=address),
         source="client-area",
     )
-    if email_changes:
-        new_email = (await get_client(user.company_id, user.id)).contact["email"]
-        await _mail_user(
-            user.user_id, "email_changed.txt", "email_changed", to=old_email, new_email=new_email
-        )
 
 
-async def _confirm_password(user: ClientUser, password: str, address: str) -> None:
-    """The client's current password, for a sensitive change; throttled like a login."""
+async def confirm_password(
+    user: ClientUser, password: str, address: str, field: str = "password"
+) -> None:
+    """The client's current password, for a sensitive change; throttled like a login. Its
+    errors are under `field`."""
     if not password:
-        raise ValidationError(
-            {"current_password": N_("To change your email address, enter your current password.")}
-        )
+        raise ValidationError({field: N_("Enter your current password.")})
     attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"user:{user.user_id}", address)
     if attempt is None:
         raise Throttled()
@@ -564,5 +609,5 @@ async def _confirm_password(user: ClientUser, password: str, address: str) -> No
     ok, _ = await verify_password(row["password_hash"] if row else None, password)
     if not ok:
         await throttle.failed(attempt)
-        raise ValidationError({"current_password": N_("The current password is not correct.")})
+        raise ValidationError({field: N_("The current password is not correct.")})
     await throttle.succeeded(attempt)

@@ -23,6 +23,8 @@ FIELD_SET_KEYS = ("required_fields", "shown_fields", "read_only_fields")
 # Of those, the ones where first name, last name and email are always in the set.
 ALWAYS_KEYS = ("required_fields", "shown_fields")
 YES_NO = {"true": "Yes", "false": "No"}
+# Settings answered yes or no (a select of the two in the forms).
+YES_NO_KEYS = ("usernames_must_be_emails", "email_verification", "require_two_factor")
 FOLLOW, OVERRIDE = "follow", "override"
 
 
@@ -31,6 +33,7 @@ def setting_sections() -> list[tuple[str, list[str]]]:
     sections = [
         ("Contact Fields", list(FIELD_SET_KEYS)),
         ("Usernames and Emails", ["usernames_must_be_emails", "unique_contact_emails"]),
+        ("Sign-in and Security", ["email_verification", "require_two_factor"]),
         ("Client IDs", ["client_id_format", "client_id_start", "client_id_increment"]),
     ]
     sections = [(title, [k for k in keys if k in SETTINGS]) for title, keys in sections]
@@ -63,7 +66,14 @@ def read_setting_value(data: Mapping[str, Any], key: str) -> str:
 
 
 def read_setting_values(data: Mapping[str, Any]) -> dict[str, str]:
-    return {key: read_setting_value(data, key) for key in SETTINGS}
+    """The settings the form sent. A setting it did not send at all (a form of an earlier
+    version of the page, a script) is left as it is; a field set sent with nothing ticked sends
+    no value, so those are always read."""
+    return {
+        key: read_setting_value(data, key)
+        for key in SETTINGS
+        if key in FIELD_SET_KEYS or f"setting_{key}" in data
+    }
 
 
 def field_set(value: str) -> list[str]:
@@ -78,7 +88,7 @@ def setting_display(key: str, value: str) -> str:
             chosen |= ALWAYS_REQUIRED
         labels = [label for k, label in CONTACT_FIELDS.items() if k in chosen]
         return ", ".join(labels) if labels else "none"
-    if key == "usernames_must_be_emails":
+    if key in YES_NO_KEYS:
         return YES_NO.get(value, value)
     if key == "unique_contact_emails":
         return UNIQUE_EMAIL_CHOICES.get(value, value)
@@ -141,7 +151,7 @@ def _read_colour(data: Mapping[str, Any]) -> str:
 
 def read_group_form(data: Mapping[str, Any]) -> GroupForm:
     modes = {key: OVERRIDE if data.get(f"mode_{key}") == OVERRIDE else FOLLOW for key in SETTINGS}
-    values = read_setting_values(data)
+    values = {key: read_setting_value(data, key) for key in SETTINGS}
     description = data.get("description", "")
     details = GroupDetails(
         name=text(data, "name"),

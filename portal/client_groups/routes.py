@@ -18,6 +18,7 @@ from portal.client_groups.forms import (
     FIELD_SET_KEYS,
     OVERRIDE,
     YES_NO,
+    YES_NO_KEYS,
     GroupForm,
     blank_group_form,
     field_set,
@@ -69,6 +70,7 @@ def _settings_context() -> dict[str, Any]:
         "always_keys": ALWAYS_KEYS,
         "field_set_keys": FIELD_SET_KEYS,
         "yes_no": YES_NO,
+        "yes_no_keys": YES_NO_KEYS,
         "unique_email_choices": services.UNIQUE_EMAIL_CHOICES,
         "field_set": field_set,
         "setting_sections": setting_sections(),
@@ -463,7 +465,8 @@ async def client_settings_submit(request: Request, admin: Admin) -> Response:
         await services.set_company_settings(admin.company.id, values, admin.actor(request))
     except ValidationError as error:
         errors = {f"setting_{k}" if k else "": v for k, v in error.errors.items()}
-        return _client_settings_page(values, errors, status_code=422)
+        current = settings_with_defaults(await services.company_setting_values(admin.company.id))
+        return _client_settings_page({**current, **values}, errors, status_code=422)
     flash(request, "The client settings were saved.", category="success")
     return redirect(request, "/admin/settings/company/client-settings")
 

@@ -73,6 +73,10 @@ def _check_format(value: str) -> str | None:
     return None
 
 
+def _check_yes_no(value: str) -> str | None:
+    return None if value in {"true", "false"} else "Choose yes or no."
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     key: str
@@ -98,13 +102,25 @@ SETTINGS: dict[str, SettingSpec] = {
             "usernames_must_be_emails",
             "Usernames must be email addresses",
             "false",
-            lambda v: None if v in {"true", "false"} else "Choose yes or no.",
+            _check_yes_no,
         ),
         SettingSpec(
             "unique_contact_emails",
             "Unique contact emails",
             "no",
             lambda v: None if v in UNIQUE_EMAIL_CHOICES else "Choose one of the options.",
+        ),
+        SettingSpec(
+            "email_verification",
+            "Users must verify their email address",
+            "false",
+            _check_yes_no,
+        ),
+        SettingSpec(
+            "require_two_factor",
+            "Users must sign in with two-factor authentication",
+            "false",
+            _check_yes_no,
         ),
         SettingSpec("client_id_format", "Client ID format", "{num}", _check_format),
         SettingSpec("client_id_start", "Client ID start", "1500", _check_int(0)),
@@ -141,6 +157,10 @@ class EffectiveSettings:
     @property
     def usernames_must_be_emails(self) -> bool:
         return self.values["usernames_must_be_emails"] == "true"
+
+    @property
+    def email_verification(self) -> bool:
+        return self.values["email_verification"] == "true"
 
     @property
     def unique_contact_emails(self) -> str:
@@ -202,6 +222,36 @@ async def effective_settings(
             if key in SETTINGS:
                 values[key], sources[key] = value, level
     return EffectiveSettings(values=values, sources=sources)
+
+
+def setting_sql(key: str, client: str = "c") -> str:
+    """SQL of a setting's effective value for each client row of the alias `client` (which
+    has the columns id, "group" and company), decided as `effective_settings` decides it:
+    the client's own value, else its group's, else its company's, else the default. For
+    queries over many clients (the mass mailer) and for one user's accounts at once. Settings
+    kept in the company's own columns (COMPANY_COLUMNS) are not covered."""
+    spec = SETTINGS[key]
+    if key in COMPANY_COLUMNS or not key.isidentifier() or "'" in spec.default:
+        raise ValueError(f"setting_sql does not cover {key!r}")
+    # The key and the default are the code's own constants (checked above), never input.
+    return (
+        f"COALESCE((SELECT cs_.value FROM client_setting cs_ WHERE cs_.client = {client}.id "  # noqa: S608 - constants only
+        f"AND cs_.key = '{key}'), "
+        f'(SELECT gs_.value FROM client_group_setting gs_ WHERE gs_."group" = {client}."group" '
+        f"AND gs_.key = '{key}'), "
+        f"(SELECT ks_.value FROM company_setting ks_ WHERE ks_.company = {client}.company "
+        f"AND ks_.key = '{key}'), '{spec.default}')"
+    )
+
+
+async def on_for_user(key: str, user_id: int) -> bool:
+    """Whether a yes/no setting is on for any of the client accounts a user belongs to."""
+    rows = await ClientSetting.raw(
+        "SELECT 1 AS found FROM account_member m JOIN client c ON c.id = m.client "  # noqa: S608 - constants and a placeholder
+        f"WHERE m.\"user\" = {{}} AND {setting_sql(key)} = 'true' LIMIT 1",
+        user_id,
+    )
+    return bool(rows)
 
 
 def check_settings(values: dict[str, str]) -> dict[str, str]:

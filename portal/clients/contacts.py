@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from portal.client_groups.services import EffectiveSettings, effective_settings
-from portal.clients import audit, users
+from portal.clients import audit, users, verification
 from portal.clients.services import (
     MARKETING_OPT_IN_WORDING,
     CleanNumber,
@@ -399,6 +399,8 @@ async def add_contact(
         raise
     if login is not None and login.send_registration_email:
         await send_registration_email(client_id, company_id, contact_id)
+    if user_id is not None:
+        await verification.send_link(user_id)  # when the client's group requires it
     return contact_id
 
 
@@ -480,6 +482,7 @@ async def update_contact(
     try:
         async for transaction in write_transactions():
             async with transaction:
+                followed = None  # the login, when its email and name followed the contact's
                 user_id = current.login_id
                 if creating:
                     user_id = await _give_login(company_id, client, details, checked, password_hash)
@@ -513,7 +516,7 @@ async def update_contact(
                             AccountMember.user == login_now,
                             AccountMember.owner.eq(False),
                         )
-                    await _login_follows(client_id, login_now, details, checked.email)
+                    followed = await _login_follows(client_id, login_now, details, checked.email)
                 if details.marketing_opt_in != current.marketing_opt_in:
                     await _record_consent(
                         client_id, contact_id, details.marketing_opt_in, actor, "admin-edit-contact"
@@ -525,6 +528,10 @@ async def update_contact(
         raise
     if creating and login is not None and login.send_registration_email:
         await send_registration_email(client_id, company_id, contact_id)
+    if creating and user_id is not None:
+        await verification.send_link(user_id)  # when the client's group requires it
+    elif followed and checked.email.casefold() != current.email.casefold():
+        await verification.email_changed(followed, current.email)
 
 
 async def set_contact_marketing_opt_in(
@@ -558,20 +565,28 @@ async def set_contact_marketing_opt_in(
     return bool(changed)
 
 
-async def _login_follows(client_id: int, user_id: int, details: ContactDetails, email: str) -> None:
+async def _login_follows(
+    client_id: int, user_id: int, details: ContactDetails, email: str
+) -> int | None:
     """Inside the write transaction: the login's email and name become the contact's, unless
-    the login is also a user of another account (whose people know it as it is)."""
-    await AccountUser.update(
-        {
-            AccountUser.email: email,
-            AccountUser.name: f"{details.first_name} {details.last_name}".strip()[:201],
-        }
-    ).where(
-        AccountUser.id == user_id,
-        AccountUser.id.not_in(
-            AccountMember.select(AccountMember.user).where(AccountMember.client != client_id)
-        ),
+    the login is also a user of another account (whose people know it as it is). Returns the
+    login when it followed."""
+    followed = (
+        await AccountUser.update(
+            {
+                AccountUser.email: email,
+                AccountUser.name: f"{details.first_name} {details.last_name}".strip()[:201],
+            }
+        )
+        .where(
+            AccountUser.id == user_id,
+            AccountUser.id.not_in(
+                AccountMember.select(AccountMember.user).where(AccountMember.client != client_id)
+            ),
+        )
+        .returning(AccountUser.id)
     )
+    return followed[0]["id"] if followed else None
 
 
 async def delete_contact(company_id: int, client_id: int, contact_id: int, actor: Actor) -> None:

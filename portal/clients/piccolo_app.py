@@ -19,6 +19,7 @@ from portal.clients.tables import (
     Contact,
     ContactNumber,
     CustomFieldValue,
+    EmailVerification,
 )
 from portal.core.db import before_commit
 
@@ -30,6 +31,7 @@ APP_CONFIG = AppConfig(
         AccountUser,
         AccountMember,
         AccountInvitation,
+        EmailVerification,
         Contact,
         ContactNumber,
         ConsentEvent,

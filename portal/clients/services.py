@@ -20,7 +20,7 @@ from portal.client_groups.services import (
     save_custom_values,
 )
 from portal.client_groups.tables import ClientGroup
-from portal.clients import audit, users
+from portal.clients import audit, users, verification
 from portal.clients.fields import CONTACT_FIELDS, EMAIL, FAX, PHONE, STATE, TAX_ID
 from portal.clients.tables import (
     AccountUser,
@@ -519,6 +519,8 @@ async def create_client(
         raise
     if details.send_registration_email:
         await send_registration_email(client_id, company_id)
+    if owner := await users.owner_of(client_id):
+        await verification.send_link(owner["id"])  # when the client's group requires it
     return client_id
 
 
@@ -535,7 +537,9 @@ async def update_client(
     """Saves an edit. Raises Conflict when someone else saved the client since
     `expected_version` was read; the password changes only when a new one is given. `source`
     names where the edit came from (consent records); a client's own edits come with actor kind
-    "client" and are checked as such."""
+    "client" and are checked as such. A new email address of the primary contact is its
+    login's too, which makes it unverified: the old address is told, the new one gets a
+    verification link when the group requires verified addresses."""
     actor.require(CLIENTS_EDIT)
     current = await get_client(company_id, client_id)
     if current.version != expected_version:
@@ -597,12 +601,16 @@ async def update_client(
                 await Contact.update(contact_values(details, checked.email)).where(
                     Contact.id == contact_id
                 )
-                await AccountUser.update(login_values).where(
-                    AccountUser.id.is_in(
-                        Contact.select(Contact.login).where(
-                            Contact.client == client_id, Contact.contact_type == "primary"
+                logins = (
+                    await AccountUser.update(login_values)
+                    .where(
+                        AccountUser.id.is_in(
+                            Contact.select(Contact.login).where(
+                                Contact.client == client_id, Contact.contact_type == "primary"
+                            )
                         )
                     )
+                    .returning(AccountUser.id)
                 )
                 await ContactNumber.delete().where(ContactNumber.contact == contact_id)
                 await insert_numbers(contact_id, checked.numbers)
@@ -614,6 +622,10 @@ async def update_client(
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
         raise
+    old_email = current.contact["email"]
+    if checked.email.casefold() != old_email.casefold():
+        for login in logins:
+            await verification.email_changed(login["id"], old_email)
 
 
 async def send_registration_email(

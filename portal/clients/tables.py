@@ -56,6 +56,9 @@ class AccountUser(Table, tablename="account_user"):
     created_at = Timestamptz(default=TimestamptzNow())
     last_login_at = Timestamptz(null=True, default=None)
     last_login_ip = Varchar(length=45, null=True, default=None)
+    # When the user proved `email` is theirs; NULL while unproven. The database sets it back to
+    # NULL whenever the email changes (a trigger of the clients migrations, 2026-12-04T06:00).
+    email_verified_at = Timestamptz(null=True, default=None)
 
 
 class AccountMember(Table, tablename="account_member"):
@@ -82,6 +85,19 @@ class AccountInvitation(Table, tablename="account_invitation"):
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class EmailVerification(Table, tablename="email_verification_link"):
+    """A link that confirms a client-area user's email address: only the SHA-256 of the token
+    is kept; single use; short-lived; it confirms `email` only while that is still the user's
+    address (portal.clients.verification)."""
+
+    user = ForeignKey(references=AccountUser, null=False, on_delete=OnDelete.cascade, index=True)
+    email = Varchar(length=254)
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 

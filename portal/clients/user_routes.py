@@ -11,12 +11,13 @@ from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from portal.clients import services, users
+from portal.clients import services, sign_in, users
 from portal.clients.forms import read_invitation
 from portal.clients.services import ClientView
 from portal.core.errors import ValidationError
-from portal.core.permissions import CLIENTS_EDIT
+from portal.core.permissions import CLIENTS_EDIT, CLIENTS_SECURITY
 from portal.core.web import form_data, redirect
+from portal.security import two_factor
 from portal.staff.access import Admin, AdminContext
 
 
@@ -35,6 +36,7 @@ async def users_widget(
     users (the services' rule); others get a short note."""
     context: dict[str, Any] = {
         "may_manage": admin.may(CLIENTS_EDIT),
+        "may_reset": admin.may(CLIENTS_SECURITY),
         "members": [],
         "invitations": [],
         "permissions": list(users.ACCOUNT_PERMISSIONS.items()),
@@ -43,6 +45,9 @@ async def users_widget(
     }
     if context["may_manage"]:
         context["members"] = await users.members(admin.company.id, client.id, admin.actor())
+        context["two_factor"] = await two_factor.enabled_among(
+            "client", [member.user_id for member in context["members"]]
+        )
         context["invitations"] = await users.pending_invitations(
             admin.company.id, client.id, admin.actor()
         )
@@ -121,4 +126,50 @@ async def remove_submit(
     return redirect(request, _back(client.id))
 
 
-admin_handlers = [invite_submit, revoke_submit, remove_submit]
+@post(
+    "/clients/{client_id:int}/users/{user_id:int}/two-factor/reset",
+    name="admin:clients:users-two-factor-reset",
+    permission=CLIENTS_SECURITY,
+    confirm=True,
+)
+async def reset_two_factor_submit(
+    request: Request, admin: Admin, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    try:
+        name = await sign_in.reset_two_factor(
+            admin.company.id, client_id, user_id, admin.actor(request)
+        )
+    except ValidationError as error:
+        flash(request, next(iter(error.errors.values())), category="error")
+        return redirect(request, _back(client_id))
+    flash(
+        request,
+        f"Two-factor sign-in of {name} was reset; their sessions ended. They sign in with their "
+        "password alone until they set it up again.",
+        category="success",
+    )
+    return redirect(request, _back(client_id))
+
+
+@post(
+    "/clients/{client_id:int}/sessions/end",
+    name="admin:clients:sessions-end",
+    permission=CLIENTS_SECURITY,
+)
+async def end_sessions_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
+    ended = await sign_in.end_account_sessions(admin.company.id, client_id, admin.actor(request))
+    flash(
+        request,
+        f"{ended} session{'s' if ended != 1 else ''} of the account's users ended.",
+        category="success",
+    )
+    return redirect(request, _back(client_id))
+
+
+admin_handlers = [
+    invite_submit,
+    revoke_submit,
+    remove_submit,
+    reset_two_factor_submit,
+    end_sessions_submit,
+]

@@ -635,6 +635,15 @@ async def _accept(token: str, user_id: int, company_id: int) -> int:
     ):
         raise ValidationError({"": N_("You are already a user of this account.")})
     await add_member(user_id, client_id, permissions=permissions_of(used[0]["permissions"]))
+    # The link was mailed to the invited address: whoever used it has proven that address (a
+    # new login has it as its email; a login that has it still unverified counts as verified).
+    await AccountUser.raw(
+        "UPDATE account_user SET email_verified_at = {} WHERE id = {} "
+        "AND email_verified_at IS NULL AND lower(email) = lower({})",
+        datetime.now(UTC),
+        user_id,
+        used[0]["email"],
+    )
     await audit.record(
         company_id,
         client_id,

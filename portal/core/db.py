@@ -51,6 +51,7 @@ from portal.core.errors import Unavailable
 APPS = [
     "portal.core.piccolo_app",
     "portal.companies.piccolo_app",
+    "portal.security.piccolo_app",
     "portal.staff.piccolo_app",
     "portal.client_groups.piccolo_app",
     "portal.clients.piccolo_app",

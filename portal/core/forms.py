@@ -68,7 +68,8 @@ class FormValues(dict[str, str]):
     def of(cls, items: Iterable[tuple[str, Any]]) -> FormValues:
         values = cls()
         for name, value in items:
-            text_value = value if isinstance(value, str) else ""
+            # NUL is no character anyone types, and PostgreSQL refuses it in text.
+            text_value = value.replace("\x00", "") if isinstance(value, str) else ""
             values._all.setdefault(name, []).append(text_value)
             values[name] = text_value
         return values

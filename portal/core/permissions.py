@@ -25,6 +25,7 @@ CLIENTS_DELETE = "clients.delete"
 CLIENTS_NOTES = "clients.notes"
 CLIENTS_EMAIL = "clients.email"
 CLIENTS_LOGIN_AS = "clients.login_as"
+CLIENTS_SECURITY = "clients.security"
 CLIENTS_IMPORT = "clients.import"
 CLIENTS_BULK = "clients.bulk"
 BILLING_MANAGE = "billing.manage"
@@ -44,6 +45,11 @@ CORE_PERMISSIONS = (
     Permission(CLIENTS_NOTES, "Clients", "Add, edit and delete notes"),
     Permission(CLIENTS_EMAIL, "Clients", "Email a client"),
     Permission(CLIENTS_LOGIN_AS, "Clients", "Log in as a client"),
+    Permission(
+        CLIENTS_SECURITY,
+        "Clients",
+        "Reset a client user's two-factor sign-in and end a client's sessions",
+    ),
     Permission(CLIENTS_IMPORT, "Clients", "Import clients"),
     Permission(CLIENTS_BULK, "Clients", "Act on many clients at once"),
     Permission(BILLING_MANAGE, "Billing", "Add invoices, payments and services"),

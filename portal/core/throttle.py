@@ -21,16 +21,25 @@ checked. Admission is decided under a lock of the account (PostgreSQL: an adviso
 SQLite's write transaction excludes every other writer anyway), and an attempt ends under the
 same lock: admission counts failures and attempts in flight in two statements, and under READ
 COMMITTED an attempt ending between them would be counted in neither (a sixth guess let in).
+
+One-time links (password resets, invitations, unsubscribe links) are counted the same way:
+every lookup of a link is an attempt, failed when the link is unknown, used or expired
+(`counted_link`). Every route that takes a token from a link goes through it, GET and POST alike
+(FOSSBilling's CVE-2026-43926: a reset confirmation route left outside the rate limiter).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from portal.core.db import lock_name, write_transactions
+from portal.core.errors import Throttled
 from portal.core.tables import LoginFailure
 
 WINDOW = timedelta(minutes=15)
@@ -38,6 +47,8 @@ KEEP = timedelta(hours=1)
 IN_FLIGHT_EXPIRY = timedelta(minutes=1)  # an attempt left open by a crash stops counting
 SLOWDOWN_SECONDS = 10
 ADMISSION_WAIT_SECONDS = 10
+RETRY_AFTER_SECONDS = int(WINDOW.total_seconds())  # what a refused address is told to wait
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,33 @@ async def hit(area: str, account: str, address: str, limits: Limits) -> bool:
         return False
     await failed(attempt)
     return True
+
+
+# Links looked up from one address: past this many unknown (used, expired) links in the window,
+# the address gets no answer about links any more, not even for a real one. A real link is 256
+# random bits; this keeps guessing from costing the database.
+LINK_LIMITS = Limits(per_pair=30, per_address=30)
+
+
+async def counted_link(
+    area: str,
+    token: str,
+    address: str,
+    lookup: Callable[[str], Awaitable[T | None]],
+    limits: Limits = LINK_LIMITS,
+) -> T | None:
+    """What a one-time link names (`lookup(token)`), or None for a used, expired or unknown
+    link, which counts as a failure of `address` in `area`. Past `limits` the address is
+    refused whatever the link: Throttled (answer 429, Retry-After RETRY_AFTER_SECONDS)."""
+    # Counted under a digest of the link: whatever was typed into the address (a NUL byte,
+    # which PostgreSQL refuses in text), and no part of a real link is kept.
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    attempt = await begin(area, f"link:{digest}", address, limits)
+    if attempt is None:
+        raise Throttled()
+    found = await lookup(token)
+    await (failed(attempt) if found is None else succeeded(attempt))
+    return found
 
 
 async def delete_old_failures() -> None:

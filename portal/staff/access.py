@@ -24,11 +24,18 @@ from portal.core.config import get_settings
 from portal.core.permissions import Forbidden
 from portal.core.sessions import start_new_session
 from portal.core.web import client_address
+from portal.security import logins
+from portal.security.two_factor import Login
+from portal.security.web import Area, SecurityStep, Who
+from portal.staff import services
 from portal.staff.groups import Membership, membership
 from portal.staff.services import StaffUser, session_staff
 
 SESSION_KEY = "staff"
 PERMISSION = "permission"  # the key of a route handler's opt that names what it needs
+# A route handler's opt for sensitive actions: the staff member confirms it is them (password or
+# passkey) unless they did in the last minutes.
+CONFIRM = "confirm"
 
 
 @dataclass(frozen=True)
@@ -53,18 +60,34 @@ class AdminContext:
         )
 
 
-async def log_in(request: Request, staff: StaffUser, company_id: int | None = None) -> None:
+async def log_in(request: Request, staff: StaffUser, method: str = "password") -> None:
+    """Starts a staff session (a new one: the old is deleted), listed in "Your sessions"."""
     await start_new_session(request)
+    handle = await logins.open_session(
+        Login("staff", staff.id),
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent", ""),
+        method=method,
+    )
+    now = int(time.time())
+    # A passkey is a stronger sign-in than a password and a code: it is not made to wait for
+    # two-factor enrolment.
     request.session[SESSION_KEY] = {
         "id": staff.id,
         "epoch": staff.session_epoch,
-        "company": company_id,
-        "since": int(time.time()),
+        "company": None,
+        "since": now,
+        "login": handle,
+        "confirmed": now,  # signing in is a confirmation for the next minutes
+        "enrol": method != "passkey" and await services.must_enrol_two_factor(staff.id),
     }
 
 
 async def log_out(request: Request) -> None:
     """Ends the session server-side."""
+    data = request.session.get(SESSION_KEY) if request.scope.get("session") else None
+    if isinstance(data, dict) and data.get("login"):
+        await logins.end_session(data["login"])
     await start_new_session(request)
 
 
@@ -86,7 +109,11 @@ async def load_admin(connection: ASGIConnection) -> AdminContext | None:
         connection.session.pop(SESSION_KEY, None)
         return None
     staff = await session_staff(data.get("id", 0), data.get("epoch", -1))
-    if staff is None:
+    if staff is None or not await logins.is_live(
+        Login("staff", staff.id), str(data.get("login", ""))
+    ):
+        if data.get("login"):
+            await logins.end_session(str(data["login"]))
         connection.session.pop(SESSION_KEY, None)
         return None
     companies = await companies_of_staff(staff.id)
@@ -106,9 +133,14 @@ async def require_staff(connection: ASGIConnection, handler: BaseRouteHandler) -
     if admin is None:
         raise NotAuthorizedException("Log in to continue.")
     connection.state.admin = admin
+    if connection.session[SESSION_KEY].get("enrol") and not handler.opt.get("during_enrolment"):
+        # The company requires two-factor sign-in: it is turned on before anything else.
+        raise SecurityStep("/admin/security/two-factor")
     needed = handler.opt.get(PERMISSION)
     if needed is not None and not admin.may(needed):
         raise Forbidden(needed)
+    if handler.opt.get(CONFIRM) and not STAFF_AREA.confirmed_recently(connection):
+        raise SecurityStep(STAFF_AREA.confirm_url(STAFF_AREA.page_of(connection)))
 
 
 def provide_admin(request: Request) -> AdminContext:
@@ -117,3 +149,51 @@ def provide_admin(request: Request) -> AdminContext:
 
 # How admin handlers ask for the context: `admin: Admin`.
 Admin = NamedDependency[AdminContext]
+
+
+# --- the security pages of the admin area (portal.security.routes) ---------------------------
+
+
+async def _who(request: Request) -> Who:
+    admin: AdminContext = request.state.admin
+    return Who(
+        login=Login("staff", admin.staff.id),
+        user_name=admin.staff.email,
+        display_name=admin.staff.name,
+        issuer=admin.company.name,
+    )
+
+
+async def _check_password(request: Request, who: Who, password: str) -> None:
+    await services.confirm_password(request.state.admin.staff, password, client_address(request))
+
+
+async def _sign_in(request: Request, login: Login, method: str) -> None:
+    staff = await services.active_staff(login.user_id)
+    if staff is None:
+        raise NotAuthorizedException("Log in to continue.")
+    await services.record_sign_in(staff, client_address(request), method)
+    await log_in(request, staff, method)
+
+
+async def _end_other_sessions(request: Request, who: Who) -> None:
+    await logins.end_others(who.login, STAFF_AREA.entry(request).get("login"))
+
+
+async def _record(request: Request, who: Who, summary: str) -> None:
+    await services.record_security_change(
+        request.state.admin.staff, client_address(request), summary
+    )
+
+
+STAFF_AREA = Area(
+    name="admin",
+    kind="staff",
+    session_key=SESSION_KEY,
+    who=_who,
+    check_password=_check_password,
+    sign_in=_sign_in,
+    end_other_sessions=_end_other_sessions,
+    record=_record,
+    home="/admin",
+)

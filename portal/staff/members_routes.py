@@ -36,8 +36,25 @@ async def staff_page(admin: Admin) -> Template:
             "page_title": "Staff",
             "members": await services.list_members(admin.company.id),
             "groups": await groups.list_groups(admin.company.id),
+            "two_factor_required": await services.staff_two_factor_required(admin.company.id),
         },
     )
+
+
+@post(
+    f"{STAFF_PATH}/two-factor", name="admin:staff:two-factor", permission=STAFF_MANAGE, confirm=True
+)
+async def two_factor_submit(request: Request, admin: Admin) -> Response:
+    required = (await form_data(request)).get("required") == "1"
+    await services.set_staff_two_factor_required(admin.company.id, required, admin.actor(request))
+    flash(
+        request,
+        "Two-factor sign-in is now required of staff."
+        if required
+        else "Two-factor sign-in is no longer required of staff.",
+        category="success",
+    )
+    return redirect(request, STAFF_URL)
 
 
 async def _member_page(
@@ -62,7 +79,7 @@ async def _member_page(
     )
 
 
-@get(f"{STAFF_PATH}/add", name="admin:staff:add", permission=STAFF_MANAGE)
+@get(f"{STAFF_PATH}/add", name="admin:staff:add", permission=STAFF_MANAGE, confirm=True)
 async def add_member_page(admin: Admin) -> Template:
     support = next(
         (g.id for g in await groups.list_groups(admin.company.id) if g.builtin == groups.SUPPORT),
@@ -71,7 +88,7 @@ async def add_member_page(admin: Admin) -> Template:
     return await _member_page(admin, MemberDetails(group_id=support), {})
 
 
-@post(f"{STAFF_PATH}/add", name="admin:staff:create", permission=STAFF_MANAGE)
+@post(f"{STAFF_PATH}/add", name="admin:staff:create", permission=STAFF_MANAGE, confirm=True)
 async def add_member_submit(request: Request, admin: Admin) -> Response:
     details = read_member(await form_data(request))
     try:
@@ -87,7 +104,12 @@ async def add_member_submit(request: Request, admin: Admin) -> Response:
     return redirect(request, STAFF_URL)
 
 
-@get(f"{STAFF_PATH}/{{staff_id:int}}/edit", name="admin:staff:edit", permission=STAFF_MANAGE)
+@get(
+    f"{STAFF_PATH}/{{staff_id:int}}/edit",
+    name="admin:staff:edit",
+    permission=STAFF_MANAGE,
+    confirm=True,
+)
 async def edit_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     member = await services.get_member(admin.company.id, staff_id)
     details = MemberDetails(
@@ -100,7 +122,12 @@ async def edit_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     return await _member_page(admin, details, {}, member)
 
 
-@post(f"{STAFF_PATH}/{{staff_id:int}}/edit", name="admin:staff:update", permission=STAFF_MANAGE)
+@post(
+    f"{STAFF_PATH}/{{staff_id:int}}/edit",
+    name="admin:staff:update",
+    permission=STAFF_MANAGE,
+    confirm=True,
+)
 async def edit_member_submit(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     member = await services.get_member(admin.company.id, staff_id)
     details = read_member(await form_data(request))
@@ -219,12 +246,12 @@ def _group_page(
     )
 
 
-@get(f"{GROUPS_PATH}/add", name="admin:staff-groups:add", permission=STAFF_MANAGE)
+@get(f"{GROUPS_PATH}/add", name="admin:staff-groups:add", permission=STAFF_MANAGE, confirm=True)
 async def add_group_page(admin: Admin) -> Template:
     return _group_page(GroupForm(permissions=[]), {})
 
 
-@post(f"{GROUPS_PATH}/add", name="admin:staff-groups:create", permission=STAFF_MANAGE)
+@post(f"{GROUPS_PATH}/add", name="admin:staff-groups:create", permission=STAFF_MANAGE, confirm=True)
 async def add_group_submit(request: Request, admin: Admin) -> Response:
     form = GroupForm.read(await form_data(request))
     try:
@@ -238,7 +265,10 @@ async def add_group_submit(request: Request, admin: Admin) -> Response:
 
 
 @get(
-    f"{GROUPS_PATH}/{{group_id:int}}/edit", name="admin:staff-groups:edit", permission=STAFF_MANAGE
+    f"{GROUPS_PATH}/{{group_id:int}}/edit",
+    name="admin:staff-groups:edit",
+    permission=STAFF_MANAGE,
+    confirm=True,
 )
 async def edit_group_page(admin: Admin, group_id: FromPath[int]) -> Template:
     group = await groups.get_group(admin.company.id, group_id)
@@ -249,6 +279,7 @@ async def edit_group_page(admin: Admin, group_id: FromPath[int]) -> Template:
     f"{GROUPS_PATH}/{{group_id:int}}/edit",
     name="admin:staff-groups:update",
     permission=STAFF_MANAGE,
+    confirm=True,
 )
 async def edit_group_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await groups.get_group(admin.company.id, group_id)
@@ -267,6 +298,7 @@ async def edit_group_submit(request: Request, admin: Admin, group_id: FromPath[i
     f"{GROUPS_PATH}/{{group_id:int}}/delete",
     name="admin:staff-groups:destroy",
     permission=STAFF_MANAGE,
+    confirm=True,
 )
 async def delete_group_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await groups.get_group(admin.company.id, group_id)
@@ -276,6 +308,7 @@ async def delete_group_submit(request: Request, admin: Admin, group_id: FromPath
 
 admin_handlers = [
     staff_page,
+    two_factor_submit,
     add_member_page,
     add_member_submit,
     edit_member_page,

@@ -10,13 +10,17 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
 from portal.companies.services import companies_of_staff
+from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
+from portal.core.sessions import start_new_session
 from portal.core.tokens import MAX_TOKEN_LENGTH
 from portal.core.web import client_address, form_data, redirect, safe_next
+from portal.security import logins, two_factor
+from portal.security.two_factor import Login
 from portal.staff import services
-from portal.staff.access import Admin, log_in, log_out, set_epoch
+from portal.staff.access import STAFF_AREA, Admin, log_in, log_out, set_epoch
 from portal.staff.forms import LoginForm, SetupForm, read_profile
 
 LOGIN_TEMPLATE = "admin/login.html"
@@ -37,11 +41,18 @@ def _form_page(template: str, form: object, errors: dict[str, str], status_code:
     return Template(template, context={"form": form, "errors": errors}, status_code=status_code)
 
 
-def _message(title: str, message: str, link: str = "/admin/login", status_code: int = 200):
+def _message(
+    title: str,
+    message: str,
+    link: str = "/admin/login",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+):
     return Template(
         "admin/message.html",
         context={"page_title": title, "message": message, "link": link},
         status_code=status_code,
+        headers=headers,
     )
 
 
@@ -94,6 +105,11 @@ async def login_submit(request: Request) -> Response:
     if not await companies_of_staff(staff.id):
         message = "Your account has no company to work in. Ask an administrator for access."
         return _form_page(LOGIN_TEMPLATE, form, {"": message}, 403)
+    login = Login("staff", staff.id)
+    if await two_factor.is_enabled(login):
+        await start_new_session(request)
+        STAFF_AREA.await_second_factor(request, login, form.next)
+        return redirect(request, "/admin/login/two-factor")
     await log_in(request, staff)
     return redirect(request, safe_next(form.next, "/admin"))
 
@@ -153,22 +169,41 @@ def _link_page(purpose: str, token: str, staff, errors: dict[str, str], status_c
     )
 
 
-async def _link_get(purpose: str, token: str) -> Template:
-    staff = await services.link_holder(token[:MAX_TOKEN_LENGTH], purpose)
+def _link_not_valid() -> Template:
+    """The one answer for unknown, malformed, used and expired links."""
+    return _message("Link not valid", LINK_NOT_VALID, "/admin/forgot-password", 404)
+
+
+def _too_many_links() -> Template:
+    """Too many unknown links from the address (services.open_link): refused, even a real one."""
+    retry_after = {"Retry-After": str(throttle.RETRY_AFTER_SECONDS)}
+    return _message("Too many attempts", THROTTLED, "/admin/login", 429, retry_after)
+
+
+async def _link_get(request: Request, purpose: str, token: str) -> Template:
+    try:
+        staff = await services.open_link(token[:MAX_TOKEN_LENGTH], purpose, client_address(request))
+    except Throttled:
+        return _too_many_links()
     if staff is None:
-        return _message("Link not valid", LINK_NOT_VALID, "/admin/forgot-password", 404)
+        return _link_not_valid()
     return _link_page(purpose, token, staff, {})
 
 
 async def _link_post(request: Request, purpose: str, token: str) -> Response:
-    data = await form_data(request)
     token = token[:MAX_TOKEN_LENGTH]
+    try:
+        holder = await services.open_link(token, purpose, client_address(request))
+    except Throttled:
+        return _too_many_links()
+    if holder is None:
+        return _link_not_valid()
+    data = await form_data(request)
     try:
         staff = await services.set_password_by_link(token, purpose, data.get("password", ""))
     except NotFound:
-        return _message("Link not valid", LINK_NOT_VALID, "/admin/forgot-password", 404)
+        return _link_not_valid()
     except ValidationError as error:
-        holder = await services.link_holder(token, purpose)
         return _link_page(purpose, token, holder, error.errors, 422)
     if not await companies_of_staff(staff.id):
         return _message(
@@ -182,8 +217,8 @@ async def _link_post(request: Request, purpose: str, token: str) -> Response:
 
 
 @get("/invitation/{token:str}", name="admin:invitation")
-async def invitation_page(token: FromPath[str]) -> Template:
-    return await _link_get(services.INVITE, token)
+async def invitation_page(request: Request, token: FromPath[str]) -> Template:
+    return await _link_get(request, services.INVITE, token)
 
 
 @post("/invitation/{token:str}", name="admin:invitation-submit")
@@ -192,8 +227,8 @@ async def invitation_submit(request: Request, token: FromPath[str]) -> Response:
 
 
 @get("/reset/{token:str}", name="admin:reset")
-async def reset_page(token: FromPath[str]) -> Template:
-    return await _link_get(services.RESET, token)
+async def reset_page(request: Request, token: FromPath[str]) -> Template:
+    return await _link_get(request, services.RESET, token)
 
 
 @post("/reset/{token:str}", name="admin:reset-submit")
@@ -271,6 +306,7 @@ async def password_submit(request: Request, admin: Admin) -> Response:
     except ValidationError as error:
         return _profile_page(admin, details, {}, error.errors, 422)
     set_epoch(request, epoch)
+    await logins.end_others(Login("staff", staff.id), STAFF_AREA.entry(request).get("login"))
     flash(request, "Your password was changed; your other sessions have ended.", "success")
     return redirect(request, "/admin/profile")
 

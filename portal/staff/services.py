@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from portal.activity import services as activity
 from portal.companies.services import all_companies, companies_of_staff, get_company
+from portal.companies.tables import CompanySetting
 from portal.core import throttle
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM, Actor
 from portal.core.config import get_settings
 from portal.core.db import lock_for_insert, read_transaction, write_transactions
 from portal.core.errors import NotFound, Throttled, ValidationError
@@ -25,12 +26,15 @@ from portal.core.passwords import hash_password, password_problem, verify_passwo
 from portal.core.permissions import STAFF_MANAGE
 from portal.core.tokens import new_token, token_hash
 from portal.mail import services as mail
+from portal.security import logins, two_factor
+from portal.security.two_factor import Login
 from portal.staff import groups
 from portal.staff.tables import Staff, StaffCompany, StaffGroup, StaffToken
 
 THROTTLE_AREA = "staff"
 RESET_THROTTLE_AREA = "staff-reset"
 CONFIRM_THROTTLE_AREA = "staff-confirm"
+LINK_THROTTLE_AREA = "staff-link"  # invitation and reset links (throttle.counted_link)
 LOGIN_FAILED = "Email or password is incorrect."
 INVITATION_LIFETIME = timedelta(days=7)
 RESET_LIFETIME = timedelta(hours=1)
@@ -194,6 +198,12 @@ async def authenticate(email: str, password: str, address: str) -> StaffUser:
         await _member_company_ids(row["id"]), _actor_of(row, address), "login", "Signed in."
     )
     return _user(row)
+
+
+async def active_staff(staff_id: int) -> StaffUser | None:
+    """An active staff member, for a sign-in whose checks passed (second factor, passkey)."""
+    row = await Staff.select().where(Staff.id == staff_id).first()
+    return _user(row) if row is not None and row["status"] == "active" else None
 
 
 async def session_staff(staff_id: int, session_epoch: int) -> StaffUser | None:
@@ -558,10 +568,20 @@ async def link_holder(token: str, purpose: str) -> StaffUser | None:
     return _user(staff) if staff else None
 
 
+async def open_link(token: str, purpose: str, address: str) -> StaffUser | None:
+    """Whose invitation or reset link this is, while it is valid; None for a used, expired or
+    unknown link, which counts against the address. Past throttle.LINK_LIMITS such links from
+    the address, Throttled, whatever the link. Every page of a link (GET and POST) asks here."""
+    return await throttle.counted_link(
+        LINK_THROTTLE_AREA, token, address, lambda value: link_holder(value, purpose)
+    )
+
+
 async def set_password_by_link(token: str, purpose: str, password: str) -> StaffUser:
     """Sets the password through an invitation or reset link: the link works once, before it
     expires; every other link of the account stops working, other sessions end. Raises
-    NotFound for a link that is not (or no longer) valid."""
+    NotFound for a link that is not (or no longer) valid. Routes check the link with
+    `open_link` first, so that the lookup is counted."""
     holder = await link_holder(token, purpose)
     if holder is None:
         raise NotFound()
@@ -599,6 +619,7 @@ async def set_password_by_link(token: str, purpose: str, password: str) -> Staff
             await activity.record_many(
                 await _member_company_ids(holder.id), actor, "staff", summary
             )
+            await logins.end_all("staff", [holder.id])
     staff = await session_staff(holder.id, holder.session_epoch + 1)
     assert staff is not None
     return staff
@@ -666,7 +687,10 @@ class ProfileDetails:
     language: str = "en"
 
 
-async def _confirm_password(staff: StaffUser, password: str, address: str, field: str) -> None:
+async def confirm_password(
+    staff: StaffUser, password: str, address: str, field: str = "password"
+) -> None:
+    """The staff member's own password, for a sensitive change; throttled like a login."""
     row = await Staff.select(Staff.password_hash).where(Staff.id == staff.id).first()
     attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"staff:{staff.id}", address)
     if attempt is None:
@@ -694,7 +718,7 @@ async def update_profile(
         raise ValidationError(errors)
     email_changed = email != staff.email
     if email_changed:
-        await _confirm_password(staff, current_password, address, "current_password")
+        await confirm_password(staff, current_password, address, "current_password")
     values = {
         Staff.first_name: details.first_name,
         Staff.last_name: details.last_name,
@@ -746,7 +770,7 @@ async def change_password(
     the new session epoch, which the caller's own session takes on."""
     errors: dict[str, str] = {}
     try:
-        await _confirm_password(staff, current_password, address, "current_password")
+        await confirm_password(staff, current_password, address, "current_password")
     except ValidationError as error:
         errors.update(error.errors)
     own_words = (staff.email, staff.first_name, staff.last_name)
@@ -775,3 +799,89 @@ async def change_password(
                 "Changed their own password.",
             )
     return rows[0]["session_epoch"]
+
+
+# --- sign-in security -------------------------------------------------------------------------
+
+STAFF_TWO_FACTOR_KEY = "staff_two_factor"
+
+
+async def staff_two_factor_required(company_id: int) -> bool:
+    """Whether the company requires two-factor sign-in of its staff."""
+    row = (
+        await CompanySetting.select(CompanySetting.value)
+        .where(CompanySetting.company == company_id, CompanySetting.key == STAFF_TWO_FACTOR_KEY)
+        .first()
+    )
+    return bool(row) and row["value"] == "true"
+
+
+async def must_enrol_two_factor(staff_id: int) -> bool:
+    """Whether a company the staff member works in requires two-factor and it is not on yet:
+    they turn it on before anything else at this sign-in."""
+    if await two_factor.is_enabled(Login("staff", staff_id)):
+        return False
+    return await CompanySetting.exists().where(
+        CompanySetting.key == STAFF_TWO_FACTOR_KEY,
+        CompanySetting.value == "true",
+        CompanySetting.company.is_in(await _member_company_ids(staff_id) or [0]),
+    )
+
+
+async def set_staff_two_factor_required(company_id: int, required: bool, actor: Actor) -> None:
+    actor.require(STAFF_MANAGE)
+    async for transaction in write_transactions():
+        async with transaction:
+            await CompanySetting.put(
+                company_id, STAFF_TWO_FACTOR_KEY, "true" if required else "false"
+            )
+            await activity.record(
+                company_id,
+                actor,
+                "settings",
+                "Two-factor sign-in is now required of staff."
+                if required
+                else "Two-factor sign-in is no longer required of staff.",
+            )
+
+
+async def record_security_change(staff: StaffUser, address: str, summary: str) -> None:
+    """A change of the staff member's own sign-in security, in the logs of their companies."""
+    await activity.record_many(
+        await _member_company_ids(staff.id),
+        Actor(kind="staff", id=staff.id, address=address, name=staff.name),
+        "staff",
+        summary,
+    )
+
+
+async def record_sign_in(staff: StaffUser, address: str, method: str) -> None:
+    """A sign-in that did not need the password (a passkey) or finished with a second factor."""
+    await activity.record_many(
+        await _member_company_ids(staff.id),
+        Actor(kind="staff", id=staff.id, address=address, name=staff.name),
+        "login",
+        f"Signed in with a {method}.",
+    )
+
+
+async def reset_two_factor(email: str) -> None:
+    """Turns a staff member's two-factor off and ends their sessions (the command line's way
+    back in for someone who lost both their phone and their recovery codes)."""
+    row = (
+        await Staff.select(Staff.id, Staff.first_name, Staff.last_name, Staff.email)
+        .where(Staff.email == (normalise_email(email) or email).lower())
+        .first()
+    )
+    if row is None:
+        raise ValidationError({"email": "No staff member has this email."})
+    login = Login("staff", row["id"])
+    if not await two_factor.disable(login):
+        raise ValidationError({"email": "This staff member does not use two-factor sign-in."})
+    await logins.end_all("staff", [row["id"]])
+    await activity.record_many(
+        await _member_company_ids(row["id"]),
+        SYSTEM,
+        "staff",
+        f"Two-factor sign-in of {row['email']} was reset from the command line.",
+    )

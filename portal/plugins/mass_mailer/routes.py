@@ -16,8 +16,9 @@ from litestar.response import Stream, Template
 from portal.client_groups.services import list_groups
 from portal.clients.services import STATUSES
 from portal.companies.services import mail_identity
+from portal.core import throttle
 from portal.core.countries import countries
-from portal.core.errors import NotFound, ValidationError
+from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.web import client_address, form_data, redirect
 from portal.mail import services as mail
@@ -322,6 +323,7 @@ async def cancel(admin: Admin, request: Request, job_id: FromPath[int]) -> Respo
 
 
 def _invalid_link() -> Template:
+    """The one answer for malformed and unknown links (and those of deleted recipients)."""
     return Template(
         f"{T}/unsubscribe_invalid.html",
         context={"page_title": "Unsubscribe link not valid"},
@@ -329,13 +331,25 @@ def _invalid_link() -> Template:
     )
 
 
+def _too_many_links() -> Template:
+    """Too many unknown links from the address: refused for a while, even a real link."""
+    return Template(
+        f"{T}/unsubscribe_throttled.html",
+        context={"page_title": "Too many attempts"},
+        status_code=429,
+        headers={"Retry-After": str(throttle.RETRY_AFTER_SECONDS)},
+    )
+
+
 @get("/unsubscribe/{token:str}", name="mass-mailer:unsubscribe", include_in_schema=False)
-async def unsubscribe_page(token: FromPath[str]) -> Template:
+async def unsubscribe_page(request: Request, token: FromPath[str]) -> Template:
     """The confirmation: a link followed by a mail scanner must not unsubscribe anyone."""
     try:
-        target = await services.unsubscribe_target(token)
+        target = await services.unsubscribe_target(token, client_address(request))
     except NotFound:
         return _invalid_link()
+    except Throttled:
+        return _too_many_links()
     return Template(
         f"{T}/unsubscribe.html",
         context={"page_title": "Unsubscribe", "target": target, "token": token, "done": False},
@@ -355,6 +369,8 @@ async def unsubscribe_post(request: Request, token: FromPath[str]) -> Template:
         target = await services.unsubscribe(token, client_address(request))
     except NotFound:
         return _invalid_link()
+    except Throttled:
+        return _too_many_links()
     return Template(
         f"{T}/unsubscribe.html",
         context={"page_title": "Unsubscribed", "target": target, "token": token, "done": True},

@@ -4,9 +4,10 @@ mailing is queued, how an address unsubscribes or is suppressed.
 Who gets marketing mail is decided here and nowhere else (candidates_sql): the primary contact
 of a client who opted in (`Client.marketing_opt_in`), and each billing or other contact who
 opted in itself (`Contact.marketing_opt_in`; the client's consent does not stand for its
-contacts', nor theirs for the client's), whose address is not suppressed for the company; one
-message per address. No filter value can widen that; the worker checks it again for every
-message just before sending it.
+contacts', nor theirs for the client's), whose address is not suppressed for the company and,
+where the client's group requires verified email addresses, is one a login of the company has
+verified; one message per address. No filter value can widen that; the worker checks it again
+for every message just before sending it.
 
 What a message may say, and how each recipient's is rendered, is portal.plugins.mass_mailer.
 messages.
@@ -26,9 +27,11 @@ from email.utils import formataddr, formatdate
 from typing import Any
 
 from portal.activity import services as activity
+from portal.client_groups.services import setting_sql
 from portal.clients.services import STATUSES, set_marketing_opt_in
 from portal.clients.tables import ConsentEvent, Contact
 from portal.companies.services import get_company
+from portal.core import throttle
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country
@@ -133,7 +136,8 @@ def suppression_clause(
     """SQL (over `c` = client and the person whose address `email` is: `ct`, its primary
     contact, by default) that is true when the address may get mail of this kind, with its
     parameters. Bounced addresses get none; unsubscribed ones no marketing mail, unless this
-    person opted in again after the unsubscribe (`own_consent` picks their consent events)."""
+    person opted in again after the unsubscribe (`own_consent` picks their consent events);
+    unverified ones no marketing mail when the client's group requires verified addresses."""
     if kind == "marketing":
         reason = (
             "(s.reason = 'bounce' OR NOT EXISTS (SELECT 1 FROM consent_event e "  # noqa: S608 - fixed SQL only
@@ -146,7 +150,20 @@ def suppression_clause(
         "NOT EXISTS (SELECT 1 FROM mailer_suppression s WHERE s.company = c.company "  # noqa: S608 - placeholders and fixed SQL only
         f"AND s.email = lower({email}) AND {reason})"
     )
+    if kind == "marketing":
+        sql += " AND " + verified_clause(email)
     return sql, params
+
+
+def verified_clause(email: str) -> str:
+    """SQL (over `c` = client) that is true when the address `email` may get marketing mail
+    as far as verification goes: the client's group does not require verified addresses
+    (`email_verification`), or a login of the company has verified this address."""
+    return (
+        f"({setting_sql('email_verification')} <> 'true' OR EXISTS (SELECT 1 FROM account_user u "  # noqa: S608 - fixed SQL only
+        f"WHERE u.company = c.company AND lower(u.email) = lower({email}) "
+        "AND u.email_verified_at IS NOT NULL))"
+    )
 
 
 CLIENTS_AND_CONTACTS = (
@@ -391,6 +408,10 @@ def build_email(
 # even how many messages were sent) and stays valid whatever happens to the secret key.
 TOKEN_BYTES = 32
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")  # URL-safe base64, as made by secrets
+# Unknown links from one address are counted like every one-time link (throttle.counted_link):
+# past throttle.LINK_LIMITS the address is refused. A link that works is not counted against
+# it, so a mail provider's one-click unsubscribes for many people are not refused.
+UNSUBSCRIBE_THROTTLE_AREA = "unsubscribe-link"
 
 
 def new_unsubscribe_token() -> str:
@@ -419,10 +440,19 @@ class UnsubscribeTarget:
         return f"{shown}{'•' * max(1, len(local) - len(shown))}@{domain}"
 
 
-async def unsubscribe_target(token: str) -> UnsubscribeTarget:
-    """Who a link unsubscribes; NotFound for unknown tokens and rows that no longer exist."""
-    if not TOKEN_SHAPE.fullmatch(token):
+async def unsubscribe_target(token: str, address: str) -> UnsubscribeTarget:
+    """Who a link unsubscribes; NotFound for malformed and unknown tokens and rows that no
+    longer exist (the same answer). The lookup counts for `address`: too many unknown links
+    from it, Throttled, whatever the link."""
+    target = await throttle.counted_link(UNSUBSCRIBE_THROTTLE_AREA, token, address, _target_of)
+    if target is None:
         raise NotFound()
+    return target
+
+
+async def _target_of(token: str) -> UnsubscribeTarget | None:
+    if not TOKEN_SHAPE.fullmatch(token):
+        return None
     rows = await MailingRecipient.raw(
         "SELECT r.id, r.client, r.contact, r.email, r.unsubscribed_at, j.company, "
         "co.name AS company_name "
@@ -432,7 +462,7 @@ async def unsubscribe_target(token: str) -> UnsubscribeTarget:
         token,
     )
     if not rows:
-        raise NotFound()
+        return None
     row = rows[0]
     return UnsubscribeTarget(
         recipient_id=row["id"],
@@ -445,13 +475,13 @@ async def unsubscribe_target(token: str) -> UnsubscribeTarget:
     )
 
 
-async def unsubscribe(token: str, address: str = "") -> UnsubscribeTarget:
+async def unsubscribe(token: str, address: str) -> UnsubscribeTarget:
     """One-click unsubscribe: suppresses the address for the company's marketing mail and opts
     out whom the message was for, with a consent record, in one transaction: the client (its
     primary contact's consent is the client's) or the one billing or other contact, whose
     client's consent stays as it is. Using the link again changes nothing and succeeds the same
-    way."""
-    target = await unsubscribe_target(token)
+    way. Counted for `address` like the confirmation page (NotFound, Throttled)."""
+    target = await unsubscribe_target(token, address)
     now = datetime.now(UTC)
     actor = Actor(kind=UNSUBSCRIBE_SOURCE, address=address)
     async for transaction in write_transactions():

@@ -1,0 +1,149 @@
+"""What the admin area and the client area share about signing in safely, on the HTTP side:
+which area a request is in (`Area`), the step of a sign-in that waits for a second factor,
+recent confirmation of sensitive actions ("confirm it's you"), and the site passkeys are for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from portal.core.config import get_settings
+from portal.core.web import client_redirect
+from portal.security.passkeys import RelyingParty
+from portal.security.two_factor import Login
+
+# How long a confirmation ("confirm it's you") holds for sensitive actions, and how long a
+# sign-in may wait for its second factor.
+CONFIRMATION_SECONDS = 5 * 60
+PENDING_SECONDS = 5 * 60
+
+
+@dataclass(frozen=True)
+class Who:
+    """The login of a request, as the security pages need it."""
+
+    login: Login
+    user_name: str  # what authenticator apps and passkey pickers show (an email, a username)
+    display_name: str
+    issuer: str  # the company, as authenticator apps list it
+    acting_staff: str = ""  # a staff member working as this client (Login as Client)
+
+
+@dataclass(frozen=True)
+class Area:
+    """The admin area ("admin", staff) or the client area ("client", its users)."""
+
+    name: str
+    kind: str
+    session_key: str  # where the area's login lives in the session
+    who: Callable[[Request], Awaitable[Who]]
+    # Raises ValidationError({"password": …}) or Throttled unless it is the login's password.
+    check_password: Callable[[Request, Who, str], Awaitable[None]]
+    # Completes a sign-in of `login` by `method` after its checks passed (a new session).
+    sign_in: Callable[[Request, Login, str], Awaitable[None]]
+    # After a password, two-factor or passkey change: the login's other sessions end.
+    end_other_sessions: Callable[[Request, Who], Awaitable[None]]
+    # Writes a change of the login's sign-in security in the activity log.
+    record: Callable[[Request, Who, str], Awaitable[None]]
+    home: str
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.name}"
+
+    def entry(self, request: ASGIConnection) -> dict:
+        data = request.session.get(self.session_key) if request.scope.get("session") else None
+        return data if isinstance(data, dict) else {}
+
+    def update_entry(self, request: Request, **values: object) -> None:
+        request.session[self.session_key] = {**self.entry(request), **values}
+
+    # --- a sign-in waiting for its second factor ---
+
+    @property
+    def pending_key(self) -> str:
+        return f"{self.name}_pending"
+
+    def await_second_factor(self, request: Request, login: Login, next_url: str) -> None:
+        request.session[self.pending_key] = {
+            "id": login.user_id,
+            "since": int(time.time()),
+            "next": next_url,
+        }
+
+    def pending(self, request: Request) -> tuple[Login, str] | None:
+        data = request.session.get(self.pending_key) if request.scope.get("session") else None
+        if not isinstance(data, dict) or time.time() - data.get("since", 0) > PENDING_SECONDS:
+            return None
+        return Login(self.kind, int(data.get("id", 0))), str(data.get("next", ""))
+
+    # --- confirmation of sensitive actions ---
+
+    def mark_confirmed(self, request: Request) -> None:
+        self.update_entry(request, confirmed=int(time.time()))
+
+    def confirmed_recently(self, request: ASGIConnection) -> bool:
+        return time.time() - self.entry(request).get("confirmed", 0) <= CONFIRMATION_SECONDS
+
+    def page_of(self, connection: ASGIConnection) -> str:
+        """Where to come back to after a confirmation: the page asked for, or for a form
+        sent, the page of the form (when it is one of this area's)."""
+        if connection.scope.get("method") == "GET":
+            query = connection.scope.get("query_string", b"").decode()
+            return connection.url.path + (f"?{query}" if query else "")
+        referrer = urlsplit(connection.headers.get("referer", ""))
+        if referrer.netloc == connection.url.netloc and referrer.path.startswith(self.prefix):
+            return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+        return self.home
+
+    def confirm_url(self, back: str) -> str:
+        return f"{self.prefix}/confirm?next={quote(back, safe='/')}"
+
+
+class SecurityStep(Exception):
+    """A step the person must take first, at `url`: confirm it is them (password or passkey)
+    before a sensitive action, or turn on two-factor where it is required."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.url = url
+
+
+def security_step_handler(request: HTMXRequest, step: SecurityStep) -> Response:
+    if request.htmx:
+        return client_redirect(step.url)
+    return Redirect(step.url, status_code=HTTP_303_SEE_OTHER)
+
+
+def require_confirmation(request: Request, area: Area, back: str) -> None:
+    if not area.confirmed_recently(request):
+        raise SecurityStep(area.confirm_url(back))
+
+
+def relying_party(request: Request, name: str) -> RelyingParty:
+    """The site passkeys are made for: the configured address (PORTAL_BASE_URL) when it names a
+    host, else (development on an IP address, which WebAuthn does not accept) the host the
+    request came to. Browsers check that a page's origin belongs to the site either way."""
+    configured = urlsplit(get_settings().base_url)
+    host = configured.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        is_address = True
+    except ValueError:
+        is_address = not host
+    if not is_address:
+        return RelyingParty(id=host, name=name, origin=f"{configured.scheme}://{configured.netloc}")
+    url = request.url
+    return RelyingParty(
+        id=url.hostname or "localhost", name=name, origin=f"{url.scheme}://{url.netloc}"
+    )

@@ -1,0 +1,227 @@
+"""Sessions of a login ("Your sessions": list, end one, end the others), what ends them (a
+password change, staff ending a client account's sessions), "Confirm it's you" before
+sensitive actions, Login as Client and staff resetting a client user's two-factor."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from security_helpers import enrol, post_form
+
+from conftest import STAFF_PASSWORD, csrf_from, login_staff
+from portal.app import create_app
+from portal.clients.lifecycle import set_status
+from portal.clients.tables import ClientAudit
+from portal.core.actors import SYSTEM
+from portal.core.permissions import CLIENTS_VIEW
+from portal.security import web
+from portal.security.tables import LoginSession, TwoFactor
+from portal.staff import groups
+from portal.staff.services import create_staff
+from test_client_area import client_login, make_client
+
+SESSION_ROW = re.compile(r'action="(/(?:admin|client)/sessions/(\d+)/end)"')
+
+
+def second_browser(user_agent: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(), client=("127.0.0.1", 50001))
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://testserver.local", headers={"user-agent": user_agent}
+    )
+
+
+async def test_revoking_a_session_ends_it_at_its_next_request(client, staff):
+    client.headers["user-agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/133.0"
+    await login_staff(client, staff["email"], staff["password"])
+    async with second_browser("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Safari/605.1") as other:
+        await login_staff(other, staff["email"], staff["password"])
+        assert (await other.get("/admin")).status_code == 200
+        page = await client.get("/admin/sessions")
+        assert "Firefox on Windows" in page.text and "this session" in page.text
+        ends = SESSION_ROW.findall(page.text)
+        assert len(ends) == 1  # the other one; the current one has no End button
+        ended = await client.post(ends[0][0], data={"_csrf_token": csrf_from(page.text)})
+        assert ended.status_code == 303
+        # The other browser is logged out at its next request; this one stays.
+        assert (await other.get("/admin")).status_code == 302
+        assert (await client.get("/admin")).status_code == 200
+        # Another login's session cannot be ended by its id: 404.
+        mine = await LoginSession.select(LoginSession.id).where(LoginSession.ended_at.is_null())
+        assert len(mine) == 1
+
+
+async def test_end_all_others_and_password_change_end_other_sessions(client, staff):
+    await login_staff(client, staff["email"], staff["password"])
+    async with second_browser("curl/8.0") as other:
+        await login_staff(other, staff["email"], staff["password"])
+        await post_form(client, "/admin/sessions", "/admin/sessions/end-others")
+        assert (await other.get("/admin")).status_code == 302
+        await login_staff(other, staff["email"], staff["password"])
+        changed = await post_form(
+            client,
+            "/admin/profile",
+            "/admin/profile/password",
+            current_password=STAFF_PASSWORD,
+            new_password="Brand-new-horse-99",
+        )
+        assert changed.status_code == 303
+        assert (await other.get("/admin")).status_code == 302
+        assert (await client.get("/admin")).status_code == 200
+        listed = await client.get("/admin/sessions")
+        assert len(SESSION_ROW.findall(listed.text)) == 0
+
+
+async def test_sessions_of_another_login_cannot_be_ended(client, staff, company_id):
+    await create_staff(email="bob@example.com", password=STAFF_PASSWORD, company_ids=[company_id])
+    async with second_browser("curl/8.0") as bob:
+        await login_staff(bob, "bob@example.com", STAFF_PASSWORD)
+        bobs = await LoginSession.select(LoginSession.id).first()
+        await login_staff(client, staff["email"], staff["password"])
+        page = await client.get("/admin/sessions")
+        refused = await client.post(
+            f"/admin/sessions/{bobs['id']}/end", data={"_csrf_token": csrf_from(page.text)}
+        )
+        assert refused.status_code == 404
+        assert (await bob.get("/admin")).status_code == 200
+
+
+async def test_sensitive_pages_ask_to_confirm_once_the_sign_in_is_old(client, staff, monkeypatch):
+    await login_staff(client, staff["email"], staff["password"])
+    assert (await client.get("/admin/settings/company/api-keys")).status_code == 200
+    monkeypatch.setattr(web, "CONFIRMATION_SECONDS", -1)
+    asked = await client.get("/admin/settings/company/api-keys")
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/admin/confirm?next=/admin/settings/company/api-keys"
+    confirm = await client.get(asked.headers["location"])
+    wrong = await client.post(
+        "/admin/confirm",
+        data={
+            "_csrf_token": csrf_from(confirm.text),
+            "password": "Wrong-horse-1",
+            "next": "/admin/settings/company/api-keys",
+        },
+    )
+    assert wrong.status_code == 422 and "not correct" in wrong.text
+    # A form sent after the confirmation lapsed goes to confirm too, then back to its page.
+    sent = await client.post(
+        "/admin/settings/company/api-keys",
+        data={"_csrf_token": csrf_from(confirm.text), "name": "CRM"},
+        headers={"referer": "http://testserver.local/admin/settings/company/api-keys"},
+    )
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/admin/confirm")
+    monkeypatch.setattr(web, "CONFIRMATION_SECONDS", 300)
+    right = await client.post(
+        "/admin/confirm",
+        data={
+            "_csrf_token": csrf_from(confirm.text),
+            "password": STAFF_PASSWORD,
+            "next": "https://evil.example/",
+        },
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/admin"
+
+
+async def history(client_id: int) -> list[tuple[str, str]]:
+    rows = await ClientAudit.select(ClientAudit.field, ClientAudit.new_value).where(
+        ClientAudit.client_id == client_id
+    )
+    return [(row["field"], row["new_value"]) for row in rows]
+
+
+async def test_login_as_client_banner_limits_and_audit(client, staff):
+    ann = await make_client(username="ann")
+    await login_staff(client, staff["email"], staff["password"])
+    form = await client.get(f"/admin/clients/{ann}/login-as")
+    assert form.status_code == 200 and 'for="reason"' in form.text
+    no_reason = await client.post(
+        f"/admin/clients/{ann}/login-as", data={"_csrf_token": csrf_from(form.text), "reason": " "}
+    )
+    assert no_reason.status_code == 422 and "Reason" in no_reason.text
+    started = await client.post(
+        f"/admin/clients/{ann}/login-as",
+        data={"_csrf_token": csrf_from(form.text), "reason": "Ticket 4711"},
+    )
+    assert started.status_code == 303 and started.headers["location"] == "/client"
+    dashboard = await client.get("/client")
+    assert "Logged in as Ann Client by Ada Admin." in dashboard.text
+    # The admin area stays open beside it.
+    assert (await client.get("/admin")).status_code == 200
+
+    # No password, email or sign-in security changes as the client.
+    password = await post_form(
+        client,
+        "/client/password",
+        "/client/password",
+        current_password="x",
+        new_password="Another-horse-77",
+    )
+    assert password.status_code == 422 and "Staff working as a client" in password.text
+    assert (await client.get("/client/security/two-factor")).status_code == 403
+
+    ended = await post_form(client, "/client", "/client/login-as/end")
+    assert ended.status_code == 303 and ended.headers["location"] == f"/admin/clients/{ann}"
+    assert (await client.get("/client")).status_code == 302
+    assert (await client.get("/admin")).status_code == 200
+    lines = await history(ann)
+    assert ("Login as Client", "started by Ada Admin: Ticket 4711") in lines
+    assert ("Login as Client", "ended by Ada Admin") in lines
+
+    # The client sees the staff sign-in on its sessions page.
+    async with second_browser("curl/8.0") as own:
+        await client_login(own, "ann")
+        sessions = await own.get("/client/sessions")
+        assert "Ada Admin" in sessions.text and "Ticket 4711" in sessions.text
+
+
+async def test_login_as_client_is_refused_for_inactive_other_company_and_without_permission(
+    client, staff, company_id, second_company
+):
+    ann = await make_client(username="ann")
+    await set_status(company_id, ann, "inactive", SYSTEM)
+    await login_staff(client, staff["email"], staff["password"])
+    form = await client.get(f"/admin/clients/{ann}/login-as")
+    inactive = await client.post(
+        f"/admin/clients/{ann}/login-as",
+        data={"_csrf_token": csrf_from(form.text), "reason": "Ticket"},
+    )
+    assert inactive.status_code == 422 and "only active clients" in inactive.text
+    assert (await client.get("/client")).status_code == 302
+    assert (await client.get("/admin/clients/999999/login-as")).status_code == 404
+
+    await groups.create_group(company_id, "Readers", [CLIENTS_VIEW], SYSTEM)
+    await create_staff(
+        email="reader@example.com",
+        password=STAFF_PASSWORD,
+        company_ids=[company_id],
+        group="Readers",
+    )
+    async with second_browser("curl/8.0") as reader:
+        await login_staff(reader, "reader@example.com", STAFF_PASSWORD)
+        assert (await reader.get(f"/admin/clients/{ann}/login-as")).status_code == 403
+    assert not [line for line in await history(ann) if line[0] == "Login as Client"]
+
+
+async def test_staff_reset_a_client_users_two_factor_with_the_permission(client, staff):
+    ann = await make_client(username="ann")
+    async with second_browser("curl/8.0") as own:
+        await client_login(own, "ann")
+        await enrol(own, "/client")
+        await login_staff(client, staff["email"], staff["password"])
+        profile = await client.get(f"/admin/clients/{ann}/widgets/users")
+        assert "two-factor of Ann Client" in profile.text
+        reset = re.search(r'action="(/admin/clients/\d+/users/\d+/two-factor/reset)"', profile.text)
+        done = await client.post(reset.group(1), data={"_csrf_token": csrf_from(profile.text)})
+        assert done.status_code == 303
+        assert await TwoFactor.count() == 0
+        # Their sessions ended with it.
+        assert (await own.get("/client")).status_code == 302
+        assert ("Two-factor authentication", "reset by staff") in await history(ann)
+        again = await client.post(reset.group(1), data={"_csrf_token": csrf_from(profile.text)})
+        assert again.status_code == 303  # "does not use two-factor", as a message
+
+
+@pytest.mark.parametrize("path", ["/admin/security", "/admin/sessions", "/admin/confirm"])
+async def test_security_pages_need_a_staff_session(client, path):
+    assert (await client.get(path)).status_code == 302

@@ -51,8 +51,10 @@ async def log_out(page: Page) -> None:
 
 
 async def test_staff_enrols_totp_signs_in_with_code_then_with_a_recovery_code(
-    page: Page, live_server: str, staff: dict
+    browser, live_server: str, staff: dict
 ):
+    context = await a11y_context(browser)
+    page = await context.new_page()
     await log_in_admin_page(page, live_server, staff["email"], staff["password"])
     await page.get_by_role("link", name="Security").click()
     await page.get_by_role("link", name="Set up two-factor authentication").click()
@@ -63,6 +65,7 @@ async def test_staff_enrols_totp_signs_in_with_code_then_with_a_recovery_code(
     await expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     codes = await page.get_by_test_id("recovery-codes").locator("code").all_inner_texts()
     assert len(codes) == 10
+    await assert_accessible(page, "recovery codes")
     await page.get_by_role("link", name="I have saved them").click()
     await log_out(page)
 
@@ -74,6 +77,7 @@ async def test_staff_enrols_totp_signs_in_with_code_then_with_a_recovery_code(
         await expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
 
     await password_step()
+    await assert_accessible(page, "second step of the sign-in")
     await page.get_by_label("Code or recovery code").fill(code(secret, steps_ahead=1))
     await page.get_by_role("button", name="Verify").click()
     await expect(page).to_have_url(re.compile(r"/admin$"))
@@ -90,6 +94,8 @@ async def test_staff_enrols_totp_signs_in_with_code_then_with_a_recovery_code(
     await page.get_by_label("Code or recovery code").fill(codes[3])
     await page.get_by_role("button", name="Verify").click()
     await expect(page.locator("#code-error")).to_contain_text("already used")
+    await assert_accessible(page, "second step with an error")
+    await context.close()
 
 
 async def test_client_user_registers_a_passkey_and_signs_in_with_it_alone(

@@ -5,22 +5,28 @@ sensitive actions, Login as Client and staff resetting a client user's two-facto
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from security_helpers import enrol, post_form
+from security_helpers import code, enrol, post_form
+from test_account_users import latest_link
 
 from conftest import STAFF_PASSWORD, csrf_from, login_staff
 from portal.app import create_app
+from portal.clients import users
 from portal.clients.lifecycle import set_status
-from portal.clients.tables import ClientAudit
+from portal.clients.tables import AccountUser, ClientAudit
 from portal.core.actors import SYSTEM
 from portal.core.permissions import CLIENTS_VIEW
+from portal.core.tokens import new_token
 from portal.security import web
 from portal.security.tables import LoginSession, TwoFactor
 from portal.staff import groups
 from portal.staff.services import create_staff
-from test_client_area import client_login, make_client
+from portal.staff.tables import StaffToken
+from profile_helpers import make_client as make_company_client
+from test_client_area import PASSWORD, client_login, make_client
 
 SESSION_ROW = re.compile(r'action="(/(?:admin|client)/sessions/(\d+)/end)"')
 
@@ -225,3 +231,122 @@ async def test_staff_reset_a_client_users_two_factor_with_the_permission(client,
 @pytest.mark.parametrize("path", ["/admin/security", "/admin/sessions", "/admin/confirm"])
 async def test_security_pages_need_a_staff_session(client, path):
     assert (await client.get(path)).status_code == 302
+
+
+async def test_an_invitation_accepted_with_a_password_still_asks_for_the_second_factor(
+    client, company_id
+):
+    """An owner who knows someone's password and invites their address must not get past
+    their two-factor: the invitation is accepted only once the code was entered."""
+    await make_client(username="bill", email="bill@example.com")
+    async with second_browser("curl/8.0") as bill:
+        await client_login(bill, "bill")
+        secret, _ = await enrol(bill, "/client")
+    await make_client(username="eve", email="eve@example.com")
+    await client_login(client, "eve")
+    await post_form(
+        client, "/client/users", "/client/users/invite", email="bill@example.com", permissions=[]
+    )
+    link = await latest_link("bill@example.com")
+    async with second_browser("curl/8.0") as attacker:
+        page = await attacker.get(link)
+        answer = await attacker.post(
+            f"{link}/login",
+            data={
+                "_csrf_token": csrf_from(page.text),
+                "identifier": "bill",
+                "login_password": PASSWORD,
+            },
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/client/login/two-factor"
+        assert (await attacker.get("/client")).status_code == 302
+        bill_id = (
+            await AccountUser.select(AccountUser.id).where(AccountUser.username == "bill").first()
+        )["id"]
+        assert len(await users.account_ids(bill_id)) == 1  # not joined yet
+        second = await attacker.get("/client/login/two-factor")
+        done = await attacker.post(
+            "/client/login/two-factor",
+            data={"_csrf_token": csrf_from(second.text), "code": code(secret, 1)},
+        )
+        assert done.headers["location"] == link  # back to the invitation, signed in
+        accepted = await post_form(attacker, link, f"{link}/accept")
+        assert accepted.status_code == 303
+        assert len(await users.account_ids(bill_id)) == 2
+
+
+async def test_a_password_reset_link_does_not_skip_the_staff_second_factor(client, staff):
+    await login_staff(client, staff["email"], staff["password"])
+    secret, _ = await enrol(client, "/admin")
+    token, stored = new_token()
+    await StaffToken.insert(
+        StaffToken(
+            staff=staff["id"],
+            purpose="reset",
+            token_hash=stored,
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+    )
+    async with second_browser("curl/8.0") as other:
+        page = await other.get(f"/admin/reset/{token}")
+        done = await other.post(
+            f"/admin/reset/{token}",
+            data={"_csrf_token": csrf_from(page.text), "password": "Brand-new-horse-99"},
+        )
+        assert done.status_code == 303 and done.headers["location"] == "/admin/login/two-factor"
+        assert (await other.get("/admin")).status_code == 302
+    # The reset ended the sessions that were open.
+    assert (await client.get("/admin")).status_code == 302
+
+
+async def test_staff_end_every_session_of_a_client_account(client, staff):
+    ann = await make_client(username="ann")
+    async with second_browser("curl/8.0") as one, second_browser("Firefox/133.0") as two:
+        await client_login(one, "ann")
+        await client_login(two, "ann")
+        await login_staff(client, staff["email"], staff["password"])
+        widget = await client.get(f"/admin/clients/{ann}/widgets/users")
+        ended = await client.post(
+            f"/admin/clients/{ann}/sessions/end", data={"_csrf_token": csrf_from(widget.text)}
+        )
+        assert ended.status_code == 303
+        assert (await one.get("/client")).status_code == 302
+        assert (await two.get("/client")).status_code == 302
+        assert ("Sessions", "2 ended by staff") in await history(ann)
+
+
+async def test_support_staff_cannot_reset_two_factor_nor_end_sessions_nor_reach_other_companies(
+    client, staff, company_id, second_company
+):
+    ann = await make_client(username="ann")
+    async with second_browser("curl/8.0") as own:
+        await client_login(own, "ann")
+        await enrol(own, "/client")
+    owner_id = (await AccountUser.select(AccountUser.id).first())["id"]
+    await create_staff(
+        email="support@example.com",
+        password=STAFF_PASSWORD,
+        company_ids=[company_id],
+        group="Support",
+    )
+    async with second_browser("curl/8.0") as support:
+        await login_staff(support, "support@example.com", STAFF_PASSWORD)
+        page = await support.get(f"/admin/clients/{ann}")
+        token = csrf_from(page.text)
+        for path in (
+            f"/admin/clients/{ann}/users/{owner_id}/two-factor/reset",
+            f"/admin/clients/{ann}/sessions/end",
+            f"/admin/clients/{ann}/login-as",
+        ):
+            refused = await support.post(path, data={"_csrf_token": token, "reason": "x"})
+            assert refused.status_code == 403, path
+    assert await TwoFactor.count() == 1
+
+    # The administrator of the first company, at another company's client: not found.
+    other = await make_company_client(second_company)
+    await login_staff(client, staff["email"], staff["password"])
+    page = await client.get("/admin")
+    for path in (f"/admin/clients/{other}/login-as", f"/admin/clients/{other}/sessions/end"):
+        answer = await client.post(path, data={"_csrf_token": csrf_from(page.text), "reason": "x"})
+        assert answer.status_code == 404, path

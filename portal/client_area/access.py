@@ -18,7 +18,7 @@ from portal.client_area.services import ClientUser, session_client
 from portal.core.config import get_settings
 from portal.core.errors import ValidationError
 from portal.core.sessions import start_new_session
-from portal.core.web import client_address
+from portal.core.web import client_address, safe_next
 from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import Area, SecurityStep, Who
@@ -50,6 +50,15 @@ async def log_in(request: Request, user: ClientUser, method: str = "password") -
         "confirmed": now,  # signing in is a confirmation for the next minutes
         "enrol": method != "passkey" and await services.must_enrol_two_factor(user),
     }
+
+
+async def sign_in_with_password(request: Request, user: ClientUser, next_url: str) -> str:
+    """After a right password (the login form, an invitation accepted with a login): signs
+    in, or, with two-factor on, leaves the sign-in waiting for its code. Where to go on to."""
+    if await CLIENT_AREA.second_step_needed(request, Login("client", user.user_id), next_url):
+        return CLIENT_AREA.second_step_url
+    await log_in(request, user)
+    return safe_next(next_url, CLIENT_AREA.home)
 
 
 async def log_out(request: Request) -> None:

@@ -27,11 +27,11 @@ from portal.client_area.access import (
     CLIENT_AREA,
     SESSION_KEY,
     CurrentClient,
-    log_in,
     log_out,
     provide_client_user,
     remember,
     require_client,
+    sign_in_with_password,
 )
 from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.forms import apply_form_action, client_details_of, read_client_details
@@ -49,9 +49,8 @@ from portal.core.i18n import (
     translate,
 )
 from portal.core.ids import parse_id
-from portal.core.sessions import start_new_session
 from portal.core.web import client_address, form_data, redirect, safe_next
-from portal.security import logins, two_factor
+from portal.security import logins
 from portal.security import routes as security_routes
 from portal.security.two_factor import Login
 
@@ -88,13 +87,7 @@ async def login_submit(request: Request) -> Response:
         )
     except ValidationError as error:
         return _page("login.html", 400, identifier=identifier, next=next_url, errors=error.errors)
-    login = Login("client", user.user_id)
-    if await two_factor.is_enabled(login):
-        await start_new_session(request)
-        CLIENT_AREA.await_second_factor(request, login, next_url)
-        return redirect(request, "/client/login/two-factor")
-    await log_in(request, user)
-    return redirect(request, safe_next(next_url, "/client"))
+    return redirect(request, await sign_in_with_password(request, user, next_url))
 
 
 @post("/logout", name="client:logout")

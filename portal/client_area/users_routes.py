@@ -12,7 +12,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from portal.client_area import services
-from portal.client_area.access import SESSION_KEY, CurrentClient, log_in, remember
+from portal.client_area.access import CLIENT_AREA, SESSION_KEY, CurrentClient, log_in, remember
 from portal.clients import users
 from portal.clients.forms import read_invitation, read_permissions
 from portal.companies.services import company_ref
@@ -22,6 +22,7 @@ from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import text
 from portal.core.i18n import LANGUAGES, N_, Message, current_language, translate
 from portal.core.web import client_address, form_data, redirect
+from portal.security.two_factor import Login
 
 THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
 OTHER_COMPANY = N_("This login is not one of this provider's. Create a login below instead.")
@@ -336,6 +337,10 @@ async def invitation_login(request: Request, token: FromPath[str]) -> Response:
         return await again(error.errors, 400)
     if user.company_id != invitation.company_id:
         return await again({"": OTHER_COMPANY}, 400)
+    invitation_url = f"/client/invitation/{token[:MAX_TOKEN]}"
+    if await CLIENT_AREA.second_step_needed(request, Login("client", user.user_id), invitation_url):
+        # The second factor first; signed in, the user accepts on the invitation's page.
+        return redirect(request, CLIENT_AREA.second_step_url)
     try:
         client_id = await users.accept_as(token[:MAX_TOKEN], user.user_id)
     except NotFound:

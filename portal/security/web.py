@@ -18,7 +18,9 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from portal.core.config import get_settings
+from portal.core.sessions import start_new_session
 from portal.core.web import client_redirect
+from portal.security import two_factor
 from portal.security.passkeys import RelyingParty
 from portal.security.two_factor import Login
 
@@ -74,12 +76,22 @@ class Area:
     def pending_key(self) -> str:
         return f"{self.name}_pending"
 
-    def await_second_factor(self, request: Request, login: Login, next_url: str) -> None:
+    async def second_step_needed(self, request: Request, login: Login, next_url: str) -> bool:
+        """After a right password: when the login has two-factor on, the sign-in waits for its
+        code (in a new session, not yet signed in) and this says so; else the caller signs in."""
+        if not await two_factor.is_enabled(login):
+            return False
+        await start_new_session(request)
         request.session[self.pending_key] = {
             "id": login.user_id,
             "since": int(time.time()),
             "next": next_url,
         }
+        return True
+
+    @property
+    def second_step_url(self) -> str:
+        return f"{self.prefix}/login/two-factor"
 
     def pending(self, request: Request) -> tuple[Login, str] | None:
         data = request.session.get(self.pending_key) if request.scope.get("session") else None

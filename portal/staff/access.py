@@ -23,7 +23,7 @@ from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.permissions import Forbidden
 from portal.core.sessions import start_new_session
-from portal.core.web import client_address
+from portal.core.web import client_address, safe_next
 from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import Area, SecurityStep, Who
@@ -81,6 +81,15 @@ async def log_in(request: Request, staff: StaffUser, method: str = "password") -
         "confirmed": now,  # signing in is a confirmation for the next minutes
         "enrol": method != "passkey" and await services.must_enrol_two_factor(staff.id),
     }
+
+
+async def sign_in_with_password(request: Request, staff: StaffUser, next_url: str) -> str:
+    """After a right password (the login form, a reset or invitation link): signs in, or, with
+    two-factor on, leaves the sign-in waiting for its code. Where to go on to."""
+    if await STAFF_AREA.second_step_needed(request, Login("staff", staff.id), next_url):
+        return STAFF_AREA.second_step_url
+    await log_in(request, staff)
+    return safe_next(next_url, STAFF_AREA.home)
 
 
 async def log_out(request: Request) -> None:

@@ -14,13 +14,19 @@ from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
-from portal.core.sessions import start_new_session
 from portal.core.tokens import MAX_TOKEN_LENGTH
-from portal.core.web import client_address, form_data, redirect, safe_next
-from portal.security import logins, two_factor
+from portal.core.web import client_address, form_data, redirect
+from portal.security import logins
 from portal.security.two_factor import Login
 from portal.staff import services
-from portal.staff.access import STAFF_AREA, Admin, log_in, log_out, set_epoch
+from portal.staff.access import (
+    STAFF_AREA,
+    Admin,
+    log_in,
+    log_out,
+    set_epoch,
+    sign_in_with_password,
+)
 from portal.staff.forms import LoginForm, SetupForm, read_profile
 
 LOGIN_TEMPLATE = "admin/login.html"
@@ -105,13 +111,7 @@ async def login_submit(request: Request) -> Response:
     if not await companies_of_staff(staff.id):
         message = "Your account has no company to work in. Ask an administrator for access."
         return _form_page(LOGIN_TEMPLATE, form, {"": message}, 403)
-    login = Login("staff", staff.id)
-    if await two_factor.is_enabled(login):
-        await start_new_session(request)
-        STAFF_AREA.await_second_factor(request, login, form.next)
-        return redirect(request, "/admin/login/two-factor")
-    await log_in(request, staff)
-    return redirect(request, safe_next(form.next, "/admin"))
+    return redirect(request, await sign_in_with_password(request, staff, form.next))
 
 
 @post("/logout", name="admin:logout")
@@ -211,9 +211,9 @@ async def _link_post(request: Request, purpose: str, token: str) -> Response:
             "Your password is set, but your account has no company to work in yet. Ask an "
             "administrator for access.",
         )
-    await log_in(request, staff)
+    go_to = await sign_in_with_password(request, staff, "/admin")
     flash(request, "Your password is set. Welcome!", category="success")
-    return redirect(request, "/admin")
+    return redirect(request, go_to)
 
 
 @get("/invitation/{token:str}", name="admin:invitation")

@@ -17,8 +17,7 @@ from portal.client_area import services
 from portal.client_area.services import ClientUser, session_client
 from portal.core.config import get_settings
 from portal.core.errors import ValidationError
-from portal.core.sessions import start_new_session
-from portal.core.web import client_address, safe_next
+from portal.core.web import client_address
 from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import Area, SecurityStep, Who
@@ -28,44 +27,27 @@ STAFF_SESSION_KEY = "staff"  # portal.staff.access keeps the staff session there
 
 
 async def log_in(request: Request, user: ClientUser, method: str = "password") -> None:
-    """Starts a client session (a new one: the old is deleted), listed in "Your sessions"."""
-    await start_new_session(request)
-    handle = await logins.open_session(
+    await CLIENT_AREA.start_session(
+        request,
         Login("client", user.user_id),
-        address=client_address(request),
-        user_agent=request.headers.get("user-agent", ""),
-        method=method,
+        method,
+        lambda: services.must_enrol_two_factor(user),
+        user=user.user_id,
+        account=user.id,
+        company=user.company_id,
+        epoch=user.session_epoch,
+        lang=user.language,
     )
-    now = int(time.time())
-    # A passkey is a stronger sign-in than a password and a code: it is not made to wait for
-    # two-factor enrolment.
-    request.session[SESSION_KEY] = {
-        "user": user.user_id,
-        "account": user.id,
-        "company": user.company_id,
-        "epoch": user.session_epoch,
-        "lang": user.language,
-        "since": now,
-        "login": handle,
-        "confirmed": now,  # signing in is a confirmation for the next minutes
-        "enrol": method != "passkey" and await services.must_enrol_two_factor(user),
-    }
 
 
 async def sign_in_with_password(request: Request, user: ClientUser, next_url: str) -> str:
-    """After a right password (the login form, an invitation accepted with a login): signs
-    in, or, with two-factor on, leaves the sign-in waiting for its code. Where to go on to."""
-    if await CLIENT_AREA.second_step_needed(request, Login("client", user.user_id), next_url):
-        return CLIENT_AREA.second_step_url
-    await log_in(request, user)
-    return safe_next(next_url, CLIENT_AREA.home)
+    return await CLIENT_AREA.sign_in_with_password(
+        request, Login("client", user.user_id), next_url, lambda: log_in(request, user)
+    )
 
 
 async def log_out(request: Request) -> None:
-    data = request.session.get(SESSION_KEY) if request.scope.get("session") else None
-    if isinstance(data, dict) and data.get("login"):
-        await logins.end_session(data["login"])
-    await start_new_session(request)
+    await CLIENT_AREA.log_out(request)
 
 
 def remember(request: Request, **values: object) -> None:

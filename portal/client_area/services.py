@@ -39,7 +39,6 @@ from portal.core.pagination import Page
 from portal.core.passwords import hash_password, password_problem, verify_password
 from portal.core.permissions import Forbidden
 from portal.core.tokens import new_token, token_hash
-from portal.mail import services as mail
 from portal.security import logins, two_factor
 from portal.security.two_factor import Login
 
@@ -301,7 +300,7 @@ async def send_password_reset(identifier: str) -> None:
                 expires_at=datetime.now(UTC) + RESET_LIFETIME,
             )
         )
-        await _mail_user(
+        await users.mail_user(
             row["id"],
             "password_reset.txt",
             "password_reset",
@@ -319,43 +318,9 @@ async def send_username_reminder(email: str) -> None:
     )
     for row in rows:
         if await _user(row["id"]) is not None:
-            await _mail_user(
+            await users.mail_user(
                 row["id"], "username_reminder.txt", "username_reminder", username=row["username"]
             )
-
-
-async def _mail_user(
-    user_id: int, template: str, kind: str, to: str | None = None, **context: str
-) -> None:
-    """Mails the user (its email, or `to`) in its language, from the company of its account."""
-    row = (
-        await AccountUser.select(
-            AccountUser.company, AccountUser.language, AccountUser.email, AccountUser.name
-        )
-        .where(AccountUser.id == user_id)
-        .first()
-    )
-    account = (await users.account_ids(user_id) or [None])[0]
-    company = await get_company(row["company"])
-    subject, body = mail.render(
-        template,
-        row["language"],
-        company=company["name"],
-        first_name=row["name"],
-        login_url=f"{get_settings().base_url}/client/login",
-        **context,
-    )
-    await mail.send(
-        company["id"],
-        company["name"],
-        mail.Mail(
-            to=to or row["email"],
-            subject=subject,
-            body_text=body,
-            kind=kind,
-            client_id=account,
-        ),
-    )
 
 
 async def reset_token_is_valid(token: str, address: str) -> bool:
@@ -419,7 +384,7 @@ async def reset_password(token: str, new_password: str) -> None:
                 PasswordResetToken.user == user_id, PasswordResetToken.used_at.is_null()
             )
             await logins.end_all("client", [user_id])
-    await _mail_user(user_id, "password_changed.txt", "password_changed")
+    await users.mail_user(user_id, "password_changed.txt", "password_changed")
 
 
 async def _own_words(user_id: int) -> tuple[str, ...]:
@@ -459,7 +424,7 @@ async def change_password(
         .where(AccountUser.id == user.user_id)
         .returning(AccountUser.session_epoch)
     )
-    await _mail_user(user.user_id, "password_changed.txt", "password_changed")
+    await users.mail_user(user.user_id, "password_changed.txt", "password_changed")
     return updated[0]["session_epoch"]
 
 

@@ -234,6 +234,38 @@ async def drop_orphan_logins(user_ids: Iterable[int]) -> None:
         )
 
 
+async def mail_user(
+    user_id: int, template: str, kind: str, to: str | None = None, **context: str
+) -> None:
+    """Mails the user (its email, or `to`) in its language, from the company of its account."""
+    row = (
+        await AccountUser.select(
+            AccountUser.company, AccountUser.language, AccountUser.email, AccountUser.name
+        )
+        .where(AccountUser.id == user_id)
+        .first()
+    )
+    if row is None:
+        return
+    account = (await account_ids(user_id) or [None])[0]
+    company = await get_company(row["company"])
+    subject, body = mail.render(
+        template,
+        row["language"],
+        company=company["name"],
+        first_name=row["name"],
+        login_url=f"{get_settings().base_url}/client/login",
+        **context,
+    )
+    await mail.send(
+        company["id"],
+        company["name"],
+        mail.Mail(
+            to=to or row["email"], subject=subject, body_text=body, kind=kind, client_id=account
+        ),
+    )
+
+
 async def account_ids(user_id: int) -> list[int]:
     """The accounts of a user, in the order it joined them."""
     rows = (

@@ -25,13 +25,11 @@ from datetime import UTC, datetime, timedelta
 from portal.client_groups.services import on_for_user
 from portal.clients import users
 from portal.clients.tables import AccountUser, EmailVerification
-from portal.companies.services import get_company
 from portal.core import throttle
 from portal.core.config import get_settings
 from portal.core.db import write_transactions
 from portal.core.errors import Throttled
 from portal.core.tokens import new_token, token_hash
-from portal.mail import services as mail
 
 SETTING = "email_verification"
 VERIFY_LIFETIME = timedelta(hours=48)
@@ -82,25 +80,6 @@ async def _user(user_id: int) -> dict | None:
     )
 
 
-async def _mail(user: dict, template: str, kind: str, to: str, **context: str) -> None:
-    """Mails `to` for the user, in its language, from the company of its account."""
-    company = await get_company(user["company"])
-    subject, body = mail.render(
-        template,
-        user["language"],
-        company=company["name"],
-        first_name=user["name"],
-        login_url=f"{get_settings().base_url}/client/login",
-        **context,
-    )
-    account = (await users.account_ids(user["id"]) or [None])[0]
-    await mail.send(
-        company["id"],
-        company["name"],
-        mail.Mail(to=to, subject=subject, body_text=body, kind=kind, client_id=account),
-    )
-
-
 async def send_link(user_id: int) -> bool:
     """Mails the user a link that confirms its current address, when it must verify it and
     has not. Returns whether a link was sent."""
@@ -118,8 +97,8 @@ async def send_link(user_id: int) -> bool:
             expires_at=datetime.now(UTC) + VERIFY_LIFETIME,
         )
     )
-    await _mail(
-        user,
+    await users.mail_user(
+        user_id,
         "email_verification.txt",
         "email_verification",
         to=user["email"],
@@ -136,8 +115,8 @@ async def email_changed(user_id: int, old_email: str) -> None:
     if user is None or user["email"].casefold() == old_email.casefold():
         return
     if old_email:
-        await _mail(
-            user, "email_changed.txt", "email_changed", to=old_email, new_email=user["email"]
+        await users.mail_user(
+            user_id, "email_changed.txt", "email_changed", to=old_email, new_email=user["email"]
         )
     await send_link(user_id)
 

@@ -19,8 +19,8 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from portal.core.config import get_settings
 from portal.core.sessions import start_new_session
-from portal.core.web import client_redirect
-from portal.security import two_factor
+from portal.core.web import client_address, client_redirect, safe_next
+from portal.security import logins, two_factor
 from portal.security.passkeys import RelyingParty
 from portal.security.two_factor import Login
 
@@ -69,6 +69,56 @@ class Area:
 
     def update_entry(self, request: Request, **values: object) -> None:
         request.session[self.session_key] = {**self.entry(request), **values}
+
+    # --- signing in and out ---
+
+    async def start_session(
+        self,
+        request: Request,
+        login: Login,
+        method: str,
+        must_enrol: Callable[[], Awaitable[bool]],
+        **entry: object,
+    ) -> None:
+        """Starts the login's session (a new one: the old is deleted at once), listed in "Your
+        sessions"; `entry` is what the area keeps of the login in it."""
+        await start_new_session(request)
+        handle = await logins.open_session(
+            login,
+            address=client_address(request),
+            user_agent=request.headers.get("user-agent", ""),
+            method=method,
+        )
+        now = int(time.time())
+        request.session[self.session_key] = {
+            **entry,
+            "since": now,
+            "login": handle,
+            "confirmed": now,  # signing in is a confirmation for the next minutes
+            # A passkey is a stronger sign-in than a password and a code: it is not made to
+            # wait for two-factor enrolment.
+            "enrol": method != "passkey" and await must_enrol(),
+        }
+
+    async def sign_in_with_password(
+        self,
+        request: Request,
+        login: Login,
+        next_url: str,
+        sign_in: Callable[[], Awaitable[None]],
+    ) -> str:
+        """After a right password (a login form, a reset or invitation link): `sign_in`, or,
+        with two-factor on, the sign-in waits for its code. Where to go on to."""
+        if await self.second_step_needed(request, login, next_url):
+            return self.second_step_url
+        await sign_in()
+        return safe_next(next_url, self.home)
+
+    async def log_out(self, request: Request) -> None:
+        """Ends the session server-side, and its line in "Your sessions"."""
+        if handle := self.entry(request).get("login"):
+            await logins.end_session(str(handle))
+        await start_new_session(request)
 
     # --- a sign-in waiting for its second factor ---
 

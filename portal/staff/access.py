@@ -22,8 +22,7 @@ from portal.companies.services import CompanyRef, companies_of_staff
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.permissions import Forbidden
-from portal.core.sessions import start_new_session
-from portal.core.web import client_address, safe_next
+from portal.core.web import client_address
 from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import Area, SecurityStep, Who
@@ -61,43 +60,25 @@ class AdminContext:
 
 
 async def log_in(request: Request, staff: StaffUser, method: str = "password") -> None:
-    """Starts a staff session (a new one: the old is deleted), listed in "Your sessions"."""
-    await start_new_session(request)
-    handle = await logins.open_session(
+    await STAFF_AREA.start_session(
+        request,
         Login("staff", staff.id),
-        address=client_address(request),
-        user_agent=request.headers.get("user-agent", ""),
-        method=method,
+        method,
+        lambda: services.must_enrol_two_factor(staff.id),
+        id=staff.id,
+        epoch=staff.session_epoch,
+        company=None,
     )
-    now = int(time.time())
-    # A passkey is a stronger sign-in than a password and a code: it is not made to wait for
-    # two-factor enrolment.
-    request.session[SESSION_KEY] = {
-        "id": staff.id,
-        "epoch": staff.session_epoch,
-        "company": None,
-        "since": now,
-        "login": handle,
-        "confirmed": now,  # signing in is a confirmation for the next minutes
-        "enrol": method != "passkey" and await services.must_enrol_two_factor(staff.id),
-    }
 
 
 async def sign_in_with_password(request: Request, staff: StaffUser, next_url: str) -> str:
-    """After a right password (the login form, a reset or invitation link): signs in, or, with
-    two-factor on, leaves the sign-in waiting for its code. Where to go on to."""
-    if await STAFF_AREA.second_step_needed(request, Login("staff", staff.id), next_url):
-        return STAFF_AREA.second_step_url
-    await log_in(request, staff)
-    return safe_next(next_url, STAFF_AREA.home)
+    return await STAFF_AREA.sign_in_with_password(
+        request, Login("staff", staff.id), next_url, lambda: log_in(request, staff)
+    )
 
 
 async def log_out(request: Request) -> None:
-    """Ends the session server-side."""
-    data = request.session.get(SESSION_KEY) if request.scope.get("session") else None
-    if isinstance(data, dict) and data.get("login"):
-        await logins.end_session(data["login"])
-    await start_new_session(request)
+    await STAFF_AREA.log_out(request)
 
 
 def set_company(request: Request, company_id: int) -> None:

@@ -18,13 +18,14 @@ from portal.clients import users
 from portal.clients.lifecycle import set_status
 from portal.clients.tables import AccountUser, ClientAudit
 from portal.core.actors import SYSTEM
-from portal.core.permissions import CLIENTS_VIEW
+from portal.core.permissions import CLIENTS_LOGIN_AS, CLIENTS_VIEW
 from portal.core.tokens import new_token
+from portal.mail.tables import MailMessage
 from portal.security import web
 from portal.security.tables import LoginSession, TwoFactor
 from portal.staff import groups
-from portal.staff.services import create_staff
-from portal.staff.tables import StaffToken
+from portal.staff.services import create_staff, set_member_active
+from portal.staff.tables import Staff, StaffToken
 from profile_helpers import make_client as make_company_client
 from test_client_area import PASSWORD, client_login, make_client
 
@@ -350,3 +351,100 @@ async def test_support_staff_cannot_reset_two_factor_nor_end_sessions_nor_reach_
     for path in (f"/admin/clients/{other}/login-as", f"/admin/clients/{other}/sessions/end"):
         answer = await client.post(path, data={"_csrf_token": csrf_from(page.text), "reason": "x"})
         assert answer.status_code == 404, path
+
+
+async def start_login_as(http, client_id: int, reason: str = "Ticket 1") -> httpx.Response:
+    form = await http.get(f"/admin/clients/{client_id}/login-as")
+    return await http.post(
+        f"/admin/clients/{client_id}/login-as",
+        data={"_csrf_token": csrf_from(form.text), "reason": reason},
+    )
+
+
+async def test_login_as_client_ends_when_the_staff_member_may_no_longer(client, staff, company_id):
+    ann = await make_client(username="ann")
+    await create_staff(email="bob@example.com", password=STAFF_PASSWORD, company_ids=[company_id])
+    bob = (await Staff.select(Staff.id).where(Staff.email == "bob@example.com").first())["id"]
+    async with second_browser("curl/8.0") as bobs:
+        await login_staff(bobs, "bob@example.com", STAFF_PASSWORD)
+        assert (await start_login_as(bobs, ann)).status_code == 303
+        assert (await bobs.get("/client")).status_code == 200
+        # Staff working as the client do not invite users nor end the client's sessions.
+        invited = await post_form(
+            bobs, "/client/users", "/client/users/invite", email="mine@example.com"
+        )
+        assert invited.status_code == 403 and "Staff working as a client" in invited.text
+        ended = await post_form(bobs, "/client/sessions", "/client/sessions/end-others")
+        assert ended.status_code == 403
+        # Disabled in the company: the client area closes at once too.
+        await set_member_active(company_id, bob, False, SYSTEM)
+        assert (await bobs.get("/client")).status_code == 302
+        assert (await bobs.get("/client/sessions")).status_code == 302
+
+
+async def test_login_as_client_ends_when_the_permission_is_taken_away(client, staff, company_id):
+    ann = await make_client(username="ann")
+    await groups.create_group(company_id, "Helpers", [CLIENTS_VIEW, CLIENTS_LOGIN_AS], SYSTEM)
+    await create_staff(
+        email="hal@example.com", password=STAFF_PASSWORD, company_ids=[company_id], group="Helpers"
+    )
+    async with second_browser("curl/8.0") as hal:
+        await login_staff(hal, "hal@example.com", STAFF_PASSWORD)
+        assert (await start_login_as(hal, ann)).status_code == 303
+        assert (await hal.get("/client")).status_code == 200
+        helpers = next(g for g in await groups.list_groups(company_id) if g.name == "Helpers")
+        await groups.update_group(company_id, helpers.id, "Helpers", [CLIENTS_VIEW], SYSTEM)
+        assert (await hal.get("/client")).status_code == 302
+        assert (await hal.get("/admin")).status_code == 200  # their own session goes on
+
+
+async def test_an_ended_client_session_cannot_accept_an_invitation(client, company_id):
+    await make_client(username="bill", email="bill@example.com")
+    async with second_browser("curl/8.0") as old, second_browser("Firefox/133.0") as new:
+        await client_login(old, "bill")
+        await client_login(new, "bill")
+        await post_form(new, "/client/sessions", "/client/sessions/end-others")
+        await make_client(username="eve", email="eve@example.com")
+        await client_login(client, "eve")
+        await post_form(client, "/client/users", "/client/users/invite", email="bill@example.com")
+        link = await latest_link("bill@example.com")
+        assert "You are logged in as" not in (await old.get(link)).text
+        page = await old.get(link)  # its form, in the session the browser has now
+        answer = await old.post(f"{link}/accept", data={"_csrf_token": csrf_from(page.text)})
+        assert answer.status_code == 303 and answer.headers["location"] == link
+        bill = AccountUser.username == "bill"
+        bill_id = (await AccountUser.select(AccountUser.id).where(bill).first())["id"]
+        assert len(await users.account_ids(bill_id)) == 1
+
+
+@pytest.mark.parametrize("area", ["client", "admin"])
+async def test_bad_passkey_answers_get_400_and_options_are_counted_per_address(client, staff, area):
+    page = await client.get(f"/{area}/login")
+    token = csrf_from(page.text)
+    for credential in ("[" * 5000, "{}", '{"id": 1, "response": []}', "x" * 30_000, ""):
+        answer = await client.post(
+            f"/{area}/login/passkey",
+            data={"credential": credential},
+            headers={"x-csrftoken": token},
+        )
+        assert answer.status_code == 400 and answer.json()["error"], credential[:20]
+    for _ in range(25):
+        options = await client.post(
+            f"/{area}/login/passkey/options", headers={"x-csrftoken": token}
+        )
+        assert options.status_code == 200
+    async with second_browser("curl/8.0") as elsewhere:
+        other = await elsewhere.get(f"/{area}/login")
+        answer = await elsewhere.post(
+            f"/{area}/login/passkey/options", headers={"x-csrftoken": csrf_from(other.text)}
+        )
+        assert answer.status_code == 200 and "challenge" in answer.json()
+
+
+async def test_security_changes_are_mailed_to_the_login(client, staff, smtp_server):
+    await login_staff(client, staff["email"], staff["password"])
+    await enrol(client, "/admin")
+    notices = await MailMessage.select(MailMessage.subject, MailMessage.body_text).where(
+        MailMessage.kind == "security_notice", MailMessage.to_address == staff["email"]
+    )
+    assert len(notices) == 1 and "Two-factor sign-in was turned on." in notices[0]["body_text"]

@@ -17,13 +17,15 @@ from portal.client_area import services
 from portal.client_area.services import ClientUser, session_client
 from portal.core.config import get_settings
 from portal.core.errors import ValidationError
+from portal.core.permissions import AS_STAFF, CLIENTS_LOGIN_AS, Forbidden
 from portal.core.web import client_address
 from portal.security import logins
 from portal.security.two_factor import Login
-from portal.security.web import Area, SecurityStep, Who
+from portal.security.web import REFUSED_AS_STAFF, Area, SecurityStep, Who
+from portal.staff.access import load_admin
+from portal.staff.groups import membership
 
 SESSION_KEY = "client"
-STAFF_SESSION_KEY = "staff"  # portal.staff.access keeps the staff session there
 
 
 async def log_in(request: Request, user: ClientUser, method: str = "password") -> None:
@@ -55,39 +57,52 @@ def remember(request: Request, **values: object) -> None:
     request.session[SESSION_KEY] = {**request.session[SESSION_KEY], **values}
 
 
-async def require_client(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def current_client(connection: ASGIConnection) -> ClientUser | None:
+    """The client-area user of this browser's session while it is valid: within its absolute
+    lifetime, the user still in the (active) account, its password unchanged since, its
+    session not ended from "Your sessions"; when a staff member opened it (Login as Client),
+    while that staff member may still do so. An invalid session is forgotten."""
     data = connection.session.get(SESSION_KEY) if connection.scope.get("session") else None
+    if not isinstance(data, dict):
+        return None
     user = None
-    if (
-        isinstance(data, dict)
-        and time.time() - data.get("since", 0) <= get_settings().session_absolute_seconds
-    ):
+    if time.time() - data.get("since", 0) <= get_settings().session_absolute_seconds:
         user = await session_client(
             data.get("user", 0), data.get("account", 0), data.get("epoch", -1)
         )
-        if user is not None and not await logins.is_live(
-            Login("client", user.user_id), str(data.get("login", ""))
-        ):
-            user = None
+    if user is not None and not await logins.is_live(
+        Login("client", user.user_id), str(data.get("login", ""))
+    ):
+        user = None
+    if user is not None and isinstance(data.get("staff"), dict):
+        user = await _as_staff(connection, user, data["staff"])
     if user is None:
-        if isinstance(data, dict):
-            if data.get("login"):
-                await logins.end_session(str(data["login"]))
-            connection.session.pop(SESSION_KEY, None)
+        if data.get("login"):
+            await logins.end_session(str(data["login"]))
+        connection.session.pop(SESSION_KEY, None)
+    return user
+
+
+async def _as_staff(connection: ASGIConnection, user: ClientUser, staff: dict) -> ClientUser | None:
+    """Login as Client lasts while the staff member's own session is valid and they may still
+    log in as clients of this client's company."""
+    admin = await load_admin(connection)
+    if admin is None or admin.staff.id != staff.get("id"):
+        return None
+    member = await membership(admin.staff.id, user.company_id)
+    if member is None or CLIENTS_LOGIN_AS not in member.permissions:
+        return None
+    return replace(user, acting_staff=admin.staff.name, acting_staff_id=admin.staff.id)
+
+
+async def require_client(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    user = await current_client(connection)
+    if user is None:
         raise NotAuthorizedException("Log in to continue.")
-    if isinstance(data.get("staff"), dict):
-        # Login as Client: it lasts while the staff member's own session does.
-        staff = connection.session.get(STAFF_SESSION_KEY)
-        if (
-            not isinstance(staff, dict)
-            or staff.get("id") != data["staff"].get("id")
-            or not await logins.is_live(Login("staff", staff["id"]), str(staff.get("login", "")))
-        ):
-            connection.session.pop(SESSION_KEY, None)
-            raise NotAuthorizedException("Log in to continue.")
-        user = replace(user, acting_staff=str(data["staff"].get("name", "")))
     connection.state.client_user = user
-    if data.get("enrol") and not handler.opt.get("during_enrolment"):
+    if user.acting_staff and handler.opt.get(REFUSED_AS_STAFF):
+        raise Forbidden(AS_STAFF)
+    if connection.session[SESSION_KEY].get("enrol") and not handler.opt.get("during_enrolment"):
         # The account's group requires two-factor sign-in: it is turned on before anything else.
         raise SecurityStep("/client/security/two-factor")
 

@@ -76,7 +76,9 @@ class ClientUser:
     owner: bool
     permissions: frozenset[str]
     accounts: tuple[users.Membership, ...]  # the user's active accounts, for the switcher
-    acting_staff: str = ""  # the staff member working as the account's owner (Login as Client)
+    # The staff member working as the account's owner (Login as Client).
+    acting_staff: str = ""
+    acting_staff_id: int | None = None
     email: str = ""
     # The user must verify its email address and has not (the client area's banner).
     email_unverified: bool = False
@@ -91,6 +93,11 @@ class ClientUser:
 
     @property
     def actor(self) -> Actor:
+        """The user as the actor of a change; what staff do as the client is named after them
+        in the logs (still with the client's rights)."""
+        if self.acting_staff:
+            name = f"{self.acting_staff} (staff, as {self.name})"
+            return Actor(kind="client", id=self.user_id, name=name)
         return Actor(kind="client", id=self.user_id, name=self.name)
 
 
@@ -251,11 +258,13 @@ async def must_enrol_two_factor(user: ClientUser) -> bool:
     return await on_for_user("require_two_factor", user.user_id)
 
 
-async def record_security_change(user: ClientUser, address: str, summary: str) -> None:
-    """A change of the user's own sign-in security, in the activity log of its accounts."""
+async def record_security_change(user: ClientUser, address: str, change: str) -> None:
+    """A change of the user's own sign-in security: in the activity log of its accounts, and
+    mailed to the user (a session someone else holds must not change it unnoticed)."""
     await _log_sign_in(
-        user.user_id, [m.client_id for m in user.accounts], address, "clients", summary
+        user.user_id, [m.client_id for m in user.accounts], address, "clients", change
     )
+    await users.mail_user(user.user_id, "security_notice.txt", "security_notice", change=change)
 
 
 async def company_name(company_id: int) -> str:

@@ -3,7 +3,6 @@ invitation links."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -12,17 +11,23 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from portal.client_area import services
-from portal.client_area.access import CLIENT_AREA, SESSION_KEY, CurrentClient, log_in, remember
+from portal.client_area.access import (
+    CLIENT_AREA,
+    CurrentClient,
+    current_client,
+    log_in,
+    remember,
+)
 from portal.clients import users
 from portal.clients.forms import read_invitation, read_permissions
 from portal.companies.services import company_ref
 from portal.core import throttle
-from portal.core.config import get_settings
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import text
 from portal.core.i18n import LANGUAGES, N_, Message, current_language, translate
 from portal.core.web import client_address, form_data, redirect
 from portal.security.two_factor import Login
+from portal.security.web import REFUSED_AS_STAFF
 
 THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
 OTHER_COMPANY = N_("This login is not one of this provider's. Create a login below instead.")
@@ -82,7 +87,7 @@ async def users_page(user: CurrentClient) -> Template:
     return await _users_page(user)
 
 
-@post("/users/invite", name="client:users-invite")
+@post("/users/invite", name="client:users-invite", **{REFUSED_AS_STAFF: True})
 async def invite_submit(request: Request, user: CurrentClient) -> Response:
     data = await form_data(request)
     invite = read_invitation(data)
@@ -100,7 +105,11 @@ async def invite_submit(request: Request, user: CurrentClient) -> Response:
     return redirect(request, "/client/users")
 
 
-@post("/users/invitations/{invitation_id:int}/revoke", name="client:users-revoke")
+@post(
+    "/users/invitations/{invitation_id:int}/revoke",
+    name="client:users-revoke",
+    **{REFUSED_AS_STAFF: True},
+)
 async def revoke_submit(
     request: Request, user: CurrentClient, invitation_id: FromPath[int]
 ) -> Response:
@@ -131,7 +140,7 @@ async def permissions_page(user: CurrentClient, user_id: FromPath[int]) -> Templ
     return _member_page("permissions.html", await _member(user, user_id), {})
 
 
-@post("/users/{user_id:int}", name="client:users-edit-submit")
+@post("/users/{user_id:int}", name="client:users-edit-submit", **{REFUSED_AS_STAFF: True})
 async def permissions_submit(
     request: Request, user: CurrentClient, user_id: FromPath[int]
 ) -> Response:
@@ -154,7 +163,7 @@ async def remove_page(user: CurrentClient, user_id: FromPath[int]) -> Template:
     return _member_page("remove.html", await _member(user, user_id), {})
 
 
-@post("/users/{user_id:int}/remove", name="client:users-remove-submit")
+@post("/users/{user_id:int}/remove", name="client:users-remove-submit", **{REFUSED_AS_STAFF: True})
 async def remove_submit(request: Request, user: CurrentClient, user_id: FromPath[int]) -> Response:
     member = await _member(user, user_id)
     try:
@@ -174,7 +183,7 @@ async def owner_page(user: CurrentClient, user_id: FromPath[int]) -> Template:
     return _member_page("owner.html", await _member(user, user_id, not_owner=True), {})
 
 
-@post("/users/{user_id:int}/owner", name="client:users-owner-submit")
+@post("/users/{user_id:int}/owner", name="client:users-owner-submit", **{REFUSED_AS_STAFF: True})
 async def owner_submit(request: Request, user: CurrentClient, user_id: FromPath[int]) -> Response:
     """Hands the account to another of its users, after the owner's current password (checked
     and throttled like the password asked for an email change)."""
@@ -218,14 +227,7 @@ handlers: list = [
 
 async def _session_user(request: Request) -> services.ClientUser | None:
     """The client logged in with this browser, if its session is still valid."""
-    data = request.session.get(SESSION_KEY) if request.scope.get("session") else None
-    if not isinstance(data, dict):
-        return None
-    if time.time() - data.get("since", 0) > get_settings().session_absolute_seconds:
-        return None
-    return await services.session_client(
-        data.get("user", 0), data.get("account", 0), data.get("epoch", -1)
-    )
+    return await current_client(request)
 
 
 def _invalid() -> Template:

@@ -22,7 +22,7 @@ from litestar.status_codes import (
 
 from portal.core.errors import NotFound, Unavailable
 from portal.core.i18n import N_, translate
-from portal.core.permissions import Forbidden, label_of
+from portal.core.permissions import AS_STAFF, Forbidden, label_of
 from portal.core.web import client_redirect
 
 logger = logging.getLogger("portal")
@@ -100,6 +100,9 @@ def not_found_handler(request: HTMXRequest, _: NotFound) -> Response:
 def forbidden_handler(request: HTMXRequest, exc: Forbidden) -> Response:
     """A permission the staff member's group (or the API key) does not hold, or one a user of
     a client account was not given there."""
+    if exc.permission == AS_STAFF:
+        detail = translate(N_("Staff working as a client cannot do this."))
+        return error_response(request, HTTP_403_FORBIDDEN, detail)
     if exc.permission.startswith("account."):
         detail = translate(
             N_("Your access to this account does not include this. Ask the account's owner.")

@@ -18,6 +18,9 @@ class Permission:
     label: str
 
 
+# What a user of a client account may not do while staff work as it (Login as Client).
+AS_STAFF = "account.as-staff"
+
 CLIENTS_VIEW = "clients.view"
 CLIENTS_EDIT = "clients.edit"
 CLIENTS_STATUS = "clients.status"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import webauthn
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -52,13 +52,16 @@ class RelyingParty:
 
 
 CHALLENGE_LIFETIME = timedelta(minutes=5)
-OPTIONS_LIMITS = throttle.Limits(per_pair=100, per_address=100)
+# Counted per address only: a site-wide count (every sign-in page asks for options) would let
+# one address slow everyone down.
+OPTIONS_LIMITS = throttle.Limits(per_pair=100, per_address=100, account_slowdown=10**9)
+SIGN_IN_LIMITS = throttle.Limits(per_pair=20, per_address=30, account_slowdown=10**9)
 EXPIRED = N_("The passkey request expired. Try again.")
 
 
 async def _new_challenge(purpose: str, address: str) -> bytes:
     """A challenge for one ceremony of `purpose`, kept until answered or expired."""
-    if not await throttle.hit("passkey-options", purpose, address, OPTIONS_LIMITS):
+    if not await throttle.hit("passkey-options", "any", address, OPTIONS_LIMITS):
         raise Throttled()
     challenge = secrets.token_bytes(32)
     now = datetime.now(UTC)
@@ -77,7 +80,7 @@ async def _use_challenge(credential: dict, purpose: str) -> bytes:
     """The challenge the answer signed, once: it is forgotten now, so the same answer sent
     again finds nothing."""
     try:
-        client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
+        client_data = _parsed(base64url_to_bytes(credential["response"]["clientDataJSON"]))
         challenge = str(client_data["challenge"])[:100]
     except (ValueError, KeyError, TypeError):
         raise ValidationError({"": NOT_RECOGNISED}) from None
@@ -133,7 +136,7 @@ async def registration(
         user_display_name=display_name or user_name,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[
             PublicKeyCredentialDescriptor(id=base64url_to_bytes(row["credential_id"]))
@@ -143,16 +146,25 @@ async def registration(
     return webauthn.options_to_json(options)
 
 
+def _parsed(text: str | bytes) -> dict:
+    """A JSON object of an answer; ValueError for anything else (not JSON, nested too deeply
+    for the parser, not an object)."""
+    try:
+        parsed = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("not an object")
+    return parsed
+
+
 def _credential(credential_json: str) -> dict:
     if not credential_json or len(credential_json) > MAX_CREDENTIAL_JSON:
         raise ValidationError({"": NOT_RECOGNISED})
     try:
-        credential = json.loads(credential_json)
+        return _parsed(credential_json)
     except ValueError:
         raise ValidationError({"": NOT_RECOGNISED}) from None
-    if not isinstance(credential, dict):
-        raise ValidationError({"": NOT_RECOGNISED})
-    return credential
 
 
 async def register(rp: RelyingParty, login: Login, credential_json: str, name: str) -> int:
@@ -174,8 +186,9 @@ async def register(rp: RelyingParty, login: Login, credential_json: str, name: s
             expected_challenge=challenge,
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
+            require_user_verification=True,
         )
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError):
+    except (WebAuthnException, ValueError, KeyError, TypeError):
         raise ValidationError({"": N_("The passkey could not be registered. Try again.")}) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if await Passkey.exists().where(Passkey.credential_id == credential_id):
@@ -205,7 +218,7 @@ async def authentication(
     options = webauthn.generate_authentication_options(
         rp_id=rp.id,
         challenge=await _new_challenge(_auth_purpose(kind, login), address),
-        user_verification=UserVerificationRequirement.PREFERRED,
+        user_verification=UserVerificationRequirement.REQUIRED,
     )
     return webauthn.options_to_json(options)
 
@@ -218,7 +231,7 @@ async def authenticate(
     login: Login | None = None,
 ) -> Login:
     """The login of `kind` (and, when given, only `login`) whose passkey signed the answer."""
-    attempt = await throttle.begin(THROTTLE_AREA, kind, address)
+    attempt = await throttle.begin(THROTTLE_AREA, "any", address, SIGN_IN_LIMITS)
     if attempt is None:
         raise Throttled()
     try:
@@ -258,8 +271,11 @@ async def _verified(
             expected_origin=rp.origin,
             credential_public_key=base64url_to_bytes(row["public_key"]),
             credential_current_sign_count=row["sign_count"],
+            # A passkey stands for both the password and the code: the authenticator must
+            # have checked its user (PIN, fingerprint, face), not only their presence.
+            require_user_verification=True,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError):
+    except (WebAuthnException, ValueError, KeyError, TypeError):
         raise ValidationError({"": NOT_RECOGNISED}) from None
     await Passkey.update(
         {Passkey.sign_count: verified.new_sign_count, Passkey.last_used_at: datetime.now(UTC)}

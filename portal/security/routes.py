@@ -21,7 +21,13 @@ from portal.core.errors import Throttled, ValidationError
 from portal.core.i18n import N_, translate
 from portal.core.web import client_address, form_data, redirect, safe_next
 from portal.security import logins, passkeys, two_factor
-from portal.security.web import Area, Who, relying_party, require_confirmation
+from portal.security.web import (
+    REFUSED_AS_STAFF,
+    Area,
+    Who,
+    relying_party,
+    require_confirmation,
+)
 
 THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
 NOT_AS_STAFF = N_("Staff working as a client cannot change its sign-in security.")
@@ -63,7 +69,7 @@ def _json_error(error: ValidationError | Throttled, status_code: int = 400) -> R
 async def _options(options: Awaitable[str]) -> Response:
     """The options of a passkey ceremony, as JSON for the page's script."""
     try:
-        return Response(content=await options, media_type="application/json")
+        return Response(content=await options, media_type="application/json", status_code=200)
     except Throttled as error:
         return _json_error(error)
 
@@ -158,8 +164,15 @@ def handlers(area: Area) -> list:
         who = await area.who(request)
         if who.acting_staff:
             return await overview(request, who, 403, errors={"": NOT_AS_STAFF})
+        if await two_factor.is_enabled(who.login):
+            area.update_entry(request, enrol=False)
+            return redirect(request, f"{p}/security")
         require_confirmation(request, area, f"{p}/security/two-factor")
-        enrolment = await two_factor.start_enrolment(who.login, who.user_name, who.issuer)
+        # The secret being enrolled is shown again rather than replaced, so that opening the
+        # page (a GET, which another site can make a browser do) changes nothing.
+        enrolment = await two_factor.pending_enrolment(
+            who.login, who.user_name, who.issuer
+        ) or await two_factor.start_enrolment(who.login, who.user_name, who.issuer)
         return _page(area, "two_factor_setup.html", enrolment=enrolment, errors={})
 
     @post("/security/two-factor", name=f"{area.name}:two-factor-setup-submit", opt=OPEN)
@@ -180,7 +193,7 @@ def handlers(area: Area) -> list:
             return _page(area, "two_factor_setup.html", 422, enrolment=enrolment, errors=errors)
         area.update_entry(request, enrol=False)
         await area.end_other_sessions(request, who)
-        await area.record(request, who, "Turned on two-factor sign-in.")
+        await area.record(request, who, N_("Two-factor sign-in was turned on."))
         return _page(area, "recovery_codes.html", codes=codes, first_time=True)
 
     @post("/security/recovery-codes", name=f"{area.name}:recovery-codes", opt=OPEN)
@@ -192,7 +205,9 @@ def handlers(area: Area) -> list:
             codes = await two_factor.regenerate_recovery_codes(who.login)
         except ValidationError as error:
             return await overview(request, who, 422, errors=error.errors)
-        await area.record(request, who, "Made new two-factor recovery codes.")
+        await area.record(
+            request, who, N_("New recovery codes were made; the earlier ones no longer work.")
+        )
         return _page(area, "recovery_codes.html", codes=codes, first_time=False)
 
     @post("/security/two-factor/disable", name=f"{area.name}:two-factor-disable", opt=OPEN)
@@ -211,7 +226,7 @@ def handlers(area: Area) -> list:
             return await overview(request, who, 422, errors=error.errors, open_disable=True)
         await two_factor.disable(who.login)
         await area.end_other_sessions(request, who)
-        await area.record(request, who, "Turned off two-factor sign-in.")
+        await area.record(request, who, N_("Two-factor sign-in was turned off."))
         _flash(request, N_("Two-factor authentication is off."), category="success")
         return redirect(request, f"{p}/security")
 
@@ -251,7 +266,7 @@ def handlers(area: Area) -> list:
         except ValidationError as error:
             return _json_error(error)
         await area.end_other_sessions(request, who)
-        await area.record(request, who, "Added a passkey.")
+        await area.record(request, who, N_("A passkey was added."))
         _flash(request, N_("Your passkey was added."), category="success")
         return _json({"redirect": f"{p}/security"})
 
@@ -280,9 +295,9 @@ def handlers(area: Area) -> list:
             refuse_staff(who)
         except ValidationError as error:
             return await overview(request, who, 403, errors=error.errors)
-        name = await passkeys.remove(who.login, passkey_id)
+        await passkeys.remove(who.login, passkey_id)
         await area.end_other_sessions(request, who)
-        await area.record(request, who, f"Removed the passkey “{name}”.")
+        await area.record(request, who, N_("A passkey was removed."))
         _flash(request, N_("The passkey was removed."), category="success")
         return redirect(request, f"{p}/security")
 
@@ -298,14 +313,22 @@ def handlers(area: Area) -> list:
             row["current"] = row["handle"] == current
         return _page(area, "sessions.html", sessions=rows)
 
-    @post("/sessions/{session_id:int}/end", name=f"{area.name}:session-end", opt=OPEN)
+    @post(
+        "/sessions/{session_id:int}/end",
+        name=f"{area.name}:session-end",
+        opt={**OPEN, REFUSED_AS_STAFF: True},
+    )
     async def session_end(request: Request, session_id: FromPath[int]) -> Response:
         who = await area.who(request)
         await logins.end_one(who.login, session_id)
         _flash(request, N_("The session was ended."), category="success")
         return redirect(request, f"{p}/sessions")
 
-    @post("/sessions/end-others", name=f"{area.name}:sessions-end-others", opt=OPEN)
+    @post(
+        "/sessions/end-others",
+        name=f"{area.name}:sessions-end-others",
+        opt={**OPEN, REFUSED_AS_STAFF: True},
+    )
     async def sessions_end_others(request: Request) -> Response:
         who = await area.who(request)
         await logins.end_others(who.login, area.entry(request).get("login"))

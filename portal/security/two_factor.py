@@ -21,7 +21,7 @@ import segno
 
 from portal.core import throttle
 from portal.core.crypto import decrypt, encrypt
-from portal.core.db import write_transactions
+from portal.core.db import violated_unique_index, write_transactions
 from portal.core.errors import Throttled, ValidationError
 from portal.core.i18n import N_
 from portal.security.tables import RecoveryCode, TwoFactor
@@ -82,16 +82,23 @@ async def enabled_among(kind: str, user_ids: list[int]) -> set[int]:
 
 
 async def start_enrolment(login: Login, account_name: str, issuer: str) -> Enrolment:
-    """A new secret for the login to scan (the one of an unfinished enrolment is replaced); the
-    current one stays in force until the new one is confirmed."""
+    """A new secret for a login without two-factor to scan (the one of an unfinished enrolment
+    is replaced)."""
     secret = pyotp.random_base32()
-    async for transaction in write_transactions():
-        async with transaction:
-            await TwoFactor.delete().where(_where(login), TwoFactor.enabled_at.is_null())
-            if not await TwoFactor.exists().where(_where(login)):
+    try:
+        async for transaction in write_transactions():
+            async with transaction:
+                await TwoFactor.delete().where(_where(login), TwoFactor.enabled_at.is_null())
                 await TwoFactor.insert(
                     TwoFactor(kind=login.kind, user_id=login.user_id, secret=encrypt(secret))
                 )
+    except Exception as error:
+        # Another request of the login made one at the same moment: that one is shown.
+        if violated_unique_index(error) and (
+            pending := await pending_enrolment(login, account_name, issuer)
+        ):
+            return pending
+        raise
     return Enrolment(secret, _uri(secret, account_name, issuer))
 
 
@@ -163,7 +170,6 @@ async def confirm_enrolment(login: Login, code: str, address: str) -> list[str]:
     await throttle.succeeded(attempt)
     async for transaction in write_transactions():
         async with transaction:
-            await TwoFactor.delete().where(_where(login), TwoFactor.enabled_at.is_not_null())
             await TwoFactor.update({TwoFactor.enabled_at: datetime.now(UTC)}).where(
                 _where(login), TwoFactor.enabled_at.is_null()
             )

@@ -27,6 +27,9 @@ from portal.security.two_factor import Login
 # How long a confirmation ("confirm it's you") holds for sensitive actions, and how long a
 # sign-in may wait for its second factor.
 CONFIRMATION_SECONDS = 5 * 60
+# A route handler's opt for what staff working as a client (Login as Client) may not do there:
+# invite or remove its users, hand ownership over, end its sessions.
+REFUSED_AS_STAFF = "not_as_staff"
 PENDING_SECONDS = 5 * 60
 
 
@@ -55,7 +58,8 @@ class Area:
     sign_in: Callable[[Request, Login, str], Awaitable[None]]
     # After a password, two-factor or passkey change: the login's other sessions end.
     end_other_sessions: Callable[[Request, Who], Awaitable[None]]
-    # Writes a change of the login's sign-in security in the activity log.
+    # A change of the login's sign-in security (an N_-marked sentence): written in the
+    # activity log, and the login is mailed about it.
     record: Callable[[Request, Who, str], Awaitable[None]]
     home: str
 

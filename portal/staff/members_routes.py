@@ -162,12 +162,22 @@ async def _set_active(request: Request, admin: AdminContext, staff_id: int, acti
     return await _act(request, action, done, STAFF_URL)
 
 
-@post(f"{STAFF_PATH}/{{staff_id:int}}/disable", name="admin:staff:disable", permission=STAFF_MANAGE)
+@post(
+    f"{STAFF_PATH}/{{staff_id:int}}/disable",
+    name="admin:staff:disable",
+    permission=STAFF_MANAGE,
+    confirm=True,
+)
 async def disable_member(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     return await _set_active(request, admin, staff_id, active=False)
 
 
-@post(f"{STAFF_PATH}/{{staff_id:int}}/enable", name="admin:staff:enable", permission=STAFF_MANAGE)
+@post(
+    f"{STAFF_PATH}/{{staff_id:int}}/enable",
+    name="admin:staff:enable",
+    permission=STAFF_MANAGE,
+    confirm=True,
+)
 async def enable_member(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     return await _set_active(request, admin, staff_id, active=True)
 
@@ -176,6 +186,7 @@ async def enable_member(request: Request, admin: Admin, staff_id: FromPath[int])
     f"{STAFF_PATH}/{{staff_id:int}}/invitation",
     name="admin:staff:invitation",
     permission=STAFF_MANAGE,
+    confirm=True,
 )
 async def resend_invitation(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     member = await services.get_member(admin.company.id, staff_id)
@@ -195,12 +206,22 @@ def _delete_member_page(member: StaffMember, errors: dict[str, str], status_code
     )
 
 
-@get(f"{STAFF_PATH}/{{staff_id:int}}/delete", name="admin:staff:delete", permission=STAFF_MANAGE)
+@get(
+    f"{STAFF_PATH}/{{staff_id:int}}/delete",
+    name="admin:staff:delete",
+    permission=STAFF_MANAGE,
+    confirm=True,
+)
 async def delete_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     return _delete_member_page(await services.get_member(admin.company.id, staff_id), {})
 
 
-@post(f"{STAFF_PATH}/{{staff_id:int}}/delete", name="admin:staff:destroy", permission=STAFF_MANAGE)
+@post(
+    f"{STAFF_PATH}/{{staff_id:int}}/delete",
+    name="admin:staff:destroy",
+    permission=STAFF_MANAGE,
+    confirm=True,
+)
 async def delete_member_submit(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     member = await services.get_member(admin.company.id, staff_id)
     try:

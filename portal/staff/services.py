@@ -845,14 +845,30 @@ async def set_staff_two_factor_required(company_id: int, required: bool, actor: 
             )
 
 
-async def record_security_change(staff: StaffUser, address: str, summary: str) -> None:
-    """A change of the staff member's own sign-in security, in the logs of their companies."""
+async def record_security_change(staff: StaffUser, address: str, change: str) -> None:
+    """A change of the staff member's own sign-in security: in the logs of their companies,
+    and mailed to them (a session someone else holds must not change it unnoticed)."""
     await activity.record_many(
         await _member_company_ids(staff.id),
         Actor(kind="staff", id=staff.id, address=address, name=staff.name),
         "staff",
-        summary,
+        change,
     )
+    companies = await companies_of_staff(staff.id)
+    if companies:
+        subject, body = mail.render(
+            "security_notice.txt",
+            staff.language,
+            company=companies[0].name,
+            first_name=staff.first_name or staff.name,
+            change=change,
+            login_url=f"{get_settings().base_url}/admin/login",
+        )
+        await mail.send(
+            companies[0].id,
+            companies[0].name,
+            mail.Mail(to=staff.email, subject=subject, body_text=body, kind="security_notice"),
+        )
 
 
 async def record_sign_in(staff: StaffUser, address: str, method: str) -> None:

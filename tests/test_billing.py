@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -472,3 +473,30 @@ async def test_demo_data_includes_invoices_transactions_and_services(company_id)
     assert numbers == list(range(1, len(numbers) + 1))
     for row in await Transaction.select().limit(200):
         assert 0 <= row["amount_applied"] <= row["amount"]
+
+
+async def test_an_open_invoice_past_its_due_date_shows_overdue(admin_client, company_id):
+    client_id = await make_client(company_id)
+    today = datetime.now(UTC).date()
+    for due, status in ((today - timedelta(days=1), "open"), (today, "open")):
+        await billing.create_invoice(
+            company_id,
+            client_id,
+            billing.InvoiceDetails(
+                **_invoice(
+                    "10.00",
+                    date_billed=(today - timedelta(days=20)).isoformat(),
+                    date_due=due.isoformat(),
+                    status=status,
+                )
+            ),
+            ACTOR,
+        )
+    widget = await admin_client.get(f"/admin/clients/{client_id}/widgets/invoices")
+    badges = re.findall(r'<span class="badge invoice-(\w+)">(\w+)</span>', widget.text)
+    assert sorted(badges) == [("open", "Open"), ("overdue", "Overdue")]
+    # A payment makes it paid, not overdue.
+    overdue = await Invoice.select().where(Invoice.date_due < today).first()
+    await Invoice.update({Invoice.status: "paid"}).where(Invoice.id == overdue["id"])
+    widget = await admin_client.get(f"/admin/clients/{client_id}/widgets/invoices")
+    assert "invoice-overdue" not in widget.text and "invoice-paid" in widget.text

@@ -46,6 +46,8 @@ INVOICE_STATUSES = {
     "paid": N_("Paid"),
     "void": N_("Void"),
 }
+# What an invoice shows: its status, or "Overdue" for an open one past its due date.
+SHOWN_INVOICE_STATUSES = {**INVOICE_STATUSES, "overdue": N_("Overdue")}
 NEW_INVOICE_STATUSES = ("open", "draft")
 TRANSACTION_TYPES = {"payment": N_("Payment"), "credit": N_("Credit")}
 SERVICE_STATUSES = {
@@ -623,8 +625,15 @@ async def count_invoices(client_id: int, sent_only: bool = False) -> int:
     return await Invoice.count().where(*_invoices_of(client_id, sent_only))
 
 
+def _shown(invoice: dict) -> dict:
+    """The invoice with `shown_status`: its status, or "overdue" when it is open and its due
+    date has passed."""
+    overdue = invoice["status"] == "open" and invoice["date_due"] < datetime.now(UTC).date()
+    return {**invoice, "shown_status": "overdue" if overdue else invoice["status"]}
+
+
 async def list_invoices(client_id: int, page: Page, sent_only: bool = False) -> list[dict]:
-    return (
+    rows = (
         await Invoice.select()
         .where(*_invoices_of(client_id, sent_only))
         .order_by(Invoice.date_billed, ascending=False)
@@ -632,17 +641,19 @@ async def list_invoices(client_id: int, page: Page, sent_only: bool = False) -> 
         .limit(page.per_page)
         .offset(page.offset)
     )
+    return [_shown(row) for row in rows]
 
 
 async def sent_invoice(client_id: int, invoice_id: int) -> dict | None:
     """One of the client's invoices as the client may see it (not a draft); None otherwise."""
     if not is_row_id(invoice_id):
         return None
-    return (
+    row = (
         await Invoice.select()
         .where(*_invoices_of(client_id, True), Invoice.id == invoice_id)
         .first()
     )
+    return _shown(row) if row else None
 
 
 async def invoice_payments(invoice_id: int) -> list[dict]:

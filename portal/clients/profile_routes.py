@@ -111,7 +111,7 @@ async def _invoices(admin: AdminContext, client: ClientView, page: int) -> dict[
     return {
         "pager": pager,
         "invoices": await billing.list_invoices(client.id, pager),
-        "invoice_statuses": billing.INVOICE_STATUSES,
+        "invoice_statuses": billing.SHOWN_INVOICE_STATUSES,
     }
 
 

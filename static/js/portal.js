@@ -194,6 +194,35 @@
       announceWidget(widgetTitle(box) + (expand ? " expanded" : " minimized"));
     }
   });
+  // The header's menus (<details class="menu">): one open at a time; a click elsewhere or
+  // Escape closes the open one (Escape gives focus back to its button).
+  function openMenus() {
+    return document.querySelectorAll("details.menu[open]");
+  }
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      var menu = event.target;
+      if (!menu.matches || !menu.matches("details.menu") || !menu.open) return;
+      openMenus().forEach(function (other) {
+        if (other !== menu) other.open = false;
+      });
+    },
+    true
+  );
+  document.addEventListener("click", function (event) {
+    openMenus().forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    openMenus().forEach(function (menu) {
+      menu.open = false;
+      if (menu.contains(document.activeElement)) menu.querySelector("summary").focus();
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.Sortable) return;
     document.querySelectorAll("[data-widgets]").forEach(function (container) {

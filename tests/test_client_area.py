@@ -16,6 +16,7 @@ from portal.clients.lifecycle import set_status
 from portal.clients.services import create_client
 from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber, CustomFieldValue
 from portal.clients.users import owner_of
+from portal.companies.services import set_internationalization
 from portal.companies.tables import Company
 from portal.core.actors import SYSTEM, Actor
 from portal.core.tables import Session
@@ -377,3 +378,13 @@ async def test_dashboard_shows_amounts_due_and_invoices_of_the_client_only(clien
     assert "$12.50" in page.text and "€7.00" in page.text
     assert "999.00" not in page.text
     assert "Amounts due" in page.text and "Recent invoices" in page.text
+
+
+async def test_a_language_the_company_does_not_offer_is_not_offered_before_login(
+    client, company_id
+):
+    await set_internationalization(company_id, ["en", "de"], "en", SYSTEM)
+    page = await client.get("/client/login")
+    assert 'hreflang="de"' in page.text and 'hreflang="es"' not in page.text
+    assert (await client.get("/client/language?lang=es")).status_code == 404
+    assert (await client.get("/client/language?lang=de")).status_code in {302, 303}

@@ -323,10 +323,10 @@ async def switch_account(request: Request, user: CurrentClient) -> Response:
 
 @get("/language", name="client:language")
 async def choose_language(
-    lang: FromQuery[str] = "en", next: FromQuery[str | None] = None
+    request: Request, lang: FromQuery[str] = "en", next: FromQuery[str | None] = None
 ) -> Response:
     """The language links of the pages before login (a cookie, no account change)."""
-    if lang not in LANGUAGES:
+    if lang not in request.state.languages:
         raise NotFoundException()
     response = Redirect(safe_next(next, "/client/login"))
     response.cookies.append(_language_cookie(lang))
@@ -346,6 +346,12 @@ async def _load_brand(request: Request) -> None:
         or (session.get("company") if isinstance(session, dict) else None)
     )
     request.state.brand = await company_ref(company_id)
+    # The languages the company offers its clients (all the portal ships when none is known).
+    request.state.languages = (
+        (await internationalization(request.state.brand.id)).enabled
+        if request.state.brand
+        else list(LANGUAGES)
+    )
 
 
 def _throttled(_: Request, __: Throttled) -> Template:

@@ -151,6 +151,13 @@ def handlers(area: Area) -> list:
             **extra,
         )
 
+    async def changed(request: Request, who: Who, change: str, message: str) -> None:
+        """After a change of the login's sign-in security: its other sessions end, the change
+        is logged and mailed to it, and this page says so."""
+        await area.end_other_sessions(request, who)
+        await area.record(request, who, change)
+        _flash(request, message)
+
     def refuse_staff(who: Who) -> None:
         if who.acting_staff:
             raise ValidationError({"": NOT_AS_STAFF})
@@ -225,9 +232,12 @@ def handlers(area: Area) -> list:
         except ValidationError as error:
             return await overview(request, who, 422, errors=error.errors, open_disable=True)
         await two_factor.disable(who.login)
-        await area.end_other_sessions(request, who)
-        await area.record(request, who, N_("Two-factor sign-in was turned off."))
-        _flash(request, N_("Two-factor authentication is off."), category="success")
+        await changed(
+            request,
+            who,
+            N_("Two-factor sign-in was turned off."),
+            N_("Two-factor authentication is off."),
+        )
         return redirect(request, f"{p}/security")
 
     # --- passkeys ---
@@ -265,9 +275,7 @@ def handlers(area: Area) -> list:
             )
         except ValidationError as error:
             return _json_error(error)
-        await area.end_other_sessions(request, who)
-        await area.record(request, who, N_("A passkey was added."))
-        _flash(request, N_("Your passkey was added."), category="success")
+        await changed(request, who, N_("A passkey was added."), N_("Your passkey was added."))
         return _json({"redirect": f"{p}/security"})
 
     @post(
@@ -296,9 +304,7 @@ def handlers(area: Area) -> list:
         except ValidationError as error:
             return await overview(request, who, 403, errors=error.errors)
         await passkeys.remove(who.login, passkey_id)
-        await area.end_other_sessions(request, who)
-        await area.record(request, who, N_("A passkey was removed."))
-        _flash(request, N_("The passkey was removed."), category="success")
+        await changed(request, who, N_("A passkey was removed."), N_("The passkey was removed."))
         return redirect(request, f"{p}/security")
 
     # --- sessions ---

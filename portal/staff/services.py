@@ -856,18 +856,8 @@ async def record_security_change(staff: StaffUser, address: str, change: str) ->
     )
     companies = await companies_of_staff(staff.id)
     if companies:
-        subject, body = mail.render(
-            "security_notice.txt",
-            staff.language,
-            company=companies[0].name,
-            first_name=staff.first_name or staff.name,
-            change=change,
-            login_url=f"{get_settings().base_url}/admin/login",
-        )
-        await mail.send(
-            companies[0].id,
-            companies[0].name,
-            mail.Mail(to=staff.email, subject=subject, body_text=body, kind="security_notice"),
+        await _mail_staff(
+            staff.id, companies[0].id, "security_notice.txt", "security_notice", change=change
         )
 
 

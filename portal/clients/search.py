@@ -144,7 +144,9 @@ async def _phone_values(client_ids: Sequence[int]) -> list[Value]:
     rows = await Client.raw(
         "SELECT ct.client, n.number FROM contact_number n "  # noqa: S608
         "JOIN contact ct ON ct.id = n.contact "
-        f"WHERE ct.client IN ({_placeholders(len(client_ids))})",
+        f"WHERE ct.client IN ({_placeholders(len(client_ids))}) "
+        # One order whatever plan the engine picks: a document rebuilt later must be the same.
+        "ORDER BY ct.client, ct.id, n.position, n.id",
         *client_ids,
     )
     return [(row["client"], digits) for row in rows for digits in phone_digits(row["number"])]

@@ -44,6 +44,7 @@ from portal.core.sessions import (
 )
 from portal.core.templating import template_config
 from portal.dashboard import routes as dashboard_routes
+from portal.jobs import services as jobs
 from portal.mail import routes as mail_routes
 from portal.security import routes as security_routes
 from portal.security.web import SecurityStep, security_step_handler
@@ -72,6 +73,7 @@ async def _housekeeping(store: Store) -> None:
             if isinstance(store, DatabaseStore):
                 await store.delete_expired()
             await throttle.delete_old_failures()
+            await jobs.delete_old_files()
             await db.refresh_derived_data()
             await db.optimize()
         except Unavailable:
@@ -89,12 +91,13 @@ def create_app() -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await db.start()
         task = asyncio.create_task(_housekeeping(store))
+        job_runner = asyncio.create_task(jobs.run_forever())
         # Plugins' background work (e.g. the mass mailer's worker), stopped with the server.
         plugin_tasks = [asyncio.create_task(run()) for run in plugins.background_tasks()]
         try:
             yield
         finally:
-            for running in (task, *plugin_tasks):
+            for running in (task, job_runner, *plugin_tasks):
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running

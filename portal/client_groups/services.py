@@ -21,7 +21,13 @@ from portal.clients.tables import Client, ClientSetting, CustomFieldValue
 from portal.companies.tables import Company, CompanySetting
 from portal.core.actors import Actor
 from portal.core.crypto import decrypt, encrypt, is_encrypted
-from portal.core.db import locked, read_transaction, violated_unique_index, write_transactions
+from portal.core.db import (
+    insert_rows,
+    locked,
+    read_transaction,
+    violated_unique_index,
+    write_transactions,
+)
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import REQUIRED, TOO_LONG, Field
 from portal.core.i18n import N_, Message
@@ -764,23 +770,33 @@ def check_custom_values(
 
 
 async def save_custom_values(client_id: int, values: dict[int, str]) -> None:
-    """Replaces the client's custom values; call inside the client's write transaction. Which
-    fields are encrypted is read here, their rows locked until commit, so that a value is never
-    stored in the clear in a field being encrypted meanwhile (see update_field)."""
-    flags = await _encrypted_fields([field_id for field_id, value in values.items() if value])
+    """Replaces the client's custom values; call inside the client's write transaction."""
+    await save_clients_custom_values({client_id: values})
+
+
+async def save_clients_custom_values(values_by_client: dict[int, dict[int, str]]) -> None:
+    """Replaces the custom values of each client; call inside the clients' write transaction.
+    Which fields are encrypted is read here, their rows locked until commit, so that a value is
+    never stored in the clear in a field being encrypted meanwhile (see update_field)."""
+    if not values_by_client:
+        return
+    field_ids = {
+        field_id
+        for values in values_by_client.values()
+        for field_id, value in values.items()
+        if value
+    }
+    flags = await _encrypted_fields(sorted(field_ids))
     encrypted = {field_id for field_id, flag in flags.items() if flag}
-    await CustomFieldValue.delete().where(CustomFieldValue.client == client_id)
+    await CustomFieldValue.delete().where(CustomFieldValue.client.is_in(list(values_by_client)))
     rows = [
-        CustomFieldValue(
-            field=field_id,
-            client=client_id,
-            value=encrypt(value) if field_id in encrypted else value,
-        )
+        (field_id, client_id, encrypt(value) if field_id in encrypted else value)
+        for client_id, values in values_by_client.items()
         for field_id, value in values.items()
         if value
     ]
-    if rows:
-        await CustomFieldValue.insert(*rows)
+    columns = (CustomFieldValue.field, CustomFieldValue.client, CustomFieldValue.value)
+    await insert_rows(CustomFieldValue, columns, rows)
 
 
 async def _encrypted_fields(field_ids: list[int], lock: str = "KEY SHARE") -> dict[int, bool]:

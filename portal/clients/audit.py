@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from portal.activity import services as activity
 from portal.client_groups.tables import ClientGroup
 from portal.clients.tables import ClientAudit
-from portal.core.db import read_transaction
+from portal.core.db import insert_rows, read_transaction
 from portal.core.pagination import Page
 from portal.staff.tables import Staff
 
@@ -102,6 +102,48 @@ async def record(
             )
             for field, old, new in changes
         )
+    )
+
+
+async def record_created(
+    company_id: int,
+    clients: list[tuple[int, str]],
+    actor: Actor,
+    note: str = "created",
+    *,
+    log_activity: bool = True,
+) -> None:
+    """The line of each new client (ID, code), with multi-row INSERTs, and (`log_activity`) a
+    line each in the company's activity log; an import logs one line for all instead."""
+    if log_activity:
+        for client_id, code in clients:
+            summary, _ = _activity_line(code, [("Client", "", "created")])
+            await activity.record(company_id, actor, "clients", summary, client_id=client_id)
+    await insert_rows(
+        ClientAudit,
+        (
+            ClientAudit.company,
+            ClientAudit.client_id,
+            ClientAudit.client_code,
+            ClientAudit.field,
+            ClientAudit.new_value,
+            ClientAudit.actor,
+            ClientAudit.staff_id,
+            ClientAudit.address,
+        ),
+        [
+            (
+                company_id,
+                client_id,
+                code[:64],
+                "Client",
+                note[:MAX_VALUE],
+                actor.label[:100],
+                actor.id if actor.kind == "staff" else None,
+                actor.address[:45],
+            )
+            for client_id, code in clients
+        ],
     )
 
 

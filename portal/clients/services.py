@@ -17,12 +17,14 @@ from portal.client_groups.services import (
     custom_values,
     effective_settings,
     list_fields,
+    save_clients_custom_values,
     save_custom_values,
 )
 from portal.client_groups.tables import ClientGroup
 from portal.clients import audit, users, verification
 from portal.clients.fields import CONTACT_FIELDS, EMAIL, FAX, PHONE, STATE, TAX_ID
 from portal.clients.tables import (
+    AccountMember,
     AccountUser,
     Client,
     ConsentEvent,
@@ -34,7 +36,7 @@ from portal.companies.tables import ClientIdSequence
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country, state_belongs_to, subdivisions
-from portal.core.db import read_transaction, write_transactions
+from portal.core.db import insert_rows, read_transaction, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import N_, Message
@@ -211,7 +213,7 @@ def clean_numbers(rows: list[PhoneRow], region: str, errors: dict[str, str]) -> 
 
 
 @dataclass(frozen=True)
-class _Checked:
+class CheckedClient:
     """What validation found: errors, or the clean values to store."""
 
     errors: dict[str, str]
@@ -301,6 +303,60 @@ def check_contact_fields(
     return email, numbers
 
 
+@dataclass(frozen=True)
+class ClientRules:
+    """What a client's details are checked against: the languages the company offers and the
+    chosen group's settings and custom fields (`group_id` None: no such group)."""
+
+    languages: frozenset[str]
+    group_id: int | None
+    settings: EffectiveSettings | None
+    fields: list[dict]
+
+
+async def client_rules(company_id: int, group_id_text: str, client_id: int | None) -> ClientRules:
+    languages = frozenset((await internationalization(company_id)).enabled)
+    group_id = parse_id(group_id_text)
+    if group_id is None or not await ClientGroup.exists().where(
+        ClientGroup.id == group_id, ClientGroup.company == company_id
+    ):
+        return ClientRules(languages, None, None, [])
+    settings = await effective_settings(company_id, group_id, client_id)
+    return ClientRules(languages, group_id, settings, await list_fields(company_id, group_id))
+
+
+def check_client(
+    details: ClientDetails,
+    rules: ClientRules,
+    *,
+    currency_accepted: bool,
+    current_custom: dict[int, str] | None = None,
+    by_client: bool = False,
+) -> CheckedClient:
+    """Every rule of a client's details that needs no lookup of other clients (the uniqueness
+    of its email and username is checked by the caller)."""
+    errors: dict[str, str] = {}
+    email, numbers = check_contact_fields(details, errors)
+    TAX_ID.check(errors, details.tax_id)
+    if not currency_accepted:
+        errors["preferred_currency"] = "Choose a currency from the list."
+    if details.language not in rules.languages:
+        errors["language"] = N_("Choose a language from the list.")
+    if rules.group_id is None:
+        errors["group_id"] = "Choose a client group from the list."
+    custom: dict[int, str] = {}
+    if rules.settings is not None:
+        check_required_fields(details, numbers, rules.settings, errors)
+        custom, custom_errors = check_custom_values(
+            rules.fields, details.custom, current=current_custom, by_client=by_client
+        )
+        errors.update(custom_errors)
+    username = _username(details, email, rules.settings, errors)
+    return CheckedClient(
+        errors, numbers, email, username, rules.group_id, rules.settings, rules.fields, custom
+    )
+
+
 async def _validate(
     company_id: int,
     details: ClientDetails,
@@ -310,42 +366,25 @@ async def _validate(
     client_id: int | None,
     by_client: bool = False,
     kept_currency: str | None = None,
-) -> _Checked:
+) -> CheckedClient:
     """Checks every field, under the rules of the chosen client group. A client's own edit is
     checked against the custom fields it may see and change; the others keep their values.
     The Preferred Currency must be one the company accepts, unless it is `kept_currency` (the
     client's own, unchanged)."""
-    errors: dict[str, str] = {}
-    email, numbers = check_contact_fields(details, errors)
-    TAX_ID.check(errors, details.tax_id)
-    if details.preferred_currency != kept_currency and not await currency_accepted(
-        company_id, details.preferred_currency
-    ):
-        errors["preferred_currency"] = "Choose a currency from the list."
-    if details.language not in (await internationalization(company_id)).enabled:
-        errors["language"] = N_("Choose a language from the list.")
-
-    group_id = parse_id(details.group_id)
-    if group_id is None or not await ClientGroup.exists().where(
-        ClientGroup.id == group_id, ClientGroup.company == company_id
-    ):
-        errors["group_id"] = "Choose a client group from the list."
-        group_id = None
-    settings, fields, custom = None, [], {}
-    if group_id is not None:
-        settings = await effective_settings(company_id, group_id, client_id)
-        check_required_fields(details, numbers, settings, errors)
-        fields = await list_fields(company_id, group_id)
-        current = await custom_values(client_id) if by_client and client_id else None
-        custom, custom_errors = check_custom_values(
-            fields, details.custom, current=current, by_client=by_client
-        )
-        errors.update(custom_errors)
-        if email and settings.unique_contact_emails != "no" and "email" not in errors:
-            if await email_in_use(company_id, email, settings.unique_contact_emails, client_id):
-                errors["email"] = N_("Another client already uses this email address.")
-
-    username = _username(details, email, settings, errors)
+    rules = await client_rules(company_id, details.group_id, client_id)
+    checked = check_client(
+        details,
+        rules,
+        currency_accepted=details.preferred_currency == kept_currency
+        or await currency_accepted(company_id, details.preferred_currency),
+        current_custom=await custom_values(client_id) if by_client and client_id else None,
+        by_client=by_client,
+    )
+    errors, email, username = checked.errors, checked.email, checked.username
+    unique_emails = checked.settings.unique_contact_emails if checked.settings else "no"
+    if email and unique_emails != "no" and "email" not in errors:
+        if await email_in_use(company_id, email, unique_emails, client_id):
+            errors["email"] = N_("Another client already uses this email address.")
     login = await users.primary_login(client_id) if client_id else None
     if username and await users.username_taken(
         company_id, username, except_user_id=login["id"] if login else None
@@ -356,7 +395,7 @@ async def _validate(
         user_inputs = (details.email, username, details.first_name, details.last_name)
         if problem := password_problem(password or "", user_inputs=user_inputs):
             errors["password"] = "Password is required." if not password else problem
-    return _Checked(errors, numbers, email, username, group_id, settings, fields, custom)
+    return checked
 
 
 def _duplicate_username_error(
@@ -415,21 +454,65 @@ def contact_values(details: ContactFields, email: str) -> dict:
     }
 
 
+NUMBER_COLUMNS = (
+    ContactNumber.contact,
+    ContactNumber.number_type,
+    ContactNumber.location,
+    ContactNumber.number,
+    ContactNumber.extension,
+    ContactNumber.position,
+)
+NEW_CLIENT_COLUMNS = (
+    Client.company,
+    Client.group,
+    Client.number,
+    Client.code,
+    Client.status,
+    # The contact's trigger keeps it; given here, it spares an update of every new client.
+    Client.country,
+    Client.preferred_currency,
+    Client.language,
+    Client.tax_exempt,
+    Client.tax_id,
+    Client.marketing_opt_in,
+)
+NEW_USER_COLUMNS = (
+    AccountUser.company,
+    AccountUser.username,
+    AccountUser.email,
+    AccountUser.name,
+    AccountUser.password_hash,
+    AccountUser.language,
+)
+NEW_CONTACT_COLUMNS = (
+    Contact.client,
+    Contact.contact_type,
+    Contact.login,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.company,
+    Contact.title,
+    Contact.address1,
+    Contact.address2,
+    Contact.city,
+    Contact.state,
+    Contact.zip,
+    Contact.country,
+    Contact.email,
+)
+
+
+def number_row(number: CleanNumber, position: int) -> tuple:
+    """A number's columns after its contact (NUMBER_COLUMNS)."""
+    return (number.number_type, number.location, number.e164, number.extension, position)
+
+
 async def insert_numbers(contact_id: int, numbers: list[CleanNumber]) -> None:
-    if numbers:
-        await ContactNumber.insert(
-            *(
-                ContactNumber(
-                    contact=contact_id,
-                    number_type=n.number_type,
-                    location=n.location,
-                    number=n.e164,
-                    extension=n.extension,
-                    position=position,
-                )
-                for position, n in enumerate(numbers)
-            )
-        )
+    await insert_rows(
+        ContactNumber,
+        NUMBER_COLUMNS,
+        [(contact_id, *number_row(number, position)) for position, number in enumerate(numbers)],
+    )
 
 
 async def _record_consent(
@@ -451,49 +534,150 @@ async def _record_consent(
     )
 
 
-async def _insert_client(
-    company_id: int, details: ClientDetails, checked: _Checked, password_hash: str, actor: Actor
-) -> int:
-    """The rows of a new client, inside the write transaction that creates it."""
-    assert checked.settings is not None and checked.group_id is not None
-    number, code = await _next_client_id(company_id, checked.settings)
-    rows = await Client.insert(
-        Client(
-            company=company_id,
-            group=checked.group_id,
-            number=number,
-            code=code,
-            preferred_currency=details.preferred_currency,
-            language=details.language,
-            tax_exempt=details.tax_exempt,
-            tax_id=details.tax_id,
-            marketing_opt_in=details.marketing_opt_in,
-        )
-    ).returning(Client.id)
-    client_id = rows[0]["id"]
-    owner_id = await users.add_user(
-        company_id,
-        username=checked.username,
-        email=checked.email,
-        name=f"{details.first_name} {details.last_name}".strip(),
-        password_hash=password_hash,
-        language=details.language,
+@dataclass(frozen=True)
+class NewClient:
+    """A client ready to be written: its details and what checking them gave."""
+
+    details: ClientDetails
+    checked: CheckedClient
+    password_hash: str | None  # None: no password yet (an imported client)
+    status: str = "active"
+
+
+async def insert_clients(
+    company_id: int,
+    new_clients: list[NewClient],
+    actor: Actor,
+    *,
+    consent_source: str,
+    audit_note: str = "created",
+    log_activity: bool = True,
+) -> list[int]:
+    """The rows of new clients, inside the write transaction that creates them (one client from
+    the Add Client form, or a whole batch of an import), with multi-row INSERTs: each client
+    under the next ID of its group's format, with its owner login, primary contact, numbers,
+    custom values, consent record and audit line. Returns their IDs, in order."""
+    if not new_clients:
+        return []
+    codes = []
+    for new in new_clients:
+        assert new.checked.settings is not None and new.checked.group_id is not None
+        codes.append(await _next_client_id(company_id, new.checked.settings))
+    inserted = await insert_rows(
+        Client,
+        NEW_CLIENT_COLUMNS,
+        [
+            (
+                company_id,
+                new.checked.group_id,
+                number,
+                code,
+                new.status,
+                new.details.country.upper(),
+                new.details.preferred_currency,
+                new.details.language,
+                new.details.tax_exempt,
+                new.details.tax_id,
+                new.details.marketing_opt_in,
+            )
+            for new, (number, code) in zip(new_clients, codes, strict=True)
+        ],
+        Client.code,
     )
-    await users.add_member(owner_id, client_id, owner=True)
-    contact = await Contact.insert(
-        Contact(
-            client=client_id,
-            contact_type="primary",
-            login=owner_id,
-            **contact_values(details, checked.email),
-        )
-    ).returning(Contact.id)
-    await insert_numbers(contact[0]["id"], checked.numbers)
-    await save_custom_values(client_id, checked.custom_values)
-    if details.marketing_opt_in:
-        await _record_consent(client_id, True, actor, "admin-add-client")
-    await audit.record(company_id, client_id, code, actor, [("Client", "", "created")])
-    return client_id
+    # RETURNING does not promise the order of the VALUES: rows are matched by a unique value.
+    client_by_code = {row["code"]: row["id"] for row in inserted}
+    client_ids = [client_by_code[code] for _, code in codes]
+    placed = list(zip(new_clients, client_ids, strict=True))
+    inserted = await insert_rows(
+        AccountUser,
+        NEW_USER_COLUMNS,
+        [
+            (
+                company_id,
+                users.normalise_username(new.checked.username),
+                new.checked.email,
+                f"{new.details.first_name} {new.details.last_name}".strip()[:201],
+                new.password_hash,
+                new.details.language,
+            )
+            for new in new_clients
+        ],
+        AccountUser.username,
+    )
+    user_by_name = {row["username"]: row["id"] for row in inserted}
+    owner_ids = [
+        user_by_name[users.normalise_username(new.checked.username)] for new in new_clients
+    ]
+    await insert_rows(
+        AccountMember,
+        (AccountMember.user, AccountMember.client, AccountMember.owner, AccountMember.permissions),
+        [
+            (owner_id, client_id, True, "")
+            for owner_id, client_id in zip(owner_ids, client_ids, strict=True)
+        ],
+    )
+    inserted = await insert_rows(
+        Contact,
+        NEW_CONTACT_COLUMNS,
+        [
+            (
+                client_id,
+                "primary",
+                owner_id,
+                *contact_values(new.details, new.checked.email).values(),
+            )
+            for (new, client_id), owner_id in zip(placed, owner_ids, strict=True)
+        ],
+        Contact.client,
+    )
+    contact_by_client = {row["client"]: row["id"] for row in inserted}
+    await insert_rows(
+        ContactNumber,
+        NUMBER_COLUMNS,
+        [
+            (contact_by_client[client_id], *number_row(number, position))
+            for new, client_id in placed
+            for position, number in enumerate(new.checked.numbers)
+        ],
+    )
+    await save_clients_custom_values(
+        {
+            client_id: new.checked.custom_values
+            for new, client_id in placed
+            if new.checked.custom_values
+        }
+    )
+    await insert_rows(
+        ConsentEvent,
+        (
+            ConsentEvent.client,
+            ConsentEvent.opted_in,
+            ConsentEvent.actor,
+            ConsentEvent.source,
+            ConsentEvent.wording,
+            ConsentEvent.address,
+        ),
+        [
+            (
+                client_id,
+                True,
+                actor.label[:100],
+                consent_source[:50],
+                MARKETING_OPT_IN_WORDING,
+                actor.address[:45],
+            )
+            for new, client_id in placed
+            if new.details.marketing_opt_in
+        ],
+    )
+    await audit.record_created(
+        company_id,
+        [(client_id, code) for client_id, (_, code) in zip(client_ids, codes, strict=True)],
+        actor,
+        audit_note,
+        log_activity=log_activity,
+    )
+    return client_ids
 
 
 async def create_client(
@@ -512,7 +696,10 @@ async def create_client(
     try:
         async for transaction in write_transactions():
             async with transaction:
-                client_id = await _insert_client(company_id, details, checked, password_hash, actor)
+                new = NewClient(details, checked, password_hash)
+                [client_id] = await insert_clients(
+                    company_id, [new], actor, consent_source="admin-add-client"
+                )
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None

@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import aiosqlite
@@ -51,6 +52,7 @@ from portal.core.errors import Unavailable
 APPS = [
     "portal.core.piccolo_app",
     "portal.companies.piccolo_app",
+    "portal.jobs.piccolo_app",
     "portal.security.piccolo_app",
     "portal.staff.piccolo_app",
     "portal.client_groups.piccolo_app",
@@ -79,6 +81,8 @@ SQLITE_CONNECTION_SECONDS = 300
 # A write transaction that PostgreSQL rolled back for a deadlock or a serialization failure
 # runs again this many times in all before the request gets Unavailable.
 WRITE_ATTEMPTS = 4
+# Values per multi-row INSERT: under both engines' limits (SQLite 32,766, PostgreSQL 65,535).
+MAX_INSERT_PARAMETERS = 30_000
 # The statement-level parts of a write that would take a writer past the deadline.
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "ANALYZE")
 
@@ -671,6 +675,32 @@ async def copy_rows(table: type[Table], columns: Sequence[Column], rows: list[tu
         await transaction.connection.executemany(statement, rows)
     else:
         await transaction.connection.copy_records_to_table(tablename, records=rows, columns=names)
+
+
+async def insert_rows(
+    table: type[Table],
+    columns: Sequence[Column],
+    rows: list[tuple],
+    returning: Column | None = None,
+) -> list[dict[str, Any]]:
+    """Multi-row INSERTs with as many rows per statement as the parameter limit allows, and the
+    new IDs (plus `returning`) when asked for. Built as raw SQL because `Table.insert` builds a
+    Table object and a query fragment per row: about 3.5 times slower at this volume."""
+    names = ", ".join(f'"{column._meta.db_column_name}"' for column in columns)
+    row = "(" + ", ".join(["{}"] * len(columns)) + ")"
+    tail = f' RETURNING id, "{returning._meta.db_column_name}"' if returning else ""
+    per_statement = MAX_INSERT_PARAMETERS // len(columns)
+    inserted: list[dict[str, Any]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = ", ".join([row] * len(chunk))
+        inserted += await table.raw(
+            # Names from the table class and placeholders: the values travel as parameters.
+            f"INSERT INTO {table._meta.get_formatted_tablename()} ({names}) "  # noqa: S608
+            f"VALUES {values}{tail}",
+            *chain.from_iterable(chunk),
+        )
+    return inserted
 
 
 async def analyze(*tables: str) -> None:

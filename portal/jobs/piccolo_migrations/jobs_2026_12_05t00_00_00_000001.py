@@ -1,0 +1,70 @@
+"""Background jobs, their problems and their files. Self-contained: the tables as they are at
+this migration."""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns import Bytea, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+ID = "2026-12-05T00:00:00:000001"
+VERSION = "1.38.0"
+DESCRIPTION = "Background jobs with progress, problems and uploaded files"
+
+
+class Company(Table, tablename="company", schema=None):
+    id = Serial(primary_key=True)
+
+
+class Job(Table):
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade, index=True)
+    kind = Varchar(length=40)
+    title = Varchar(length=200)
+    status = Varchar(length=10, default="queued")
+    payload = Text()
+    checkpoint = Text(default="{}")
+    total = Integer(default=0)
+    done = Integer(default=0)
+    failed = Integer(default=0)
+    message = Text(default="")
+    actor = Text()
+    created_by = Varchar(length=201, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    claimed_by = Varchar(length=40, null=True, default=None)
+    claimed_at = Timestamptz(null=True, default=None)
+
+
+class JobProblem(Table, tablename="job_problem"):
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.cascade, index=True)
+    row = Integer()
+    column = Varchar(length=100, default="")
+    message = Text()
+
+
+class JobFile(Table, tablename="job_file"):
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=255)
+    size = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class JobFilePart(Table, tablename="job_file_part"):
+    file = ForeignKey(references=JobFile, null=False, on_delete=OnDelete.cascade)
+    position = Integer()
+    data = Bytea()
+
+
+async def forwards():
+    manager = MigrationManager(migration_id=ID, app_name="jobs", description=DESCRIPTION)
+
+    async def create_tables():
+        for table in (Job, JobProblem, JobFile, JobFilePart):
+            await table.create_table()
+        await Table.raw("CREATE INDEX job_waiting ON job (status, claimed_at)")
+        await Table.raw(
+            "CREATE UNIQUE INDEX job_file_part_order ON job_file_part (file, position)"
+        )
+
+    manager.add_raw(create_tables)
+    return manager

@@ -1,0 +1,492 @@
+"""Background jobs: long work (an import, a bulk action) queued by staff, run by the server's
+job runner (or in the command line's own process), with progress people can watch, leave and
+come back to.
+
+A domain that has such work registers a handler for its kind (`handles`); the handler gets a
+`JobRun` and does its work in steps, each step one write transaction that ends with
+`JobRun.step` (progress, problems and checkpoint committed together with the step's rows). A job
+whose process died is taken over once its claim is stale and goes on from its checkpoint, so
+no row is done twice and none is skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from portal.core.actors import Actor
+from portal.core.db import skip_locked, write_transactions
+from portal.core.errors import NotFound, Unavailable, ValidationError
+from portal.core.i18n import N_, Message
+from portal.core.pagination import Page
+from portal.core.permissions import Forbidden
+from portal.jobs.tables import Job, JobFile, JobFilePart, JobProblem
+
+logger = logging.getLogger("portal.jobs")
+
+LEASE_SECONDS = 60  # a claim not renewed for this long belongs to a process that died
+POLL_SECONDS = 1.0
+FILE_PART_BYTES = 1024 * 1024
+FILES_KEPT_DAYS = 7
+FINISHED = ("done", "failed", "cancelled")
+
+Handler = Callable[["JobRun"], Awaitable[str]]
+_handlers: dict[str, Handler] = {}
+_work_queued = asyncio.Event()
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Registers the function that runs jobs of `kind`; it returns what the job did, in a
+    sentence for people."""
+
+    def register(handler: Handler) -> Handler:
+        _handlers[kind] = handler
+        return handler
+
+    return register
+
+
+class Cancelled(Exception):
+    """Staff cancelled the job: the step in progress is rolled back."""
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: int
+    kind: str
+    title: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    message: str
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def percent(self) -> int:
+        if self.status == "done":
+            return 100
+        return min(100, (self.done + self.failed) * 100 // self.total) if self.total else 0
+
+    @classmethod
+    def of(cls, row: dict) -> JobView:
+        return cls(
+            row["id"],
+            row["kind"],
+            row["title"],
+            row["status"],
+            row["total"],
+            row["done"],
+            row["failed"],
+            row["message"],
+            row["created_by"],
+            row["created_at"],
+            row["started_at"],
+            row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int
+    column: str
+    message: str
+
+
+def _actor_json(actor: Actor) -> str:
+    permissions = None if actor.permissions is None else sorted(actor.permissions)
+    return json.dumps(
+        {
+            "kind": actor.kind,
+            "id": actor.id,
+            "name": actor.name,
+            "address": actor.address,
+            "permissions": permissions,
+        }
+    )
+
+
+def _actor_of(text: str) -> Actor:
+    data = json.loads(text)
+    permissions = data.pop("permissions")
+    return Actor(**data, permissions=None if permissions is None else frozenset(permissions))
+
+
+# --- starting and watching ------------------------------------------------------------------
+
+
+async def start(
+    company_id: int,
+    kind: str,
+    title: str,
+    payload: dict[str, Any],
+    actor: Actor,
+    total: int = 0,
+) -> int:
+    """Queues a job; the runner picks it up within a second."""
+    if kind not in _handlers:
+        raise ValueError(f"no handler for jobs of kind {kind!r}")
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await Job.insert(
+                Job(
+                    company=company_id,
+                    kind=kind,
+                    title=title[: Job.title.length],
+                    payload=json.dumps(payload),
+                    total=total,
+                    actor=_actor_json(actor),
+                    created_by=(actor.name or actor.label)[: Job.created_by.length],
+                )
+            ).returning(Job.id)
+    _work_queued.set()
+    return rows[0]["id"]
+
+
+async def get(company_id: int, job_id: int, kinds: Iterable[str] | None = None) -> JobView:
+    query = Job.select().where(Job.id == job_id, Job.company == company_id)
+    row = await query.first()
+    if row is None or (kinds is not None and row["kind"] not in kinds):
+        raise NotFound
+    return JobView.of(row)
+
+
+async def payload_of(company_id: int, job_id: int) -> dict[str, Any]:
+    row = await Job.select(Job.payload).where(Job.id == job_id, Job.company == company_id).first()
+    if row is None:
+        raise NotFound
+    return json.loads(row["payload"])
+
+
+async def recent(company_id: int, kinds: Iterable[str], limit: int = 10) -> list[JobView]:
+    rows = (
+        await Job.select()
+        .where(Job.company == company_id, Job.kind.is_in(list(kinds)))
+        .order_by(Job.id, ascending=False)
+        .limit(limit)
+    )
+    return [JobView.of(row) for row in rows]
+
+
+async def cancel(company_id: int, job_id: int, actor: Actor, permission: str) -> bool:
+    """Cancels a job that has not finished; the step in progress is rolled back, the steps
+    before it stay done."""
+    actor.require(permission)
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = (
+                await Job.update(
+                    {
+                        Job.status: "cancelled",
+                        Job.finished_at: datetime.now(UTC),
+                        Job.message: Message(N_("Cancelled by %(name)s."), name=actor.name),
+                    }
+                )
+                .where(
+                    Job.id == job_id,
+                    Job.company == company_id,
+                    Job.status.is_in(["queued", "running"]),
+                )
+                .returning(Job.id)
+            )
+    return bool(rows)
+
+
+async def count_problems(job_id: int) -> int:
+    return await JobProblem.count().where(JobProblem.job == job_id)
+
+
+async def problems(job_id: int, page: Page) -> list[Problem]:
+    rows = (
+        await JobProblem.select(JobProblem.row, JobProblem.column, JobProblem.message)
+        .where(JobProblem.job == job_id)
+        .order_by(JobProblem.row)
+        .order_by(JobProblem.id)
+        .offset(page.offset)
+        .limit(page.size)
+    )
+    return [Problem(**row) for row in rows]
+
+
+async def problem_csv(job_id: int, header: list[str]) -> AsyncIterator[str]:
+    """The job's problems as CSV text, in pieces, for a download."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    last_id = 0
+    while True:
+        rows = (
+            await JobProblem.select(
+                JobProblem.id, JobProblem.row, JobProblem.column, JobProblem.message
+            )
+            .where(JobProblem.job == job_id, JobProblem.id > last_id)
+            .order_by(JobProblem.id)
+            .limit(1000)
+        )
+        for row in rows:
+            writer.writerow([row["row"], row["column"], formula_safe(row["message"])])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < 1000:
+            return
+        last_id = rows[-1]["id"]
+
+
+def formula_safe(value: str) -> str:
+    """A cell a spreadsheet will show as text, never run as a formula (OWASP's CSV injection
+    advice: a leading =, +, -, @, tab or carriage return gets a quote before it)."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+async def save_file(company_id: int, name: str, chunks: AsyncIterator[bytes]) -> int:
+    """Stores an uploaded file in parts of FILE_PART_BYTES; returns its ID."""
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await JobFile.insert(JobFile(company=company_id, name=name[:255])).returning(
+                JobFile.id
+            )
+            file_id = rows[0]["id"]
+            size = 0
+            position = 0
+            pending = b""
+            async for chunk in chunks:
+                pending += chunk
+                size += len(chunk)
+                while len(pending) >= FILE_PART_BYTES:
+                    await JobFilePart.insert(
+                        JobFilePart(file=file_id, position=position, data=pending[:FILE_PART_BYTES])
+                    )
+                    pending = pending[FILE_PART_BYTES:]
+                    position += 1
+            if pending:
+                await JobFilePart.insert(JobFilePart(file=file_id, position=position, data=pending))
+            await JobFile.update({JobFile.size: size}).where(JobFile.id == file_id)
+    return file_id
+
+
+async def file_info(company_id: int, file_id: int) -> dict[str, Any]:
+    row = (
+        await JobFile.select(JobFile.id, JobFile.name, JobFile.size)
+        .where(JobFile.id == file_id, JobFile.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound
+    return row
+
+
+async def file_parts(file_id: int) -> AsyncIterator[bytes]:
+    """The file's bytes, a part at a time."""
+    position = 0
+    while True:
+        row = (
+            await JobFilePart.select(JobFilePart.data)
+            .where(JobFilePart.file == file_id, JobFilePart.position == position)
+            .first()
+        )
+        if row is None:
+            return
+        yield bytes(row["data"])
+        position += 1
+
+
+async def delete_old_files() -> None:
+    cutoff = datetime.now(UTC) - timedelta(days=FILES_KEPT_DAYS)
+    async for transaction in write_transactions():
+        async with transaction:
+            await JobFile.delete().where(JobFile.created_at < cutoff)
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+class JobRun:
+    """A claimed job, as its handler sees it."""
+
+    def __init__(self, row: dict, runner: str) -> None:
+        self.id: int = row["id"]
+        self.company_id: int = row["company"]
+        self.kind: str = row["kind"]
+        self.payload: dict[str, Any] = json.loads(row["payload"])
+        self.checkpoint: dict[str, Any] = json.loads(row["checkpoint"])
+        self.actor = _actor_of(row["actor"])
+        self.total: int = row["total"]
+        self.done: int = row["done"]
+        self.failed: int = row["failed"]
+        self.runner = runner
+        self.watchers: list[Callable[[JobRun], None]] = []
+
+    async def set_total(self, total: int) -> None:
+        self.total = total
+        await Job.update({Job.total: total}).where(Job.id == self.id)
+
+    async def step(
+        self,
+        *,
+        done: int = 0,
+        failed: int = 0,
+        checkpoint: dict[str, Any] | None = None,
+        problems: Iterable[Problem] = (),
+    ) -> None:
+        """Inside the step's write transaction, last: records its progress, problems and
+        checkpoint with the rows it wrote. Raises Cancelled (rolling the step back) when
+        staff cancelled the job, and Unavailable when another runner took it over."""
+        if checkpoint is not None:
+            self.checkpoint = checkpoint
+        rows = (
+            await Job.update(
+                {
+                    Job.done: Job.done + done,
+                    Job.failed: Job.failed + failed,
+                    Job.checkpoint: json.dumps(self.checkpoint),
+                    Job.claimed_at: datetime.now(UTC),
+                }
+            )
+            .where(Job.id == self.id, Job.claimed_by == self.runner, Job.status == "running")
+            .returning(Job.status)
+        )
+        if not rows:
+            status = await Job.select(Job.status).where(Job.id == self.id).first()
+            if status and status["status"] == "cancelled":
+                raise Cancelled
+            raise Unavailable("The job", "another runner took it over", retry_after=1)
+        found = list(problems)
+        if found:
+            await JobProblem.insert(
+                *(
+                    JobProblem(
+                        job=self.id,
+                        row=problem.row,
+                        column=problem.column[:100],
+                        message=str(problem.message),
+                    )
+                    for problem in found
+                )
+            )
+        self.done += done
+        self.failed += failed
+        for watcher in self.watchers:
+            watcher(self)
+
+
+_CLAIMABLE = (
+    "(status = 'queued' OR (status = 'running' AND (claimed_at IS NULL OR claimed_at < {})))"
+)
+
+
+async def _claim(runner: str, job_id: int | None = None) -> JobRun | None:
+    now = datetime.now(UTC)
+    stale = now - timedelta(seconds=LEASE_SECONDS)
+    chosen = "id = {}" if job_id is not None else "TRUE"
+    params: list[Any] = [job_id] if job_id is not None else []
+    async for transaction in write_transactions():
+        async with transaction:
+            # Fixed SQL fragments; the values travel as parameters.
+            rows = await Job.raw(
+                "UPDATE job SET status = 'running', claimed_by = {}, claimed_at = {}, "  # noqa: S608
+                "started_at = COALESCE(started_at, {}) "
+                f"WHERE id = (SELECT id FROM job WHERE {chosen} AND {_CLAIMABLE} "
+                f"ORDER BY id LIMIT 1{skip_locked()}) RETURNING *",
+                runner,
+                now,
+                now,
+                *params,
+                stale,
+            )
+    return JobRun(rows[0], runner) if rows else None
+
+
+async def _finish(run: JobRun, status: str, message: str) -> None:
+    async for transaction in write_transactions():
+        async with transaction:
+            await Job.update(
+                {
+                    Job.status: status,
+                    Job.message: message,
+                    Job.finished_at: datetime.now(UTC),
+                    Job.claimed_by: None,
+                }
+            ).where(Job.id == run.id, Job.claimed_by == run.runner, Job.status == "running")
+
+
+async def _run(run: JobRun) -> None:
+    handler = _handlers.get(run.kind)
+    if handler is None:
+        # A job of a kind this process does not know (a plugin not installed here): left for
+        # a runner that does.
+        return
+    try:
+        message = await handler(run)
+    except Cancelled:
+        return
+    except (ValidationError, Forbidden, NotFound) as error:
+        text = (
+            "; ".join(str(m) for m in error.errors.values())
+            if isinstance(error, ValidationError)
+            else str(N_("The job is no longer allowed or its data is gone."))
+        )
+        await _finish(run, "failed", text)
+        return
+    except Unavailable:
+        raise  # the claim goes stale and a runner takes the job up again from its checkpoint
+    except Exception:
+        logger.exception("Job %s (%s) failed", run.id, run.kind)
+        await _finish(run, "failed", str(N_("The job stopped on an unexpected error.")))
+        return
+    await _finish(run, "done", message)
+
+
+def runner_name() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+async def run_job(job_id: int, watcher: Callable[[JobRun], None] | None = None) -> JobView:
+    """Runs one job in this process (the command line), whatever its kind; returns how it
+    ended."""
+    run = await _claim(runner_name(), job_id)
+    if run is not None:
+        if watcher is not None:
+            run.watchers.append(watcher)
+        await _run(run)
+    row = await Job.select().where(Job.id == job_id).first()
+    assert row is not None
+    return JobView.of(row)
+
+
+async def run_forever() -> None:
+    """The server's job runner: one job at a time, woken when this process queues one, and
+    otherwise looking every POLL_SECONDS for jobs others queued or left behind."""
+    runner = runner_name()
+    while True:
+        try:
+            run = await _claim(runner)
+            if run is not None:
+                await _run(run)
+                continue
+        except Unavailable:
+            pass  # the database is down or busy: the next round tries again
+        except Exception:
+            logger.exception("The job runner failed")
+        _work_queued.clear()
+        try:
+            await asyncio.wait_for(_work_queued.wait(), timeout=POLL_SECONDS)
+        except TimeoutError:
+            pass

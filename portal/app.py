@@ -44,6 +44,7 @@ from portal.core.sessions import (
 )
 from portal.core.templating import template_config
 from portal.dashboard import routes as dashboard_routes
+from portal.jobs import routes as job_routes
 from portal.jobs import services as jobs
 from portal.mail import routes as mail_routes
 from portal.security import routes as security_routes
@@ -122,6 +123,7 @@ def create_app() -> Litestar:
             *mail_routes.admin_handlers,
             *activity_routes.admin_handlers,
             *api_routes.admin_handlers,
+            *job_routes.admin_handlers,
             *plugins.admin_handlers(),
         ],
         guards=[require_staff],

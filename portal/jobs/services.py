@@ -24,7 +24,7 @@ from typing import Any
 from portal.core.actors import Actor
 from portal.core.db import skip_locked, write_transactions
 from portal.core.errors import NotFound, Unavailable, ValidationError
-from portal.core.i18n import N_, Message
+from portal.core.i18n import N_
 from portal.core.pagination import Page
 from portal.core.permissions import Forbidden
 from portal.jobs.tables import Job, JobFile, JobFilePart, JobProblem
@@ -39,15 +39,17 @@ FINISHED = ("done", "failed", "cancelled")
 
 Handler = Callable[["JobRun"], Awaitable[str]]
 _handlers: dict[str, Handler] = {}
+_permissions: dict[str, str] = {}  # what a staff member needs to see and cancel a kind's jobs
 _work_queued = asyncio.Event()
 
 
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    """Registers the function that runs jobs of `kind`; it returns what the job did, in a
-    sentence for people."""
+def handles(kind: str, permission: str) -> Callable[[Handler], Handler]:
+    """Registers the function that runs jobs of `kind` (it returns what the job did, in a
+    sentence for people), and the permission that shows and cancels them."""
 
     def register(handler: Handler) -> Handler:
         _handlers[kind] = handler
+        _permissions[kind] = permission
         return handler
 
     return register
@@ -71,6 +73,8 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    result_file: int | None
+    return_to: str  # the page the job was started from
 
     @property
     def finished(self) -> bool:
@@ -97,6 +101,8 @@ class JobView:
             row["created_at"],
             row["started_at"],
             row["finished_at"],
+            row["result_file"],
+            json.loads(row["payload"]).get("return_to", ""),
         )
 
 
@@ -157,11 +163,12 @@ async def start(
     return rows[0]["id"]
 
 
-async def get(company_id: int, job_id: int, kinds: Iterable[str] | None = None) -> JobView:
-    query = Job.select().where(Job.id == job_id, Job.company == company_id)
-    row = await query.first()
-    if row is None or (kinds is not None and row["kind"] not in kinds):
+async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
+    """A job of the company, for someone who may see jobs of its kind."""
+    row = await Job.select().where(Job.id == job_id, Job.company == company_id).first()
+    if row is None or row["kind"] not in _permissions:
         raise NotFound
+    actor.require(_permissions[row["kind"]])
     return JobView.of(row)
 
 
@@ -182,10 +189,10 @@ async def recent(company_id: int, kinds: Iterable[str], limit: int = 10) -> list
     return [JobView.of(row) for row in rows]
 
 
-async def cancel(company_id: int, job_id: int, actor: Actor, permission: str) -> bool:
+async def cancel(company_id: int, job_id: int, actor: Actor) -> bool:
     """Cancels a job that has not finished; the step in progress is rolled back, the steps
     before it stay done."""
-    actor.require(permission)
+    await get(company_id, job_id, actor)
     async for transaction in write_transactions():
         async with transaction:
             rows = (
@@ -193,7 +200,7 @@ async def cancel(company_id: int, job_id: int, actor: Actor, permission: str) ->
                     {
                         Job.status: "cancelled",
                         Job.finished_at: datetime.now(UTC),
-                        Job.message: Message(N_("Cancelled by %(name)s."), name=actor.name),
+                        Job.message: f"{actor.name or actor.label}",
                     }
                 )
                 .where(
@@ -282,6 +289,14 @@ async def save_file(company_id: int, name: str, chunks: AsyncIterator[bytes]) ->
     return file_id
 
 
+async def result_file(company_id: int, job_id: int, actor: Actor) -> dict[str, Any]:
+    """The file a finished job made (an export), for its download."""
+    job = await get(company_id, job_id, actor)
+    if job.result_file is None:
+        raise NotFound
+    return await file_info(company_id, job.result_file)
+
+
 async def file_info(company_id: int, file_id: int) -> dict[str, Any]:
     row = (
         await JobFile.select(JobFile.id, JobFile.name, JobFile.size)
@@ -333,6 +348,11 @@ class JobRun:
         self.failed: int = row["failed"]
         self.runner = runner
         self.watchers: list[Callable[[JobRun], None]] = []
+
+    async def save_result(self, name: str, chunks: AsyncIterator[bytes]) -> None:
+        """Keeps the file the job made (an export) for its download."""
+        file_id = await save_file(self.company_id, name, chunks)
+        await Job.update({Job.result_file: file_id}).where(Job.id == self.id)
 
     async def set_total(self, total: int) -> None:
         self.total = total

@@ -33,6 +33,7 @@ class Job(Table):
     finished_at = Timestamptz(null=True, default=None)
     claimed_by = Varchar(length=40, null=True, default=None)
     claimed_at = Timestamptz(null=True, default=None)
+    result_file = Integer(null=True, default=None)  # a JobFile the job made (an export)
 
 
 class JobProblem(Table, tablename="job_problem"):

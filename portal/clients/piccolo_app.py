@@ -15,11 +15,14 @@ from portal.clients.tables import (
     ClientSearch,
     ClientSearchPending,
     ClientSetting,
+    ClientTag,
     ConsentEvent,
     Contact,
     ContactNumber,
     CustomFieldValue,
     EmailVerification,
+    Segment,
+    Tag,
 )
 from portal.core.db import before_commit
 
@@ -43,6 +46,9 @@ APP_CONFIG = AppConfig(
         ClientAudit,
         ClientCount,
         ClientMonthCount,
+        Tag,
+        ClientTag,
+        Segment,
     ],
     migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
 )

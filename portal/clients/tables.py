@@ -237,3 +237,35 @@ class ClientAudit(Table):
     staff_id = Integer(null=True, default=None)
     address = Varchar(length=45, default="")
     at = Timestamptz(default=TimestamptzNow())
+
+
+class Tag(Table):
+    """A label staff put on clients ("VIP", "Reseller"), shared by the whole company, in one
+    of the colours of portal.clients.tags.COLOURS. Its name is unique per company, compared
+    case-insensitively (an index of the migrations)."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=50)
+    colour = Varchar(length=10, default="blue")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientTag(Table, tablename="client_tag"):
+    """A tag on a client. (client, tag) is unique, and (tag, client) is indexed for Browse's
+    tag filter (indexes of the migrations)."""
+
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)
+    tag = ForeignKey(references=Tag, null=False, on_delete=OnDelete.cascade)
+
+
+class Segment(Table):
+    """A saved filter of Browse that staff name and reuse, and that the mass mailer offers as
+    a recipient filter. `filters` is Browse's query string of the filters alone, as Browse's
+    own parser normalised it ("country=DE&tag=3"). Its name is unique per company, compared
+    case-insensitively (an index of the migrations)."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=100)
+    filters = Varchar(length=500)
+    created_by = Varchar(length=201, default="")  # the staff member's name, as it was
+    created_at = Timestamptz(default=TimestamptzNow())

@@ -44,6 +44,7 @@ from portal.core.sessions import (
 )
 from portal.core.templating import template_config
 from portal.dashboard import routes as dashboard_routes
+from portal.imports import routes as import_routes
 from portal.jobs import routes as job_routes
 from portal.jobs import services as jobs
 from portal.mail import routes as mail_routes
@@ -124,6 +125,7 @@ def create_app() -> Litestar:
             *activity_routes.admin_handlers,
             *api_routes.admin_handlers,
             *job_routes.admin_handlers,
+            *import_routes.admin_handlers,
             *plugins.admin_handlers(),
         ],
         guards=[require_staff],

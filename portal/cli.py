@@ -330,11 +330,14 @@ def clients_recount() -> None:
 
 
 def _add_commands() -> None:
-    """`portal api-key …`, and the commands plugins bring (e.g. `portal mailer run`)."""
+    """`portal api-key …`, `portal import …`, and the commands plugins bring (e.g. `portal
+    mailer run`)."""
     from portal import plugins
     from portal.api.cli import api_key_command
+    from portal.imports.cli import import_command
 
     main.add_command(api_key_command)
+    main.add_command(import_command)
     for command in plugins.cli_commands():
         main.add_command(command)
 

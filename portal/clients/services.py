@@ -550,6 +550,7 @@ async def insert_clients(
     actor: Actor,
     *,
     consent_source: str,
+    consent_wording: str = MARKETING_OPT_IN_WORDING,
     audit_note: str = "created",
     log_activity: bool = True,
 ) -> list[int]:
@@ -663,7 +664,7 @@ async def insert_clients(
                 True,
                 actor.label[:100],
                 consent_source[:50],
-                MARKETING_OPT_IN_WORDING,
+                consent_wording,
                 actor.address[:45],
             )
             for new, client_id in placed

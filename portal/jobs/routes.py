@@ -11,7 +11,6 @@ from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Stream, Template
 
-from portal.core.pagination import Page
 from portal.core.web import redirect
 from portal.jobs import services
 from portal.staff.access import Admin
@@ -26,7 +25,7 @@ async def job_page(request: Request, admin: Admin, job_id: FromPath[int]) -> Tem
     context = {
         "page_title": job.title,
         "job": job,
-        "problems": await services.problems(job.id, Page(1, PROBLEMS_SHOWN)),
+        "problems": await services.problems(job.id, PROBLEMS_SHOWN),
         "problem_count": await services.count_problems(job.id),
     }
     return Template("admin/jobs/job.html", context=context)

@@ -11,21 +11,25 @@ no row is done twice and none is skipped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import logging
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import anyio.to_thread
 
 from portal.core.actors import Actor
 from portal.core.db import skip_locked, write_transactions
 from portal.core.errors import NotFound, Unavailable, ValidationError
 from portal.core.i18n import N_
-from portal.core.pagination import Page
 from portal.core.permissions import Forbidden
 from portal.jobs.tables import Job, JobFile, JobFilePart, JobProblem
 
@@ -217,14 +221,14 @@ async def count_problems(job_id: int) -> int:
     return await JobProblem.count().where(JobProblem.job == job_id)
 
 
-async def problems(job_id: int, page: Page) -> list[Problem]:
+async def problems(job_id: int, limit: int) -> list[Problem]:
+    """The job's first `limit` problems, by row."""
     rows = (
         await JobProblem.select(JobProblem.row, JobProblem.column, JobProblem.message)
         .where(JobProblem.job == job_id)
         .order_by(JobProblem.row)
         .order_by(JobProblem.id)
-        .offset(page.offset)
-        .limit(page.size)
+        .limit(limit)
     )
     return [Problem(**row) for row in rows]
 
@@ -263,13 +267,15 @@ def formula_safe(value: str) -> str:
 # --- files ----------------------------------------------------------------------------------
 
 
-async def save_file(company_id: int, name: str, chunks: AsyncIterator[bytes]) -> int:
-    """Stores an uploaded file in parts of FILE_PART_BYTES; returns its ID."""
+async def save_file(
+    company_id: int, name: str, chunks: AsyncIterator[bytes], meta: dict[str, Any] | None = None
+) -> int:
+    """Stores a file in parts of FILE_PART_BYTES, with what reading it found (`meta`); returns
+    its ID."""
     async for transaction in write_transactions():
         async with transaction:
-            rows = await JobFile.insert(JobFile(company=company_id, name=name[:255])).returning(
-                JobFile.id
-            )
+            new_file = JobFile(company=company_id, name=name[:255], meta=json.dumps(meta or {}))
+            rows = await JobFile.insert(new_file).returning(JobFile.id)
             file_id = rows[0]["id"]
             size = 0
             position = 0
@@ -298,14 +304,42 @@ async def result_file(company_id: int, job_id: int, actor: Actor) -> dict[str, A
 
 
 async def file_info(company_id: int, file_id: int) -> dict[str, Any]:
+    """The file's ID, name, size and `meta` (decoded)."""
     row = (
-        await JobFile.select(JobFile.id, JobFile.name, JobFile.size)
+        await JobFile.select(JobFile.id, JobFile.name, JobFile.size, JobFile.meta)
         .where(JobFile.id == file_id, JobFile.company == company_id)
         .first()
     )
     if row is None:
         raise NotFound
-    return row
+    return {**row, "meta": json.loads(row["meta"])}
+
+
+async def update_file_meta(company_id: int, file_id: int, meta: dict[str, Any]) -> None:
+    async for transaction in write_transactions():
+        async with transaction:
+            await JobFile.update({JobFile.meta: json.dumps(meta)}).where(
+                JobFile.id == file_id, JobFile.company == company_id
+            )
+
+
+async def local_chunks(path: Path) -> AsyncIterator[bytes]:
+    """A local file's bytes, a part at a time, read off the event loop."""
+    with path.open("rb") as file:
+        while chunk := await anyio.to_thread.run_sync(file.read, FILE_PART_BYTES):
+            yield chunk
+
+
+@contextlib.asynccontextmanager
+async def local_copy(file_id: int) -> AsyncIterator[Path]:
+    """The stored file as a local temporary file, for reading it with ordinary file functions;
+    removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="portal-job-") as folder:
+        path = Path(folder) / "file"
+        with path.open("wb") as file:
+            async for part in file_parts(file_id):
+                await anyio.to_thread.run_sync(file.write, part)
+        yield path
 
 
 async def file_parts(file_id: int) -> AsyncIterator[bytes]:

@@ -47,6 +47,7 @@ class JobFile(Table, tablename="job_file"):
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     name = Varchar(length=255)
     size = Integer(default=0)
+    meta = Text(default="{}")  # JSON: what reading it found (e.g. a CSV's format and header)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from import_files import clients_csv
 
+from clients_helpers import post_add_client
 from conftest import PROJECT_DIR, STAFF_PASSWORD, create_app, csrf_from, login_staff
 from portal.clients.tables import AccountUser, Client, ConsentEvent, Contact, ContactNumber
 from portal.imports import reading
@@ -381,3 +382,31 @@ async def test_the_command_line_imports_with_a_mapping_file_and_reports_rows(tmp
     result = portal("import", "clients", str(path), "--mapping", str(mapping))
     assert result.returncode == 2 and 'there is no field "Nickname"' in result.stderr
     assert portal("import", "clients", str(path), "--company", "999").returncode == 2
+
+
+async def test_client_ids_from_the_file_are_kept_and_new_clients_come_after_them(admin_client):
+    content = (
+        "ID,First Name,Last Name,Email,Country\n"
+        "7,Ada,Lovelace,ada@example.com,GB\n"
+        "9000,Bob,Builder,bob@example.com,GB\n"
+        "9000,Cy,Twice,cy@example.com,GB\n"
+        "x1,Di,Bad,di@example.com,GB\n"
+    )
+    file_id = await uploaded(admin_client, content.encode())
+    job_id, page = await run(admin_client, file_id)
+    assert "2 clients added" in page.text
+    problems = {(p.row, p.column, p.message) for p in await jobs.problems(job_id, 10)}
+    assert problems == {
+        (4, "ID", "Row 3 has the same client ID; this row is left out."),
+        (5, "ID", 'Write the client ID as a whole number, not "x1".'),
+    }
+    codes = {row["code"] for row in await Client.select(Client.code)}
+    assert codes == {"7", "9000"}
+    response = await post_add_client(admin_client, email="new@example.com")
+    assert response.status_code == 303
+    codes = {row["code"] for row in await Client.select(Client.code)}
+    assert "9001" in codes  # the next client comes after the highest ID kept
+    content = "ID,First Name,Last Name,Email,Country\n7,Eve,Other,eve@example.com,GB\n"
+    file_id = await uploaded(admin_client, content.encode())
+    job_id, page = await run(admin_client, file_id)
+    assert [p.message for p in await jobs.problems(job_id, 10)] == ["Another client has the ID 7."]

@@ -415,13 +415,7 @@ async def _next_client_id(company_id: int, settings: EffectiveSettings) -> tuple
     format); called inside the write transaction that inserts the client, so two creates never
     get the same number."""
     id_format = settings.client_id_format
-    await ClientIdSequence.raw(
-        "INSERT INTO client_id_sequence (company, id_format, next_value) VALUES ({}, {}, {}) "
-        "ON CONFLICT (company, id_format) DO NOTHING",
-        company_id,
-        id_format,
-        settings.client_id_start,
-    )
+    await _ensure_sequence(company_id, settings)
     rows = await ClientIdSequence.raw(
         "UPDATE client_id_sequence SET next_value = next_value + {} "
         "WHERE company = {} AND id_format = {} RETURNING next_value - {} AS number",
@@ -432,6 +426,33 @@ async def _next_client_id(company_id: int, settings: EffectiveSettings) -> tuple
     )
     number = rows[0]["number"]
     return number, id_format.replace("{num}", str(number))
+
+
+async def _kept_client_id(
+    company_id: int, settings: EffectiveSettings, number: int
+) -> tuple[int, str]:
+    """A number brought from another system (an import keeps its client IDs): the sequence of
+    the format moves past it, so that the clients added later never take it."""
+    await _ensure_sequence(company_id, settings)
+    await ClientIdSequence.raw(
+        "UPDATE client_id_sequence SET next_value = {} "
+        "WHERE company = {} AND id_format = {} AND next_value < {}",
+        number + settings.client_id_increment,
+        company_id,
+        settings.client_id_format,
+        number + settings.client_id_increment,
+    )
+    return number, settings.client_id_format.replace("{num}", str(number))
+
+
+async def _ensure_sequence(company_id: int, settings: EffectiveSettings) -> None:
+    await ClientIdSequence.raw(
+        "INSERT INTO client_id_sequence (company, id_format, next_value) VALUES ({}, {}, {}) "
+        "ON CONFLICT (company, id_format) DO NOTHING",
+        company_id,
+        settings.client_id_format,
+        settings.client_id_start,
+    )
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -542,6 +563,7 @@ class NewClient:
     checked: CheckedClient
     password_hash: str | None  # None: no password yet (an imported client)
     status: str = "active"
+    number: int | None = None  # the client ID's number another system gave it; None: the next
 
 
 async def insert_clients(
@@ -563,7 +585,10 @@ async def insert_clients(
     codes = []
     for new in new_clients:
         assert new.checked.settings is not None and new.checked.group_id is not None
-        codes.append(await _next_client_id(company_id, new.checked.settings))
+        if new.number is None:
+            codes.append(await _next_client_id(company_id, new.checked.settings))
+        else:
+            codes.append(await _kept_client_id(company_id, new.checked.settings, new.number))
     inserted = await insert_rows(
         Client,
         NEW_CLIENT_COLUMNS,

@@ -23,6 +23,7 @@ from portal.core.i18n import LANGUAGES
 CUSTOM = "custom:"  # a custom field's target: "custom:" and its label, lower-case
 # Targets beyond the contact fields, with the labels of Add Client.
 ACCOUNT_TARGETS = {
+    "client_id": "Client ID",
     "phone": PHONE,
     "fax": FAX,
     "tax_exempt": "Tax Exempt",
@@ -38,6 +39,8 @@ TARGETS = {**{f.name: str(f.label) for f in CONTACT_FIELDS}, **ACCOUNT_TARGETS}
 # Headers other systems use (WHMCS, Blesta, FOSSBilling exports, spreadsheets), by their
 # folded form (see fold).
 SYNONYMS = {
+    "id": "client_id",
+    "clientid": "client_id",
     "firstname": "first_name",
     "givenname": "first_name",
     "forename": "first_name",
@@ -87,6 +90,7 @@ SYNONYMS = {
     "emailoptin": "marketing_opt_in",
     "newsletter": "marketing_opt_in",
 }
+MAX_NUMBER_DIGITS = 9  # a client number is a 32-bit integer
 TRUE_WORDS = {"yes", "y", "true", "1", "x", "on", "ja", "si", "sí"}
 FALSE_WORDS = {"no", "n", "false", "0", "off", "nein", ""}
 LANGUAGE_NAMES = {
@@ -197,6 +201,7 @@ class ImportedRow:
     status: str
     problems: dict[str, str]
     columns: dict[str, str]
+    number: int | None = None  # the client ID's number to keep
 
 
 def _yes_no(value: str) -> bool | None:
@@ -214,6 +219,7 @@ def read_row(
     problems: dict[str, str] = {}
     columns: dict[str, str] = {}
     status = "active"
+    number = None
     custom: dict[str, str] = {}
     for index, (target, value) in enumerate(zip(mapping, cells, strict=False)):
         if not target:
@@ -241,6 +247,11 @@ def read_row(
                 )
                 if not status:
                     problems[target] = f'Write Active, Inactive or Fraud, not "{value}".'
+        elif target == "client_id":
+            if value.isdigit() and len(value) <= MAX_NUMBER_DIGITS:
+                number = int(value)
+            elif value:
+                problems[target] = f'Write the client ID as a whole number, not "{value}".'
         elif target == "group":
             if value:
                 group_id = lookups.groups.get(value.casefold())
@@ -284,4 +295,4 @@ def read_row(
     for label, value in custom.items():
         if value:
             problems[CUSTOM + label] = "The client's group has no custom field of this name."
-    return ImportedRow(details, status, problems, columns)
+    return ImportedRow(details, status, problems, columns, number)

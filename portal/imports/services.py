@@ -34,7 +34,7 @@ from portal.clients.services import (
     check_client,
     client_rules,
 )
-from portal.clients.tables import Contact
+from portal.clients.tables import Client, Contact
 from portal.clients.users import USERNAME_TAKEN
 from portal.companies.services import currency_accepted, get_company
 from portal.core.actors import Actor
@@ -360,8 +360,9 @@ class ImportRun:
     @staticmethod
     def _new_client(candidate: Candidate) -> NewClient:
         assert candidate.checked is not None
+        imported = candidate.imported
         return NewClient(
-            candidate.imported.details, candidate.checked, None, candidate.imported.status
+            imported.details, candidate.checked, None, imported.status, imported.number
         )
 
     def _problem(self, candidate: Candidate, key: str, message: str) -> jobs.Problem:
@@ -394,18 +395,26 @@ class ImportRun:
         if found:
             return found
         checked = candidate.checked
-        for kind, value in (("email", checked.email.casefold()), ("username", checked.username)):
-            first = self.seen.setdefault(f"{kind}:{value}", row.number)
+        keys = [
+            ("email", "email", checked.email.casefold()),
+            ("username", "username", checked.username),
+        ]
+        if code := self._kept_code(candidate):
+            keys.append(("client_id", "client ID", code))
+        for key, kind, value in keys:
+            first = self.seen.setdefault(f"{key}:{value}", row.number)
             if first != row.number:
                 return [
                     self._problem(
-                        candidate, kind, f"Row {first} has the same {kind}; this row is left out."
+                        candidate, key, f"Row {first} has the same {kind}; this row is left out."
                     )
                 ]
         if candidate.existing is not None and self.payload["on_duplicate"] != "create":
             return []  # skipped or updated: nothing is added
         if checked.username in self.existing_usernames:
             return [self._problem(candidate, "username", str(USERNAME_TAKEN))]
+        if (code := self._kept_code(candidate)) and code in self.existing_codes:
+            return [self._problem(candidate, "client_id", f"Another client has the ID {code}.")]
         unique = checked.settings.unique_contact_emails if checked.settings else "no"
         users_of_email = self.existing_emails.get(checked.email.casefold(), {})
         if unique != "no" and users_of_email.get("primary" if unique == "primary" else "any"):
@@ -414,8 +423,17 @@ class ImportRun:
             ]
         return []
 
+    @staticmethod
+    def _kept_code(candidate: Candidate) -> str | None:
+        """The client ID a row keeps from its file, when its group's format has a number."""
+        settings = candidate.checked.settings if candidate.checked else None
+        if candidate.imported.number is None or settings is None:
+            return None
+        return settings.client_id_format.replace("{num}", str(candidate.imported.number))
+
     async def _find_existing(self, batch: list[Candidate]) -> None:
-        """The clients the rows' emails (primary contacts') and usernames (owners') name."""
+        """The clients the rows' emails (primary contacts') and usernames (owners') name, and
+        the IDs the rows keep that are taken."""
         emails = sorted(
             {c.checked.email.casefold() for c in batch if c.checked and c.checked.email}
         )
@@ -423,6 +441,8 @@ class ImportRun:
         company_id = self.run.company_id
         self.existing_emails = await _clients_by_email(company_id, emails)
         self.existing_usernames = await _clients_by_username(company_id, usernames)
+        codes = sorted({code for c in batch if (code := self._kept_code(c))})
+        self.existing_codes = await _taken_codes(company_id, codes)
         for candidate in batch:
             checked = candidate.checked
             if checked is None:
@@ -505,6 +525,15 @@ async def _clients_by_username(company_id: int, usernames: list[str]) -> dict[st
         *usernames,
     )
     return {row["username"]: row["client"] for row in rows}
+
+
+async def _taken_codes(company_id: int, codes: list[str]) -> set[str]:
+    if not codes:
+        return set()
+    rows = await Client.select(Client.code).where(
+        Client.company == company_id, Client.code.is_in(codes)
+    )
+    return {row["code"] for row in rows}
 
 
 async def _lookups(company_id: int) -> Lookups:

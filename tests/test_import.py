@@ -410,3 +410,17 @@ async def test_client_ids_from_the_file_are_kept_and_new_clients_come_after_them
     file_id = await uploaded(admin_client, content.encode())
     job_id, page = await run(admin_client, file_id)
     assert [p.message for p in await jobs.problems(job_id, 10)] == ["Another client has the ID 7."]
+
+
+async def test_new_clients_can_get_a_link_to_choose_their_password(admin_client, smtp_server):
+    file_id = await uploaded(admin_client, PLAIN.encode())
+    await run(admin_client, file_id, invite="1")
+    messages = smtp_server.messages
+    to = sorted(message["To"] for message in messages)
+    assert to == ["ada@example.com", "bob@example.de"]
+    body = messages[0].get_body(("plain",)).get_content()
+    assert "Your username is" in body and "within seven days" in body
+    link = re.search(r"http://\S+/client/reset/(\S+)", body)
+    assert link, body
+    page = await admin_client.get(f"/client/reset/{link.group(1)}")
+    assert page.status_code == 200

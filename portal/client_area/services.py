@@ -48,6 +48,7 @@ CONFIRM_THROTTLE_AREA = "client-confirm"
 LOGIN_FAILED = N_("Username or password is incorrect.")
 NOT_AS_STAFF = N_("Staff working as a client cannot change its password, email or sign-in.")
 RESET_LIFETIME = timedelta(hours=1)
+SETUP_LIFETIME = timedelta(days=7)
 # Clients sharing an email address or (in several companies) a username: at most this many are
 # tried for one login.
 MAX_EMAIL_CANDIDATES = 5
@@ -299,22 +300,29 @@ async def send_password_reset(identifier: str) -> None:
     active account."""
     identifier = identifier.strip()[:254]
     for row in await _candidates(identifier):
-        if await _user(row["id"]) is None:
-            continue
-        token, stored_hash = new_token()
-        await PasswordResetToken.insert(
-            PasswordResetToken(
-                user=row["id"],
-                token_hash=stored_hash,
-                expires_at=datetime.now(UTC) + RESET_LIFETIME,
-            )
+        if await _user(row["id"]) is not None:
+            await _mail_password_link(row["id"], "password_reset", RESET_LIFETIME)
+
+
+async def send_password_setup(user_id: int) -> None:
+    """Emails a user who has no password yet (an imported client) a link to choose one, which
+    works for SETUP_LIFETIME: the set-password invitation of an import."""
+    await _mail_password_link(user_id, "password_setup", SETUP_LIFETIME)
+
+
+async def _mail_password_link(user_id: int, template: str, lifetime: timedelta) -> None:
+    token, stored_hash = new_token()
+    await PasswordResetToken.insert(
+        PasswordResetToken(
+            user=user_id, token_hash=stored_hash, expires_at=datetime.now(UTC) + lifetime
         )
-        await users.mail_user(
-            row["id"],
-            "password_reset.txt",
-            "password_reset",
-            reset_url=f"{get_settings().base_url}/client/reset/{token}",
-        )
+    )
+    await users.mail_user(
+        user_id,
+        f"{template}.txt",
+        template,
+        reset_url=f"{get_settings().base_url}/client/reset/{token}",
+    )
 
 
 async def send_username_reminder(email: str) -> None:

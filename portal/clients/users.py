@@ -240,7 +240,11 @@ async def mail_user(
     """Mails the user (its email, or `to`) in its language, from the company of its account."""
     row = (
         await AccountUser.select(
-            AccountUser.company, AccountUser.language, AccountUser.email, AccountUser.name
+            AccountUser.company,
+            AccountUser.language,
+            AccountUser.email,
+            AccountUser.name,
+            AccountUser.username,
         )
         .where(AccountUser.id == user_id)
         .first()
@@ -255,7 +259,7 @@ async def mail_user(
         company=company["name"],
         first_name=row["name"],
         login_url=f"{get_settings().base_url}/client/login",
-        **context,
+        **{"username": row["username"], **context},
     )
     await mail.send(
         company["id"],

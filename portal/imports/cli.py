@@ -60,8 +60,14 @@ def _mapping(header: list[str], given: dict[str, str], targets: dict[str, str]) 
     help="A row whose email or username is an existing client's: skip it, update the client, "
     "or add a new client anyway.",
 )
+@click.option("--invite", is_flag=True, help="Email each new client a link to choose a password.")
 def import_clients(
-    file: Path, company_id: int | None, mapping_file: Path | None, dry_run: bool, on_duplicate: str
+    file: Path,
+    company_id: int | None,
+    mapping_file: Path | None,
+    dry_run: bool,
+    on_duplicate: str,
+    invite: bool,
 ) -> None:
     """Import clients from a CSV file."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -86,7 +92,7 @@ def import_clients(
         mapping = preview.mapping
         if given is not None:
             mapping = _mapping(preview.header, given, preview.targets)
-        choices = services.ImportChoices(mapping, on_duplicate, dry_run)
+        choices = services.ImportChoices(mapping, on_duplicate, dry_run, invite)
         job_id = await services.start(target, file_id, choices, COMMAND_LINE)
         with Progress(
             "[progress.description]{task.description}",

@@ -95,6 +95,7 @@ async def _mapping_page(
         "preview": preview,
         "mapping": choices.mapping if choices else preview.mapping,
         "on_duplicate": choices.on_duplicate if choices else "skip",
+        "invite": choices.invite if choices else False,
         "duplicate_options": list(services.ON_DUPLICATE.items()),
         "target_groups": _target_groups(preview),
         "errors": errors or {},
@@ -117,6 +118,7 @@ async def start(request: Request, admin: Admin, file_id: FromPath[int]) -> Respo
         mapping=[data.get(f"map-{index}", "") for index in range(len(preview.header))],
         on_duplicate=data.get("on_duplicate", ""),
         dry_run=data.get("action") == "dry-run",
+        invite=bool(data.get("invite")),
     )
     try:
         job_id = await services.start(

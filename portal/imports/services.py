@@ -19,6 +19,7 @@ import anyio
 import anyio.to_thread
 
 from portal.activity import services as activity
+from portal.client_area.services import send_password_setup
 from portal.client_groups.services import (
     custom_values,
     default_group_id,
@@ -35,7 +36,7 @@ from portal.clients.services import (
     client_rules,
 )
 from portal.clients.tables import Client, Contact
-from portal.clients.users import USERNAME_TAKEN
+from portal.clients.users import USERNAME_TAKEN, owner_of
 from portal.companies.services import currency_accepted, get_company
 from portal.core.actors import Actor
 from portal.core.db import violated_unique_index, write_transactions
@@ -152,6 +153,7 @@ class ImportChoices:
     mapping: list[str]  # a target per column, "" to leave it out
     on_duplicate: str = "skip"
     dry_run: bool = False
+    invite: bool = False  # email each new client a link to choose a password
 
 
 async def start(
@@ -182,6 +184,7 @@ async def start(
             "mapping": choices.mapping,
             "on_duplicate": choices.on_duplicate,
             "dry_run": choices.dry_run,
+            "invite": choices.invite,
             "return_to": return_to,
         },
         actor,
@@ -333,14 +336,16 @@ class ImportRun:
         tally: Tally | None,
         problems: list[jobs.Problem],
         rows: int,
-    ) -> None:
+    ) -> list[int]:
         """One transaction: the new clients (none in a dry run), then the progress of `rows`
-        rows (those with problems as failed) and, when given, the checkpoint."""
+        rows (those with problems as failed) and, when given, the checkpoint. Then the new
+        clients' set-password invitations, when asked for. Returns the new clients."""
         failed = len({problem.row for problem in problems})
+        client_ids: list[int] = []
         async for transaction in write_transactions():
             async with transaction:
                 if creating and not self.dry_run:
-                    await clients.insert_clients(
+                    client_ids = await clients.insert_clients(
                         self.run.company_id,
                         [self._new_client(candidate) for candidate in creating],
                         self.run.actor,
@@ -356,6 +361,11 @@ class ImportRun:
                     checkpoint=vars(tally) if tally else None,
                     problems=problems,
                 )
+        if self.payload.get("invite"):
+            for client_id in client_ids:
+                if owner := await owner_of(client_id):
+                    await send_password_setup(owner["id"])
+        return client_ids
 
     @staticmethod
     def _new_client(candidate: Candidate) -> NewClient:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -30,25 +29,10 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
 from import_files import clients_csv  # noqa: E402
+from results import machine, replace_section  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECTION_HEADING = "## CSV import (`bench/import_clients.py`)"
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    memory_kb = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {memory_kb / 1024 / 1024:.1f} GiB RAM; "
-        f"Linux {platform.release()}; Python {platform.python_version()}"
-    )
 
 
 def memory_kib(pid: int, field: str) -> int | None:
@@ -111,7 +95,9 @@ def run_engine(engine: str, csv_path: Path, args: argparse.Namespace) -> dict:
         if process.returncode:
             raise SystemExit(f"import failed:\n{output}\n{errors}")
         clients = int(query(database_url, "SELECT count(*) FROM client")[0][0])
-        counted = int(query(database_url, "SELECT coalesce(sum(clients), 0) FROM client_count")[0][0])
+        counted = int(
+            query(database_url, "SELECT coalesce(sum(clients), 0) FROM client_count")[0][0]
+        )
         indexed = int(query(database_url, "SELECT count(*) FROM client_search")[0][0])
         pending = int(query(database_url, "SELECT count(*) FROM client_search_pending")[0][0])
         return {
@@ -170,18 +156,6 @@ def section(reports: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Writes this benchmark's section of the results file, keeping the other benchmarks'."""
-    existing = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = existing.find(SECTION_HEADING)
-    if start == -1:
-        path.write_text(existing.rstrip() + "\n\n" + text)
-        return
-    end = existing.find("\n## ", start + len(SECTION_HEADING))
-    rest = existing[end:] if end != -1 else ""
-    path.write_text(existing[:start] + text.rstrip() + "\n" + rest)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -199,7 +173,7 @@ def main() -> None:
     if args.output == "-":
         print(text)
     else:
-        replace_section(Path(args.output), text)
+        replace_section(Path(args.output), SECTION_HEADING, text)
         print(text)
 
 

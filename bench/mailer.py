@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+from results import machine  # noqa: E402 - bench/ is the script's folder, on sys.path
 
 
 def free_port() -> int:
@@ -63,19 +64,6 @@ def memory_kib(pid: int) -> tuple[int, int]:
         if name in {"VmRSS", "VmHWM"}:
             values[name] = int(rest.split()[0])
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {int(memory) // 1024 // 1024} GiB RAM; "
-        f"Linux {platform.release()}; Python {platform.python_version()}"
-    )
 
 
 async def prepare(recipients: int) -> tuple[int, float, float]:

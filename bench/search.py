@@ -36,6 +36,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+from results import replace_section  # noqa: E402 - bench/ is the script's folder, on sys.path
+
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 STAFF_EMAIL = "bench@example.com"
 STAFF_PASSWORD = "Bench-horse-42"  # noqa: S105 - a scratch database's only account
@@ -502,23 +505,11 @@ faster than the LIKE baseline at 1M; Browse p95 ≤ {BROWSE_TARGET:.0f} ms at 10
 {details(reports)}
 """
     if str(path) != "-":
-        replace_section(path, text)
+        replace_section(path, SECTION_HEADING, text)
     return text
 
 
 SECTION_HEADING = "## Client search (`bench/search.py`)"
-
-
-def replace_section(path: Path, text: str) -> None:
-    """Writes this benchmark's section of the results file, keeping the other benchmarks'."""
-    existing = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = existing.find(SECTION_HEADING)
-    if start == -1:
-        path.write_text(existing.rstrip() + "\n\n" + text)
-        return
-    end = existing.find("\n## ", start + len(SECTION_HEADING))
-    rest = existing[end:] if end != -1 else ""
-    path.write_text(existing[:start] + text.rstrip() + "\n" + rest)
 
 
 def main() -> None:

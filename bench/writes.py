@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -39,6 +38,8 @@ from urllib.parse import urlencode
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
+from results import machine, replace_section  # noqa: E402
+
 from server_helpers import CSRF_FIELD, PortalServer, free_port  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -79,22 +80,6 @@ BARE_APP = textwrap.dedent(
     app = Litestar([add])
     '''
 )
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    memory_kb = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {memory_kb / 1024 / 1024:.1f} GiB RAM; "
-        f"Linux {platform.release()}; Python {platform.python_version()}"
-    )
 
 
 def run_wrk(url: str, env: dict[str, str], connections: int, seconds: int) -> dict:
@@ -343,18 +328,6 @@ def section(reports: dict, bare: dict, hashes: float, args: argparse.Namespace) 
     return "\n".join(lines)
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Writes this benchmark's section of the results file, keeping the other benchmarks'."""
-    existing = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = existing.find(SECTION_HEADING)
-    if start == -1:
-        path.write_text(existing.rstrip() + "\n\n" + text)
-        return
-    end = existing.find("\n## ", start + len(SECTION_HEADING))
-    rest = existing[end:] if end != -1 else ""
-    path.write_text(existing[:start] + text.rstrip() + "\n" + rest)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", nargs="+", default=["sqlite", "postgres"])
@@ -383,7 +356,7 @@ def main() -> None:
     text = section(reports, bare, hashes, args)
     print(text)
     if args.output != "-":
-        replace_section(Path(args.output), text)
+        replace_section(Path(args.output), SECTION_HEADING, text)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,12 @@ from rich.text import Text
 from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
 from portal.clients import search
-from portal.clients.services import MARKETING_OPT_IN_WORDING
+from portal.clients.services import (
+    MARKETING_OPT_IN_WORDING,
+    NEW_CLIENT_COLUMNS,
+    NEW_USER_COLUMNS,
+    NUMBER_COLUMNS,
+)
 from portal.clients.tables import (
     AccountMember,
     AccountUser,
@@ -92,22 +97,8 @@ DEMO_GROUPS = (
 )
 STATUS_SHARES = (("active", 88), ("inactive", 10), ("fraud", 2))
 
-CLIENT_COLUMNS = (
-    Client.company,
-    Client.group,
-    Client.number,
-    Client.code,
-    Client.status,
-    # The contact's trigger keeps it; given here, it spares an update of every new client.
-    Client.country,
-    Client.preferred_currency,
-    Client.language,
-    Client.tax_exempt,
-    Client.tax_id,
-    Client.marketing_opt_in,
-    Client.created_at,
-    Client.updated_at,
-)
+# Add Client's columns, with the dates of clients that joined over the past years.
+CLIENT_COLUMNS = (*NEW_CLIENT_COLUMNS, Client.created_at, Client.updated_at)
 CONTACT_COLUMNS = (
     Contact.client,
     Contact.first_name,
@@ -128,15 +119,7 @@ BILLING_CONTACT_COLUMNS = (
     Contact.contact_type,
     *CONTACT_COLUMNS[1:-1],  # names to email
 )
-USER_COLUMNS = (
-    AccountUser.company,
-    AccountUser.username,
-    AccountUser.email,
-    AccountUser.name,
-    AccountUser.password_hash,
-    AccountUser.language,
-    AccountUser.created_at,
-)
+USER_COLUMNS = (*NEW_USER_COLUMNS, AccountUser.created_at)
 MEMBER_COLUMNS = (
     AccountMember.user,
     AccountMember.client,
@@ -152,16 +135,6 @@ CONSENT_COLUMNS = (
     ConsentEvent.wording,
     ConsentEvent.at,
 )
-NUMBER_COLUMNS = (
-    ContactNumber.contact,
-    ContactNumber.number_type,
-    ContactNumber.location,
-    ContactNumber.number,
-    ContactNumber.extension,
-    ContactNumber.position,
-)
-
-
 @dataclass(frozen=True)
 class CountryPool:
     """Values of one country to combine at random."""

@@ -338,7 +338,14 @@ BAD_TEMPLATES = [
     ("body_text", "{{ ''.__class__.__mro__[1].__subclasses__() }}", "Not allowed"),
     ("body_text", "{{ client.first_name.upper() }}", "Not allowed"),
     ("body_text", "{{ client.__class__ }}", "Not allowed"),
-    ("body_text", "{{ client.password_hash }}", "Unknown field"),
+    ("body_text", "{{ client.password_hash }}", "Unknown tag: there is no tag"),
+    # The tag named as written, and the tags there are (never a Python message).
+    (
+        "body_text",
+        "{{ client.tax_id }}",
+        'there is no tag "{{ client.tax_id }}"; the tags are {{ client.first_name }}',
+    ),
+    ("subject", "{{ clients }}", 'there is no tag "{{ clients }}"'),
     ("body_text", "{{ client.first_name | attr('__class__') }}", "No filter named 'attr'"),
     ("body_text", "{{ client.first_name | pprint }}", "No filter named 'pprint'"),
     ("body_text", "{% include 'admin/layout.html' %}", "Not allowed"),

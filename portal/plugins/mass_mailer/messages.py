@@ -91,8 +91,10 @@ class TemplateLimit(Exception):
 
 
 class _Fields:
-    """What a template may read of one thing: exactly the attributes named in `allowed`."""
+    """What a template may read of one thing (`name` in templates): exactly the attributes
+    named in `allowed`."""
 
+    name = ""
     allowed: tuple[str, ...] = ()
 
     def __init__(self, **values: str) -> None:
@@ -101,11 +103,35 @@ class _Fields:
 
 
 class ClientFields(_Fields):
+    name = "client"
     allowed = CLIENT_FIELDS
 
 
 class CompanyFields(_Fields):
+    name = "company"
     allowed = COMPANY_FIELDS
+
+
+TAGS = (
+    *(f"client.{field}" for field in CLIENT_FIELDS),
+    *(f"company.{field}" for field in COMPANY_FIELDS),
+    "unsubscribe_url",
+)
+
+
+class UnknownTag(jinja2.StrictUndefined):
+    """A tag no message has: its error names the tag as written and the tags there are."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        owner = self._undefined_obj
+        name = self._undefined_name
+        tag = f"{owner.name}.{name}" if isinstance(owner, _Fields) else str(name)
+        return f'there is no tag "{{{{ {tag} }}}}"; the tags are ' + ", ".join(
+            f"{{{{ {known} }}}}" for known in TAGS
+        )
 
 
 @dataclass
@@ -181,7 +207,7 @@ class MailSandbox(SandboxedEnvironment):
     def __init__(self, autoescape: bool) -> None:
         super().__init__(
             autoescape=autoescape,
-            undefined=jinja2.StrictUndefined,
+            undefined=UnknownTag,
             keep_trailing_newline=True,
         )
         self.filters = {name: _bounded_filter(self.filters[name]) for name in ALLOWED_FILTERS}
@@ -240,11 +266,7 @@ def _template_problem(error: Exception) -> str:
     if isinstance(error, SecurityError):
         return f"Not allowed in a mail template: {error}."
     if isinstance(error, jinja2.UndefinedError):
-        return (
-            f"Unknown field: {error.message}. Use the fields listed beside the form."
-            if error.message
-            else "Unknown field."
-        )
+        return f"Unknown tag: {error.message}." if error.message else "Unknown tag."
     if isinstance(error, jinja2.TemplateSyntaxError):
         return f"Template error on line {error.lineno}: {error.message}."
     if isinstance(error, TypeError | jinja2.TemplateError):

@@ -49,8 +49,7 @@ class AuditLine:
     field: str
     old_value: str
     new_value: str
-    actor: str
-    staff_name: str | None
+    who: str  # the staff member's name, or who else acted, in words
     address: str
     at: datetime
 
@@ -77,16 +76,24 @@ def _activity_line(client_code: str, changes: list[Change]) -> tuple[str, bool]:
 
 
 async def record(
-    company_id: int, client_id: int, client_code: str, actor: Actor, changes: list[Change]
+    company_id: int,
+    client_id: int,
+    client_code: str,
+    actor: Actor,
+    changes: list[Change],
+    *,
+    log_activity: bool = True,
 ) -> None:
-    """Writes one line per change, and one line in the company's activity log. Call inside
-    the write transaction of the change."""
+    """Writes one line per change, and (`log_activity`) one line in the company's activity
+    log; a bulk action logs one line for all its clients instead. Call inside the write
+    transaction of the change."""
     if not changes:
         return
-    summary, linked = _activity_line(client_code, changes)
-    await activity.record(
-        company_id, actor, "clients", summary, client_id=client_id if linked else None
-    )
+    if log_activity:
+        summary, linked = _activity_line(client_code, changes)
+        await activity.record(
+            company_id, actor, "clients", summary, client_id=client_id if linked else None
+        )
     await ClientAudit.insert(
         *(
             ClientAudit(
@@ -229,6 +236,53 @@ async def changes_of_update(
     return changes
 
 
+async def staff_names(staff_ids: set[int | None]) -> dict[int, str]:
+    """{staff id: name as people read it} of the staff members (their email when nameless)."""
+    ids = sorted(staff_id for staff_id in staff_ids if staff_id is not None)
+    if not ids:
+        return {}
+    rows = await Staff.select(Staff.id, Staff.first_name, Staff.last_name, Staff.email).where(
+        Staff.id.is_in(ids)
+    )
+    return {
+        row["id"]: f"{row['first_name']} {row['last_name']}".strip() or row["email"]
+        for row in rows
+    }
+
+
+# Who acted and where, in words, for the actor labels and consent sources that are not a
+# staff member (see portal.core.actors.Actor.label).
+ACTOR_WORDS = {
+    "client": "The client",
+    "system": "System",
+    "command-line": "Command line",
+    "api-key": "An API key",
+    "unsubscribe-link": "Unsubscribe link",
+}
+SOURCE_WORDS = {
+    "admin-add-client": "Add Client",
+    "admin-edit-client": "Edit Client",
+    "admin-add-contact": "Add Contact",
+    "admin-edit-contact": "Edit Contact",
+    "client-area": "the client area",
+    "unsubscribe-link": "an unsubscribe link",
+    "unsubscribe": "an unsubscribe link",
+    "import": "an import",
+    "api": "the API",
+    "mailer": "the mass mailer",
+}
+
+
+def actor_words(label: str, names: dict[int, str]) -> str:
+    """An actor label ("staff:12", "client:34", "system") as people read it."""
+    kind, _, actor_id = label.partition(":")
+    if kind == "staff" and actor_id.isdigit() and int(actor_id) in names:
+        return names[int(actor_id)]
+    if kind == "staff":
+        return "A former staff member"
+    return ACTOR_WORDS.get(kind, kind.replace("-", " ").capitalize())
+
+
 async def count_lines(company_id: int, client_id: int) -> int:
     return await ClientAudit.count().where(
         ClientAudit.company == company_id, ClientAudit.client_id == client_id
@@ -245,22 +299,14 @@ async def list_lines(company_id: int, client_id: int, page: Page) -> list[AuditL
             .limit(page.per_page)
             .offset(page.offset)
         )
-        staff_ids = sorted({row["staff_id"] for row in rows if row["staff_id"] is not None})
-        names = {}
-        if staff_ids:
-            for staff in await Staff.select(
-                Staff.id, Staff.first_name, Staff.last_name, Staff.email
-            ).where(Staff.id.is_in(staff_ids)):
-                full = f"{staff['first_name']} {staff['last_name']}".strip()
-                names[staff["id"]] = full or staff["email"]
+        names = await staff_names({row["staff_id"] for row in rows})
     return [
         AuditLine(
             id=row["id"],
             field=row["field"],
             old_value=row["old_value"],
             new_value=row["new_value"],
-            actor=row["actor"],
-            staff_name=names.get(row["staff_id"]),
+            who=actor_words(row["actor"], names),
             address=row["address"],
             at=row["at"],
         )

@@ -956,13 +956,38 @@ async def groups_of_company(company_id: int) -> list[dict]:
     )
 
 
-async def consent_events(company_id: int, client_id: int) -> list[dict]:
+@dataclass(frozen=True)
+class ConsentLine:
+    """A consent record as staff read it: who, through what, against which words."""
+
+    opted_in: bool
+    at: datetime
+    who: str
+    through: str
+    wording: str
+
+
+async def consent_events(company_id: int, client_id: int) -> list[ConsentLine]:
     await get_client(company_id, client_id)
-    return (
-        await ConsentEvent.select()
-        .where(ConsentEvent.client == client_id)
-        .order_by(ConsentEvent.id)
+    rows = await ConsentEvent.select().where(ConsentEvent.client == client_id).order_by(
+        ConsentEvent.id
     )
+    staff_ids = {
+        int(actor_id)
+        for kind, _, actor_id in (row["actor"].partition(":") for row in rows)
+        if kind == "staff" and actor_id.isdigit()
+    }
+    names = await audit.staff_names(staff_ids)
+    return [
+        ConsentLine(
+            opted_in=row["opted_in"],
+            at=row["at"],
+            who=audit.actor_words(row["actor"], names),
+            through=audit.SOURCE_WORDS.get(row["source"], row["source"].replace("-", " ")),
+            wording=row["wording"],
+        )
+        for row in rows
+    ]
 
 
 async def set_marketing_opt_in(

@@ -183,8 +183,21 @@ async def _deliver(message_id: int, from_address: str, mail: Mail, identity: Mai
     ).where(MailMessage.id == message_id)
 
 
+# What each kind of message is, for staff; the others read well from their name.
+KIND_WORDS = {
+    "client_email": "Email from staff",
+    "marketing": "Marketing mailing",
+    "service": "Service mailing",
+}
+
+
+def kind_words(kind: str) -> str:
+    """A message's kind ("password_reset") as staff read it ("Password reset")."""
+    return KIND_WORDS.get(kind) or kind.replace("_", " ").capitalize()
+
+
 async def list_messages(company_id: int, *, limit: int = 50, offset: int = 0) -> list[dict]:
-    return (
+    rows = (
         await MailMessage.select(
             MailMessage.id,
             MailMessage.to_address,
@@ -199,6 +212,7 @@ async def list_messages(company_id: int, *, limit: int = 50, offset: int = 0) ->
         .limit(limit)
         .offset(offset)
     )
+    return [{**row, "kind_words": kind_words(row["kind"])} for row in rows]
 
 
 async def count_messages(company_id: int) -> int:

@@ -241,7 +241,10 @@ class ImportRun:
         self.dry_run: bool = run.payload["dry_run"]
         self.tally = Tally(**run.checkpoint) if run.checkpoint else Tally()
         self.currencies: dict[str, bool] = {}
-        self.seen: dict[str, int] = {}  # emails and usernames of the file -> first row
+        # The keys (emails, usernames, client IDs) of the batch met on earlier rows, and
+        # those the batch meets first; kept by the job (see jobs.JobRun.first_rows).
+        self.seen: dict[str, int] = {}
+        self.new_keys: dict[str, int] = {}
 
     async def __call__(self) -> str:
         if not self.run.total:
@@ -288,6 +291,8 @@ class ImportRun:
             self.currencies[code] = await currency_accepted(company_id, code)
         await anyio.to_thread.run_sync(self._check, batch)
         await self._find_existing(batch)
+        self.seen = await self.run.first_rows(k for c in batch for k in self._keys(c))
+        self.new_keys = {}
         problems: list[jobs.Problem] = []
         creating: list[Candidate] = []
         tally = Tally(**vars(self.tally))
@@ -360,6 +365,7 @@ class ImportRun:
                     failed=failed,
                     checkpoint=vars(tally) if tally else None,
                     problems=problems,
+                    keys=self.new_keys if tally else None,
                 )
         if self.payload.get("invite"):
             for client_id in client_ids:
@@ -405,20 +411,16 @@ class ImportRun:
         if found:
             return found
         checked = candidate.checked
-        keys = [
-            ("email", "email", checked.email.casefold()),
-            ("username", "username", checked.username),
-        ]
-        if code := self._kept_code(candidate):
-            keys.append(("client_id", "client ID", code))
-        for key, kind, value in keys:
-            first = self.seen.setdefault(f"{key}:{value}", row.number)
-            if first != row.number:
+        for name, (key, kind) in self._keys(candidate).items():
+            first = self.seen.get(name)
+            if first is not None and first != row.number:
                 return [
                     self._problem(
                         candidate, key, f"Row {first} has the same {kind}; this row is left out."
                     )
                 ]
+        for name in self._keys(candidate):
+            self.seen[name] = self.new_keys[name] = row.number
         if candidate.existing is not None and self.payload["on_duplicate"] != "create":
             return []  # skipped or updated: nothing is added
         if checked.username in self.existing_usernames:
@@ -432,6 +434,19 @@ class ImportRun:
                 self._problem(candidate, "email", "Another client already uses this email address.")
             ]
         return []
+
+    def _keys(self, candidate: Candidate) -> dict[str, tuple[str, str]]:
+        """What no two rows of a file may share, as job keys: {key: (target, words)}."""
+        checked = candidate.checked
+        if checked is None:
+            return {}
+        keys = {
+            f"email:{checked.email.casefold()}": ("email", "email"),
+            f"username:{checked.username}": ("username", "username"),
+        }
+        if code := self._kept_code(candidate):
+            keys[f"client_id:{code}"] = ("client_id", "client ID")
+        return keys
 
     @staticmethod
     def _kept_code(candidate: Candidate) -> str | None:

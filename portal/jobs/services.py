@@ -27,11 +27,11 @@ from typing import Any
 import anyio.to_thread
 
 from portal.core.actors import Actor
-from portal.core.db import skip_locked, write_transactions
+from portal.core.db import insert_rows, skip_locked, write_transactions
 from portal.core.errors import NotFound, Unavailable, ValidationError
 from portal.core.i18n import N_
 from portal.core.permissions import Forbidden
-from portal.jobs.tables import Job, JobFile, JobFilePart, JobProblem
+from portal.jobs.tables import Job, JobFile, JobFilePart, JobKey, JobProblem
 
 logger = logging.getLogger("portal.jobs")
 
@@ -388,6 +388,16 @@ class JobRun:
         file_id = await save_file(self.company_id, name, chunks)
         await Job.update({Job.result_file: file_id}).where(Job.id == self.id)
 
+    async def first_rows(self, keys: Iterable[str]) -> dict[str, int]:
+        """Of `keys`, those an earlier step met, with the row it met each on."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        rows = await JobKey.select(JobKey.key, JobKey.row).where(
+            JobKey.job == self.id, JobKey.key.is_in(wanted)
+        )
+        return {row["key"]: row["row"] for row in rows}
+
     async def set_total(self, total: int) -> None:
         self.total = total
         await Job.update({Job.total: total}).where(Job.id == self.id)
@@ -399,10 +409,12 @@ class JobRun:
         failed: int = 0,
         checkpoint: dict[str, Any] | None = None,
         problems: Iterable[Problem] = (),
+        keys: dict[str, int] | None = None,
     ) -> None:
-        """Inside the step's write transaction, last: records its progress, problems and
-        checkpoint with the rows it wrote. Raises Cancelled (rolling the step back) when
-        staff cancelled the job, and Unavailable when another runner took it over."""
+        """Inside the step's write transaction, last: records its progress, problems,
+        checkpoint and the keys it met (see `first_rows`) with the rows it wrote. Raises
+        Cancelled (rolling the step back) when staff cancelled the job, and Unavailable when
+        another runner took it over."""
         if checkpoint is not None:
             self.checkpoint = checkpoint
         rows = (
@@ -434,6 +446,12 @@ class JobRun:
                     )
                     for problem in found
                 )
+            )
+        if keys:
+            await insert_rows(
+                JobKey,
+                (JobKey.job, JobKey.key, JobKey.row),
+                [(self.id, k, r) for k, r in keys.items()],
             )
         self.done += done
         self.failed += failed

@@ -45,6 +45,16 @@ class JobProblem(Table, tablename="job_problem"):
     message = Text()
 
 
+class JobKey(Table, tablename="job_key"):
+    """A value a job has met (an email of an imported file) and the first row it was on, so
+    that a later row with the same value is told apart from a new one, with memory flat and
+    across a restart; (job, key) is unique."""
+
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.cascade)
+    key = Varchar(length=300)
+    row = Integer()
+
+
 class JobFile(Table, tablename="job_file"):
     """A file jobs read (an uploaded CSV: its dry run, then its import), kept in the database in
     parts so that any process can run the job; dropped some days after its upload."""

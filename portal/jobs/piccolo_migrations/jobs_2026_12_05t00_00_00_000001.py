@@ -43,6 +43,12 @@ class JobProblem(Table, tablename="job_problem"):
     message = Text()
 
 
+class JobKey(Table, tablename="job_key"):
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.cascade)
+    key = Varchar(length=300)
+    row = Integer()
+
+
 class JobFile(Table, tablename="job_file"):
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     name = Varchar(length=255)
@@ -61,12 +67,13 @@ async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="jobs", description=DESCRIPTION)
 
     async def create_tables():
-        for table in (Job, JobProblem, JobFile, JobFilePart):
+        for table in (Job, JobProblem, JobKey, JobFile, JobFilePart):
             await table.create_table()
         await Table.raw("CREATE INDEX job_waiting ON job (status, claimed_at)")
         await Table.raw(
             "CREATE UNIQUE INDEX job_file_part_order ON job_file_part (file, position)"
         )
+        await Table.raw("CREATE UNIQUE INDEX job_key_once ON job_key (job, key)")
 
     manager.add_raw(create_tables)
     return manager

@@ -211,3 +211,42 @@ async def test_choosing_a_group_shows_its_custom_fields_and_keeps_what_was_typed
     await page.get_by_role("button", name="Create Client").click()
     await expect(page).to_have_url(re.compile(r"/admin/clients/\d+$"))
     await expect(page.locator(".profile")).to_contain_text("Platinum")
+
+
+async def test_required_marks_format_hints_and_a_generated_password_that_stays(
+    page: Page, live_server: str, staff: dict
+):
+    from portal.client_groups import services as groups
+    from portal.client_groups.services import FieldDetails
+
+    company_id = staff["company_id"]
+    general = await groups.default_group_id(company_id)
+    await groups.create_field(
+        company_id,
+        general,
+        FieldDetails(label="Customer number", required="regex", regex=r"[A-Z]{2}\d{4}"),
+        SYSTEM,
+    )
+    await log_in_admin_page(page, live_server, staff["email"], staff["password"])
+    await page.goto(f"{live_server}/admin/clients/add")
+    # Password and a regex field that refuses an empty value are marked as required; staff see
+    # the regex field's format.
+    await expect(page.locator("#password-field")).to_have_class(re.compile("field--required"))
+    number = page.get_by_label("Customer number")
+    await expect(number).to_have_attribute("required", "")
+    await expect(page.get_by_text(r"Format: [A-Z]{2}\d{4}")).to_be_visible()
+
+    # "Generate Password" by keyboard: focus lands on the new password.
+    await page.get_by_role("button", name="Generate Password").focus()
+    await page.keyboard.press("Enter")
+    password = page.get_by_label("Password")
+    await expect(password).to_be_focused()
+    generated = await password.input_value()
+    assert len(generated) >= 12
+
+    # A validation error keeps the generated password (shown to staff anyway).
+    await page.get_by_label("First Name").fill("Gen")
+    await number.fill("nope")
+    await page.get_by_role("button", name="Create Client").click()
+    await expect(page.locator(".field-error").first).to_be_visible()
+    await expect(page.get_by_label("Password")).to_have_value(generated)

@@ -598,12 +598,20 @@ def _check_field(details: FieldDetails) -> dict[str, str]:
 
 
 async def list_fields(company_id: int, group_id: int) -> list[dict]:
-    return (
+    """The group's custom fields in their order; `needs_value` tells whether an empty value is
+    refused (a required field, or a regex field whose pattern an empty value does not match),
+    for the forms' required marks."""
+    rows = (
         await CustomField.select()
         .where(CustomField.company == company_id, CustomField.group == group_id)
         .order_by(CustomField.position)
         .order_by(CustomField.id)
     )
+    for row in rows:
+        row["needs_value"] = row["required"] == "yes" or (
+            row["required"] == "regex" and full_match(row["regex"], "") is False
+        )
+    return rows
 
 
 async def get_field(company_id: int, field_id: int) -> dict:

@@ -151,7 +151,15 @@ async def add_contact_submit(request: Request, admin: Admin, client_id: FromPath
             admin.company.id, client.id, details, admin.actor(request), login=login
         )
     except ValidationError as error:
-        return await _form_page(admin, client, details, login_form, error.errors, status_code=422)
+        return await _form_page(
+            admin,
+            client,
+            details,
+            login_form,
+            error.errors,
+            status_code=422,
+            generated_password=generated,
+        )
     flash(
         request,
         f"The contact {details.first_name} {details.last_name} was added.",
@@ -245,6 +253,7 @@ async def edit_contact_submit(
             contact=contact,
             opt_in_shown=shown_again,
             status_code=422,
+            generated_password=generated,
         )
     flash(
         request,

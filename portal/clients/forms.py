@@ -117,19 +117,21 @@ def client_details_of(client: ClientView, custom: dict[int, str]) -> ClientDetai
 
 def apply_form_action(data: dict[str, Any], details: ClientDetails) -> tuple[bool, str | None]:
     """The form's helper buttons work without JavaScript: they re-render the form. Returns
-    (handled, generated password)."""
+    (handled, generated password): a new one for "Generate Password", else the one generated
+    before and posted back (shown to staff already, it comes back with the form)."""
+    generated = data.get("password") if data.get("password_generated") == "1" else None
     if remove := data.get("remove_phone"):
         details.phones = [row for row in details.phones if row.row_id != remove] or [
             new_phone_row()
         ]
-        return True, None
+        return True, generated
     action = data.get("action", "save")
     if action == "add_phone":
         details.phones.append(new_phone_row())
-        return True, None
+        return True, generated
     if action == "generate_password":
         return True, generate_password()
-    return action == "refresh", None
+    return action == "refresh", generated
 
 
 def read_permissions(data: dict[str, Any]) -> list[str]:

@@ -108,7 +108,9 @@ async def add_client_submit(request: Request, admin: Admin) -> Response:
             admin.company.id, details, data.get("password", ""), admin.actor(request)
         )
     except ValidationError as error:
-        return await _form_page(admin, details, error.errors, status_code=422)
+        return await _form_page(
+            admin, details, error.errors, status_code=422, generated_password=generated
+        )
     flash(request, "The client was created.", category="success")
     return redirect(request, f"/admin/clients/{client_id}")
 
@@ -174,7 +176,13 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
         )
     except ValidationError as error:
         return await _form_page(
-            admin, details, error.errors, client=client, version=version, status_code=422
+            admin,
+            details,
+            error.errors,
+            client=client,
+            version=version,
+            status_code=422,
+            generated_password=generated,
         )
     except Conflict:
         errors = {"": CONFLICT_MESSAGE}

@@ -22,6 +22,15 @@
     }
   });
 
+  // "Generate Password" swaps its field: focus goes to the new password, not to the page.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var path = event.detail.pathInfo && event.detail.pathInfo.requestPath;
+    if (path && path.indexOf("/fragments/password") === 0) {
+      var input = document.getElementById("password");
+      if (input) input.focus();
+    }
+  });
+
   // "Remove" on a phone row: without JavaScript it re-renders the form without the row.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-remove-row]");

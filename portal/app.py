@@ -22,9 +22,12 @@ from portal.client_area import routes as client_area_routes
 from portal.client_area import staff_routes as client_area_staff_routes
 from portal.client_groups import routes as client_group_routes
 from portal.clients import browse_routes as client_browse_routes
+from portal.clients import bulk_routes as client_bulk_routes
 from portal.clients import contact_routes as client_contact_routes
 from portal.clients import profile_routes as client_profile_routes
 from portal.clients import routes as client_routes
+from portal.clients import segment_routes as client_segment_routes
+from portal.clients import tag_routes as client_tag_routes
 from portal.clients import user_routes as client_user_routes
 from portal.companies import routes as company_routes
 from portal.core import db, throttle
@@ -116,6 +119,9 @@ def create_app() -> Litestar:
             *company_routes.admin_handlers,
             *client_routes.admin_handlers,
             *client_browse_routes.admin_handlers,
+            *client_bulk_routes.admin_handlers,
+            *client_tag_routes.admin_handlers,
+            *client_segment_routes.admin_handlers,
             *client_profile_routes.admin_handlers,
             *client_user_routes.admin_handlers,
             *client_contact_routes.admin_handlers,

@@ -18,13 +18,14 @@ from portal.client_groups.services import (
     delete_group,
     update_field,
 )
-from portal.clients import counts, lifecycle, search, users
+from portal.clients import bulk, counts, lifecycle, search, tags, users
 from portal.clients.demo import load_demo
 from portal.clients.forms import client_details_of
 from portal.clients.services import get_client, set_marketing_opt_in, update_client
 from portal.clients.tables import AccountUser, Client, ClientCount, ClientMonthCount, ClientSearch
 from portal.core import db
-from portal.core.actors import SYSTEM
+from portal.core.actors import SYSTEM, Actor
+from portal.jobs import services as jobs
 from portal.staff.services import create_staff
 from profile_helpers import PASSWORD, make_client
 
@@ -130,6 +131,28 @@ async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(compa
     await delete_field(company_id, field, SYSTEM)
     # A group deleted: its clients move to the default group.
     await delete_group(company_id, vip, SYSTEM)
+    # Bulk actions, each a job: status, group and a tag of every client, then a deletion.
+    everyone = [row["id"] for row in await Client.select(Client.id)]
+    chosen = bulk.Selection("browse", "", "ids", tuple(everyone))
+    resellers = await create_group(company_id, GroupDetails(name="Resellers"), SYSTEM)
+    tag_id = await tags.create_tag(company_id, "Bulk", "red", SYSTEM)
+    bulk_actor = Actor(kind="staff", id=staff_id, name="W")
+    for order, selection in (
+        (bulk.Order("status", status="inactive"), chosen),
+        (bulk.Order("group", group_id=resellers), chosen),
+        (bulk.Order("add_tag", tag_id=tag_id), chosen),
+        (bulk.Order("delete"), bulk.Selection("browse", "", "ids", (ada,))),
+    ):
+        job_id = await bulk.start(
+            company_id,
+            bulk_actor,
+            selection,
+            order,
+            confirmed=len(selection.client_ids),
+            password=PASSWORD,
+        )
+        assert (await jobs.run_job(job_id)).status == "done"
+    await _assert_as_if_rebuilt()
     # Demo data, in bulk.
     await load_demo(120, company_id=company_id, seed=7)
     await _assert_as_if_rebuilt()

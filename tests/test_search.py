@@ -368,9 +368,13 @@ async def test_browse_has_tabs_with_counts_and_lists_the_tab(admin_client, peopl
     assert listed(inactive) == [people[CONAN]]
     fraud = await admin_client.get("/admin/clients", params={"tab": "fraud"})
     assert listed(fraud) == [people[LINUS]]
-    # Columns: Client ID (a link to the profile), Name, Company, Email, Group badge, Created.
+    # Columns: the row's checkbox of the bulk actions, Client ID (a link to the profile), Name,
+    # Company, Email, Group badge, Created.
     row = re.search(
-        r"<tr>\s*<td><a href=\"/admin/clients/\d+\">1500</a></td>.*?</tr>", response.text, re.S
+        r'<tr>\s*<td class="select-cell">.*?</td>\s*<td><a href="/admin/clients/\d+">1500</a>'
+        r"</td>.*?</tr>",
+        response.text,
+        re.S,
     )
     assert row
     for cell in ("<td>Grace Hopper</td>", "<td>Navy Labs</td>", "<td>grace@example.com</td>"):

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from portal.clients import counts, search
+from portal.clients import counts, search, tags
 from portal.clients.tables import CLIENT_STATUSES, Client
 from portal.core.countries import is_country
 from portal.core.db import snapshot_transaction
@@ -63,6 +63,7 @@ class ClientRow:
     group_id: int
     group_name: str
     created_at: datetime
+    tags: tuple[tags.TagView, ...] = ()
 
     @property
     def name(self) -> str:
@@ -106,10 +107,22 @@ class BrowseQuery:
     country: str = ""
     created_from: date | None = None
     created_to: date | None = None
+    tag_id: int | None = None
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.group_id or self.country or self.has_dates)
+        return bool(self.group_id or self.country or self.has_dates or self.tag_id)
+
+    @property
+    def filters(self) -> BrowseQuery:
+        """The filters alone, on the default tab, sort and page: what a segment keeps."""
+        return BrowseQuery(
+            group_id=self.group_id,
+            country=self.country,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            tag_id=self.tag_id,
+        )
 
     @property
     def has_dates(self) -> bool:
@@ -133,6 +146,7 @@ def _browse_params(query: BrowseQuery) -> dict[str, str]:
         "country": query.country,
         "created_from": query.created_from.isoformat() if query.created_from else "",
         "created_to": query.created_to.isoformat() if query.created_to else "",
+        "tag": str(query.tag_id or ""),
     }
 
 
@@ -146,6 +160,10 @@ def read_browse_query(params: Mapping[str, str]) -> BrowseQuery:
     group_id = parse_id(group)
     if group and group_id is None:
         errors["group"] = "Client Group: choose a group from the list."
+    tag = (params.get("tag") or "").strip()
+    tag_id = parse_id(tag)
+    if tag and tag_id is None:
+        errors["tag"] = "Tag: choose a tag from the list."
     country = (params.get("country") or "").strip().upper()
     if country and not is_country(country):
         errors["country"] = "Country: choose a country from the list."
@@ -164,6 +182,7 @@ def read_browse_query(params: Mapping[str, str]) -> BrowseQuery:
         country=country,
         created_from=created_from,
         created_to=created_to,
+        tag_id=tag_id,
     )
 
 
@@ -205,6 +224,7 @@ class BrowseResult:
     pager: Page
     rows: list[ClientRow]
     groups: list[dict]  # the company's groups (id, name): the filter's choices
+    tags: list[tags.TagView]  # the company's tags: the filter's choices
 
 
 def _created_range(query: BrowseQuery) -> tuple[datetime | None, datetime | None]:
@@ -220,10 +240,10 @@ def _created_range(query: BrowseQuery) -> tuple[datetime | None, datetime | None
     )
 
 
-def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]:
-    """WHERE conditions and their arguments, all on the client table. SQL in this module is made
-    of fixed text and `{}` placeholders only (hence the S608 waivers): values always travel as
-    bound parameters."""
+def filter_conditions(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]:
+    """WHERE conditions of the company and the query's filters (not its tab), and their
+    arguments, on the client table as `c`. SQL in this module is made of fixed text and `{}`
+    placeholders only (hence the S608 waivers): values always travel as bound parameters."""
     conditions, args = ["c.company = {}"], [company_id]
     if query.group_id is not None:
         conditions.append('c."group" = {}')
@@ -238,11 +258,15 @@ def _filters(company_id: int, query: BrowseQuery) -> tuple[list[str], list[Any]]
     if created_before:
         conditions.append("c.created_at < {}")
         args.append(created_before)
+    if query.tag_id is not None:
+        # Read through the index (tag, client): the tag's clients, not every client's tags.
+        conditions.append("c.id IN (SELECT t.client FROM client_tag t WHERE t.tag = {})")
+        args.append(query.tag_id)
     return conditions, args
 
 
 async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
-    conditions, args = _filters(company_id, query)
+    conditions, args = filter_conditions(company_id, query)
     where = " AND ".join(conditions)
     created_from, created_before = _created_range(query)
     async with snapshot_transaction():
@@ -254,6 +278,7 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
                 country=query.country,
                 created_from=created_from,
                 created_before=created_before,
+                tag_id=query.tag_id,
             )
             if query.has_filters
             else company_counts
@@ -268,18 +293,33 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
             in_tab=tab_counts[query.tab],
             in_company=company_counts.total(),
         )
-        groups = await _company_groups(company_id)
+        groups = await company_groups(company_id)
         if query.sort == "group":
             rows = await _rows_by_group(window, pager, in_group, groups)
         else:
             rows = await window.rows(pager.offset, pager.per_page)
+        client_rows = await _client_rows(rows)
+        company_tags = await tags.list_tags(company_id)
     return BrowseResult(
         query=replace(query, page=pager.number),
         counts=tab_counts,
         pager=pager,
-        rows=[_client_row(row) for row in rows],
+        rows=client_rows,
         groups=groups,
+        tags=company_tags,
     )
+
+
+async def matching_client_ids(company_id: int, query: BrowseQuery) -> list[int]:
+    """Every client the view lists on all its pages (its tab and filters), by ID."""
+    conditions, args = filter_conditions(company_id, query)
+    rows = await Client.raw(
+        f"SELECT c.id FROM client c WHERE {' AND '.join(conditions)} AND c.status = {{}} "  # noqa: S608
+        "ORDER BY c.id",
+        *args,
+        query.tab,
+    )
+    return [row["id"] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -369,8 +409,14 @@ async def _rows_by_group(
     return rows
 
 
-def _client_row(row: dict) -> ClientRow:
-    return ClientRow(**{name: row[name] for name in ClientRow.__dataclass_fields__})
+async def _client_rows(rows: list[dict]) -> list[ClientRow]:
+    """The rows as ClientRows, each with its tags."""
+    by_client = await tags.tags_of_clients([row["id"] for row in rows])
+    fields = [name for name in ClientRow.__dataclass_fields__ if name != "tags"]
+    return [
+        ClientRow(**{name: row[name] for name in fields}, tags=tuple(by_client.get(row["id"], ())))
+        for row in rows
+    ]
 
 
 async def _rows_in_order(company_id: int, client_ids: list[int]) -> list[ClientRow]:
@@ -382,11 +428,11 @@ async def _rows_in_order(company_id: int, client_ids: list[int]) -> list[ClientR
         company_id,
         *client_ids,
     )
-    by_id = {row["id"]: _client_row(row) for row in rows}
+    by_id = {row.id: row for row in await _client_rows(rows)}
     return [by_id[client_id] for client_id in client_ids if client_id in by_id]
 
 
-async def _company_groups(company_id: int) -> list[dict]:
+async def company_groups(company_id: int) -> list[dict]:
     return await Client.raw(
         "SELECT id, name FROM client_group WHERE company = {} "
         "ORDER BY is_default DESC, lower(name)",

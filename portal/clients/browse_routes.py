@@ -14,7 +14,8 @@ from litestar.params import FromQuery
 from litestar.response import Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
-from portal.clients import browse
+from portal.clients import browse, segments
+from portal.clients.bulk_routes import action_choices
 from portal.clients.services import STATUSES
 from portal.core.countries import countries
 from portal.core.errors import ValidationError
@@ -41,6 +42,10 @@ async def browse_page(request: Request, admin: Admin) -> Template:
         "tabs": browse.TABS,
         "statuses": STATUSES,
         "group_options": [(group["id"], group["name"]) for group in result.groups],
+        "tag_options": [(tag.id, tag.name) for tag in result.tags],
+        "segments": await segments.list_segments(admin.company.id, described=False),
+        "bulk_actions": action_choices(admin, request),
+        "bulk_source": "browse",
         "countries": countries(admin.staff.language),
         "per_page_options": [(choice, str(choice)) for choice in browse.PER_PAGE_CHOICES],
         "results_path": "/admin/clients",
@@ -66,6 +71,8 @@ async def search_page(request: Request, admin: Admin) -> Response:
         "results_path": "/admin/clients/search",
         "region": SEARCH_REGION,
         "sortable": False,
+        "bulk_actions": action_choices(admin, request),
+        "bulk_source": "search",
     }
     if wants_region(request, SEARCH_REGION):
         return Template("admin/clients/_search.html", context=context)

@@ -35,11 +35,16 @@ async def tally(
     country: str = "",
     created_from: datetime | None = None,
     created_before: datetime | None = None,
+    tag_id: int | None = None,
 ) -> Counter[tuple[int, str]]:
     """The company's clients per (group ID, status), of one group and one country if given,
-    created from `created_from` up to (not including) `created_before` if given. Whole months
-    of a date range are read from the monthly counts, the days before and after them counted
-    through the creation-date index (at most a month each)."""
+    created from `created_from` up to (not including) `created_before` if given, with the tag
+    `tag_id` if given. Whole months of a date range are read from the monthly counts, the days
+    before and after them counted through the creation-date index (at most a month each). No
+    count is kept per tag: the tag's clients are counted, read through the index (tag,
+    client)."""
+    if tag_id is not None:
+        return await _counted(company_id, group_id, country, created_from, created_before, tag_id)
     if created_from is None and created_before is None:
         return await _kept(ClientCount, company_id, group_id=group_id, country=country)
     whole_from = created_from and _month_start(created_from)
@@ -89,14 +94,26 @@ async def _counted(
     company_id: int,
     group_id: int | None,
     country: str,
-    created_from: datetime,
-    created_before: datetime,
+    created_from: datetime | None,
+    created_before: datetime | None,
+    tag_id: int | None = None,
 ) -> Counter[tuple[int, str]]:
-    """Counts the clients themselves, reading the index (company, status, created_at, group,
-    country): one range of it for each status."""
+    """Counts the clients themselves: a date range reads the index (company, status,
+    created_at, group, country), one range of it for each status; a tag reads its clients
+    through the index (tag, client)."""
     conditions, args = _conditions(company_id, group_id, country)
-    conditions.append("status IN ({}, {}, {}) AND created_at >= {} AND created_at < {}")
-    args.extend([*CLIENT_STATUSES, created_from, created_before])
+    if created_from is not None or created_before is not None:
+        conditions.append("status IN ({}, {}, {})")
+        args.extend(CLIENT_STATUSES)
+    if created_from is not None:
+        conditions.append("created_at >= {}")
+        args.append(created_from)
+    if created_before is not None:
+        conditions.append("created_at < {}")
+        args.append(created_before)
+    if tag_id is not None:
+        conditions.append("id IN (SELECT client FROM client_tag WHERE tag = {})")
+        args.append(tag_id)
     where = " AND ".join(conditions)  # fixed text; values are bound parameters
     return _by_group_and_status(
         await Client.raw(

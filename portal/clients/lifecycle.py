@@ -36,9 +36,11 @@ SUBJECT = Field("subject", "Subject", 255, required=True)
 MESSAGE = Field("body", "Message", 50_000, required=True)
 
 
-async def set_status(company_id: int, client_id: int, status: str, actor: Actor) -> bool:
+async def set_status(
+    company_id: int, client_id: int, status: str, actor: Actor, *, log_activity: bool = True
+) -> bool:
     """Sets the status; returns whether it changed. Any change ends the sessions of the
-    account's users."""
+    account's users. A bulk action (`log_activity` off) logs one activity line for all."""
     actor.require(CLIENTS_STATUS)
     if status not in STATUSES:
         raise ValidationError({"status": "Choose Active, Inactive or Fraud."})
@@ -78,6 +80,7 @@ async def set_status(company_id: int, client_id: int, status: str, actor: Actor)
                 row["code"],
                 actor,
                 [("Status", STATUSES.get(row["status"], row["status"]), STATUSES[status])],
+                log_activity=log_activity,
             )
     return True
 
@@ -134,7 +137,19 @@ async def delete_client(
     )
     if row is None:
         raise NotFound()
-    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"staff:{staff_id}", actor.address)
+    await confirm_password(staff_id, password, actor.address)
+    async for transaction in write_transactions():
+        async with transaction:
+            code = await remove_client(company_id, client_id, actor)
+            if code is None:
+                raise NotFound()  # deleted meanwhile
+    return code
+
+
+async def confirm_password(staff_id: int, password: str, address: str) -> None:
+    """The staff member's own password, asked again before clients are deleted: a wrong one
+    raises ValidationError, and repeated wrong ones are throttled like logins (Throttled)."""
+    attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"staff:{staff_id}", address)
     if attempt is None:
         raise Throttled()
     staff = await Staff.select(Staff.password_hash).where(Staff.id == staff_id).first()
@@ -143,24 +158,37 @@ async def delete_client(
         await throttle.failed(attempt)
         raise ValidationError({"password": WRONG_PASSWORD})
     await throttle.succeeded(attempt)
-    async for transaction in write_transactions():
-        async with transaction:
-            # The history holds personal data (old names, addresses): it goes with the client.
-            await ClientAudit.delete().where(
-                ClientAudit.company == company_id, ClientAudit.client_id == client_id
-            )
-            await activity.forget_client(company_id, client_id)
-            logins = await users.member_ids(client_id)
-            deleted = (
-                await Client.delete()
-                .where(Client.id == client_id, Client.company == company_id)
-                .returning(Client.code)
-            )
-            if not deleted:
-                raise NotFound()  # deleted meanwhile
-            code = deleted[0]["code"]
-            await users.drop_orphan_logins(logins)
-            await audit.record(
-                company_id, client_id, code, actor, [("Client", f"Client ID {code}", "deleted")]
-            )
+
+
+async def remove_client(
+    company_id: int, client_id: int, actor: Actor, *, log_activity: bool = True
+) -> str | None:
+    """Inside a write transaction: deletes the client and everything of it, and the logins
+    that belonged to it alone. Returns its client ID (code), or None when the company has no
+    such client (any more). A bulk delete (`log_activity` off) logs one activity line for
+    all."""
+    actor.require(CLIENTS_DELETE)
+    # The history holds personal data (old names, addresses): it goes with the client.
+    await ClientAudit.delete().where(
+        ClientAudit.company == company_id, ClientAudit.client_id == client_id
+    )
+    await activity.forget_client(company_id, client_id)
+    logins = await users.member_ids(client_id)
+    deleted = (
+        await Client.delete()
+        .where(Client.id == client_id, Client.company == company_id)
+        .returning(Client.code)
+    )
+    if not deleted:
+        return None
+    code = deleted[0]["code"]
+    await users.drop_orphan_logins(logins)
+    await audit.record(
+        company_id,
+        client_id,
+        code,
+        actor,
+        [("Client", f"Client ID {code}", "deleted")],
+        log_activity=log_activity,
+    )
     return code

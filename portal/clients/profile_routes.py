@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from portal.billing import services as billing
 from portal.billing.money import format_money
-from portal.clients import audit, contact_routes, lifecycle, notes, services, user_routes
+from portal.clients import audit, contact_routes, lifecycle, notes, services, tags, user_routes
 from portal.clients.services import ClientView
 from portal.core.db import read_transaction
 from portal.core.errors import Throttled, ValidationError
@@ -80,17 +80,19 @@ def profile_url(client_id: int, anchor: str = "") -> str:
 
 
 async def profile_context(admin: AdminContext, client: ClientView) -> dict[str, Any]:
-    """What the profile adds to the overview: balances, sticky notes, the widgets in the staff
-    member's order."""
+    """What the profile adds to the overview: balances, sticky notes, tags, the widgets in the
+    staff member's order."""
     async with read_transaction():
         balances = await billing.balances(client.id)
         sticky = await notes.sticky_notes(client.id)
         state = await widgets.get_state(admin.staff.id, admin.company.id, PROFILE_KEY, WIDGET_NAMES)
+        client_tags = await tags.client_tags(admin.company.id, client.id)
     if not balances:
         balances = [billing.Balance(currency=client.preferred_currency, due=0, credit=0)]
     return {
         "balances": balances,
         "sticky_notes": sticky,
+        "client_tags": client_tags,
         "widgets": [WIDGETS[name] for name in state.order],
         "widget_order": ",".join(state.order),
         "minimized": state.minimized,

@@ -19,6 +19,10 @@ The entry point names a `Plugin` (or a function returning one). What a plugin ca
   the `api_key: ApiKeyParam` dependency, see portal/api/routes.py) and in its OpenAPI schema;
 - `tools_menu`: items of the admin area's [Tools] menu (each shown to staff who hold its
   permission);
+- `client_actions`: actions of Browse's and the search results' bulk actions, each the page
+  the chosen clients are handed to: its `url` gets either Browse's filters and tab (all the
+  clients a Browse view finds) or `client=<ID>` for each client (portal.clients.bulk.
+  handoff_query);
 - `permissions`: what staff groups can be granted for the plugin's work
   (`portal.core.permissions.Permission`); its routes and services check them like the core's;
 - `api_permissions`: what API keys can be granted for its `api_handlers`
@@ -74,6 +78,7 @@ class Plugin:
     name: str
     piccolo_apps: Sequence[str] = ()
     tools_menu: Sequence[MenuItem] = ()
+    client_actions: Sequence[MenuItem] = ()
     permissions: Sequence[Permission] = ()
     api_permissions: Sequence[ApiPermission] = ()
     templates_dir: Path | None = None
@@ -117,6 +122,10 @@ def api_handlers() -> list[Any]:
 
 def tools_menu() -> list[MenuItem]:
     return [item for plugin in plugins() for item in plugin.tools_menu]
+
+
+def client_actions() -> list[MenuItem]:
+    return [item for plugin in plugins() for item in plugin.client_actions]
 
 
 def permissions() -> list[Permission]:

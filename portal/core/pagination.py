@@ -31,3 +31,15 @@ class Page:
     @property
     def has_next(self) -> bool:
         return self.number < self.last
+
+    def window(self, around: int = 2) -> list[int | None]:
+        """The page numbers to link: the first, the last, and `around` on each side of this
+        one; None where numbers are left out (shown as a gap)."""
+        shown = {1, self.last, *range(self.number - around, self.number + around + 1)}
+        numbers = sorted(n for n in shown if 1 <= n <= self.last)
+        pages: list[int | None] = []
+        for number in numbers:
+            if pages and number - (pages[-1] or 0) > 1:
+                pages.append(None)
+            pages.append(number)
+        return pages

@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import pass_context
@@ -68,6 +69,16 @@ def company_datetime(context: Context, value: datetime | None, zone_name: bool =
     return f"{text} {moment.tzname()}" if zone_name else text
 
 
+def query_fields(url: str, leave_out: str = "page") -> list[tuple[str, str]]:
+    """`{{ url | query_fields }}`: the query's fields of a link but `leave_out`, as hidden
+    inputs of a GET form that goes to the same view (the pager's "Go to page")."""
+    return [(k, v) for k, v in parse_qsl(urlsplit(url).query) if k != leave_out]
+
+
+def url_path(url: str) -> str:
+    return urlsplit(url).path
+
+
 def _configure(engine: JinjaTemplateEngine) -> None:
     # `_()` in templates translates into the request's language (English in the admin area).
     engine.engine.add_extension("jinja2.ext.i18n")
@@ -78,7 +89,12 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     # `message | translated`: a sentence made elsewhere (a service's error, a Message), in the
     # request's language; `_()` is for the templates' own strings.
     engine.engine.filters["translated"] = translate
-    filters: dict[str, Any] = {"company_date": company_date, "company_datetime": company_datetime}
+    filters: dict[str, Any] = {
+        "company_date": company_date,
+        "company_datetime": company_datetime,
+        "query_fields": query_fields,
+        "url_path": url_path,
+    }
     engine.engine.filters.update(filters)
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True

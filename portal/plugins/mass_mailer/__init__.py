@@ -59,6 +59,13 @@ plugin = Plugin(
     tools_menu=(
         MenuItem(label="Mass Mailer", url="/admin/tools/mass-mailer", permission=MAILER_COMPOSE),
     ),
+    client_actions=(
+        MenuItem(
+            label="Send to Mass Mailer",
+            url="/admin/tools/mass-mailer/from-clients",
+            permission=MAILER_COMPOSE,
+        ),
+    ),
     permissions=(
         Permission(MAILER_COMPOSE, "Mass mailer", "Filter, export and compose mailings"),
         Permission(MAILER_SEND, "Mass mailer", "Send and cancel mailings"),

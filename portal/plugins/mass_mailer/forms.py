@@ -47,6 +47,13 @@ def read_filter(data: Mapping[str, Any]) -> tuple[MailingFilter, dict[str, str]]
     group_values = values(data, "group")
     if any(not ID.fullmatch(value) for value in group_values):
         errors["group_ids"] = "Choose client groups from the list."
+    segment = text(data, "segment")
+    if segment and not ID.fullmatch(segment):
+        errors["segment"] = "Choose a segment from the list."
+    # Chosen clients travel as one value ("12,15,31"): one checkbox keeps or drops them all.
+    client_values = [value for value in text(data, "clients").split(",") if value]
+    if any(not ID.fullmatch(value) for value in client_values):
+        errors["client_ids"] = "Choose clients in Clients."
     mailing_filter = MailingFilter(
         kind=text(data, "kind") or "marketing",
         group_ids=sorted({int(v) for v in group_values if ID.fullmatch(v)}),
@@ -55,6 +62,9 @@ def read_filter(data: Mapping[str, Any]) -> tuple[MailingFilter, dict[str, str]]
         countries=sorted({v.upper() for v in values(data, "country")}),
         created_from=_date(data, "created_from", errors),
         created_to=_date(data, "created_to", errors),
+        segment_id=int(segment) if ID.fullmatch(segment) else None,
+        browse_filter=text(data, "browse_filter"),
+        client_ids=sorted({int(v) for v in client_values if ID.fullmatch(v)}),
     )
     start, end = mailing_filter.created_from, mailing_filter.created_to
     if start and end and end < start:
@@ -74,6 +84,12 @@ def filter_fields(mailing_filter: MailingFilter) -> list[tuple[str, str]]:
         pairs.append(("created_from", f.created_from.isoformat()))
     if f.created_to:
         pairs.append(("created_to", f.created_to.isoformat()))
+    if f.segment_id is not None:
+        pairs.append(("segment", str(f.segment_id)))
+    if f.browse_filter:
+        pairs.append(("browse_filter", f.browse_filter))
+    if f.client_ids:
+        pairs.append(("clients", ",".join(str(client_id) for client_id in f.client_ids)))
     return pairs
 
 

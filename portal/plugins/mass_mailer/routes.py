@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -14,6 +15,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Stream, Template
 
 from portal.client_groups.services import list_groups
+from portal.clients import segments
 from portal.clients.services import STATUSES
 from portal.companies.services import mail_identity
 from portal.core import throttle
@@ -23,7 +25,7 @@ from portal.core.i18n import LANGUAGES
 from portal.core.web import client_address, form_data, redirect
 from portal.mail import services as mail
 from portal.plugins.mass_mailer import MAILER_COMPOSE, MAILER_SEND, services
-from portal.plugins.mass_mailer.forms import filter_fields, read_compose, read_filter
+from portal.plugins.mass_mailer.forms import ID, filter_fields, read_compose, read_filter, values
 from portal.plugins.mass_mailer.messages import ALLOWED_FILTERS, CLIENT_FIELDS, Compose
 from portal.plugins.mass_mailer.services import KINDS, MailingFilter
 from portal.staff.access import Admin, AdminContext
@@ -81,6 +83,9 @@ async def _choices(admin: AdminContext) -> dict[str, Any]:
     groups = await list_groups(admin.company.id, with_counts=False)
     return {
         "group_options": [(g["id"], g["name"]) for g in groups],
+        "segment_options": [
+            (s.id, s.name) for s in await segments.list_segments(admin.company.id, described=False)
+        ],
         "status_options": list(STATUSES.items()),
         "language_options": list(LANGUAGES.items()),
         "country_options": countries(admin.staff.language),
@@ -94,7 +99,16 @@ async def _filter_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
+    choices = await _choices(admin)
+    segment_ids = {segment_id for segment_id, _ in choices["segment_options"]}
+    if mailing_filter.segment_id is not None and mailing_filter.segment_id not in segment_ids:
+        errors = {**errors, "segment": "That segment was deleted: choose another."}
     count = 0 if errors else await services.count_recipients(admin.company.id, mailing_filter)
+    browse_filter = (
+        await segments.describe(admin.company.id, mailing_filter.browse_filter)
+        if mailing_filter.browse_filter and "browse_filter" not in errors
+        else ""
+    )
     return Template(
         f"{T}/filter.html",
         context={
@@ -103,7 +117,8 @@ async def _filter_page(
             "errors": errors,
             "count": count,
             "query": filter_fields(mailing_filter),
-            **await _choices(admin),
+            "browse_filter": browse_filter,
+            **choices,
         },
         status_code=status_code,
     )
@@ -137,6 +152,26 @@ async def filter_page(admin: Admin, request: Request) -> Template:
     mailing_filter, errors = read_filter(_query(request))
     errors.update(services.check_filter(mailing_filter) if request.query_params else {})
     return await _filter_page(admin, mailing_filter, errors)
+
+
+@get(f"{BASE}/from-clients", name="mass-mailer:from-clients", permission=MAILER_COMPOSE)
+async def from_clients(admin: Admin, request: Request) -> Response:
+    """Clients handed over by Clients' bulk action "Send to Mass Mailer"
+    (portal.clients.bulk.handoff_query): chosen clients (`client`), whatever their status, or
+    all that a Browse view finds (its filters, and its tab as the status). The Filter step
+    opens with them, for the other values to be added."""
+    chosen = values(_query(request), "client")
+    if chosen:
+        client_ids = sorted({int(value) for value in chosen if ID.fullmatch(value)})
+        mailing_filter = MailingFilter(statuses=list(STATUSES), client_ids=client_ids)
+    else:
+        try:
+            browse_filter, status = segments.view_of(request.query_params)
+        except ValidationError as error:
+            message = " ".join(str(text) for text in error.errors.values())
+            return await _filter_page(admin, MailingFilter(), {"": message}, status_code=422)
+        mailing_filter = MailingFilter(statuses=[status], browse_filter=browse_filter)
+    return redirect(request, f"{URL}?{urlencode(filter_fields(mailing_filter))}")
 
 
 @get(f"{BASE}/count", name="mass-mailer:count", permission=MAILER_COMPOSE)
@@ -379,6 +414,7 @@ async def unsubscribe_post(request: Request, token: FromPath[str]) -> Template:
 
 admin_handlers = [
     filter_page,
+    from_clients,
     recipient_count,
     export_csv,
     compose_page,

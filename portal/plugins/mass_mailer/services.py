@@ -28,6 +28,7 @@ from typing import Any
 
 from portal.activity import services as activity
 from portal.client_groups.services import setting_sql
+from portal.clients import segments
 from portal.clients.services import STATUSES, set_marketing_opt_in
 from portal.clients.tables import ConsentEvent, Contact
 from portal.companies.services import get_company
@@ -54,6 +55,7 @@ from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Supp
 
 KINDS = {"marketing": "Marketing", "service": "Service"}
 MAX_FILTER_VALUES = 300  # per list in a filter; more is not a filter anyone types
+MAX_BROWSE_FILTER = 500  # characters of a Browse filter, as long as a segment's
 UNSUBSCRIBE_WORDING = "Unsubscribe from marketing emails (one-click unsubscribe link)"
 UNSUBSCRIBE_SOURCE = "unsubscribe-link"
 UNCERTAIN_ERROR = (
@@ -66,7 +68,11 @@ UNCERTAIN_ERROR = (
 
 @dataclass
 class MailingFilter:
-    """Who a mailing reaches. Empty lists mean "any"; statuses default to Active."""
+    """Who a mailing reaches. Empty lists mean "any"; statuses default to Active. Besides its
+    own values: the clients of a segment (`segment_id`), those Browse's filters find
+    (`browse_filter`, as a segment keeps them: all the clients of a Browse view, handed over
+    from Clients), or chosen clients (`client_ids`, handed over from Clients), each resolved
+    by the clients service whenever the filter is used."""
 
     kind: str = "marketing"
     group_ids: list[int] = field(default_factory=list)
@@ -75,6 +81,9 @@ class MailingFilter:
     countries: list[str] = field(default_factory=list)
     created_from: date | None = None
     created_to: date | None = None
+    segment_id: int | None = None
+    browse_filter: str = ""
+    client_ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -102,6 +111,7 @@ def check_filter(mailing_filter: MailingFilter) -> dict[str, str]:
         ("statuses", f.statuses),
         ("languages", f.languages),
         ("countries", f.countries),
+        ("client_ids", f.client_ids),
     ):
         if len(values) > MAX_FILTER_VALUES:
             errors[name] = f"Choose at most {MAX_FILTER_VALUES} values."
@@ -111,12 +121,28 @@ def check_filter(mailing_filter: MailingFilter) -> dict[str, str]:
         errors["statuses"] = "Choose statuses from the list."
     if not all(is_row_id(group_id) for group_id in f.group_ids):
         errors["group_ids"] = "Choose client groups from the list."
+    if f.segment_id is not None and not is_row_id(f.segment_id):
+        errors["segment"] = "Choose a segment from the list."
+    if not all(is_row_id(client_id) for client_id in f.client_ids):
+        errors["client_ids"] = "Choose clients in Clients."
+    if not _readable_browse_filter(f.browse_filter):
+        errors["browse_filter"] = "The filter of Browse is not one Browse can read."
     if any(language not in LANGUAGES for language in f.languages):
         errors["languages"] = "Choose languages from the list."
     if any(not is_country(country) for country in f.countries):
         errors["countries"] = "Choose countries from the list."
     # Any date is a date: a range that ends before it starts simply matches nobody.
     return errors
+
+
+def _readable_browse_filter(text: str) -> bool:
+    if len(text) > MAX_BROWSE_FILTER:
+        return False
+    try:
+        segments.query_of(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def _placeholders(count: int) -> str:
@@ -189,12 +215,13 @@ ONE_PER_ADDRESS = (
 )
 
 
-def _client_clauses(
+async def _client_clauses(
     company_id: int, mailing_filter: MailingFilter, after_client: int | None = None
 ) -> tuple[list[str], list]:
     """WHERE clauses over clients (`c`) and their primary contacts (`ct`) that the filter's
-    values reach (the client's group, status, language, country and creation date), of the
-    clients with an id above `after_client` when given."""
+    values reach (the client's group, status, language, country and creation date, segment,
+    Browse filter, chosen clients), of the clients with an id above `after_client` when given.
+    A segment deleted since the filter was made reaches nobody."""
     f = mailing_filter
     clauses = ["c.company = {}"]
     params: list[Any] = [company_id]
@@ -218,10 +245,24 @@ def _client_clauses(
     if f.created_to and f.created_to < date.max:  # the last day there is: no end at all
         clauses.append("c.created_at < {}")
         params.append(datetime.combine(f.created_to + timedelta(days=1), time(), tzinfo=UTC))
+    if f.client_ids:
+        clauses.append(f"c.id IN ({_placeholders(len(f.client_ids))})")
+        params += f.client_ids
+    if f.browse_filter:
+        clause, clause_params = segments.filters_condition(company_id, f.browse_filter)
+        clauses.append(clause)
+        params += clause_params
+    if f.segment_id is not None:
+        try:
+            clause, clause_params = await segments.client_condition(company_id, f.segment_id)
+        except NotFound:
+            clause, clause_params = "1 = 0", []
+        clauses.append(clause)
+        params += clause_params
     return clauses, params
 
 
-def candidates_sql(
+async def candidates_sql(
     company_id: int, mailing_filter: MailingFilter, after_client: int | None = None
 ) -> tuple[str, list[Any]]:
     """A SELECT of everyone `mailing_filter` reaches (CANDIDATE_COLUMNS), with its parameters,
@@ -231,7 +272,7 @@ def candidates_sql(
     (`Client.marketing_opt_in`), another contact's its own (`Contact.marketing_opt_in`), and
     neither stands for the other. No filter value can widen that."""
     f = mailing_filter
-    clauses, client_params = _client_clauses(company_id, f, after_client)
+    clauses, client_params = await _client_clauses(company_id, f, after_client)
     primary = [*clauses, "ct.email <> ''"]
     params = list(client_params)
     if f.kind == "marketing":
@@ -267,7 +308,7 @@ async def count_recipients(company_id: int, mailing_filter: MailingFilter) -> in
     """How many messages the filter gives: one per address, compared case-insensitively."""
     if check_filter(mailing_filter):
         return 0
-    sql, params = candidates_sql(company_id, mailing_filter)
+    sql, params = await candidates_sql(company_id, mailing_filter)
     rows = await MailingJob.raw(
         f"SELECT count(DISTINCT cand.email) AS n FROM ({sql}) cand",  # noqa: S608 - placeholders and fixed SQL only
         *params,
@@ -288,7 +329,7 @@ async def iter_recipients(
     """The filter's recipients, one per address (a primary contact before another contact,
     then the lowest client ID), ordered by address and read a page at a time, so a CSV of
     100,000 rows never sits in memory."""
-    sql, params = candidates_sql(company_id, mailing_filter)
+    sql, params = await candidates_sql(company_id, mailing_filter)
     after = ""
     while True:
         rows = await MailingJob.raw(
@@ -708,7 +749,7 @@ async def create_job(
     count, first, _ = await preview(company_id, mailing_filter, compose)
     if not count or first is None:
         raise ValidationError({"": NO_RECIPIENTS})
-    sql, params = candidates_sql(company_id, mailing_filter)
+    sql, params = await candidates_sql(company_id, mailing_filter)
     async for transaction in write_transactions():
         async with transaction:
             rows = await MailingJob.insert(
@@ -901,7 +942,7 @@ async def opted_in_page(
     are never split across pages: it holds at most `limit` rows, unless a single client alone
     has more (then the page is that client's)."""
     f = MailingFilter(**{**asdict(mailing_filter), "kind": "marketing"})
-    sql, params = candidates_sql(company_id, f, after_client=after_id)
+    sql, params = await candidates_sql(company_id, f, after_client=after_id)
 
     async def fetch(where: str, limit_sql: str, *extra_params: Any) -> list[dict]:
         rows = await MailingJob.raw(

@@ -222,13 +222,12 @@ class Order:
 
 def read_order(data: Mapping[str, Any]) -> Order:
     """The action and its value as a form sends them (checked by `start`)."""
-    columns = tuple(dict.fromkeys(many(data, "column")))
     return Order(
         action=text(data, "action"),
         status=text(data, "status"),
         group_id=parse_id(text(data, "group")),
         tag_id=parse_id(text(data, "tag")),
-        columns=columns if "column" in data or columns else DEFAULT_COLUMNS,
+        columns=tuple(dict.fromkeys(many(data, "column"))),
     )
 
 

@@ -6,6 +6,7 @@ portal.clients.bulk."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -109,7 +110,11 @@ async def confirm_page(request: Request, admin: Admin) -> Response:
         bulk.require(admin.actor(request), action)
     except ValidationError as error:
         return _message_page(selection, error.errors["action"], 422)
-    return await _confirm_page(request, admin, selection, bulk.read_order(data), {})
+    order = bulk.read_order(data)
+    # The columns of an export start as the usual ones; once the form is sent, as ticked.
+    return await _confirm_page(
+        request, admin, selection, replace(order, columns=order.columns or bulk.DEFAULT_COLUMNS), {}
+    )
 
 
 @post("/clients/bulk", name="admin:clients:bulk-start", permission=CLIENTS_BULK)

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_time
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -28,17 +29,18 @@ def asset(path: str) -> str:
 ISO_DATE = "%Y-%m-%d"
 
 
-def _date_style(context: Context) -> tuple[ZoneInfo, str]:
-    """(time zone, date format) of the company an admin page is about (the request's
-    `state.admin.company`, with its `timezone` and `date_format`); UTC and ISO dates
-    elsewhere."""
+def _date_style(context: Context) -> tuple[ZoneInfo, str | None]:
+    """(time zone, date format) of the page's company: an admin page's (the request's
+    `state.admin.company`) with the format staff chose; a client-area page's (`state.brand`)
+    with None: the client's language writes dates its own way (Babel). UTC elsewhere."""
     state = getattr(context.get("request"), "state", None)
-    company = getattr(getattr(state, "admin", None), "company", None)
+    admin_company = getattr(getattr(state, "admin", None), "company", None)
+    company = admin_company or getattr(state, "brand", None)
     try:
         zone = ZoneInfo(getattr(company, "timezone", "UTC"))
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    return zone, getattr(company, "date_format", ISO_DATE)
+    return zone, getattr(admin_company, "date_format", ISO_DATE) if admin_company else None
 
 
 def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -48,24 +50,32 @@ def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
 @pass_context
 def company_date(context: Context, value: date | None) -> str:
     """`{{ x | company_date }}`: a date, or the day of a moment in the company's time zone, in
-    the company's date format."""
+    the company's date format (admin area) or the way the page's language writes dates."""
     if value is None:
         return ""
     zone, date_format = _date_style(context)
     if isinstance(value, datetime):
         value = _in_zone(value, zone)
+    if date_format is None:
+        return format_date(value, "medium", locale=current_language.get())
     return value.strftime(date_format)
 
 
 @pass_context
 def company_datetime(context: Context, value: datetime | None, zone_name: bool = False) -> str:
-    """`{{ x | company_datetime }}`: a moment in the company's time zone and date format, to
-    the minute; `company_datetime(True)` adds the zone's abbreviation ("CET")."""
+    """`{{ x | company_datetime }}`: a moment in the company's time zone, to the minute, its
+    day written as `company_date` writes it; `company_datetime(True)` adds the zone's
+    abbreviation ("CET")."""
     if value is None:
         return ""
     zone, date_format = _date_style(context)
     moment = _in_zone(value, zone)
-    text = moment.strftime(f"{date_format} %H:%M")
+    if date_format is None:
+        language = current_language.get()
+        text = f"{format_date(moment, 'medium', locale=language)} "
+        text += format_time(moment, "short", locale=language)
+    else:
+        text = moment.strftime(f"{date_format} %H:%M")
     return f"{text} {moment.tzname()}" if zone_name else text
 
 

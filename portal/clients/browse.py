@@ -310,16 +310,17 @@ async def browse_clients(company_id: int, query: BrowseQuery) -> BrowseResult:
     )
 
 
-async def matching_client_ids(company_id: int, query: BrowseQuery) -> list[int]:
-    """Every client the view lists on all its pages (its tab and filters), by ID."""
+async def matching_clients(company_id: int, query: BrowseQuery) -> list[tuple[int, int]]:
+    """Every client the view lists on all its pages (its tab and filters), as (ID, number),
+    by ID."""
     conditions, args = filter_conditions(company_id, query)
     rows = await Client.raw(
-        f"SELECT c.id FROM client c WHERE {' AND '.join(conditions)} AND c.status = {{}} "  # noqa: S608
-        "ORDER BY c.id",
+        f"SELECT c.id, c.number FROM client c WHERE {' AND '.join(conditions)} "  # noqa: S608
+        "AND c.status = {} ORDER BY c.id",
         *args,
         query.tab,
     )
-    return [row["id"] for row in rows]
+    return [(row["id"], row["number"]) for row in rows]
 
 
 @dataclass(frozen=True)

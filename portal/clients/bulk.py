@@ -37,6 +37,7 @@ from portal.core.permissions import (
     CLIENTS_EDIT,
     CLIENTS_STATUS,
     CLIENTS_VIEW,
+    Forbidden,
 )
 from portal.jobs import services as jobs
 
@@ -142,27 +143,21 @@ def read_selection(data: Mapping[str, Any]) -> Selection:
 async def resolve(company_id: int, selection: Selection) -> list[tuple[int, int]]:
     """The selection's clients of the company now, as (ID, number) by ID: IDs of other
     companies, or of clients no longer there, are left out."""
+    if selection.scope == "all" and selection.source == "browse":
+        query = browse.read_browse_query(dict(parse_qsl(selection.view)))
+        return await browse.matching_clients(company_id, query)
     if selection.scope == "all":
-        params = dict(parse_qsl(selection.view))
-        if selection.source == "search":
-            query = browse.read_search_query(params)
-            matches = await search.find_clients(company_id, search.parse_query(query.q))
-            client_ids = matches.client_ids
-        else:
-            client_ids = await browse.matching_client_ids(
-                company_id, browse.read_browse_query(params)
-            )
+        query = browse.read_search_query(dict(parse_qsl(selection.view)))
+        client_ids = (await search.find_clients(company_id, search.parse_query(query.q))).client_ids
     else:
         client_ids = list(selection.client_ids)
-    found: list[tuple[int, int]] = []
-    async with read_transaction():
-        for start in range(0, len(client_ids), search.INDEX_BATCH):
-            rows = await Client.select(Client.id, Client.number).where(
-                Client.company == company_id,
-                Client.id.is_in(client_ids[start : start + search.INDEX_BATCH]),
-            )
-            found += [(row["id"], row["number"]) for row in rows]
-    return sorted(found)
+    if not client_ids:
+        return []
+    # At most MAX_POSTED posted, or search.MATCH_CAP matches: one statement.
+    rows = await Client.select(Client.id, Client.number).where(
+        Client.company == company_id, Client.id.is_in(client_ids)
+    )
+    return sorted((row["id"], row["number"]) for row in rows)
 
 
 async def handoff_query(company_id: int, selection: Selection) -> str:
@@ -258,7 +253,7 @@ async def _tag(company_id: int, tag_id: int | None) -> tags.TagView | None:
         return None
 
 
-async def describe(company_id: int, order: Order, count: int) -> str:
+async def job_title(company_id: int, order: Order, count: int) -> str:
     """The order in words, as the job's title: "Change status to Inactive: 12 clients"."""
     what = f"{count:,} {'client' if count == 1 else 'clients'}"
     if order.action == "status":
@@ -319,12 +314,13 @@ async def start(
     if len(clients) != confirmed:
         raise Changed(len(clients))
     if order.action == "delete":
-        assert actor.id is not None  # a staff member
+        if actor.kind != "staff" or actor.id is None:
+            raise Forbidden(CLIENTS_DELETE)  # only a staff member has a password to confirm
         await lifecycle.confirm_password(actor.id, password, actor.address)
     return await jobs.start(
         company_id,
         KIND,
-        await describe(company_id, order, len(clients)),
+        await job_title(company_id, order, len(clients)),
         {
             **order.payload(),
             "clients": [list(client) for client in clients],

@@ -199,6 +199,9 @@ class ClientSearch(Table):
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, unique=True)
     company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
     document = Text()
+    # The primary contact's last and first name as Browse sorts them (see search.name_key),
+    # compared byte by byte (COLLATE "C" on PostgreSQL).
+    name_key = Text(default="")
 
 
 class ClientSearchPending(Table):
@@ -269,3 +272,17 @@ class Segment(Table):
     filters = Varchar(length=500)
     created_by = Varchar(length=201, default="")  # the staff member's name, as it was
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientMerge(Table, tablename="client_merge"):
+    """A client merged into another (portal.clients.merge): its old ID leads to the kept
+    client. `merged_client_id` is not a foreign key (that client is gone) and is indexed (an
+    index of the migrations); the row goes with the kept client, and follows it when the kept
+    client is itself merged into a third."""
+
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade)
+    merged_client_id = Integer()
+    merged_code = Varchar(length=64)
+    kept = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade, index=True)
+    merged_by = Varchar(length=201, default="")  # who merged, by name as it was then
+    merged_at = Timestamptz(default=TimestamptzNow())

@@ -18,7 +18,7 @@ from portal.client_groups.services import (
     delete_group,
     update_field,
 )
-from portal.clients import bulk, counts, lifecycle, search, tags, users
+from portal.clients import bulk, counts, lifecycle, merge, search, tags, users
 from portal.clients.demo import load_demo
 from portal.clients.forms import client_details_of
 from portal.clients.services import get_client, set_marketing_opt_in, update_client
@@ -155,6 +155,17 @@ async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(compa
     await _assert_as_if_rebuilt()
     # Demo data, in bulk.
     await load_demo(120, company_id=company_id, seed=7)
+    await _assert_as_if_rebuilt()
+    # A merge: the duplicate's contacts, users and values move to the kept client, then it goes.
+    kept, duplicate = await Client.select(Client.id, Client.version).order_by(Client.id).limit(2)
+    await merge.merge_clients(
+        company_id,
+        kept["id"],
+        duplicate["id"],
+        kept_version=kept["version"],
+        merged_version=duplicate["version"],
+        actor=SYSTEM,
+    )
     await _assert_as_if_rebuilt()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -340,19 +340,18 @@ class Outcome:
 
     done: int = 0
     unchanged: int = 0
-    problems: list[jobs.Problem] | None = None
+    problems: list[jobs.Problem] = field(default_factory=list)
 
     def problem(self, number: int, message: str) -> None:
-        self.problems = [*(self.problems or []), jobs.Problem(number, "", message)]
+        self.problems.append(jobs.Problem(number, "", message))
 
 
-async def _codes(company_id: int, batch: Sequence[tuple[int, int]], lock: bool) -> dict[int, str]:
-    """The batch's clients still in the company, ID -> code (locked until commit for a
-    change)."""
+async def _codes(company_id: int, batch: Sequence[tuple[int, int]]) -> dict[int, str]:
+    """The batch's clients still in the company, ID -> code, locked until commit."""
     query = Client.select(Client.id, Client.code).where(
         Client.company == company_id, Client.id.is_in([client_id for client_id, _ in batch])
     )
-    return {row["id"]: row["code"] for row in await (locked(query) if lock else query)}
+    return {row["id"]: row["code"] for row in await locked(query)}
 
 
 async def _set_status(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, int]]) -> Outcome:
@@ -410,7 +409,7 @@ async def _set_tag(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, in
     tag = await _tag(run.company_id, order.tag_id)
     if tag is None:
         raise ValidationError({"tag": "The tag was deleted meanwhile."})
-    codes = await _codes(run.company_id, batch, lock=True)
+    codes = await _codes(run.company_id, batch)
     change = tags.add_to_clients if order.action == "add_tag" else tags.remove_from_clients
     changed = await change(tag, list(codes.items()), run.company_id, run.actor, log_activity=False)
     outcome = Outcome(done=len(codes), unchanged=len(codes) - len(changed))
@@ -443,11 +442,13 @@ async def _summary(run: jobs.JobRun, order: Order, *, ended: str = "") -> str:
     """What the job did, in a sentence: its message, and its line in the activity log."""
     done = f"{run.done:,} {'client' if run.done == 1 else 'clients'}"
     tag = await _tag(run.company_id, order.tag_id)
+    tag_name = tag.name if tag else ""
+    group_name = await _group_name(run.company_id, order.group_id) or ""
     did = {
         "status": f"set the status of {done} to {STATUSES.get(order.status, order.status)}",
-        "group": f"moved {done} to the group {await _group_name(run.company_id, order.group_id)}",
-        "add_tag": f"put the tag {tag.name if tag else ''} on {done}",
-        "remove_tag": f"took the tag {tag.name if tag else ''} off {done}",
+        "group": f"moved {done} to the group {group_name}",
+        "add_tag": f"put the tag {tag_name} on {done}",
+        "remove_tag": f"took the tag {tag_name} off {done}",
         "export": f"exported {done} as CSV",
         "delete": f"deleted {done}",
     }[order.action]
@@ -495,12 +496,12 @@ async def _change(run: jobs.JobRun, order: Order, clients: Sequence[tuple[int, i
                 outcome = await change(run, order, batch)
                 await run.step(
                     done=outcome.done,
-                    failed=len(outcome.problems or []),
+                    failed=len(outcome.problems),
                     checkpoint={
                         "next": position + len(batch),
                         "unchanged": unchanged + outcome.unchanged,
                     },
-                    problems=outcome.problems or [],
+                    problems=outcome.problems,
                 )
 
 
@@ -567,9 +568,9 @@ async def _export(run: jobs.JobRun, order: Order, clients: Sequence[tuple[int, i
                     async with transaction:
                         await run.step(
                             done=outcome.done,
-                            failed=len(outcome.problems or []),
+                            failed=len(outcome.problems),
                             checkpoint={"next": position + len(batch)},
-                            problems=outcome.problems or [],
+                            problems=outcome.problems,
                         )
         name = f"clients-{datetime.now(UTC).date().isoformat()}.csv"
         await run.save_result(name, jobs.local_chunks(path))

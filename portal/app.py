@@ -24,6 +24,7 @@ from portal.client_groups import routes as client_group_routes
 from portal.clients import browse_routes as client_browse_routes
 from portal.clients import bulk_routes as client_bulk_routes
 from portal.clients import contact_routes as client_contact_routes
+from portal.clients import merge_routes as client_merge_routes
 from portal.clients import profile_routes as client_profile_routes
 from portal.clients import routes as client_routes
 from portal.clients import segment_routes as client_segment_routes
@@ -123,6 +124,7 @@ def create_app() -> Litestar:
             *client_tag_routes.admin_handlers,
             *client_segment_routes.admin_handlers,
             *client_profile_routes.admin_handlers,
+            *client_merge_routes.admin_handlers,
             *client_user_routes.admin_handlers,
             *client_contact_routes.admin_handlers,
             *billing_routes.admin_handlers,

@@ -9,11 +9,14 @@ from piccolo.columns import ForeignKey
 from piccolo.conf.apps import Finder
 from piccolo.table import Table
 
+from portal.billing import services as billing
 from portal.client_groups.tables import ClientGroup
+from portal.clients import lifecycle, notes, users
 from portal.clients.services import ClientDetails, PhoneRow, create_client
-from portal.clients.tables import Client
+from portal.clients.tables import Client, Contact
 from portal.companies.services import accepted_currencies, get_company, set_currencies
 from portal.core.actors import SYSTEM, Actor
+from portal.core.db import write_transactions
 from portal.staff.services import create_staff
 
 PASSWORD = "Sturdy-horse-42"
@@ -65,6 +68,68 @@ async def make_client(
         marketing_opt_in=marketing_opt_in,
     )
     return await create_client(company_id, details, PASSWORD, Actor(kind="system"))
+
+
+async def add_records(
+    company_id: int, client_id: int, actor: Actor, *, login: str = "bill"
+) -> None:
+    """A USD invoice, a payment, a service, a sticky note, an email from staff, a billing
+    contact with a login of its own (username `login`) and an invitation not yet answered."""
+    await billing.create_invoice(
+        company_id,
+        client_id,
+        billing.InvoiceDetails(
+            description="Hosting",
+            amount="20.00",
+            currency="USD",
+            date_billed="2026-01-01",
+            date_due="2026-01-15",
+        ),
+        actor,
+    )
+    await billing.record_payment(
+        company_id,
+        client_id,
+        billing.PaymentDetails(amount="5.00", currency="USD", date_received="2026-01-02"),
+        actor,
+    )
+    await billing.create_service(
+        company_id,
+        client_id,
+        billing.ServiceDetails(
+            name="example.com",
+            package="Basic",
+            price="9.99",
+            currency="USD",
+            renewal_date="2026-02-01",
+        ),
+        actor,
+    )
+    await notes.add_note(company_id, client_id, notes.NoteDetails(title="VIP", sticky=True), actor)
+    await lifecycle.email_client(company_id, client_id, "Hello", "A message.", actor)
+    # A billing contact with a login of its own, and an invitation not yet answered.
+    async for transaction in write_transactions():
+        async with transaction:
+            bill = await users.add_user(
+                company_id,
+                username=login,
+                email=f"{login}@example.com",
+                name="Bill Payer",
+                password_hash=None,
+                language="en",
+            )
+            await users.add_member(bill, client_id, permissions=["invoices"])
+            await Contact.insert(
+                Contact(
+                    client=client_id,
+                    contact_type="billing",
+                    first_name="Bill",
+                    last_name="Payer",
+                    email=f"{login}@example.com",
+                    login=bill,
+                )
+            )
+    await users.invite(company_id, client_id, f"invited-{login}@example.com", ["invoices"], actor)
 
 
 async def accept_currencies(company_id: int, *codes: str) -> None:

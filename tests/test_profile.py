@@ -23,7 +23,6 @@ from portal.clients.tables import (
     Client,
     ClientAudit,
     ClientNote,
-    Contact,
     ContactNumber,
 )
 from portal.clients.users import owner_of
@@ -34,6 +33,7 @@ from portal.staff.tables import Staff, StaffWidgetState
 from profile_helpers import (
     PASSWORD,
     accept_currencies,
+    add_records,
     default_group,
     make_client,
     make_staff,
@@ -507,61 +507,7 @@ async def _client_with_everything(company_id: int) -> int:
     client_id = await make_client(
         company_id, custom={str(field_id): "Charles"}, marketing_opt_in=True
     )
-    await billing.create_invoice(
-        company_id,
-        client_id,
-        billing.InvoiceDetails(
-            description="Hosting",
-            amount="20.00",
-            currency="USD",
-            date_billed="2026-01-01",
-            date_due="2026-01-15",
-        ),
-        STAFF,
-    )
-    await billing.record_payment(
-        company_id,
-        client_id,
-        billing.PaymentDetails(amount="5.00", currency="USD", date_received="2026-01-02"),
-        STAFF,
-    )
-    await billing.create_service(
-        company_id,
-        client_id,
-        billing.ServiceDetails(
-            name="example.com",
-            package="Basic",
-            price="9.99",
-            currency="USD",
-            renewal_date="2026-02-01",
-        ),
-        STAFF,
-    )
-    await notes.add_note(company_id, client_id, notes.NoteDetails(title="VIP", sticky=True), STAFF)
-    await lifecycle.email_client(company_id, client_id, "Hello", "A message.", STAFF)
-    # A billing contact with a login of its own, and an invitation not yet answered.
-    async for transaction in write_transactions():
-        async with transaction:
-            bill = await users.add_user(
-                company_id,
-                username="bill",
-                email="bill@example.com",
-                name="Bill Payer",
-                password_hash=None,
-                language="en",
-            )
-            await users.add_member(bill, client_id, permissions=["invoices"])
-            await Contact.insert(
-                Contact(
-                    client=client_id,
-                    contact_type="billing",
-                    first_name="Bill",
-                    last_name="Payer",
-                    email="bill@example.com",
-                    login=bill,
-                )
-            )
-    await users.invite(company_id, client_id, "invited@example.com", ["invoices"], STAFF)
+    await add_records(company_id, client_id, STAFF)
     return client_id
 
 

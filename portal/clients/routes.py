@@ -19,6 +19,7 @@ from portal.clients.forms import (
     new_phone_row,
     read_client_details,
 )
+from portal.clients.merge_routes import merged_client_redirect
 from portal.clients.profile_routes import profile_context
 from portal.clients.services import ClientDetails, ClientView
 from portal.companies.services import accepted_currencies, get_company, internationalization
@@ -29,7 +30,7 @@ from portal.core.countries import (
     subdivision_name,
     subdivisions,
 )
-from portal.core.errors import Conflict, ValidationError
+from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.i18n import LANGUAGES, current_language
 from portal.core.ids import parse_id
 from portal.core.passwords import generate_password
@@ -116,8 +117,11 @@ async def add_client_submit(request: Request, admin: Admin) -> Response:
 
 
 @get("/clients/{client_id:int}", name="admin:clients:profile", permission=CLIENTS_VIEW)
-async def client_profile(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await services.get_client(admin.company.id, client_id)
+async def client_profile(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
+    try:
+        client = await services.get_client(admin.company.id, client_id)
+    except NotFound:
+        return await merged_client_redirect(request, admin, client_id)  # or NotFound again
     language = admin.staff.language
     return Template(
         "admin/clients/profile.html",

@@ -249,3 +249,31 @@ async def test_postgres_plans_every_statement_for_its_values(company_id):
     by its creation-date index and sort it however narrow the client-number bounds are."""
     rows = await Client.raw("SHOW plan_cache_mode")
     assert rows == [{"plan_cache_mode": "force_custom_plan"}]
+
+
+async def test_browse_sorts_names_among_their_letters_whatever_the_accents(
+    admin_client, company_id
+):
+    """Álvaro between Alvarez and Amador, Édouard among the Es, Zänker among the Zs, on both
+    engines: the name's collation key beside the search document."""
+    from profile_helpers import make_client as make_named_client
+
+    people = [
+        ("Zoe", "Zänker"),
+        ("Ana", "Amador"),
+        ("Étienne", "Dupont"),
+        ("Luis", "Álvaro"),
+        ("Eva", "Alvarez"),
+        ("Emil", "Eckert"),
+        ("Éric", "Édouard"),
+        ("Zack", "Young"),
+    ]
+    for first, last in people:
+        await make_named_client(company_id, first_name=first, last_name=last)
+    expected = ["Alvarez", "Álvaro", "Amador", "Dupont", "Eckert", "Édouard", "Young", "Zänker"]
+    for direction, order in [("asc", expected), ("desc", expected[::-1])]:
+        page = await admin_client.get(
+            "/admin/clients", params={"sort": "name", "dir": direction}
+        )
+        shown = sorted(people, key=lambda person: page.text.index(f"{person[0]} {person[1]}"))
+        assert [last for _, last in shown] == order

@@ -30,13 +30,19 @@ DIRECTIONS = ("asc", "desc")
 # name, then client ID; it is cut group by group (see _rows_by_group).
 SORTS = {
     "id": ("c.number", "c.id"),
-    "name": ("lower(ct.last_name)", "lower(ct.first_name)", "ct.client"),
+    "name": ("cs.name_key", "cs.client"),
     "company": ("lower(ct.company)", "ct.client"),
     "email": ("lower(ct.email)", "ct.client"),
     "group": ("c.number", "c.id"),
     "created": ("c.created_at", "c.id"),
 }
-CONTACT_SORTS = {"name", "company", "email"}  # the sorts by a column of the primary contact
+# The sorts by a column of the primary contact, and by the name's collation key (which sits
+# beside the client's search document): {sort: (the table as `ct` or `cs`, how it joins)}.
+JOINED_SORTS = {
+    "company": ("contact ct", "ct.client = c.id AND ct.contact_type = 'primary'"),
+    "email": ("contact ct", "ct.client = c.id AND ct.contact_type = 'primary'"),
+    "name": ("client_search cs", "cs.client = c.id AND cs.company = c.company"),
+}
 SUGGESTIONS = 8  # results under the header search box
 LAST_YEAR = 9999  # dates of filters come before it
 
@@ -46,6 +52,8 @@ _ROW_SELECT = (
     "FROM client c "
     "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
     'JOIN client_group g ON g.id = c."group" '
+    # The name's collation key, for Browse's name sort (every client has its search row).
+    "LEFT JOIN client_search cs ON cs.client = c.id "
 )
 
 
@@ -366,19 +374,21 @@ class _Window:
 
     def _slice(self, order: str, needed: int) -> str:
         """The query of the slice's client IDs; `needed` rows of the order lead to it."""
-        contact = "AND ct.client = c.id AND ct.contact_type = 'primary' "
-        if self.query.sort not in CONTACT_SORTS:
-            source, contact = "client c", ""
-        elif needed * self.in_company < self.in_tab * self.in_tab:
-            # Reading contacts in sort order until the slice is complete costs about
-            # in_company / in_tab rows for each row needed, less than sorting every match:
-            # walk the sort's contact index. CROSS JOIN keeps SQLite from starting at the
-            # client side and sorting (PostgreSQL plans the join either way).
-            source = "contact ct CROSS JOIN client c"
+        if self.query.sort not in JOINED_SORTS:
+            source, joined = "client c", ""
         else:
-            source = "client c JOIN contact ct ON TRUE"
+            table, condition = JOINED_SORTS[self.query.sort]
+            joined = f"AND {condition} "
+            if needed * self.in_company < self.in_tab * self.in_tab:
+                # Reading rows in sort order until the slice is complete costs about
+                # in_company / in_tab rows for each row needed, less than sorting every
+                # match: walk the sort's index. CROSS JOIN keeps SQLite from starting at the
+                # client side and sorting (PostgreSQL plans the join either way).
+                source = f"{table} CROSS JOIN client c"
+            else:
+                source = f"client c JOIN {table} ON TRUE"
         return (
-            f"SELECT c.id FROM {source} WHERE {self.where} AND c.status = {{}} {contact}"  # noqa: S608
+            f"SELECT c.id FROM {source} WHERE {self.where} AND c.status = {{}} {joined}"  # noqa: S608
             f"ORDER BY {order} LIMIT {{}} OFFSET {{}}"
         )
 

@@ -97,6 +97,36 @@ def _placeholders(count: int) -> str:
     return ", ".join(["{}"] * count)
 
 
+# Letters that Unicode does not decompose into a base letter and a mark.
+_FOLDED_LETTERS = str.maketrans(
+    {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+NAME_KEY_LENGTH = 200
+
+
+def collation_key(text: str) -> str:
+    """A name as Browse sorts it: case and accents folded away ("Álvaro" → "alvaro",
+    "Zänker" → "zanker", "Straße" → "strasse"), so that names sort among their letters in
+    every language the portal speaks; compared byte by byte."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(char for char in folded if not unicodedata.combining(char))
+    return bare.translate(_FOLDED_LETTERS).strip()
+
+
+def name_key(last_name: str, first_name: str) -> str:
+    """Last name, then first name: the unit separator sorts before every letter."""
+    return f"{collation_key(last_name)}\x1f{collation_key(first_name)}"[:NAME_KEY_LENGTH]
+
+
+async def _name_keys(client_ids: Sequence[int]) -> dict[int, str]:
+    rows = await Client.raw(
+        "SELECT client, first_name, last_name FROM contact "  # noqa: S608
+        f"WHERE client IN ({_placeholders(len(client_ids))}) AND contact_type = 'primary'",
+        *client_ids,
+    )
+    return {row["client"]: name_key(row["last_name"], row["first_name"]) for row in rows}
+
+
 async def _account_values(client_ids: Sequence[int]) -> tuple[dict[int, int], list[Value]]:
     """Which of the clients exist, with their company, and their client IDs."""
     rows = await Client.raw(
@@ -197,18 +227,25 @@ async def index_clients(client_ids: Sequence[int]) -> None:
                 values[client_id].append(value)
         if not values:
             continue
+        keys = await _name_keys(batch)
         rows = [
-            (client_id, companies[client_id], build_document(client_values))
+            (
+                client_id,
+                companies[client_id],
+                build_document(client_values),
+                keys.get(client_id, ""),
+            )
             for client_id, client_values in values.items()
         ]
         # An unchanged document is not rewritten: no work for the engine's index either.
         await ClientSearch.raw(
-            "INSERT INTO client_search (client, company, document) "  # noqa: S608
-            f"VALUES {', '.join(['({}, {}, {})'] * len(rows))} "
-            "ON CONFLICT (client) DO UPDATE "
-            "SET company = excluded.company, document = excluded.document "
+            "INSERT INTO client_search (client, company, document, name_key) "  # noqa: S608
+            f"VALUES {', '.join(['({}, {}, {}, {})'] * len(rows))} "
+            "ON CONFLICT (client) DO UPDATE SET company = excluded.company, "
+            "document = excluded.document, name_key = excluded.name_key "
             "WHERE client_search.document <> excluded.document "
-            "OR client_search.company <> excluded.company",
+            "OR client_search.company <> excluded.company "
+            "OR client_search.name_key <> excluded.name_key",
             *(value for row in rows for value in row),
         )
 

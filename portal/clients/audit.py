@@ -4,6 +4,10 @@ and its line are saved together or not at all. Passwords never appear: only "pas
 
 `client_id` is a plain integer, not a foreign key: when a client is deleted, its history goes with
 it (it holds personal data) and one line remains, naming only the client ID and who deleted it.
+
+Every change of a client passes through here, so its event (portal.events: client.created,
+client.updated, client.status_changed, client.deleted, client.anonymised, contact.*) is
+emitted here too, in the same transaction (see `_events_of`).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from portal.activity import services as activity
 from portal.client_groups.tables import ClientGroup
-from portal.clients.tables import ClientAudit
+from portal.clients.tables import CLIENT_STATUSES, ClientAudit
 from portal.core.db import insert_rows, read_transaction
 from portal.core.pagination import Page
+from portal.events import services as events
 from portal.staff.tables import Staff
 
 if TYPE_CHECKING:
@@ -75,6 +80,76 @@ def _activity_line(client_code: str, changes: list[Change]) -> tuple[str, bool]:
     return f"Client {client_code}: {'; '.join(parts)}.", True
 
 
+# --- the events of changes (portal.events) ----------------------------------------------------
+
+# The field of the lines of a client's creation (record_created) and of its end: anonymised
+# (the new value "anonymised"), or deleted (by Delete Client, a bulk delete, a merge).
+CLIENT = "Client"
+ANONYMISED = "anonymised"
+STATUS = "Status"
+CONTACT = "Contact"  # the field of the lines of a contact's creation ("" → …) and deletion
+STATUS_CODES = {code.capitalize(): code for code in CLIENT_STATUSES}  # "Active" → "active"
+# Lines that record something done for or about a client rather than a change of its details
+# (mail from staff, notes, billing, the account's users, sign-ins): no client.updated. Any other
+# line is a change of its details, so a new kind of line emits one event too many, never one
+# too few. "Email" is also the field of the client's address: a message from staff is told
+# apart by its empty old value (an address is never empty).
+NOT_DETAILS = frozenset(
+    {
+        "Email",
+        "Note",
+        "Note title",
+        "Note sticky",
+        "Invoice",
+        "Payment",
+        "Credit",
+        "Service",
+        "User",
+        "Owner",
+        "Invitation",
+        "Login as Client",
+        "Two-factor authentication",
+    }
+)
+NOT_DETAILS_PREFIX = "Permissions of user "
+
+
+def _is_detail(field: str, old: str) -> bool:
+    if field == "Email":
+        return bool(old)
+    return field not in NOT_DETAILS and not field.startswith(NOT_DETAILS_PREFIX)
+
+
+def _events_of(
+    client_id: int, client_code: str, changes: list[Change], contact_id: int | None
+) -> list[events.Emitted]:
+    """The events of an audited change: of the contact `contact_id` (a billing or other
+    contact) when given, else of the client. Their data names what changed, never values."""
+    about: dict[str, Any] = {"client": events.client_ref(client_id, client_code)}
+    if contact_id is not None:
+        about["contact"] = {"id": contact_id}
+        if any(field == CONTACT and new == "deleted" for field, _, new in changes):
+            return [("contact.deleted", about)]
+        if any(field == CONTACT and not old for field, old, _ in changes):
+            return [("contact.created", about)]
+        # The contact's lines are "Billing contact Bill Payer: Email": the field is the end.
+        names = [field.rpartition(": ")[2] for field, _, _ in changes]
+        return [("contact.updated", {**about, "changes": list(dict.fromkeys(names))})]
+    emitted: list[events.Emitted] = []
+    updated: list[str] = []
+    for field, old, new in changes:
+        if field == CLIENT:
+            emitted.append(("client.anonymised" if new == ANONYMISED else "client.deleted", about))
+        elif field == STATUS:
+            status = {"old": STATUS_CODES.get(old, old), "new": STATUS_CODES.get(new, new)}
+            emitted.append(("client.status_changed", {**about, "status": status}))
+        elif _is_detail(field, old) and field not in updated:
+            updated.append(field)
+    if updated:
+        emitted.append(("client.updated", {**about, "changes": updated}))
+    return emitted
+
+
 async def record(
     company_id: int,
     client_id: int,
@@ -83,12 +158,15 @@ async def record(
     changes: list[Change],
     *,
     log_activity: bool = True,
+    contact_id: int | None = None,
 ) -> None:
-    """Writes one line per change, and (`log_activity`) one line in the company's activity
-    log; a bulk action logs one line for all its clients instead. Call inside the write
-    transaction of the change."""
+    """Writes one line per change, its events, and (`log_activity`) one line in the company's
+    activity log; a bulk action logs one line for all its clients instead. `contact_id`: the
+    changes are of that billing or other contact. Call inside the write transaction of the
+    change."""
     if not changes:
         return
+    await events.emit_many(company_id, _events_of(client_id, client_code, changes, contact_id))
     if log_activity:
         summary, linked = _activity_line(client_code, changes)
         await activity.record(
@@ -120,8 +198,13 @@ async def record_created(
     *,
     log_activity: bool = True,
 ) -> None:
-    """The line of each new client (ID, code), with multi-row INSERTs, and (`log_activity`) a
-    line each in the company's activity log; an import logs one line for all instead."""
+    """The line and the client.created event of each new client (ID, code), with multi-row
+    INSERTs, and (`log_activity`) a line each in the company's activity log; an import logs
+    one line for all instead."""
+    await events.emit_many(
+        company_id,
+        [("client.created", {"client": events.client_ref(*client)}) for client in clients],
+    )
     if log_activity:
         for client_id, code in clients:
             summary, _ = _activity_line(code, [("Client", "", "created")])
@@ -245,8 +328,7 @@ async def staff_names(staff_ids: set[int | None]) -> dict[int, str]:
         Staff.id.is_in(ids)
     )
     return {
-        row["id"]: f"{row['first_name']} {row['last_name']}".strip() or row["email"]
-        for row in rows
+        row["id"]: f"{row['first_name']} {row['last_name']}".strip() or row["email"] for row in rows
     }
 
 

@@ -392,7 +392,9 @@ async def add_contact(
                 await insert_numbers(contact_id, checked.numbers)
                 if details.marketing_opt_in:
                     await _record_consent(client_id, contact_id, True, actor, "admin-add-contact")
-                await audit.record(company_id, client_id, client["code"], actor, changes)
+                await audit.record(
+                    company_id, client_id, client["code"], actor, changes, contact_id=contact_id
+                )
     except Exception as error:
         if duplicate := _duplicate_username(error):
             raise duplicate from None
@@ -521,7 +523,9 @@ async def update_contact(
                     await _record_consent(
                         client_id, contact_id, details.marketing_opt_in, actor, "admin-edit-contact"
                     )
-                await audit.record(company_id, client_id, client["code"], actor, changes)
+                await audit.record(
+                    company_id, client_id, client["code"], actor, changes, contact_id=contact_id
+                )
     except Exception as error:
         if duplicate := _duplicate_username(error):
             raise duplicate from None
@@ -619,4 +623,6 @@ async def delete_contact(company_id: int, client_id: int, contact_id: int, actor
                 raise NotFound()
             if (user_id := deleted[0]["login"]) is not None:
                 await _take_login(client_id, user_id)
-            await audit.record(company_id, client_id, client["code"], actor, changes)
+            await audit.record(
+                company_id, client_id, client["code"], actor, changes, contact_id=contact_id
+            )

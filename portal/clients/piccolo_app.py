@@ -52,7 +52,12 @@ APP_CONFIG = AppConfig(
         ClientTag,
         Segment,
     ],
-    migration_dependencies=["portal.client_groups.piccolo_app", "portal.companies.piccolo_app"],
+    # The events app: consent records emit events through a trigger of these migrations.
+    migration_dependencies=[
+        "portal.client_groups.piccolo_app",
+        "portal.companies.piccolo_app",
+        "portal.events.piccolo_app",
+    ],
 )
 
 # Search documents follow every write: each write transaction rebuilds those the triggers

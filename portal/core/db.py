@@ -53,6 +53,7 @@ APPS = [
     "portal.core.piccolo_app",
     "portal.companies.piccolo_app",
     "portal.jobs.piccolo_app",
+    "portal.events.piccolo_app",
     "portal.security.piccolo_app",
     "portal.staff.piccolo_app",
     "portal.client_groups.piccolo_app",

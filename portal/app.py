@@ -57,6 +57,8 @@ from portal.security.web import SecurityStep, security_step_handler
 from portal.staff import members_routes as staff_members_routes
 from portal.staff import routes as staff_routes
 from portal.staff.access import STAFF_AREA, provide_admin, require_staff
+from portal.webhooks import routes as webhook_routes
+from portal.webhooks import worker as webhook_worker
 
 logger = logging.getLogger("portal")
 
@@ -98,12 +100,13 @@ def create_app() -> Litestar:
         await db.start()
         task = asyncio.create_task(_housekeeping(store))
         job_runner = asyncio.create_task(jobs.run_forever())
+        webhooks = asyncio.create_task(webhook_worker.server_worker())
         # Plugins' background work (e.g. the mass mailer's worker), stopped with the server.
         plugin_tasks = [asyncio.create_task(run()) for run in plugins.background_tasks()]
         try:
             yield
         finally:
-            for running in (task, job_runner, *plugin_tasks):
+            for running in (task, job_runner, webhooks, *plugin_tasks):
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
@@ -132,6 +135,7 @@ def create_app() -> Litestar:
             *mail_routes.admin_handlers,
             *activity_routes.admin_handlers,
             *api_routes.admin_handlers,
+            *webhook_routes.admin_handlers,
             *job_routes.admin_handlers,
             *import_routes.admin_handlers,
             *plugins.admin_handlers(),

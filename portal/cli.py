@@ -330,14 +330,16 @@ def clients_recount() -> None:
 
 
 def _add_commands() -> None:
-    """`portal api-key …`, `portal import …`, and the commands plugins bring (e.g. `portal
-    mailer run`)."""
+    """`portal api-key …`, `portal import …`, `portal webhooks run`, and the commands plugins
+    bring (e.g. `portal mailer run`)."""
     from portal import plugins
     from portal.api.cli import api_key_command
     from portal.imports.cli import import_command
+    from portal.webhooks.worker import webhooks_command
 
     main.add_command(api_key_command)
     main.add_command(import_command)
+    main.add_command(webhooks_command)
     for command in plugins.cli_commands():
         main.add_command(command)
 

@@ -60,6 +60,11 @@ class Settings:
     header_seconds: float  # longest a request's head may take to arrive
     body_seconds: float  # longest a request's body may take to arrive
     debug: bool
+    development: bool  # PORTAL_ENV=development: defaults meant for a developer's own machine
+    webhooks_in_server: bool  # `portal serve` delivers webhooks itself
+    webhook_retry_seconds: float  # the first retry of a failed delivery; doubles each time
+    webhook_max_attempts: int
+    webhook_lease_seconds: float  # after this, a claim of a worker that stopped is taken over
 
 
 def _secret_key(var_dir: Path) -> str:
@@ -94,6 +99,15 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
+def _count(name: str, default: int, maximum: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.strip().isdigit() or not 1 <= int(value) <= maximum:
+        raise SystemExit(f"{name} must be a whole number from 1 to {maximum}, not {value!r}")
+    return int(value)
+
+
 @cache
 def get_settings() -> Settings:
     var_dir = Path(os.environ.get("PORTAL_VAR_DIR", "var")).resolve()
@@ -122,4 +136,9 @@ def get_settings() -> Settings:
         header_seconds=_seconds("PORTAL_HEADER_SECONDS", 10),
         body_seconds=_seconds("PORTAL_BODY_SECONDS", 30),
         debug=_flag("PORTAL_DEBUG"),
+        development=os.environ.get("PORTAL_ENV", "production").strip().lower() == "development",
+        webhooks_in_server=_flag("PORTAL_WEBHOOKS_IN_SERVER", default=True),
+        webhook_retry_seconds=_seconds("PORTAL_WEBHOOKS_RETRY_SECONDS", 30),
+        webhook_max_attempts=_count("PORTAL_WEBHOOKS_MAX_ATTEMPTS", 8, 20),
+        webhook_lease_seconds=_seconds("PORTAL_WEBHOOKS_LEASE_SECONDS", 60),
     )

@@ -63,6 +63,7 @@ APPS = [
     "portal.client_area.piccolo_app",
     "portal.api.piccolo_app",
     "portal.activity.piccolo_app",
+    "portal.webhooks.piccolo_app",
 ]
 # Plugins' apps come last: they may depend on any core app, never the other way round.
 from portal.plugins import piccolo_apps as _plugin_apps  # noqa: E402

@@ -36,6 +36,7 @@ CLIENT_GROUPS = "settings.client_groups"
 COMPANY_SETTINGS = "settings.company"
 STAFF_MANAGE = "settings.staff"
 API_KEYS = "settings.api_keys"
+WEBHOOKS = "settings.webhooks"
 COMPANIES_ADD = "system.companies"
 OUTBOX_READ = "tools.outbox"
 ACTIVITY_READ = "tools.activity"
@@ -60,6 +61,7 @@ CORE_PERMISSIONS = (
     Permission(COMPANY_SETTINGS, "Settings", "Company settings (general, clients, billing)"),
     Permission(STAFF_MANAGE, "Settings", "Staff members and staff groups"),
     Permission(API_KEYS, "Settings", "API keys"),
+    Permission(WEBHOOKS, "Settings", "Webhooks (where events go, their secrets and deliveries)"),
     Permission(COMPANIES_ADD, "Settings", "Add companies"),
     Permission(OUTBOX_READ, "Tools", "Read the outbox (it holds password links)"),
     Permission(ACTIVITY_READ, "Tools", "Read the activity log"),

@@ -1,0 +1,87 @@
+"""Webhook endpoints, their deliveries and attempts. Self-contained: the tables as they are at
+this migration."""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+ID = "2026-12-05T04:00:00:000002"
+VERSION = "1.38.0"
+DESCRIPTION = "Webhook endpoints, deliveries and attempts"
+
+
+class Company(Table, tablename="company", schema=None):
+    id = Serial(primary_key=True)
+
+
+class Event(Table, tablename="event", schema=None):
+    id = Serial(primary_key=True)
+
+
+class WebhookEndpoint(Table, tablename="webhook_endpoint"):
+    company = ForeignKey(references=Company, null=False, on_delete=OnDelete.cascade, index=True)
+    url = Varchar(length=2000)
+    description = Varchar(length=255, default="")
+    event_types = Text(default="")
+    secret = Text()
+    previous_secret = Text(default="")
+    previous_secret_until = Timestamptz(null=True, default=None)
+    enabled = Boolean(default=True)
+    failed_deliveries = Integer(default=0)
+    disabled_at = Timestamptz(null=True, default=None)
+    disabled_reason = Varchar(length=255, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class WebhookDelivery(Table, tablename="webhook_delivery"):
+    endpoint = ForeignKey(
+        references=WebhookEndpoint, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    event = ForeignKey(references=Event, null=False, on_delete=OnDelete.cascade, index=True)
+    status = Varchar(length=10, default="pending")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    claimed_by = Varchar(length=40, null=True, default=None)
+    claimed_at = Timestamptz(null=True, default=None)
+    response_code = Integer(null=True, default=None)
+    error = Varchar(length=500, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class WebhookAttempt(Table, tablename="webhook_attempt"):
+    delivery = ForeignKey(
+        references=WebhookDelivery, null=False, on_delete=OnDelete.cascade, index=True
+    )
+    attempted_at = Timestamptz(default=TimestamptzNow())
+    response_code = Integer(null=True, default=None)
+    response_excerpt = Text(default="")
+    error = Varchar(length=500, default="")
+    duration_ms = Integer(default=0)
+
+
+# Workers look for pending deliveries that are due.
+INDEXES = ["CREATE INDEX webhook_delivery_due ON webhook_delivery (status, next_attempt_at)"]
+
+
+async def forwards():
+    manager = MigrationManager(migration_id=ID, app_name="webhooks", description=DESCRIPTION)
+
+    async def create_tables():
+        for table in (WebhookEndpoint, WebhookDelivery, WebhookAttempt):
+            await table.create_table()
+        for statement in INDEXES:
+            await Table.raw(statement)
+
+    manager.add_raw(create_tables)
+    return manager

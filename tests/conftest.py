@@ -26,6 +26,8 @@ os.environ["PORTAL_SECRET_KEY"] = "test-secret-key-not-for-production-0123456789
 os.environ.setdefault("PORTAL_DATABASE_URL", f"sqlite:///{_VAR_DIR}/test.sqlite3")
 os.environ.pop("PORTAL_SMTP_URL", None)
 os.environ.pop("PORTAL_REDIS_URL", None)
+# Tests deliver webhooks with workers of their own (in the test, or `portal webhooks run`).
+os.environ["PORTAL_WEBHOOKS_IN_SERVER"] = "0"
 
 import httpx  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402

@@ -60,6 +60,7 @@ SYNONYMS = {
     "town": "city",
     "countrycode": "country",
     "state": "state",
+    "statecode": "state",
     "province": "state",
     "region": "state",
     "zip": "zip",
@@ -90,6 +91,30 @@ SYNONYMS = {
     "emailoptin": "marketing_opt_in",
     "newsletter": "marketing_opt_in",
 }
+# Statuses other systems give clients, as the portal's: WHMCS's Closed, FOSSBilling's suspended
+# and canceled clients cannot log in, as the portal's inactive ones.
+STATUS_WORDS = {
+    **{key: key for key in STATUSES},
+    **{label.casefold(): key for key, label in STATUSES.items()},
+    "closed": "inactive",
+    "suspended": "inactive",
+    "canceled": "inactive",
+    "cancelled": "inactive",
+}
+# Headers that mark another system's client export (as written, case aside): WHMCS's Clients
+# report (Reports > Clients, exported as CSV) and Blesta's CSV import format (Import Manager).
+SYSTEM_HEADERS = {
+    "WHMCS": {
+        "company name",
+        "phone number",
+        "postcode",
+        "client group id",
+        "creation date",
+        "credit",
+    },
+    "Blesta": {"state_code", "postal_code", "country_code"},
+}
+SYSTEM_MARKS_NEEDED = 3
 MAX_NUMBER_DIGITS = 9  # a client number is a 32-bit integer
 TRUE_WORDS = {"yes", "y", "true", "1", "x", "on", "ja", "si", "sí"}
 FALSE_WORDS = {"no", "n", "false", "0", "off", "nein", ""}
@@ -104,6 +129,14 @@ LANGUAGE_NAMES = {
 def fold(header: str) -> str:
     """A header compared loosely: lower-case letters and digits only ("E-Mail" -> "email")."""
     return re.sub(r"[^0-9a-z]", "", header.casefold())
+
+
+def recognised_system(header: list[str]) -> str | None:
+    """The system whose client export the header looks like: the one with most of its marks
+    there, at least SYSTEM_MARKS_NEEDED."""
+    names = {name.strip().casefold() for name in header}
+    found = max(SYSTEM_HEADERS, key=lambda system: len(SYSTEM_HEADERS[system] & names))
+    return found if len(SYSTEM_HEADERS[found] & names) >= SYSTEM_MARKS_NEEDED else None
 
 
 def targets(custom_labels: list[str]) -> dict[str, str]:
@@ -242,9 +275,7 @@ def read_row(
             setattr(details, target, bool(flag))
         elif target == "status":
             if value:
-                status = next(
-                    (k for k, v in STATUSES.items() if value.casefold() in {k, v.casefold()}), ""
-                )
+                status = STATUS_WORDS.get(value.casefold(), "")
                 if not status:
                     problems[target] = f'Write Active, Inactive or Fraud, not "{value}".'
         elif target == "client_id":

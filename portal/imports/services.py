@@ -49,6 +49,7 @@ from portal.imports.fields import (
     auto_mapping,
     check_mapping,
     read_row,
+    recognised_system,
     targets,
 )
 from portal.imports.reading import CsvFormat, CsvReader, Row, count_rows, detect_format
@@ -82,6 +83,11 @@ class Preview:
 
     def samples(self, index: int) -> list[str]:
         return [row[index] for row in self.rows if index < len(row) and row[index].strip()]
+
+    @property
+    def system(self) -> str | None:
+        """The system whose client export the file looks like (WHMCS, Blesta), if any."""
+        return recognised_system(self.header)
 
 
 def _read_head(path: Path) -> dict[str, Any]:
@@ -561,7 +567,8 @@ async def _taken_codes(company_id: int, codes: list[str]) -> set[str]:
     return {row["code"] for row in rows}
 
 
-async def _lookups(company_id: int) -> Lookups:
+async def lookups_of(company_id: int) -> Lookups:
+    """What an import's rows are read against: the company's defaults, groups and rules."""
     company = await get_company(company_id)
     groups = await list_groups(company_id, with_counts=False)
     lookups = Lookups(
@@ -581,6 +588,6 @@ async def _lookups(company_id: int) -> Lookups:
 @jobs.handles(KIND, permission=CLIENTS_IMPORT)
 async def run_import(run: jobs.JobRun) -> str:
     run.actor.require(CLIENTS_IMPORT, CLIENTS_EDIT)
-    lookups = await _lookups(run.company_id)
+    lookups = await lookups_of(run.company_id)
     async with jobs.local_copy(run.payload["file_id"]) as path:
         return await ImportRun(run, path, lookups)()

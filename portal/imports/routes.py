@@ -18,7 +18,7 @@ from litestar.response import Template
 from portal.core.errors import ValidationError
 from portal.core.permissions import CLIENTS_IMPORT
 from portal.core.web import form_data, redirect
-from portal.imports import services
+from portal.imports import services, systems
 from portal.imports.fields import ACCOUNT_TARGETS, CUSTOM
 from portal.jobs import services as jobs
 from portal.staff.access import Admin
@@ -31,7 +31,7 @@ async def _start_page(admin: Admin, errors: dict[str, str] | None = None) -> Tem
     context = {
         "page_title": "Import Clients",
         "errors": errors or {},
-        "recent": await jobs.recent(admin.company.id, [services.KIND]),
+        "recent": await jobs.recent(admin.company.id, [services.KIND, *systems.KINDS.values()]),
         "max_megabytes": services.MAX_FILE_BYTES // (1024 * 1024),
     }
     return Template("admin/imports/start.html", context=context, status_code=422 if errors else 200)

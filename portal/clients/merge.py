@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from piccolo.columns import Column, ForeignKey
+from piccolo.columns.combination import Where
 from piccolo.conf.apps import Finder
 from piccolo.table import Table
 
@@ -129,6 +130,11 @@ COUNTED: tuple[tuple[str, type[Table], Column, Column | None], ...] = (
 )
 
 
+def _not_held_by_kept(table: type[Table], column: Column, key: Column, kept_id: int) -> Where:
+    """The rows whose key (a tag, a field, a user…) the kept client does not hold already."""
+    return key.not_in(table.select(key).where(column == kept_id))
+
+
 def _refuse_same(kept_id: int, merged_id: int) -> None:
     if kept_id == merged_id:
         raise ValidationError({"": MERGED_INTO_ITSELF})
@@ -148,7 +154,7 @@ async def preview(company_id: int, kept_id: int, merged_id: int, actor: Actor) -
         for label, table, column, key in COUNTED:
             moving = table.count().where(column == merged_id)
             if key is not None:
-                moving = moving.where(key.not_in(table.select(key).where(column == kept_id)))
+                moving = moving.where(_not_held_by_kept(table, column, key, kept_id))
             records.append(
                 Records(label, await table.count().where(column == kept_id), await moving)
             )
@@ -307,9 +313,7 @@ async def _move_users(kept_id: int, merged_id: int) -> None:
         AccountMember.user, AccountMember.owner, AccountMember.permissions
     ).where(
         AccountMember.client == merged_id,
-        AccountMember.user.not_in(
-            AccountMember.select(AccountMember.user).where(AccountMember.client == kept_id)
-        ),
+        _not_held_by_kept(AccountMember, AccountMember.client, AccountMember.user, kept_id),
     )
     for member in members:
         permissions = (
@@ -335,8 +339,7 @@ async def _move_records(kept_id: int, merged_id: int, merged_primary_id: int) ->
             )
         move = table.update({column: kept_id}).where(column == merged_id)
         if key_name := ONCE_PER_KEY.get(table):
-            key = getattr(table, key_name)
-            move = move.where(key.not_in(table.select(key).where(column == kept_id)))
+            move = move.where(_not_held_by_kept(table, column, getattr(table, key_name), kept_id))
         await move
 
 

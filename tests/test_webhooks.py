@@ -24,8 +24,8 @@ import pytest
 from conftest import _VAR_DIR, PROJECT_DIR, csrf_from, login_staff
 from portal.billing import services as billing
 from portal.client_area import services as client_area
-from portal.client_groups.services import FieldDetails, create_field
-from portal.clients import contacts, lifecycle, notes, users
+from portal.client_groups.services import FieldDetails, GroupDetails, create_field, create_group
+from portal.clients import bulk, contacts, lifecycle, merge, notes, tags, users
 from portal.clients.contacts import ContactDetails
 from portal.clients.forms import client_details_of
 from portal.clients.services import custom_values, get_client, set_marketing_opt_in, update_client
@@ -37,6 +37,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.permissions import Forbidden
 from portal.events.services import EVENT_TYPES
 from portal.events.tables import Event
+from portal.jobs import services as jobs
 from portal.plugins.mass_mailer import services as mailer
 from portal.staff.services import create_staff
 from portal.webhooks import services
@@ -419,10 +420,44 @@ async def test_every_client_write_path_emits_its_events(company_id):
     )
     await users.invite(company_id, ada, "someone@example.com", ["invoices"], SYSTEM)
     assert await emitted() == []
-    # Delete Client: one event; its contacts go with it without events of their own.
+    # Bulk actions, each a job: status, group and tag of each client, one event per client.
     staff_id = await create_staff(
         email="d@example.com", password=PASSWORD, company_ids=[company_id]
     )
+    bulk_actor = Actor(kind="staff", id=staff_id, name="D")
+    both = bulk.Selection("browse", "", "ids", (ada, grace))
+    resellers = await create_group(company_id, GroupDetails(name="Resellers"), SYSTEM)
+    tag_id = await tags.create_tag(company_id, "VIP", "red", SYSTEM)
+    for order, expected in (
+        (bulk.Order("status", status="fraud"), "client.status_changed"),
+        (bulk.Order("group", group_id=resellers), "client.updated"),
+        (bulk.Order("add_tag", tag_id=tag_id), "client.updated"),
+    ):
+        job_id = await bulk.start(
+            company_id, bulk_actor, both, order, confirmed=2, password=PASSWORD
+        )
+        assert (await jobs.run_job(job_id)).status == "done"
+        events = await emitted()
+        assert types(events) == [expected, expected]
+        assert {data["client"]["id"] for _, data in events} == {ada, grace}
+    # Merge Client: the kept client is updated, the merged one deleted.
+    linus = await make_client(company_id, first_name="Linus")
+    await emitted()
+    versions = {row["id"]: row["version"] for row in await Client.select(Client.id, Client.version)}
+    await merge.merge_clients(
+        company_id,
+        grace,
+        linus,
+        kept_version=versions[grace],
+        merged_version=versions[linus],
+        actor=SYSTEM,
+    )
+    merged = await emitted()
+    assert sorted((kind, data["client"]["id"]) for kind, data in merged) == [
+        ("client.deleted", linus),
+        ("client.updated", grace),
+    ]
+    # Delete Client: one event; its contacts go with it without events of their own.
     await contacts.add_contact(company_id, grace, billing_contact(), SYSTEM)
     await emitted()
     await lifecycle.delete_client(

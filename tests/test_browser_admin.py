@@ -29,7 +29,7 @@ async def test_first_run_setup_login_and_logout(page: Page, live_server: str, co
     await expect(page).to_have_url(re.compile(r"/admin$"))
     await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
-    await nav.get_by_text("Clients").click()
+    await nav.get_by_text("Clients", exact=True).click()
     await expect(nav.get_by_role("link", name="Browse")).to_be_visible()
     await expect(nav.get_by_role("link", name="Add Client")).to_be_visible()
     await expect(page.get_by_role("search")).to_be_visible()

@@ -96,7 +96,7 @@ async def test_browse_tab_sort_and_page_survive_a_reload(
         inactive = Person("Ivy", f"Idle{n:02}", f"ivy{n}@example.com", status="inactive")
         await add_client(company_id, inactive)
     errors = await _log_in(page, live_server, staff)
-    await page.get_by_role("navigation", name="Main").get_by_text("Clients").click()
+    await page.get_by_role("navigation", name="Main").get_by_text("Clients", exact=True).click()
     await page.get_by_role("link", name="Browse").click()
     await expect(page).to_have_url(re.compile(r"/admin/clients$"))
     await page.wait_for_load_state("load")

@@ -669,3 +669,26 @@ def test_documents_hold_one_folded_value_a_line():
 )
 def test_phone_numbers_are_indexed_as_the_digits_people_type(e164, digits):
     assert search.phone_digits(e164) == digits
+
+
+async def test_name_matches_come_before_street_matches_and_say_what_matched(
+    admin_client, company_id
+):
+    """Searching "baker" lists Ann Baker before the client who lives on Baker Street, and
+    says of the second what matched."""
+    from portal.clients.tables import Contact
+    from profile_helpers import make_client as make_named_client
+
+    street = await make_named_client(company_id, first_name="Sam", last_name="Street")
+    await Contact.update({Contact.address1: "221B Baker Street"}).where(Contact.client == street)
+    from portal.core.db import refresh_derived_data
+
+    await refresh_derived_data()
+    named = await make_named_client(company_id, first_name="Ann", last_name="Baker")
+    page = await admin_client.get("/admin/clients/search", params={"q": "baker"})
+    assert page.status_code == 200
+    assert page.text.index("Ann Baker") < page.text.index("Sam Street")
+    assert "matched on: address" in page.text
+    suggestions = await admin_client.get("/admin/clients/suggestions", params={"q": "baker"})
+    assert suggestions.text.index("Ann Baker") < suggestions.text.index("Sam Street")
+    assert f"header-search-option-{named}" in suggestions.text

@@ -72,6 +72,7 @@ class ClientRow:
     group_name: str
     created_at: datetime
     tags: tuple[tags.TagView, ...] = ()
+    matched_on: str = ""  # in search results: what of the client matched the words
 
     @property
     def name(self) -> str:
@@ -420,10 +421,13 @@ async def _rows_by_group(
     return rows
 
 
+ROW_EXTRAS = ("tags", "matched_on")  # the ClientRow fields that are not columns of the rows
+
+
 async def _client_rows(rows: list[dict]) -> list[ClientRow]:
     """The rows as ClientRows, each with its tags."""
     by_client = await tags.tags_of_clients([row["id"] for row in rows])
-    fields = [name for name in ClientRow.__dataclass_fields__ if name != "tags"]
+    fields = [name for name in ClientRow.__dataclass_fields__ if name not in ROW_EXTRAS]
     return [
         ClientRow(**{name: row[name] for name in fields}, tags=tuple(by_client.get(row["id"], ())))
         for row in rows
@@ -472,7 +476,10 @@ async def search_clients(company_id: int, page_query: SearchPageQuery) -> Search
         matches = await search.find_clients(company_id, query)
         pager = Page.of(page_query.page, page_query.per_page, len(matches.client_ids))
         shown = matches.client_ids[pager.offset : pager.offset + pager.per_page]
-        rows = await _rows_in_order(company_id, shown)
+        rows = [
+            replace(row, matched_on=matches.matched_on.get(row.id, ""))
+            for row in await _rows_in_order(company_id, shown)
+        ]
     return SearchResult(
         query=replace(page_query, page=pager.number),
         text=query.text,

@@ -40,7 +40,7 @@ MATCH_CAP = 1000
 # Clients indexed per statement: keeps bound parameters under both engines' limits.
 INDEX_BATCH = 5000
 
-Value = tuple[int, str]  # (client ID, a value to find the client by)
+Value = tuple[int, str, str]  # (client ID, a value to find the client by, what it is)
 Source = Callable[[Sequence[int]], Awaitable[list[Value]]]
 
 _WHITESPACE = re.compile(r"\s+")
@@ -134,7 +134,8 @@ async def _account_values(client_ids: Sequence[int]) -> tuple[dict[int, int], li
         f"WHERE id IN ({_placeholders(len(client_ids))})",
         *client_ids,
     )
-    return {row["id"]: row["company"] for row in rows}, [(row["id"], row["code"]) for row in rows]
+    codes = [(row["id"], row["code"], "client ID") for row in rows]
+    return {row["id"]: row["company"] for row in rows}, codes
 
 
 async def _contact_values(client_ids: Sequence[int]) -> list[Value]:
@@ -146,16 +147,16 @@ async def _contact_values(client_ids: Sequence[int]) -> list[Value]:
         *client_ids,
     )
     return [
-        (row["client"], value)
+        (row["client"], value, what)
         for row in rows
-        for value in (
+        for value, what in (
             # Matching is by substring: the full name also finds the first or the last name.
-            f"{row['first_name']} {row['last_name']}",
-            row["company"],
-            row["email"],
-            row["address1"],
-            row["city"],
-            row["zip"],
+            (f"{row['first_name']} {row['last_name']}", "name"),
+            (row["company"], "company"),
+            (row["email"], "email"),
+            (row["address1"], "address"),
+            (row["city"], "address"),
+            (row["zip"], "address"),
         )
     ]
 
@@ -167,7 +168,7 @@ async def _username_values(client_ids: Sequence[int]) -> list[Value]:
         f"WHERE m.client IN ({_placeholders(len(client_ids))})",
         *client_ids,
     )
-    return [(row["client"], row["username"]) for row in rows]
+    return [(row["client"], row["username"], "username") for row in rows]
 
 
 async def _phone_values(client_ids: Sequence[int]) -> list[Value]:
@@ -179,7 +180,9 @@ async def _phone_values(client_ids: Sequence[int]) -> list[Value]:
         "ORDER BY ct.client, ct.id, n.position, n.id",
         *client_ids,
     )
-    return [(row["client"], digits) for row in rows for digits in phone_digits(row["number"])]
+    return [
+        (row["client"], digits, "phone") for row in rows for digits in phone_digits(row["number"])
+    ]
 
 
 async def _custom_field_values(client_ids: Sequence[int]) -> list[Value]:
@@ -191,11 +194,11 @@ async def _custom_field_values(client_ids: Sequence[int]) -> list[Value]:
         "AND NOT f.encrypted AND f.field_type <> 'checkbox'",
         *client_ids,
     )
-    return [(row["client"], row["value"]) for row in rows]
+    return [(row["client"], row["value"], "custom field") for row in rows]
 
 
-# Values beyond the client ID. A source takes client IDs and returns (client ID, value) pairs:
-# making one more thing searchable is one more source here (and a reindex).
+# Values beyond the client ID. A source takes client IDs and returns (client ID, value, what
+# it is) triples: making one more thing searchable is one more source here (and a reindex).
 SOURCES: tuple[Source, ...] = (
     _contact_values,
     _username_values,
@@ -223,7 +226,7 @@ async def index_clients(client_ids: Sequence[int]) -> None:
         companies, account_values = await _account_values(batch)
         values: dict[int, list[str]] = {client_id: [] for client_id in companies}
         for source_values in (account_values, *[await source(batch) for source in SOURCES]):
-            for client_id, value in source_values:
+            for client_id, value, _ in source_values:
                 values[client_id].append(value)
         if not values:
             continue
@@ -332,9 +335,24 @@ def parse_query(raw: str) -> SearchQuery:
 
 @dataclass(frozen=True)
 class Matches:
-    client_ids: list[int]  # the exact client-ID match first, then in index order
+    client_ids: list[int]  # the exact client-ID match first, then the best matches first
     exact_id: int | None  # the client whose ID is exactly the query
     capped: bool  # more than MATCH_CAP matched; only the first MATCH_CAP are in client_ids
+    matched_on: dict[int, str]  # what of each client matched ("name", "address"...)
+
+
+# What a match on each kind of value says of the client, best first: a name beats a street.
+MATCH_RANK = (
+    "client ID",
+    "name",
+    "company",
+    "email",
+    "username",
+    "phone",
+    "address",
+    "custom field",
+    "several fields",  # the words run across values of the document
+)
 
 
 async def find_clients(company_id: int, query: SearchQuery) -> Matches:
@@ -345,9 +363,32 @@ async def find_clients(company_id: int, query: SearchQuery) -> Matches:
     exact_id = await _exact_client_id(company_id, query.text) if query.text else None
     found = await _substring_matches(company_id, query.patterns) if query.patterns else []
     capped = len(found) > MATCH_CAP
+    matched_on = await _what_matched(found[:MATCH_CAP], query.patterns)
+    # Stable: among matches of one kind, the index's order stays.
+    ranked = sorted(
+        found[:MATCH_CAP], key=lambda client_id: MATCH_RANK.index(matched_on[client_id])
+    )
     client_ids = [exact_id] if exact_id is not None else []
-    client_ids += [client_id for client_id in found[:MATCH_CAP] if client_id != exact_id]
-    return Matches(client_ids=client_ids, exact_id=exact_id, capped=capped)
+    client_ids += [client_id for client_id in ranked if client_id != exact_id]
+    if exact_id is not None:
+        matched_on[exact_id] = "client ID"
+    return Matches(client_ids=client_ids, exact_id=exact_id, capped=capped, matched_on=matched_on)
+
+
+async def _what_matched(client_ids: list[int], patterns: Sequence[str]) -> dict[int, str]:
+    """For each matching client, the best kind of value (MATCH_RANK) that holds a pattern,
+    read from the same sources as its document."""
+    best: dict[int, str] = {client_id: MATCH_RANK[-1] for client_id in client_ids}
+    for start in range(0, len(client_ids), INDEX_BATCH):
+        batch = client_ids[start : start + INDEX_BATCH]
+        _, account_values = await _account_values(batch)
+        for source_values in (account_values, *[await source(batch) for source in SOURCES]):
+            for client_id, value, what in source_values:
+                if MATCH_RANK.index(what) < MATCH_RANK.index(best[client_id]) and any(
+                    pattern in fold(value) for pattern in patterns
+                ):
+                    best[client_id] = what
+    return best
 
 
 async def _exact_client_id(company_id: int, text: str) -> int | None:

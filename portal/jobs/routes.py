@@ -4,6 +4,7 @@ portal.jobs.services."""
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import AsyncIterator
 
 from litestar import Request, Response, get, post
@@ -16,10 +17,13 @@ from portal.jobs import services
 from portal.staff.access import Admin
 
 BASE = "/jobs/{job_id:int}"
+# The permission depends on the job's kind (an import's, a bulk action's): the service checks
+# it (jobs.services.get), so the routes declare none of their own.
+BY_KIND = None
 PROBLEMS_SHOWN = 100
 
 
-@get(BASE, name="admin:job")
+@get(BASE, name="admin:job", permission=BY_KIND)
 async def job_page(request: Request, admin: Admin, job_id: FromPath[int]) -> Template:
     job = await services.get(admin.company.id, job_id, admin.actor(request))
     context = {
@@ -31,7 +35,7 @@ async def job_page(request: Request, admin: Admin, job_id: FromPath[int]) -> Tem
     return Template("admin/jobs/job.html", context=context)
 
 
-@get(f"{BASE}/progress", name="admin:job-progress")
+@get(f"{BASE}/progress", name="admin:job-progress", permission=BY_KIND)
 async def job_progress(request: Request, admin: Admin, job_id: FromPath[int]) -> Response:
     """The progress fragment, polled every second; once the job has ended, the whole page is
     loaded again (its problems and its file)."""
@@ -46,7 +50,7 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{safe}"'}
 
 
-@get(f"{BASE}/problems.csv", name="admin:job-problems")
+@get(f"{BASE}/problems.csv", name="admin:job-problems", permission=BY_KIND)
 async def problems_csv(request: Request, admin: Admin, job_id: FromPath[int]) -> Stream:
     job = await services.get(admin.company.id, job_id, admin.actor(request))
 
@@ -61,17 +65,18 @@ async def problems_csv(request: Request, admin: Admin, job_id: FromPath[int]) ->
     )
 
 
-@get(f"{BASE}/download", name="admin:job-download")
+@get(f"{BASE}/download", name="admin:job-download", permission=BY_KIND)
 async def download(request: Request, admin: Admin, job_id: FromPath[int]) -> Stream:
     info = await services.result_file(admin.company.id, job_id, admin.actor(request))
+    media_type = mimetypes.guess_type(info["name"])[0] or "application/octet-stream"
+    if media_type.startswith("text/"):
+        media_type += "; charset=utf-8"
     return Stream(
-        services.file_parts(info["id"]),
-        media_type="text/csv; charset=utf-8",
-        headers=_attachment(info["name"]),
+        services.file_parts(info["id"]), media_type=media_type, headers=_attachment(info["name"])
     )
 
 
-@post(f"{BASE}/cancel", name="admin:job-cancel")
+@post(f"{BASE}/cancel", name="admin:job-cancel", permission=BY_KIND)
 async def cancel(request: Request, admin: Admin, job_id: FromPath[int]) -> Response:
     if await services.cancel(admin.company.id, job_id, admin.actor(request)):
         flash(request, "The job is cancelled: what it had done stays done.", "success")

@@ -476,8 +476,11 @@ async def search_clients(company_id: int, page_query: SearchPageQuery) -> Search
         matches = await search.find_clients(company_id, query)
         pager = Page.of(page_query.page, page_query.per_page, len(matches.client_ids))
         shown = matches.client_ids[pager.offset : pager.offset + pager.per_page]
+        matched_on = await search.what_matched(shown, query.patterns)
+        if matches.exact_id is not None:
+            matched_on[matches.exact_id] = "client ID"
         rows = [
-            replace(row, matched_on=matches.matched_on.get(row.id, ""))
+            replace(row, matched_on=matched_on.get(row.id, ""))
             for row in await _rows_in_order(company_id, shown)
         ]
     return SearchResult(

@@ -361,10 +361,12 @@ async def add_contact(
     details: ContactDetails,
     actor: Actor,
     login: LoginDetails | None = None,
+    source: str = "admin-add-contact",
 ) -> int:
     """Adds a Billing or Other contact to the client, with its numbers, its consent record
     and, when `login` is given, a new login that is a member of the account with the chosen
-    permissions; all in one transaction. Returns the contact's id."""
+    permissions; all in one transaction. Returns the contact's id. `source` names where the
+    contact came from (consent records)."""
     actor.require(CLIENTS_EDIT)
     client = await users.account_of(company_id, client_id)
     checked = await _check(company_id, client, details, login, None)
@@ -391,7 +393,7 @@ async def add_contact(
                 contact_id = rows[0]["id"]
                 await insert_numbers(contact_id, checked.numbers)
                 if details.marketing_opt_in:
-                    await _record_consent(client_id, contact_id, True, actor, "admin-add-contact")
+                    await _record_consent(client_id, contact_id, True, actor, source)
                 await audit.record(
                     company_id, client_id, client["code"], actor, changes, contact_id=contact_id
                 )
@@ -446,6 +448,7 @@ async def update_contact(
     *,
     remove_login: bool = False,
     opt_in_shown: bool | None = None,
+    source: str = "admin-edit-contact",
 ) -> None:
     """Saves an edit of a Billing or Other contact (never the primary, whose type does not
     change either). `login`: a contact without a login gets one (username, password,
@@ -454,7 +457,8 @@ async def update_contact(
     deleted when it belongs to no other account. The login's email and name follow the
     contact's when the login belongs to this account alone. `opt_in_shown`: the marketing
     consent the form showed; left as it was, the contact's consent stays what it is now (the
-    contact may have unsubscribed since the form was opened)."""
+    contact may have unsubscribed since the form was opened). `source` names where the edit
+    came from (consent records)."""
     actor.require(CLIENTS_EDIT)
     client = await users.account_of(company_id, client_id)
     current = await get_contact(company_id, client_id, contact_id)
@@ -521,7 +525,7 @@ async def update_contact(
                     followed = await _login_follows(client_id, login_now, details, checked.email)
                 if details.marketing_opt_in != current.marketing_opt_in:
                     await _record_consent(
-                        client_id, contact_id, details.marketing_opt_in, actor, "admin-edit-contact"
+                        client_id, contact_id, details.marketing_opt_in, actor, source
                     )
                 await audit.record(
                     company_id, client_id, client["code"], actor, changes, contact_id=contact_id

@@ -707,25 +707,33 @@ async def insert_clients(
 
 
 async def create_client(
-    company_id: int, details: ClientDetails, password: str, actor: Actor
+    company_id: int,
+    details: ClientDetails,
+    password: str | None,
+    actor: Actor,
+    source: str = "admin-add-client",
 ) -> int:
     """Creates the client, its primary contact, numbers, custom values and consent record in one
     transaction, under the next client ID of its group's format; sends the registration email
-    when asked."""
+    when asked. `password` None: the owner has none until it chooses one (as an imported
+    client); Add Client requires one. `source` names where the client came from (consent
+    records)."""
     actor.require(CLIENTS_EDIT)
     checked = await _validate(
-        company_id, details, password=password, password_required=True, client_id=None
+        company_id,
+        details,
+        password=password,
+        password_required=password is not None,
+        client_id=None,
     )
     if checked.errors:
         raise ValidationError(checked.errors)
-    password_hash = await hash_password(password)
+    password_hash = await hash_password(password) if password is not None else None
     try:
         async for transaction in write_transactions():
             async with transaction:
                 new = NewClient(details, checked, password_hash)
-                [client_id] = await insert_clients(
-                    company_id, [new], actor, consent_source="admin-add-client"
-                )
+                [client_id] = await insert_clients(company_id, [new], actor, consent_source=source)
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
             raise duplicate from None
@@ -969,8 +977,10 @@ class ConsentLine:
 
 async def consent_events(company_id: int, client_id: int) -> list[ConsentLine]:
     await get_client(company_id, client_id)
-    rows = await ConsentEvent.select().where(ConsentEvent.client == client_id).order_by(
-        ConsentEvent.id
+    rows = (
+        await ConsentEvent.select()
+        .where(ConsentEvent.client == client_id)
+        .order_by(ConsentEvent.id)
     )
     staff_ids = {
         int(actor_id)

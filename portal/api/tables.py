@@ -1,7 +1,7 @@
 """API keys: only a SHA-256 of the key is stored, with a short prefix people recognise it by,
 and the permissions it was granted."""
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -27,3 +27,17 @@ class ApiKeyPermission(Table, tablename="api_key_permission"):
 
     api_key = ForeignKey(references=ApiKey, null=False, on_delete=OnDelete.cascade)
     permission = Varchar(length=64)
+
+
+class ApiIdempotency(Table, tablename="api_idempotency"):
+    """A POST sent with an `Idempotency-Key`, so that the same request sent again gets the first
+    answer instead of a second client (portal.api.idempotency). (api_key, idempotency_key) is
+    unique; rows go after a day."""
+
+    api_key = ForeignKey(references=ApiKey, null=False, on_delete=OnDelete.cascade)
+    idempotency_key = Varchar(length=255)
+    request_hash = Varchar(length=64)  # hex HMAC-SHA-256 of the method, path and parsed body
+    status_code = Integer(null=True, default=None)  # None: the first request has not finished
+    response_body = Text(default="")
+    response_headers = Text(default="")  # JSON: the Location and ETag of the first answer
+    created_at = Timestamptz(default=TimestamptzNow())

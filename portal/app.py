@@ -16,7 +16,9 @@ from litestar.stores.base import Store
 
 from portal import plugins
 from portal.activity import routes as activity_routes
+from portal.api import idempotency as api_idempotency
 from portal.api import routes as api_routes
+from portal.api.conventions import RequestBodySchemaPlugin
 from portal.billing import routes as billing_routes
 from portal.client_area import routes as client_area_routes
 from portal.client_area import staff_routes as client_area_staff_routes
@@ -74,14 +76,16 @@ def _session_store() -> Store:
 
 
 async def _housekeeping(store: Store) -> None:
-    """Now and then: drops expired sessions and old login failures, brings derived data up to
-    date after writes made around the portal, and lets SQLite refresh stale statistics."""
+    """Now and then: drops expired sessions, old login failures and API idempotency keys,
+    brings derived data up to date after writes made around the portal, and lets SQLite
+    refresh stale statistics."""
     while True:
         try:
             if isinstance(store, DatabaseStore):
                 await store.delete_expired()
             await throttle.delete_old_failures()
             await jobs.delete_old_files()
+            await api_idempotency.delete_expired()
             await db.refresh_derived_data()
             await db.optimize()
         except Unavailable:
@@ -191,7 +195,11 @@ def create_app() -> Litestar:
             language_middleware,
         ],
         template_config=templates,
-        plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
+        plugins=[
+            HTMXPlugin(),
+            FlashPlugin(FlashConfig(template_config=templates)),
+            RequestBodySchemaPlugin(),
+        ],
         exception_handlers={**exception_handlers, SecurityStep: security_step_handler},
         # The OpenAPI schema documents /api/v1 only (its router turns itself back on).
         openapi_config=api_routes.openapi_config(),

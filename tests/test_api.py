@@ -64,8 +64,9 @@ async def test_no_valid_key_is_a_401_in_json(client, company_id, headers, method
         method, path, headers=headers, json={"emails": ["a@example.com"]}
     )
     assert response.status_code == 401
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.json()["status_code"] == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 401
+    assert response.json()["title"] == "Unauthorized"
     assert "API key" in response.json()["detail"]
     assert response.headers["www-authenticate"].startswith("Bearer")
 
@@ -317,8 +318,11 @@ async def test_the_openapi_schema_documents_the_api_only(client):
     assert set(schema["paths"]) == {
         "/api/v1/clients",
         "/api/v1/clients/{client_id}",
+        "/api/v1/clients/{client_id}/status",
         "/api/v1/clients/{client_id}/contacts",
         "/api/v1/clients/{client_id}/contacts/{contact_id}",
+        "/api/v1/clients/{client_id}/notes",
+        "/api/v1/clients/{client_id}/notes/{note_id}",
         "/api/v1/marketing/opt-ins",
         "/api/v1/marketing/unsubscribe",
     }
@@ -371,7 +375,13 @@ async def test_the_cli_key_works_against_the_api(client, company_id):
     assert response.status_code == 200
 
 
-async def test_api_errors_are_json_for_unknown_paths(client, key):
+async def test_api_errors_are_problem_documents_for_unknown_paths(client, key):
     response = await client.get("/api/v1/nothing-here", headers=bearer(key))
     assert response.status_code == 404
-    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "There is nothing here, or you may not see it.",
+    }

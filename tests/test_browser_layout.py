@@ -124,3 +124,23 @@ async def test_browse_search_and_add_client_fit(
             await assert_accessible(page, f"{what} ({scheme})")
     finally:
         await context.close()
+
+
+async def test_browse_filters_fold_on_a_phone(browser: Browser, live_server: str, staff: dict):
+    for screen, shown in [(PHONE, False), (LAPTOP, True)]:
+        context, page = await new_page(browser, screen, "light")
+        try:
+            await page.goto(f"{live_server}/admin/login")
+            await page.get_by_label("Email").fill(staff["email"])
+            await page.get_by_label("Password").fill(STAFF_PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await page.goto(f"{live_server}/admin/clients")
+            group = page.get_by_label("Client Group")
+            if shown:
+                await expect(group).to_be_visible()
+            else:
+                await expect(group).to_be_hidden()
+                await page.locator("summary", has_text="Filters").click()
+                await expect(group).to_be_visible()
+        finally:
+            await context.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from conftest import check_kept_in_step
+from portal.api.permissions import all_api_permissions
+from portal.api.services import create_key
 from portal.client_area import services as client_area
 from portal.client_groups.services import (
     FieldDetails,
@@ -207,4 +209,47 @@ async def test_raw_sql_is_kept_in_step_too(company_id):
     await Client.raw("DELETE FROM contact_number")  # outside any transaction: queued
     await db.refresh_derived_data()  # as housekeeping does
     await Client.raw("DELETE FROM client WHERE id = {}", client_id)
+    await _assert_as_if_rebuilt()
+
+
+async def test_the_apis_writes_keep_them_too(client, company_id):
+    """The JSON API's writes go through the same services: a client added, edited (a new name,
+    country and group), given a contact and a status, and another deleted."""
+    key = (await create_key(company_id, "sync", all_api_permissions(), SYSTEM))[1]
+    headers = {"Authorization": f"Bearer {key}"}
+    vip = await create_group(company_id, GroupDetails(name="VIP"), SYSTEM)
+    ids = []
+    for name in ("Ada", "Linus"):
+        added = await client.post(
+            "/api/v1/clients",
+            json={"first_name": name, "last_name": "Api", "email": f"{name}@example.com"},
+            headers=headers,
+        )
+        assert added.status_code == 201, added.text
+        ids.append(added.json()["id"])
+    ada, linus = ids
+    edited = await client.patch(
+        f"/api/v1/clients/{ada}",
+        json={"first_name": "Augusta", "country": "GB", "group_id": vip},
+        headers={**headers, "If-Match": '"1"'},
+    )
+    assert edited.status_code == 200, edited.text
+    contact = await client.post(
+        f"/api/v1/clients/{ada}/contacts",
+        json={"first_name": "Bill", "last_name": "Payer", "email": "bill@example.com"},
+        headers=headers,
+    )
+    assert contact.status_code == 201, contact.text
+    assert (
+        "bill payer"
+        in (await ClientSearch.select().where(ClientSearch.client == ada))[0]["document"]
+    )
+    status = await client.put(
+        f"/api/v1/clients/{ada}/status",
+        json={"status": "inactive"},
+        headers={**headers, "If-Match": edited.headers["etag"]},
+    )
+    assert status.status_code == 200, status.text
+    deleted = await client.delete(f"/api/v1/clients/{linus}", headers={**headers, "If-Match": "*"})
+    assert deleted.status_code == 204
     await _assert_as_if_rebuilt()

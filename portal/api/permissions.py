@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from portal.core import permissions as staff
 from portal.core.errors import ValidationError
-from portal.core.permissions import CLIENTS_EDIT, CLIENTS_VIEW, label_of
+from portal.core.permissions import label_of
 
 PERMISSION = "permission"  # the key of an API route handler's opt that names what it needs
 ALL = "all"  # on the command line: every permission a key may have
@@ -32,10 +33,17 @@ class ApiPermission:
 
 CLIENTS_READ = "clients.read"
 CLIENTS_WRITE = "clients.write"
+CLIENTS_STATUS = "clients.status"
+CLIENTS_DELETE = "clients.delete"
+CLIENTS_NOTES = "clients.notes"
 
+# Reading a client's notes needs only clients.read, as staff read them on the profile.
 CORE_API_PERMISSIONS = (
-    ApiPermission(CLIENTS_READ, "Read clients", CLIENTS_VIEW),
-    ApiPermission(CLIENTS_WRITE, "Add and edit clients", CLIENTS_EDIT),
+    ApiPermission(CLIENTS_READ, "Read clients", staff.CLIENTS_VIEW),
+    ApiPermission(CLIENTS_WRITE, "Add and edit clients", staff.CLIENTS_EDIT),
+    ApiPermission(CLIENTS_STATUS, "Change a client's status", staff.CLIENTS_STATUS),
+    ApiPermission(CLIENTS_DELETE, "Delete clients", staff.CLIENTS_DELETE),
+    ApiPermission(CLIENTS_NOTES, "Add, edit and delete notes", staff.CLIENTS_NOTES),
 )
 
 

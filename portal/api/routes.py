@@ -2,10 +2,12 @@
 and [Settings] > Company > API Keys in the admin area.
 
 Every API request carries `Authorization: Bearer <key>`; a missing, unknown or revoked key is a
-401 with a JSON body. Every route names the API permission it needs (`@get(...,
-permission=CLIENTS_READ)`); a key without it gets a 403. A key reads and changes only its own
-company's data: another company's client is a 404, the same as one that does not exist. Plugins
-add endpoints of their own (the mass mailer's /marketing/…) behind the same checks.
+401. Every error is a problem document (RFC 9457, portal.core.problems). Every route names the
+API permission it needs (`@get(..., permission=CLIENTS_READ)`); a key without it gets a 403. A
+key reads and changes only its own company's data: another company's client is a 404, the same
+as one that does not exist. Plugins add endpoints of their own (the mass mailer's /marketing/…)
+behind the same checks. The operations themselves: client_routes, contact_routes, note_routes;
+what they share: conventions.
 """
 
 from __future__ import annotations
@@ -14,55 +16,44 @@ import logging
 from collections.abc import Sequence
 from copy import copy
 from inspect import cleandoc
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
+from litestar.enums import HttpMethod
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
-    NotFoundException,
     ValidationException,
 )
 from litestar.handlers import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.routes import HTTPRoute
 
-from portal.api import services
-from portal.api.permissions import (
-    CLIENTS_READ,
-    PERMISSION,
-    all_api_permissions,
-    api_catalog,
-    api_label_of,
+from portal.api import client_routes, contact_routes, note_routes, services
+from portal.api.conventions import (
+    API_PATH,
+    ERROR_RESPONSES,
+    ApiOperation,
+    ApiProblem,
+    provide_api_key,
 )
-from portal.api.schemas import (
-    ApiError,
-    ClientDetail,
-    ClientPage,
-    ClientSummary,
-    ContactDetail,
-    ContactList,
-    PhoneNumber,
-)
-from portal.api.services import ApiKeyRef
-from portal.clients.services import get_client
-from portal.core.errors import NotFound, ValidationError
+from portal.api.permissions import PERMISSION, all_api_permissions, api_catalog, api_label_of
+from portal.core.errors import ValidationError
 from portal.core.forms import many, text
-from portal.core.ids import MAX_ID, is_row_id
 from portal.core.permissions import API_KEYS, Forbidden, label_of
+from portal.core.problems import FieldProblem, problem_response
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin
 
 logger = logging.getLogger("portal")
 
-API_PATH = "/api/v1"
 SCHEMA_PATH = f"{API_PATH}/schema"  # openapi.json and openapi.yaml below it
 SECURITY_SCHEME = "BearerKey"
 
@@ -101,43 +92,43 @@ def refuse_unknown_query(connection: ASGIConnection, handler: BaseRouteHandler) 
         )
 
 
-def provide_api_key(request: Request) -> ApiKeyRef:
-    return request.state.api_key
+# --- errors as problem details ------------------------------------------------------------------
 
 
-# How API handlers ask for the caller: `api_key: ApiKeyParam`.
-ApiKeyParam = NamedDependency[ApiKeyRef]
-
-# What the router's guards answer, on every operation.
-ERROR_RESPONSES = {
-    401: ResponseSpec(
-        ApiError,
-        generate_examples=False,
-        description="No API key, or one that is not valid or revoked.",
-    ),
-    403: ResponseSpec(
-        ApiError,
-        generate_examples=False,
-        description="The API key does not have the permission this operation needs.",
-    ),
-}
-NOT_FOUND = {
-    404: ResponseSpec(
-        ApiError, generate_examples=False, description="No such client in the key's company."
-    )
-}
-
-# --- errors as JSON ----------------------------------------------------------------------------
+def _schema_problems(request: Request, exc: ValidationException) -> list[FieldProblem]:
+    """Litestar's findings on a request that breaks the schema: a body member by its path
+    (`phone_numbers[0].type`, `custom_fields[...]`; `data` is the body as a whole), a
+    parameter by the name the schema gives it (`If-Match`, not the handler's `if_match`)."""
+    declared = request.route_handler.parsed_fn_signature.parameters
+    problems = []
+    for finding in exc.extra if isinstance(exc.extra, list) else []:
+        key, message = str(finding.get("key", "")), str(finding.get("message", ""))
+        if finding.get("source") == "body":
+            path = "" if key == "data" else key.replace("[...]", "").replace("]", "")
+            pointer = "#/" + path.replace("[", ".").strip(".").replace(".", "/")
+            problems.append(FieldProblem(detail=message, pointer=pointer.rstrip("/")))
+        else:
+            kwarg = getattr(declared.get(key), "kwarg_definition", None)
+            name = next(
+                (getattr(kwarg, a) for a in ("name", "header", "query") if getattr(kwarg, a, None)),
+                key,
+            )
+            problems.append(FieldProblem(detail=message, parameter=name or None))
+    return problems
 
 
 def _api_http_error(request: Request, exc: HTTPException) -> Response:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if isinstance(exc, ValidationException) and exc.extra:
-        body["extra"] = exc.extra
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers["www-authenticate"] = 'Bearer realm="api"'
-    return Response(body, status_code=exc.status_code, headers=headers)
+    if isinstance(exc, ApiProblem):
+        return problem_response(exc.status_code, exc.detail, errors=exc.errors, headers=headers)
+    if isinstance(exc, ValidationException) and (errors := _schema_problems(request, exc)):
+        detail = "The request does not match the schema: " + "; ".join(
+            f"{error.pointer or error.parameter or 'body'}: {error.detail}" for error in errors
+        )
+        return problem_response(400, detail, errors=errors, headers=headers)
+    return problem_response(exc.status_code, exc.detail, headers=headers)
 
 
 def _api_forbidden(request: Request, exc: Forbidden) -> Response:
@@ -150,181 +141,12 @@ def _api_forbidden(request: Request, exc: Forbidden) -> Response:
         )
     else:
         detail = f"This API key may not do this: it needs “{label_of(exc.permission)}”."
-    return _api_http_error(request, HTTPException(status_code=403, detail=detail))
+    return problem_response(403, detail)
 
 
 def _api_internal_error(request: Request, exc: Exception) -> Response:
     logger.exception("Unhandled API error on %s %s", request.method, request.url.path)
-    return Response(
-        {"status_code": 500, "detail": "An unexpected error stopped this request."},
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-    )
-
-
-def bad_request(error: ValidationError) -> ValidationException:
-    """A service's field errors as a 400 with the fields in `extra`."""
-    return ValidationException(
-        detail="; ".join(f"{k or 'request'}: {v}" for k, v in error.errors.items()),
-        extra=[{"key": key, "message": message} for key, message in error.errors.items()],
-    )
-
-
-# --- clients -----------------------------------------------------------------------------------
-
-Cursor = Annotated[
-    int,
-    Parameter(ge=0, le=MAX_ID, description="Return items with an id above this (next_cursor)."),
-]
-Limit = Annotated[int, Parameter(ge=1, le=500, description="Items per page.")]
-
-
-@get("/clients", summary="List clients", tags=["clients"], permission=CLIENTS_READ)
-async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 100) -> ClientPage:
-    """The key's company's clients, by id, a page at a time."""
-    ids = await services.client_ids_after(api_key.company_id, cursor, limit + 1)
-    rows = await services.client_rows(api_key.company_id, ids[:limit])
-    items = [
-        ClientSummary(
-            id=row["id"],
-            client_id=row["code"],
-            status=row["status"],
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            company_name=row["company_name"],
-            email=row["email"],
-            language=row["language"],
-            country=row["country"],
-            group_id=row["group_id"],
-            group_name=row["group_name"],
-            marketing_opt_in=bool(row["marketing_opt_in"]),
-            created_at=row["created_at"],
-        )
-        for row in rows
-    ]
-    return ClientPage(items=items, next_cursor=ids[limit - 1] if len(ids) > limit else None)
-
-
-@get(
-    "/clients/{client_id:int}",
-    summary="Read a client",
-    tags=["clients"],
-    permission=CLIENTS_READ,
-    responses=NOT_FOUND,
-)
-async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> ClientDetail:
-    """One client of the key's company, with its primary contact and phone numbers."""
-    if not is_row_id(client_id):
-        raise NotFoundException("No such client.")
-    client = await get_client(api_key.company_id, client_id)
-    contact = client.contact
-    return ClientDetail(
-        id=client.id,
-        client_id=client.code,
-        status=client.status,  # type: ignore[arg-type]
-        first_name=contact["first_name"],
-        last_name=contact["last_name"],
-        company_name=contact["company"],
-        title=contact["title"],
-        email=contact["email"],
-        address1=contact["address1"],
-        address2=contact["address2"],
-        city=contact["city"],
-        state=contact["state"],
-        zip=contact["zip"],
-        country=contact["country"],
-        phone_numbers=[
-            PhoneNumber(
-                type=n.number_type,  # type: ignore[arg-type]
-                location=n.location,  # type: ignore[arg-type]
-                number=n.e164,
-                extension=n.extension,
-            )
-            for n in client.numbers
-        ],
-        language=client.language,
-        preferred_currency=client.preferred_currency,
-        tax_exempt=client.tax_exempt,
-        tax_id=client.tax_id,
-        group_id=client.group_id,
-        group_name=client.group_name,
-        marketing_opt_in=client.marketing_opt_in,
-        created_at=client.created_at,
-        updated_at=client.updated_at,
-    )
-
-
-CONTACT_NOT_FOUND = {
-    404: ResponseSpec(
-        ApiError,
-        generate_examples=False,
-        description="No such client in the key's company, or no such contact of the client.",
-    )
-}
-
-
-def _contact(row: dict) -> ContactDetail:
-    return ContactDetail(
-        id=row["id"],
-        type=row["contact_type"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        company=row["company"],
-        title=row["title"],
-        address1=row["address1"],
-        address2=row["address2"],
-        city=row["city"],
-        state=row["state"],
-        zip=row["zip"],
-        country=row["country"],
-        email=row["email"],
-        phone_numbers=[
-            PhoneNumber(
-                type=n["number_type"],
-                location=n["location"],
-                number=n["number"],
-                extension=n["extension"],
-            )
-            for n in row["numbers"]
-        ],
-        marketing_opt_in=row["marketing_opt_in"],
-        has_login=row["has_login"],
-    )
-
-
-@get(
-    "/clients/{client_id:int}/contacts",
-    summary="List a client's contacts",
-    tags=["clients"],
-    permission=CLIENTS_READ,
-    responses=NOT_FOUND,
-)
-async def list_contacts(api_key: ApiKeyParam, client_id: FromPath[int]) -> ContactList:
-    """Every contact of one client of the key's company: its primary contact first, then its
-    billing and other contacts, each with its phone numbers, its marketing consent and whether
-    it logs in to the client area."""
-    try:
-        rows = await services.client_contacts(api_key.company_id, client_id)
-    except NotFound:
-        raise NotFoundException("No such client.") from None
-    return ContactList(items=[_contact(row) for row in rows])
-
-
-@get(
-    "/clients/{client_id:int}/contacts/{contact_id:int}",
-    summary="Read a contact of a client",
-    tags=["clients"],
-    permission=CLIENTS_READ,
-    responses=CONTACT_NOT_FOUND,
-)
-async def read_contact(
-    api_key: ApiKeyParam, client_id: FromPath[int], contact_id: FromPath[int]
-) -> ContactDetail:
-    """One contact (primary, billing or other) of one client of the key's company."""
-    try:
-        rows = await services.client_contacts(api_key.company_id, client_id, contact_id)
-    except NotFound:
-        raise NotFoundException("No such contact.") from None
-    return _contact(rows[0])
+    return problem_response(500, "An unexpected error stopped this request.")
 
 
 def _documented(handler: Any) -> Any:
@@ -335,6 +157,7 @@ def _documented(handler: Any) -> Any:
     needed = handler.opt[PERMISSION]
     documented = copy(handler)
     documented.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
+    documented.operation_class = ApiOperation
     purpose = cleandoc(handler.fn.__doc__ or "")
     documented.description = (
         f"{purpose}\n\nNeeds the API permission `{needed}` ({api_label_of(needed)})."
@@ -342,14 +165,40 @@ def _documented(handler: Any) -> Any:
     return documented
 
 
+def _allowing_every_method(router: Router) -> Router:
+    """Litestar 2.25 answers OPTIONS (and its Allow header) with the methods of a path's first
+    handler only: the OPTIONS handler made with the first route is kept when the other
+    handlers of the path join it in a new route. Each route is made again here, from all its
+    handlers, with an OPTIONS handler of its own."""
+    router.routes = [
+        HTTPRoute(
+            path=route.path,
+            route_handlers=[
+                handler
+                for handler in route.route_handlers
+                if set(handler.http_methods) != {HttpMethod.OPTIONS}
+            ],
+        )
+        if isinstance(route, HTTPRoute)
+        else route
+        for route in router.routes
+    ]
+    return router
+
+
 def api_router(extra_handlers: Sequence[Any] = ()) -> Router:
     """/api/v1 with the key and permission checks on every route; `extra_handlers` come from
     plugins."""
-    return Router(
+    router = Router(
         path=API_PATH,
         route_handlers=[
             _documented(h)
-            for h in (list_clients, read_client, list_contacts, read_contact, *extra_handlers)
+            for h in (
+                *client_routes.handlers,
+                *contact_routes.handlers,
+                *note_routes.handlers,
+                *extra_handlers,
+            )
         ],
         guards=[require_api_key, require_api_permission, refuse_unknown_query],
         dependencies={"api_key": Provide(provide_api_key, sync_to_thread=False)},
@@ -361,6 +210,7 @@ def api_router(extra_handlers: Sequence[Any] = ()) -> Router:
         include_in_schema=True,
         security=[{SECURITY_SCHEME: []}],
     )
+    return _allowing_every_method(router)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -371,8 +221,9 @@ def openapi_config() -> OpenAPIConfig:
         title="Client portal API",
         version="1.0.0",
         description=(
-            "Clients, their contacts and marketing opt-ins of one company, for external "
-            "mailers and other systems. Authenticate with `Authorization: Bearer <key>`; keys "
+            "Clients of one company, with their contacts, notes and marketing opt-ins, read and "
+            "changed by other systems (a CRM, an external mailer) under the rules of the admin "
+            "area, with its messages. Authenticate with `Authorization: Bearer <key>`; keys "
             "are made in the admin area ([Settings] > Company > API Keys) or with "
             "`portal api-key create`. "
             "Each operation's description names the permission it needs; a key has those "
@@ -380,7 +231,13 @@ def openapi_config() -> OpenAPIConfig:
             + ", ".join(f"`{p.key}`: {p.label}" for p in api_catalog())
             + "), and keeps each only while the staff member who made it may still do the "
             "same in the admin area (keys made with `portal api-key create` keep theirs). "
-            "Without it: 403."
+            "Without it: 403.\n\n"
+            "Errors are problem details (RFC 9457, `application/problem+json`), with the "
+            "problems of each field in `errors` (a JSON Pointer into the body, or the "
+            "parameter). A change (PATCH, PUT, DELETE) needs `If-Match` with the ETag of what "
+            "you read: 428 without it, 412 when it was changed since, and nothing is changed. "
+            "A POST that creates may carry `Idempotency-Key`, so that sending it again is "
+            "safe. Lists come a page at a time: pass `next_cursor` as `cursor`."
         ),
         path=SCHEMA_PATH,
         render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
@@ -392,7 +249,8 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         tags=[
-            Tag(name="clients", description="Read clients and their contacts."),
+            Tag(name="clients", description="Clients and their contacts."),
+            Tag(name="notes", description="Staff notes on clients."),
             Tag(name="marketing", description="Opted-in clients, unsubscribes and bounces."),
         ],
         use_handler_docstrings=True,

@@ -23,7 +23,7 @@ from portal.api.permissions import (
     staff_equivalents,
 )
 from portal.api.tables import ApiKey, ApiKeyPermission
-from portal.clients.tables import Client, ContactNumber
+from portal.clients.tables import Client, ClientNote, ContactNumber
 from portal.companies.services import get_company
 from portal.core.actors import Actor
 from portal.core.db import read_transaction, write_transactions
@@ -315,20 +315,39 @@ async def client_rows(company_id: int, ids: list[int]) -> list[dict]:
 
 
 CONTACT_ORDER = "CASE ct.contact_type WHEN 'primary' THEN 0 ELSE 1 END, ct.id"
+# The contacts after the cursor, in CONTACT_ORDER: the billing and other contacts with a higher
+# id, or all of them after the primary contact (whose id may be higher: contacts move between
+# clients when they are merged).
+AFTER_CURSOR = (
+    "AND ct.contact_type <> 'primary' AND (ct.id > {} OR {} IN "
+    "(SELECT p.id FROM contact p WHERE p.client = c.id AND p.contact_type = 'primary')) "
+)
 
 
 async def client_contacts(
-    company_id: int, client_id: int, contact_id: int | None = None
+    company_id: int,
+    client_id: int,
+    contact_id: int | None = None,
+    *,
+    after: int = 0,
+    limit: int | None = None,
 ) -> list[dict]:
     """The contacts of a client of the company, the primary contact first (only the one with
-    `contact_id` when given), each with its `numbers` (by position), `marketing_opt_in` (the
-    client's for the primary contact, the contact's own for the others) and `has_login`.
-    NotFound for a client of another company or a contact of another client, the same as for
-    one that does not exist."""
+    `contact_id` when given; those after the contact `after` and at most `limit` when given),
+    each with its `numbers` (by position), `marketing_opt_in` (the client's for the primary
+    contact, the contact's own for the others) and `has_login`. NotFound for a client of
+    another company or a contact of another client, the same as for one that does not exist."""
     if not is_row_id(client_id) or (contact_id is not None and not is_row_id(contact_id)):
         raise NotFound()
-    one = "AND ct.id = {} " if contact_id is not None else ""
+    conditions, parameters = "", [client_id, company_id]
+    if contact_id is not None:
+        conditions, parameters = "AND ct.id = {} ", [*parameters, contact_id]
+    elif after:
+        conditions, parameters = AFTER_CURSOR, [*parameters, after, after]
+    page = f"LIMIT {int(limit)}" if limit is not None else ""
     async with read_transaction():
+        if not await Client.exists().where(Client.id == client_id, Client.company == company_id):
+            raise NotFound()
         contacts = await Client.raw(
             "SELECT ct.id, ct.contact_type, ct.first_name, ct.last_name, ct.company, ct.title, "  # noqa: S608 - placeholders and fixed SQL only
             "ct.address1, ct.address2, ct.city, ct.state, ct.zip, ct.country, ct.email, "
@@ -336,17 +355,17 @@ async def client_contacts(
             "ELSE ct.marketing_opt_in END AS marketing_opt_in, "
             "CASE WHEN ct.login IS NULL THEN 0 ELSE 1 END AS has_login "
             "FROM client c JOIN contact ct ON ct.client = c.id "
-            f"WHERE c.id = {{}} AND c.company = {{}} {one}ORDER BY {CONTACT_ORDER}",
-            client_id,
-            company_id,
-            *([contact_id] if contact_id is not None else []),
+            f"WHERE c.id = {{}} AND c.company = {{}} {conditions}ORDER BY {CONTACT_ORDER} {page}",
+            *parameters,
         )
-        if not contacts:
+        if contact_id is not None and not contacts:
             raise NotFound()
         numbers = (
             await ContactNumber.select()
             .where(ContactNumber.contact.is_in([row["id"] for row in contacts]))
             .order_by(ContactNumber.position, ContactNumber.id)
+            if contacts
+            else []
         )
     by_contact: dict[int, list[dict]] = {}
     for number in numbers:
@@ -356,3 +375,19 @@ async def client_contacts(
         row["has_login"] = bool(row["has_login"])
         row["numbers"] = by_contact.get(row["id"], [])
     return contacts
+
+
+async def client_notes(company_id: int, client_id: int, after_id: int, limit: int) -> list[dict]:
+    """The notes of a client of the company with an id above `after_id`, by id (the API's
+    cursor pages); NotFound for a client of another company."""
+    if not is_row_id(client_id):
+        raise NotFound()
+    async with read_transaction():
+        if not await Client.exists().where(Client.id == client_id, Client.company == company_id):
+            raise NotFound()
+        return (
+            await ClientNote.select()
+            .where(ClientNote.client == client_id, ClientNote.id > after_id)
+            .order_by(ClientNote.id)
+            .limit(limit)
+        )

@@ -1,4 +1,5 @@
-"""How errors reach people: HTML error pages, htmx error fragments, JSON for the API.
+"""How errors reach people: HTML error pages, htmx error fragments, problem details (RFC 9457)
+for the API.
 
 htmx convention: validation errors come back as the re-rendered form with 422 and are swapped in
 place (htmx-config lets 4xx responses swap); any other error on an htmx request answers with a
@@ -23,6 +24,7 @@ from litestar.status_codes import (
 from portal.core.errors import NotFound, Unavailable
 from portal.core.i18n import N_, translate
 from portal.core.permissions import AS_STAFF, Forbidden, label_of
+from portal.core.problems import problem_response
 from portal.core.web import client_redirect
 
 logger = logging.getLogger("portal")
@@ -63,11 +65,7 @@ def error_response(
     title = TITLES.get(status_code, "Error")
     message = detail or MESSAGES.get(status_code, title)
     if request.url.path.startswith("/api/"):
-        return Response(
-            {"status_code": status_code, "detail": message},
-            status_code=status_code,
-            headers=headers,
-        )
+        return problem_response(status_code, message, headers=headers)
     context = {"status_code": status_code, "title": title, "message": message}
     if request.htmx:
         return Template(

@@ -31,6 +31,20 @@
     }
   });
 
+  // Browse's filters are folded on a phone and open on a wider screen.
+  function openOnWideScreens(root) {
+    if (!window.matchMedia("(min-width: 48rem)").matches) return;
+    root.querySelectorAll("details[data-open-wide]").forEach(function (details) {
+      details.open = true;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    openOnWideScreens(document);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target) openOnWideScreens(event.detail.target);
+  });
+
   // "Remove" on a phone row: without JavaScript it re-renders the form without the row.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-remove-row]");

@@ -12,7 +12,7 @@ import pycountry
 from litestar import Request, get, post
 from litestar.params import JSONBody, KwargDefinition, Parameter
 
-from portal.api.routes import ApiKeyParam, Cursor, Limit, bad_request
+from portal.api.conventions import ApiKeyParam, Cursor, Limit, bad_request
 from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, UnsubscribeResult
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
@@ -114,7 +114,7 @@ async def report_unsubscribes(
             f"api-{data.reason}",
         )
     except ValidationError as error:
-        raise bad_request(error) from None
+        raise bad_request(error, in_body=True) from None
     return UnsubscribeResult(
         suppressed=result.suppressed, clients_opted_out=result.clients_opted_out
     )

@@ -1,0 +1,311 @@
+"""/api/v1/clients: list, read, add, edit, change the status of and delete a company's clients,
+through the services the admin area calls (Add Client, Edit Client, the profile's status and
+Delete Client), with the same rules and messages. A client's ETag is its version."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, delete, get, patch, post, put
+from litestar.params import FromPath
+
+from portal.api import services
+from portal.api.conventions import (
+    API_PATH,
+    CLIENT_NOT_FOUND,
+    ETAG_HEADER,
+    IDEMPOTENCY,
+    INVALID_DATA,
+    LOCATION_HEADER,
+    PRECONDITIONS,
+    REPLAYED_HEADER,
+    Answer,
+    ApiKeyParam,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    as_problems,
+    created,
+    idempotently,
+    precondition_failed,
+    read_strictly,
+    require_match,
+    respond,
+    stored,
+    version_tag,
+)
+from portal.api.permissions import CLIENTS_DELETE, CLIENTS_READ, CLIENTS_STATUS, CLIENTS_WRITE
+from portal.api.schemas import (
+    ClientChangesBody,
+    ClientDetail,
+    ClientPage,
+    ClientSummary,
+    NewClientBody,
+    PhoneNumber,
+    StatusBody,
+)
+from portal.client_groups.services import custom_values
+from portal.clients import lifecycle
+from portal.clients import services as clients
+from portal.clients.forms import blank_client_details, client_details_of
+from portal.clients.tables import Client
+from portal.companies.services import get_company
+from portal.core.db import locked, write_transactions
+from portal.core.errors import Conflict, NotFound
+from portal.core.ids import is_row_id
+from portal.core.web import client_address
+
+# The admin form's field names that the API names otherwise (as ClientDetail reads).
+RENAMED = {"company": "company_name"}
+
+
+def _client_url(client_id: int) -> str:
+    return f"{API_PATH}/clients/{client_id}"
+
+
+async def _read(company_id: int, client_id: int) -> tuple[ClientDetail, str]:
+    """The client as GET shows it, and its ETag."""
+    client = await clients.get_client(company_id, client_id)
+    custom = await custom_values(client.id)
+    contact = client.contact
+    detail = ClientDetail(
+        id=client.id,
+        client_id=client.code,
+        status=client.status,  # type: ignore[arg-type]
+        first_name=contact["first_name"],
+        last_name=contact["last_name"],
+        company_name=contact["company"],
+        title=contact["title"],
+        email=contact["email"],
+        address1=contact["address1"],
+        address2=contact["address2"],
+        city=contact["city"],
+        state=contact["state"],
+        zip=contact["zip"],
+        country=contact["country"],
+        phone_numbers=[
+            PhoneNumber(
+                type=n.number_type,  # type: ignore[arg-type]
+                location=n.location,  # type: ignore[arg-type]
+                number=n.e164,
+                extension=n.extension,
+            )
+            for n in client.numbers
+        ],
+        language=client.language,
+        preferred_currency=client.preferred_currency,
+        tax_exempt=client.tax_exempt,
+        tax_id=client.tax_id,
+        group_id=client.group_id,
+        group_name=client.group_name,
+        marketing_opt_in=client.marketing_opt_in,
+        username=client.username,
+        custom_fields={str(field_id): value for field_id, value in sorted(custom.items())},
+        created_at=client.created_at,
+        updated_at=client.updated_at,
+    )
+    return detail, version_tag(client.version)
+
+
+def _answer(detail: ClientDetail, etag: str) -> Response:
+    return respond(stored(Answer(200, detail, {"ETag": etag})))
+
+
+@get("/clients", summary="List clients", tags=["clients"], permission=CLIENTS_READ)
+async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 100) -> ClientPage:
+    """The key's company's clients, by id, a page at a time."""
+    ids = await services.client_ids_after(api_key.company_id, cursor, limit + 1)
+    rows = await services.client_rows(api_key.company_id, ids[:limit])
+    items = [
+        ClientSummary(
+            id=row["id"],
+            client_id=row["code"],
+            status=row["status"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            company_name=row["company_name"],
+            email=row["email"],
+            language=row["language"],
+            country=row["country"],
+            group_id=row["group_id"],
+            group_name=row["group_name"],
+            marketing_opt_in=bool(row["marketing_opt_in"]),
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
+    return ClientPage(items=items, next_cursor=ids[limit - 1] if len(ids) > limit else None)
+
+
+@get(
+    "/clients/{client_id:int}",
+    summary="Read a client",
+    tags=["clients"],
+    permission=CLIENTS_READ,
+    responses=CLIENT_NOT_FOUND,
+    response_headers=[ETAG_HEADER],
+)
+async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> Response[ClientDetail]:
+    """One client of the key's company, with its primary contact, phone numbers and custom
+    field values."""
+    return _answer(*await _read(api_key.company_id, client_id))
+
+
+@post(
+    "/clients",
+    summary="Add a client",
+    tags=["clients"],
+    permission=CLIENTS_WRITE,
+    responses={**INVALID_DATA, **IDEMPOTENCY},
+    response_headers=[LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
+)
+async def create_client(
+    api_key: ApiKeyParam,
+    request: Request,
+    data: NewClientBody,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[ClientDetail]:
+    """Add Client: the client, its owner login, primary contact, numbers, custom values and
+    consent record in one transaction, under the next client ID of its group's format, with
+    Add Client's rules and messages. Without a `password` the owner has none until it chooses
+    one ("Forgot your password?")."""
+    data = await read_strictly(request, data)
+    company_id = api_key.company_id
+
+    async def carry_out() -> Answer:
+        company = await get_company(company_id)
+        groups = await clients.groups_of_company(company_id)
+        default_group = next((group["id"] for group in groups if group["is_default"]), None)
+        details = blank_client_details(company, default_group)
+        data.apply_to(details)
+        with as_problems(RENAMED):
+            client_id = await clients.create_client(
+                company_id,
+                details,
+                data.password or None,
+                api_key.actor(client_address(request)),
+                source="api",
+            )
+        detail, etag = await _read(company_id, client_id)
+        return created(detail, _client_url(client_id), etag)
+
+    return await idempotently(request, api_key, idempotency_key, data, carry_out)
+
+
+@patch(
+    "/clients/{client_id:int}",
+    summary="Edit a client",
+    tags=["clients"],
+    permission=CLIENTS_WRITE,
+    responses={**CLIENT_NOT_FOUND, **INVALID_DATA, **PRECONDITIONS},
+    response_headers=[ETAG_HEADER],
+)
+async def update_client(
+    api_key: ApiKeyParam,
+    request: Request,
+    client_id: FromPath[int],
+    data: ClientChangesBody,
+    if_match: IfMatch = None,
+) -> Response[ClientDetail]:
+    """Edit Client: the members sent change, the others keep their values, under Edit
+    Client's rules and messages (a `password` is the owner's new one, and ends its other
+    sessions). Needs `If-Match` with the client's ETag."""
+    data = await read_strictly(request, data)
+    company_id = api_key.company_id
+    current = await clients.get_client(company_id, client_id)
+    require_match(if_match, version_tag(current.version), "client")
+    details = client_details_of(current, await custom_values(current.id))
+    data.apply_to(details)
+    try:
+        with as_problems(RENAMED):
+            await clients.update_client(
+                company_id,
+                current.id,
+                details,
+                expected_version=current.version,
+                new_password=data.password or None,
+                actor=api_key.actor(client_address(request)),
+                source="api",
+            )
+    except Conflict:
+        raise precondition_failed("client") from None
+    return _answer(*await _read(company_id, current.id))
+
+
+async def _locked_version(company_id: int, client_id: int) -> int:
+    """Inside a write transaction: the client's version, which stays so until commit."""
+    row = await locked(
+        Client.select(Client.version).where(Client.id == client_id, Client.company == company_id)
+    ).first()
+    if row is None:
+        raise NotFound()
+    return row["version"]
+
+
+@put(
+    "/clients/{client_id:int}/status",
+    summary="Change a client's status",
+    tags=["clients"],
+    permission=CLIENTS_STATUS,
+    responses={**CLIENT_NOT_FOUND, **PRECONDITIONS},
+    response_headers=[ETAG_HEADER],
+)
+async def change_status(
+    api_key: ApiKeyParam,
+    request: Request,
+    client_id: FromPath[int],
+    data: StatusBody,
+    if_match: IfMatch = None,
+) -> Response[ClientDetail]:
+    """Active, Inactive or Fraud, as on the profile: Inactive and Fraud end the sessions of
+    the account's users at once and refuse their logins; the records stay. Setting the status
+    it has changes nothing. Needs `If-Match` with the client's ETag."""
+    data = await read_strictly(request, data)
+    company_id = api_key.company_id
+    if not is_row_id(client_id):
+        raise NotFound()
+    async for transaction in write_transactions():
+        async with transaction:
+            require_match(
+                if_match, version_tag(await _locked_version(company_id, client_id)), "client"
+            )
+            await lifecycle.set_status(
+                company_id, client_id, data.status, api_key.actor(client_address(request))
+            )
+    return _answer(*await _read(company_id, client_id))
+
+
+@delete(
+    "/clients/{client_id:int}",
+    summary="Delete a client",
+    tags=["clients"],
+    permission=CLIENTS_DELETE,
+    responses={**CLIENT_NOT_FOUND, **PRECONDITIONS},
+)
+async def delete_client(
+    api_key: ApiKeyParam, request: Request, client_id: FromPath[int], if_match: IfMatch = None
+) -> None:
+    """Delete Client: the client and everything of it (contacts, logins of this account alone,
+    notes, invoices, the mail log…) in one transaction; the activity log keeps one line naming
+    its client ID. Needs `If-Match` with the client's ETag. (The admin area also asks staff
+    for their password; a key is its own proof.)"""
+    company_id = api_key.company_id
+    if not is_row_id(client_id):
+        raise NotFound()
+    async for transaction in write_transactions():
+        async with transaction:
+            require_match(
+                if_match, version_tag(await _locked_version(company_id, client_id)), "client"
+            )
+            await lifecycle.remove_client(
+                company_id, client_id, api_key.actor(client_address(request))
+            )
+
+
+handlers = [
+    list_clients,
+    read_client,
+    create_client,
+    update_client,
+    change_status,
+    delete_client,
+]

@@ -1,0 +1,245 @@
+"""/api/v1/clients/{id}/contacts: a client's contacts listed and read, and its billing and other
+contacts added, edited and deleted through the services of the admin area's Add Contact and
+Edit Contact, with the same rules and messages (the primary contact is the client's own: PATCH
+the client). A contact has no version: its ETag is a digest of what GET shows of it."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, delete, get, patch, post
+from litestar.params import FromPath
+
+from portal.api import services
+from portal.api.conventions import (
+    API_PATH,
+    CLIENT_NOT_FOUND,
+    CONTACT_NOT_FOUND,
+    ETAG_HEADER,
+    IDEMPOTENCY,
+    INVALID_DATA,
+    LOCATION_HEADER,
+    PRECONDITIONS,
+    REPLAYED_HEADER,
+    Answer,
+    ApiKeyParam,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    as_problems,
+    content_tag,
+    created,
+    idempotently,
+    read_strictly,
+    require_match,
+    respond,
+    stored,
+)
+from portal.api.permissions import CLIENTS_READ, CLIENTS_WRITE
+from portal.api.schemas import ContactBody, ContactDetail, ContactList, PhoneNumber
+from portal.clients import contacts
+from portal.clients import services as clients
+from portal.clients.contacts import ContactDetails
+from portal.clients.forms import contact_details_of
+from portal.clients.tables import Contact
+from portal.core.db import locked, write_transactions
+from portal.core.errors import NotFound
+from portal.core.ids import is_row_id
+from portal.core.web import client_address
+
+# The admin form's field names that the API names otherwise (as ContactDetail reads).
+RENAMED = {"contact_type": "type"}
+
+
+def _contact(row: dict) -> ContactDetail:
+    return ContactDetail(
+        id=row["id"],
+        type=row["contact_type"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        company=row["company"],
+        title=row["title"],
+        address1=row["address1"],
+        address2=row["address2"],
+        city=row["city"],
+        state=row["state"],
+        zip=row["zip"],
+        country=row["country"],
+        email=row["email"],
+        phone_numbers=[
+            PhoneNumber(
+                type=n["number_type"],
+                location=n["location"],
+                number=n["number"],
+                extension=n["extension"],
+            )
+            for n in row["numbers"]
+        ],
+        marketing_opt_in=row["marketing_opt_in"],
+        has_login=row["has_login"],
+    )
+
+
+async def _read(company_id: int, client_id: int, contact_id: int) -> tuple[ContactDetail, str]:
+    """The contact as GET shows it, and its ETag."""
+    rows = await services.client_contacts(company_id, client_id, contact_id)
+    detail = _contact(rows[0])
+    return detail, content_tag(detail)
+
+
+def _answer(detail: ContactDetail, etag: str) -> Response:
+    return respond(stored(Answer(200, detail, {"ETag": etag})))
+
+
+@get(
+    "/clients/{client_id:int}/contacts",
+    summary="List a client's contacts",
+    tags=["clients"],
+    permission=CLIENTS_READ,
+    responses=CLIENT_NOT_FOUND,
+)
+async def list_contacts(
+    api_key: ApiKeyParam, client_id: FromPath[int], cursor: Cursor = 0, limit: Limit = 100
+) -> ContactList:
+    """The contacts of one client of the key's company, a page at a time: its primary contact
+    first, then its billing and other contacts by id, each with its phone numbers, its
+    marketing consent and whether it logs in to the client area."""
+    rows = await services.client_contacts(
+        api_key.company_id, client_id, after=cursor, limit=limit + 1
+    )
+    return ContactList(
+        items=[_contact(row) for row in rows[:limit]],
+        next_cursor=rows[limit - 1]["id"] if len(rows) > limit else None,
+    )
+
+
+@get(
+    "/clients/{client_id:int}/contacts/{contact_id:int}",
+    summary="Read a contact of a client",
+    tags=["clients"],
+    permission=CLIENTS_READ,
+    responses=CONTACT_NOT_FOUND,
+    response_headers=[ETAG_HEADER],
+)
+async def read_contact(
+    api_key: ApiKeyParam, client_id: FromPath[int], contact_id: FromPath[int]
+) -> Response[ContactDetail]:
+    """One contact (primary, billing or other) of one client of the key's company."""
+    return _answer(*await _read(api_key.company_id, client_id, contact_id))
+
+
+@post(
+    "/clients/{client_id:int}/contacts",
+    summary="Add a contact to a client",
+    tags=["clients"],
+    permission=CLIENTS_WRITE,
+    responses={**CLIENT_NOT_FOUND, **INVALID_DATA, **IDEMPOTENCY},
+    response_headers=[LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
+)
+async def create_contact(
+    api_key: ApiKeyParam,
+    request: Request,
+    client_id: FromPath[int],
+    data: ContactBody,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[ContactDetail]:
+    """Add Contact: a billing (unless `type` says other) contact with its phone numbers and
+    its own marketing consent (recorded in the consent log), under the client group's rules
+    for contacts and with Add Contact's messages. It starts in the client's country."""
+    data = await read_strictly(request, data)
+    company_id = api_key.company_id
+
+    async def carry_out() -> Answer:
+        client = await clients.get_client(company_id, client_id)
+        details = ContactDetails(country=client.contact["country"])
+        data.apply_to(details)
+        with as_problems(RENAMED):
+            contact_id = await contacts.add_contact(
+                company_id,
+                client.id,
+                details,
+                api_key.actor(client_address(request)),
+                source="api",
+            )
+        detail, etag = await _read(company_id, client.id, contact_id)
+        return created(detail, f"{API_PATH}/clients/{client.id}/contacts/{contact_id}", etag)
+
+    return await idempotently(request, api_key, idempotency_key, data, carry_out)
+
+
+@patch(
+    "/clients/{client_id:int}/contacts/{contact_id:int}",
+    summary="Edit a contact of a client",
+    tags=["clients"],
+    permission=CLIENTS_WRITE,
+    responses={**CONTACT_NOT_FOUND, **INVALID_DATA, **PRECONDITIONS},
+    response_headers=[ETAG_HEADER],
+)
+async def update_contact(
+    api_key: ApiKeyParam,
+    request: Request,
+    client_id: FromPath[int],
+    contact_id: FromPath[int],
+    data: ContactBody,
+    if_match: IfMatch = None,
+) -> Response[ContactDetail]:
+    """Edit Contact, for a billing or other contact: the members sent change, the others keep
+    their values. A contact's login keeps its username and permissions; its email and name
+    follow the contact's when the login belongs to this account alone. Needs `If-Match` with
+    the contact's ETag. (Its check and the change are two steps: a change another writer
+    makes between them is not seen; what it changed, the history shows.)"""
+    data = await read_strictly(request, data)
+    company_id = api_key.company_id
+    _, etag = await _read(company_id, client_id, contact_id)
+    require_match(if_match, etag, "contact")
+    details = contact_details_of(await contacts.get_contact(company_id, client_id, contact_id))
+    data.apply_to(details)
+    with as_problems(RENAMED):
+        await contacts.update_contact(
+            company_id,
+            client_id,
+            contact_id,
+            details,
+            api_key.actor(client_address(request)),
+            source="api",
+        )
+    return _answer(*await _read(company_id, client_id, contact_id))
+
+
+@delete(
+    "/clients/{client_id:int}/contacts/{contact_id:int}",
+    summary="Delete a contact of a client",
+    tags=["clients"],
+    permission=CLIENTS_WRITE,
+    responses={**CONTACT_NOT_FOUND, **PRECONDITIONS, 422: INVALID_DATA[422]},
+)
+async def delete_contact(
+    api_key: ApiKeyParam,
+    request: Request,
+    client_id: FromPath[int],
+    contact_id: FromPath[int],
+    if_match: IfMatch = None,
+) -> None:
+    """Deletes a billing or other contact with its numbers and consent records; its login
+    leaves the account, and goes when it belongs to no other account. The primary contact,
+    and a contact whose login owns the account, cannot be deleted (422). Needs `If-Match`
+    with the contact's ETag."""
+    company_id = api_key.company_id
+    if not is_row_id(client_id) or not is_row_id(contact_id):
+        raise NotFound()
+    async for transaction in write_transactions():
+        async with transaction:
+            # Held until commit: the contact checked is the one deleted.
+            await locked(
+                Contact.select(Contact.id).where(
+                    Contact.id == contact_id, Contact.client == client_id
+                )
+            )
+            _, etag = await _read(company_id, client_id, contact_id)
+            require_match(if_match, etag, "contact")
+            with as_problems(RENAMED):
+                await contacts.delete_contact(
+                    company_id, client_id, contact_id, api_key.actor(client_address(request))
+                )
+
+
+handlers = [list_contacts, read_contact, create_contact, update_contact, delete_contact]

@@ -201,17 +201,9 @@ async def add_to_clients(
         *(value for client_id, _ in clients for value in (client_id, tag.id)),
     )
     added = {row["client"] for row in rows}
-    for client_id, code in clients:
-        if client_id in added:
-            await audit.record(
-                company_id,
-                client_id,
-                code,
-                actor,
-                [(TAG_ADDED, "", tag.name)],
-                log_activity=log_activity,
-            )
-    return [client_id for client_id, _ in clients if client_id in added]
+    return await _audited(
+        company_id, clients, added, actor, (TAG_ADDED, "", tag.name), log_activity
+    )
 
 
 async def remove_from_clients(
@@ -236,17 +228,25 @@ async def remove_from_clients(
         .returning(ClientTag.client)
     )
     removed = {row["client"] for row in rows}
+    change = (TAG_REMOVED, "", tag.name)
+    return await _audited(company_id, clients, removed, actor, change, log_activity)
+
+
+async def _audited(
+    company_id: int,
+    clients: Sequence[tuple[int, str]],
+    changed: set[int],
+    actor: Actor,
+    change: audit.Change,
+    log_activity: bool,
+) -> list[int]:
+    """A line in the history of each of the clients (ID, code) the change reached; their IDs."""
     for client_id, code in clients:
-        if client_id in removed:
+        if client_id in changed:
             await audit.record(
-                company_id,
-                client_id,
-                code,
-                actor,
-                [(TAG_REMOVED, "", tag.name)],
-                log_activity=log_activity,
+                company_id, client_id, code, actor, [change], log_activity=log_activity
             )
-    return [client_id for client_id, _ in clients if client_id in removed]
+    return [client_id for client_id, _ in clients if client_id in changed]
 
 
 async def _client_code(company_id: int, client_id: int) -> str:

@@ -60,6 +60,7 @@ APPS = [
     "portal.clients.piccolo_app",
     "portal.billing.piccolo_app",
     "portal.mail.piccolo_app",
+    "portal.privacy.piccolo_app",
     "portal.client_area.piccolo_app",
     "portal.api.piccolo_app",
     "portal.activity.piccolo_app",

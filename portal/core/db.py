@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import os
 import random
@@ -272,6 +273,7 @@ class PortalSQLiteEngine(SQLiteEngine):
         with _failures_as_unavailable(self):
             await connection
             await connection.execute("PRAGMA foreign_keys = 1")
+            await connection.create_function("sha256_hex", 1, _sha256_hex, deterministic=True)
         connection.row_factory = dict_factory
         return connection
 
@@ -352,6 +354,10 @@ class PortalSQLiteEngine(SQLiteEngine):
     async def run_ddl(self, ddl: str, in_pool: bool = False):
         with _failures_as_unavailable(self):
             return await super().run_ddl(ddl, in_pool)
+
+
+def _sha256_hex(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
 
 
 def dict_factory(cursor: sqlite3.Cursor, row: tuple) -> dict:
@@ -646,6 +652,15 @@ def month_of(column: str) -> str:
     if is_sqlite():
         return f"date({column}, 'start of month')"
     return f"date_trunc('month', {column} AT TIME ZONE 'UTC')::date"
+
+
+def sha256_hex(expression: str) -> str:
+    """SQL of the hex SHA-256 of the text `expression` (of its UTF-8 bytes), equal to Python's
+    `hashlib.sha256(text.encode()).hexdigest()`: PostgreSQL's own sha256(), and on SQLite a
+    function every connection of the engine is given."""
+    if is_sqlite():
+        return f"sha256_hex({expression})"
+    return f"encode(sha256(convert_to({expression}, 'UTF8')), 'hex')"
 
 
 def violated_unique_index(error: BaseException) -> str | None:

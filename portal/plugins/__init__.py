@@ -32,7 +32,12 @@ The entry point names a `Plugin` (or a function returning one). What a plugin ca
   plugin's templates under `plugins/<name>/` inside it so names never clash;
 - `background_tasks`: coroutine functions the server runs for its lifetime (cancelled at
   shutdown), e.g. a mail worker;
-- `cli_commands`: click commands added to the `portal` command.
+- `cli_commands`: click commands added to the `portal` command;
+- `erasure_handlers`: coroutine functions called inside the write transaction that anonymises
+  a client (portal.privacy), as `handler(company_id, client_id, emails, actor)` with the
+  addresses the client's contacts and logins had: each forgets what the plugin keeps of that
+  person (e.g. the mass mailer's recipient rows) and keeps what must outlast them by a hash
+  alone (its suppression of the addresses for marketing mail).
 
 Handlers, tasks and commands are given as functions that import them when asked: discovering
 plugins (which `portal.core.db` does at import time, for the app registry) must not import the
@@ -62,6 +67,10 @@ logger = logging.getLogger("portal")
 ENTRY_POINT_GROUP = "portal.plugins"
 
 
+# (company_id, client_id, addresses, actor) -> None; see `erasure_handlers` above.
+ErasureHandler = Callable[[int, int, Sequence[str], Any], Awaitable[None]]
+
+
 def _nothing() -> list[Any]:
     return []
 
@@ -87,6 +96,7 @@ class Plugin:
     api_handlers: Callable[[], Sequence[Any]] = _nothing
     background_tasks: Callable[[], Sequence[Callable[[], Awaitable[None]]]] = _nothing
     cli_commands: Callable[[], Sequence[Any]] = _nothing
+    erasure_handlers: Callable[[], Sequence[ErasureHandler]] = _nothing
     description: str = field(default="", compare=False)
 
 
@@ -146,6 +156,10 @@ def background_tasks() -> list[Callable[[], Awaitable[None]]]:
 
 def cli_commands() -> list[Any]:
     return [command for plugin in plugins() for command in plugin.cli_commands()]
+
+
+def erasure_handlers() -> list[ErasureHandler]:
+    return [handler for plugin in plugins() for handler in plugin.erasure_handlers()]
 
 
 def configure_templates(template_config: Any) -> None:

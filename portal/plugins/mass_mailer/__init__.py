@@ -52,6 +52,12 @@ def _cli_commands() -> list:
     return [mailer_command]
 
 
+def _erasure_handlers() -> list:
+    from portal.plugins.mass_mailer.services import forget_client
+
+    return [forget_client]
+
+
 plugin = Plugin(
     name="mass_mailer",
     description="Mass Mailer: mail clients by filter; marketing mail only to those who opted in.",
@@ -80,4 +86,5 @@ plugin = Plugin(
     api_handlers=_api_handlers,
     background_tasks=_background_tasks,
     cli_commands=_cli_commands,
+    erasure_handlers=_erasure_handlers,
 )

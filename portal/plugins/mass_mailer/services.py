@@ -16,10 +16,11 @@ messages.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.header import Header
@@ -36,7 +37,7 @@ from portal.core import throttle
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country
-from portal.core.db import copy_rows, read_transaction, write_transactions
+from portal.core.db import copy_rows, read_transaction, sha256_hex, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
@@ -172,9 +173,12 @@ def suppression_clause(
         params: list[Any] = [True]
     else:
         reason, params = "s.reason = 'bounce'", []
+    # An address is suppressed as it is, or by its hash alone (an erased client's, see
+    # forget_client).
+    hashed = f"'{ERASED_PREFIX}' || {sha256_hex(f'lower({email})')}"
     sql = (
         "NOT EXISTS (SELECT 1 FROM mailer_suppression s WHERE s.company = c.company "  # noqa: S608 - placeholders and fixed SQL only
-        f"AND s.email = lower({email}) AND {reason})"
+        f"AND s.email IN (lower({email}), {hashed}) AND {reason})"
     )
     if kind == "marketing":
         sql += " AND " + verified_clause(email)
@@ -602,6 +606,49 @@ async def _suppress(company_id: int, email: str, reason: str, source: str, at: d
         reason,
         source[:50],
         at,
+    )
+
+
+# A suppression kept by the address's hash alone: "sha256:" and the hex SHA-256 of the
+# lower-case address (the form suppression_clause compares with).
+ERASED_PREFIX = "sha256:"
+ERASURE_SOURCE = "erasure"
+
+
+def erased_form(email: str) -> str:
+    return ERASED_PREFIX + hashlib.sha256(email.lower().encode()).hexdigest()
+
+
+async def forget_client(
+    company_id: int, client_id: int, emails: Sequence[str], actor: Actor
+) -> None:
+    """The mass mailer's part of a client's erasure (portal.privacy, inside its transaction):
+    each of the addresses its contacts and logins had stays suppressed for the company's
+    marketing mail by its hash alone (a bounce stays a bounce; a suppression of the address as
+    it is becomes its hash), and the client's recipient rows keep no address or server answer
+    (a mailing's rows and counts stay)."""
+    addresses = sorted({email.lower() for email in emails if email})
+    if addresses:
+        bounced = {
+            row["email"]
+            for row in await Suppression.select(Suppression.email).where(
+                Suppression.company == company_id,
+                Suppression.email.is_in(addresses),
+                Suppression.reason == "bounce",
+            )
+        }
+        await Suppression.delete().where(
+            Suppression.company == company_id, Suppression.email.is_in(addresses)
+        )
+        now = datetime.now(UTC)
+        for address in addresses:
+            reason = "bounce" if address in bounced else "unsubscribe"
+            source = f"{ERASURE_SOURCE}:{actor.label}"
+            await _suppress(company_id, erased_form(address), reason, source, now)
+    await MailingRecipient.raw(
+        "UPDATE mailer_recipient SET email = 'erased-' || id || '@invalid', error = '' "
+        "WHERE client = {}",
+        client_id,
     )
 
 

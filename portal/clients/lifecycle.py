@@ -146,9 +146,12 @@ async def delete_client(
     return code
 
 
-async def confirm_password(staff_id: int, password: str, address: str) -> None:
-    """The staff member's own password, asked again before clients are deleted: a wrong one
-    raises ValidationError, and repeated wrong ones are throttled like logins (Throttled)."""
+async def confirm_password(
+    staff_id: int, password: str, address: str, wrong: str = WRONG_PASSWORD
+) -> None:
+    """The staff member's own password, asked again before clients are deleted (or
+    anonymised): a wrong one raises ValidationError (`wrong` beside the field), and repeated
+    wrong ones are throttled like logins (Throttled)."""
     attempt = await throttle.begin(CONFIRM_THROTTLE_AREA, f"staff:{staff_id}", address)
     if attempt is None:
         raise Throttled()
@@ -156,7 +159,7 @@ async def confirm_password(staff_id: int, password: str, address: str) -> None:
     ok, _ = await verify_password(staff["password_hash"] if staff else None, password or "")
     if not ok:
         await throttle.failed(attempt)
-        raise ValidationError({"password": WRONG_PASSWORD})
+        raise ValidationError({"password": wrong})
     await throttle.succeeded(attempt)
 
 

@@ -31,6 +31,7 @@ CLIENTS_LOGIN_AS = "clients.login_as"
 CLIENTS_SECURITY = "clients.security"
 CLIENTS_IMPORT = "clients.import"
 CLIENTS_BULK = "clients.bulk"
+CLIENTS_PRIVACY = "clients.privacy"
 BILLING_MANAGE = "billing.manage"
 CLIENT_GROUPS = "settings.client_groups"
 COMPANY_SETTINGS = "settings.company"
@@ -56,6 +57,7 @@ CORE_PERMISSIONS = (
     ),
     Permission(CLIENTS_IMPORT, "Clients", "Import clients"),
     Permission(CLIENTS_BULK, "Clients", "Act on many clients at once"),
+    Permission(CLIENTS_PRIVACY, "Clients", "Export and anonymise clients' personal data"),
     Permission(BILLING_MANAGE, "Billing", "Add invoices, payments and services"),
     Permission(CLIENT_GROUPS, "Settings", "Client groups and custom client fields"),
     Permission(COMPANY_SETTINGS, "Settings", "Company settings (general, clients, billing)"),

@@ -357,6 +357,43 @@ async def file_parts(file_id: int) -> AsyncIterator[bytes]:
         position += 1
 
 
+async def drop_result(company_id: int, job_id: int) -> None:
+    """The file a job made goes, before its files' time is up (an export of personal data
+    whose download has expired); the job stays, without a file."""
+    async for transaction in write_transactions():
+        async with transaction:
+            await _delete_results(company_id, [job_id])
+            await Job.update({Job.result_file: None}).where(
+                Job.id == job_id, Job.company == company_id
+            )
+
+
+async def _delete_results(company_id: int, job_ids: list[int]) -> None:
+    await JobFile.delete().where(
+        JobFile.company == company_id,
+        JobFile.id.is_in(
+            Job.select(Job.result_file).where(Job.company == company_id, Job.id.is_in(job_ids))
+        ),
+    )
+
+
+async def forget(company_id: int, job_ids: Iterable[int], keys: Iterable[str] = ()) -> None:
+    """Inside the caller's write transaction, when a person's data is erased: the jobs
+    `job_ids` go with the files they made (exports of that person's data), and the values
+    (`keys`: an email, a username) that any of the company's jobs met (JobRun.first_rows) are
+    forgotten."""
+    ids = sorted(set(job_ids))
+    if ids:
+        await _delete_results(company_id, ids)
+        await Job.delete().where(Job.company == company_id, Job.id.is_in(ids))
+    wanted = sorted(set(keys))
+    if wanted:
+        await JobKey.delete().where(
+            JobKey.key.is_in(wanted),
+            JobKey.job.is_in(Job.select(Job.id).where(Job.company == company_id)),
+        )
+
+
 async def delete_old_files() -> None:
     cutoff = datetime.now(UTC) - timedelta(days=FILES_KEPT_DAYS)
     async for transaction in write_transactions():

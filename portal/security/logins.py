@@ -12,7 +12,7 @@ import ua_parser
 
 from portal.core.errors import NotFound
 from portal.core.ids import is_row_id
-from portal.security.tables import LoginSession
+from portal.security.tables import LoginSession, Passkey, RecoveryCode, TwoFactor
 from portal.security.two_factor import Login
 
 # How often a session's "last seen" is written at most, and how long ended ones are listed.
@@ -150,6 +150,21 @@ async def end_all(kind: str, user_ids: list[int]) -> int:
         .returning(LoginSession.id)
     )
     return len(ended)
+
+
+async def forget(kind: str, user_ids: list[int]) -> int:
+    """Inside the caller's write transaction, for logins that are deleted: their sessions
+    (browsers, addresses) and second factors go too; how many sessions there were."""
+    if not user_ids:
+        return 0
+    for table in (TwoFactor, RecoveryCode, Passkey):
+        await table.delete().where(table.kind == kind, table.user_id.is_in(user_ids))
+    sessions = (
+        await LoginSession.delete()
+        .where(LoginSession.kind == kind, LoginSession.user_id.is_in(user_ids))
+        .returning(LoginSession.id)
+    )
+    return len(sessions)
 
 
 def device(user_agent: str) -> str:

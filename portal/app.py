@@ -54,6 +54,10 @@ from portal.imports import routes as import_routes
 from portal.jobs import routes as job_routes
 from portal.jobs import services as jobs
 from portal.mail import routes as mail_routes
+from portal.privacy import client_routes as privacy_client_routes
+from portal.privacy import export as privacy_export
+from portal.privacy import retention as privacy_retention
+from portal.privacy import routes as privacy_routes
 from portal.security import routes as security_routes
 from portal.security.web import SecurityStep, security_step_handler
 from portal.staff import members_routes as staff_members_routes
@@ -85,6 +89,8 @@ async def _housekeeping(store: Store) -> None:
                 await store.delete_expired()
             await throttle.delete_old_failures()
             await jobs.delete_old_files()
+            await privacy_export.drop_expired()
+            await privacy_retention.queue_daily_runs()
             await api_idempotency.delete_expired()
             await db.refresh_derived_data()
             await db.optimize()
@@ -142,6 +148,7 @@ def create_app() -> Litestar:
             *webhook_routes.admin_handlers,
             *job_routes.admin_handlers,
             *import_routes.admin_handlers,
+            *privacy_routes.admin_handlers,
             *plugins.admin_handlers(),
         ],
         guards=[require_staff],
@@ -172,6 +179,7 @@ def create_app() -> Litestar:
             client_area_routes.public_router,
             *company_routes.public_handlers,
             client_area_routes.client_router,
+            privacy_client_routes.client_router,
             *client_routes.fragment_handlers,
             admin_router,
             *plugins.public_handlers(),

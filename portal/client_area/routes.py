@@ -385,9 +385,20 @@ public_router = Router(
         *security_routes.public_handlers(CLIENT_AREA),
     ],
 )
-client_router = Router(
-    path="/client",
-    route_handlers=[
+def account_router(route_handlers: list[Any]) -> Router:
+    """A router of pages for logged-in users of the client area (`user: CurrentClient`), with
+    the company's brand: this area's, and those of domains above it (portal.privacy)."""
+    return Router(
+        path="/client",
+        route_handlers=route_handlers,
+        guards=[require_client],
+        dependencies={"user": Provide(provide_client_user, sync_to_thread=False)},
+        before_request=_load_brand,
+    )
+
+
+client_router = account_router(
+    [
         dashboard,
         details_page,
         details_submit,
@@ -399,8 +410,5 @@ client_router = Router(
         *verification_routes.handlers,
         *security_routes.handlers(CLIENT_AREA),
         *staff_routes.client_handlers,
-    ],
-    guards=[require_client],
-    dependencies={"user": Provide(provide_client_user, sync_to_thread=False)},
-    before_request=_load_brand,
+    ]
 )

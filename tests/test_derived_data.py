@@ -28,6 +28,7 @@ from portal.clients.tables import AccountUser, Client, ClientCount, ClientMonthC
 from portal.core import db
 from portal.core.actors import SYSTEM, Actor
 from portal.jobs import services as jobs
+from portal.privacy import erasure
 from portal.staff.services import create_staff
 from profile_helpers import PASSWORD, make_client
 
@@ -168,6 +169,9 @@ async def test_every_write_path_keeps_counts_and_search_as_a_rebuild_would(compa
         merged_version=duplicate["version"],
         actor=SYSTEM,
     )
+    await _assert_as_if_rebuilt()
+    # An anonymisation: its contacts renamed, its numbers, values and users gone.
+    await erasure.anonymise_client(company_id, kept["id"], SYSTEM, "The client asked")
     await _assert_as_if_rebuilt()
 
 

@@ -354,3 +354,22 @@ async def test_merging_without_the_csrf_token_is_refused(admin_client, company_i
     )
     assert response.status_code == 403
     assert await Client.count() == 2 and await ClientMerge.count() == 0
+
+
+async def test_the_api_says_where_a_merged_client_lives_on(client, company_id):
+    from portal.api.permissions import all_api_permissions
+    from portal.api.services import create_key
+
+    kept = await make_client(company_id, first_name="Kay")
+    merged = await make_client(company_id, first_name="Mo")
+    await merge.merge_clients(
+        company_id, kept, merged, kept_version=1, merged_version=1, actor=STAFF
+    )
+    _, key = await create_key(company_id, "tests", all_api_permissions(), SYSTEM)
+    response = await client.get(
+        f"/api/v1/clients/{merged}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert f"was merged into client {kept}" in response.json()["detail"]
+    assert f"/api/v1/clients/{kept}" in response.json()["detail"]

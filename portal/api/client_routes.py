@@ -5,6 +5,7 @@ Delete Client), with the same rules and messages. A client's ETag is its version
 from __future__ import annotations
 
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from portal.api import services
@@ -44,7 +45,7 @@ from portal.api.schemas import (
     StatusBody,
 )
 from portal.client_groups.services import custom_values
-from portal.clients import lifecycle
+from portal.clients import lifecycle, merge
 from portal.clients import services as clients
 from portal.clients.forms import blank_client_details, client_details_of
 from portal.clients.tables import Client
@@ -63,8 +64,18 @@ def _client_url(client_id: int) -> str:
 
 
 async def _read(company_id: int, client_id: int) -> tuple[ClientDetail, str]:
-    """The client as GET shows it, and its ETag."""
-    client = await clients.get_client(company_id, client_id)
+    """The client as GET shows it, and its ETag. A client merged into another is a 404 that
+    names the client it lives on in (a redirect would answer for another ID than the one
+    asked for)."""
+    try:
+        client = await clients.get_client(company_id, client_id)
+    except NotFound:
+        if (merged := await merge.merged_into(company_id, client_id)) is None:
+            raise
+        raise NotFoundException(
+            f"Client {client_id} was merged into client {merged.kept_id} "
+            f"(client ID {merged.kept_code}): read {_client_url(merged.kept_id)}."
+        ) from None
     custom = await custom_values(client.id)
     contact = client.contact
     detail = ClientDetail(
@@ -167,7 +178,7 @@ async def create_client(
     """Add Client: the client, its owner login, primary contact, numbers, custom values and
     consent record in one transaction, under the next client ID of its group's format, with
     Add Client's rules and messages. Without a `password` the owner has none until it chooses
-    one ("Forgot your password?")."""
+    one ("Forgot password?")."""
     data = await read_strictly(request, data)
     company_id = api_key.company_id
 

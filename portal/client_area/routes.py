@@ -385,6 +385,8 @@ public_router = Router(
         *security_routes.public_handlers(CLIENT_AREA),
     ],
 )
+
+
 def account_router(route_handlers: list[Any]) -> Router:
     """A router of pages for logged-in users of the client area (`user: CurrentClient`), with
     the company's brand: this area's, and those of domains above it (portal.privacy)."""

@@ -333,7 +333,7 @@ class ClientInput(_PersonInput):
             msgspec.Meta(
                 max_length=128,
                 description="The owner's password, never shown again. Without one, a new "
-                "client has none until it chooses one (Forgot your password?).",
+                "client has none until it chooses one (Forgot password?).",
             ),
         ]
         | UnsetType

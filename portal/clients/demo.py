@@ -135,6 +135,8 @@ CONSENT_COLUMNS = (
     ConsentEvent.wording,
     ConsentEvent.at,
 )
+
+
 @dataclass(frozen=True)
 class CountryPool:
     """Values of one country to combine at random."""

@@ -82,3 +82,35 @@ async def test_live_count_and_a_mailing_to_100_percent(page: Page, live_server: 
         stop.set()
         await worker
     assert errors == []
+
+
+async def test_countries_are_found_by_typing_and_the_preview_frames_the_html(
+    browser, live_server: str, staff: dict
+):
+    from a11y_helpers import a11y_context, assert_accessible
+
+    company_id = staff["company_id"]
+    await add_client(company_id, "Anna", "anna@example.com", opted_in=True, country="DE")
+    await add_client(company_id, "Ben", "ben@example.com", opted_in=True, country="FR")
+    context = await a11y_context(browser)
+    page = await context.new_page()
+    try:
+        await log_in_admin_page(page, live_server, staff["email"], staff["password"])
+        await page.goto(f"{live_server}/admin/tools/mass-mailer")
+        await page.get_by_label("Find a country").fill("germ")
+        await expect(page.get_by_label("Germany", exact=True)).to_be_visible()
+        await expect(page.get_by_label("France", exact=True)).to_be_hidden()
+        await page.get_by_label("Germany", exact=True).check()
+        await expect(page.locator("#recipient-count-number")).to_have_text("1")
+        await assert_accessible(page, "the mass mailer's filter")
+        await page.get_by_role("button", name="Next: Compose").click()
+        await page.get_by_label("From Address").fill("news@example.com")
+        await page.get_by_label("Subject").fill("Hello {{ client.first_name }}")
+        await page.get_by_label("Text Body").fill("Dear {{ client.first_name }}")
+        await page.get_by_label("HTML Body").fill("<p>Dear <b>{{ client.first_name }}</b></p>")
+        await page.get_by_role("button", name="Next: Preview").click()
+        frame = page.frame_locator("iframe.mail-preview")
+        await expect(frame.locator("b")).to_have_text("Anna")
+        await assert_accessible(page, "the mass mailer's preview")
+    finally:
+        await context.close()

@@ -546,3 +546,33 @@ async def test_links_sent_before_tokens_were_stored_keep_working(client, company
     done = await client.post(f"/unsubscribe/{link_of_earlier_release}")
     assert "You are unsubscribed" in done.text
     assert not (await Client.select().where(Client.id == client_id).first())["marketing_opt_in"]
+
+
+async def test_preview_shows_a_chosen_recipient_the_html_in_a_sandbox_and_sends_a_test(
+    admin_client, smtp_sink, company_id, staff
+):
+    await ten_clients(company_id)
+    compose_page = await admin_client.get("/admin/tools/mass-mailer/compose", params=FILTER)
+    data = {**FILTER, **COMPOSE, "_csrf_token": csrf_from(compose_page.text)}
+    preview = await admin_client.post("/admin/tools/mass-mailer/preview", data=data)
+    assert preview.status_code == 200
+    options = re.findall(r'<option value="([^"]+)"( selected)?>', preview.text)
+    assert len(options) == 4 and options[0][1] == " selected"  # the first, unless chosen
+    assert re.search(
+        r'<iframe class="mail-preview" sandbox=""[^>]*srcdoc="&lt;p&gt;Dear ', preview.text
+    )
+    second = options[1][0]
+    shown = await admin_client.post(
+        "/admin/tools/mass-mailer/preview", data={**data, "preview_for": second}
+    )
+    assert f'<option value="{second}" selected>' in shown.text
+    assert f"<dt>To</dt><dd>{second}</dd>" in shown.text
+    tested = await admin_client.post(
+        "/admin/tools/mass-mailer/test", data={**data, "preview_for": second}
+    )
+    assert tested.status_code == 200
+    assert f"A test of this message was sent to {staff['email']}." in tested.text
+    [message] = smtp_sink.messages
+    assert message["To"] == staff["email"]
+    assert str(message["Subject"]).startswith("[Test] Hello ")
+    assert await MailingJob.count() == 0  # nothing queued for the recipients

@@ -45,6 +45,27 @@
     if (event.detail.target) openOnWideScreens(event.detail.target);
   });
 
+  // A long list of checkboxes (the mass mailer's countries) gets a box that narrows it as one
+  // types; without JavaScript the list scrolls.
+  function fold(text) {
+    return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-finds]").forEach(function (finder) {
+      var list = document.getElementById(finder.getAttribute("data-finds"));
+      var input = finder.querySelector("input");
+      if (!list || !input) return;
+      finder.hidden = false;
+      input.addEventListener("input", function () {
+        var wanted = fold(input.value.trim());
+        list.querySelectorAll("[data-find-text]").forEach(function (item) {
+          var checked = item.querySelector("input:checked");
+          item.hidden = !checked && wanted !== "" && fold(item.getAttribute("data-find-text")).indexOf(wanted) === -1;
+        });
+      });
+    });
+  });
+
   // "Remove" on a phone row: without JavaScript it re-renders the form without the row.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-remove-row]");

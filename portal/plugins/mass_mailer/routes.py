@@ -243,7 +243,7 @@ async def compose_back(admin: Admin, request: Request) -> Template:
 
 async def _preview_or_errors(
     admin: AdminContext, data: dict[str, Any]
-) -> tuple[MailingFilter, Compose, Template | None, tuple | None]:
+) -> tuple[MailingFilter, Compose, Template | None, services.MailPreview | None]:
     mailing_filter, errors = read_filter(data)
     compose = read_compose(data)
     if errors:
@@ -255,25 +255,22 @@ async def _preview_or_errors(
             None,
         )
     try:
-        result = await services.preview(admin.company.id, mailing_filter, compose)
+        result = await services.preview(
+            admin.company.id, mailing_filter, compose, data.get("preview_for", "")
+        )
     except ValidationError as error:
         count = await services.count_recipients(admin.company.id, mailing_filter)
         page = _compose_page(mailing_filter, compose, error.errors, count, 422)
         return mailing_filter, compose, page, None
-    if not result[0]:
+    if not result.count:
         page = _compose_page(mailing_filter, compose, {"": services.NO_RECIPIENTS}, 0, 422)
         return mailing_filter, compose, page, None
     return mailing_filter, compose, None, result
 
 
-@post(f"{BASE}/preview", name="mass-mailer:preview", permission=MAILER_COMPOSE, status_code=200)
-async def preview_page(admin: Admin, request: Request) -> Template:
-    data = await form_data(request)
-    mailing_filter, compose, error_page, result = await _preview_or_errors(admin, data)
-    if error_page is not None:
-        return error_page
-    assert result is not None
-    count, first, rendered = result
+def _preview_page(
+    mailing_filter: MailingFilter, compose: Compose, shown: services.MailPreview
+) -> Template:
     return Template(
         f"{T}/preview.html",
         context={
@@ -281,12 +278,36 @@ async def preview_page(admin: Admin, request: Request) -> Template:
             "f": mailing_filter,
             "hidden": filter_fields(mailing_filter),
             "compose": compose,
-            "count": count,
-            "first": first,
-            "rendered": rendered,
+            "count": shown.count,
+            "recipients": shown.recipients,
+            "first": shown.chosen,
+            "rendered": shown.rendered,
             "kind_label": KINDS[mailing_filter.kind],
         },
     )
+
+
+@post(f"{BASE}/preview", name="mass-mailer:preview", permission=MAILER_COMPOSE, status_code=200)
+async def preview_page(admin: Admin, request: Request) -> Template:
+    data = await form_data(request)
+    mailing_filter, compose, error_page, shown = await _preview_or_errors(admin, data)
+    if error_page is not None:
+        return error_page
+    assert shown is not None
+    return _preview_page(mailing_filter, compose, shown)
+
+
+@post(f"{BASE}/test", name="mass-mailer:test", permission=MAILER_COMPOSE, status_code=200)
+async def send_test(admin: Admin, request: Request) -> Template:
+    """ "Send a test to me": the previewed message to the staff member's own address."""
+    data = await form_data(request)
+    mailing_filter, compose, error_page, shown = await _preview_or_errors(admin, data)
+    if error_page is not None:
+        return error_page
+    assert shown is not None
+    await services.send_test(admin.company.id, shown, admin.staff.email, admin.actor(request))
+    flash(request, f"A test of this message was sent to {admin.staff.email}.", "success")
+    return _preview_page(mailing_filter, compose, shown)
 
 
 @post(f"{BASE}/send", name="mass-mailer:send", permission=MAILER_SEND)
@@ -420,6 +441,7 @@ admin_handlers = [
     compose_page,
     compose_back,
     preview_page,
+    send_test,
     send,
     jobs_page,
     job_page,

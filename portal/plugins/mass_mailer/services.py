@@ -42,8 +42,9 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
+from portal.mail import services as mail
 from portal.mail.services import with_header
-from portal.plugins.mass_mailer import MAILER_SEND
+from portal.plugins.mass_mailer import MAILER_COMPOSE, MAILER_SEND
 from portal.plugins.mass_mailer.messages import (
     CompiledMessage,
     Compose,
@@ -735,20 +736,35 @@ async def suppress_addresses(
 # --- mailings -------------------------------------------------------------------------------
 
 
-async def sample_recipient(company_id: int, mailing_filter: MailingFilter) -> dict | None:
-    """The first recipient the mailing would reach (lowest address), for the preview, with
-    its address as typed."""
-    async for row in iter_recipients(company_id, mailing_filter, page_size=1):
-        return {**row, "email": row["address"] or row["email"]}
-    return None
+PREVIEW_CHOICES = 20  # recipients the preview can show the message to
+
+
+async def sample_recipients(company_id: int, mailing_filter: MailingFilter) -> list[dict]:
+    """The first recipients the mailing would reach (lowest addresses), for the preview, with
+    their addresses as typed."""
+    found: list[dict] = []
+    async for row in iter_recipients(company_id, mailing_filter, page_size=PREVIEW_CHOICES):
+        found.append({**row, "email": row["address"] or row["email"]})
+        if len(found) == PREVIEW_CHOICES:
+            break
+    return found
+
+
+@dataclass(frozen=True)
+class MailPreview:
+    count: int  # recipients in all
+    recipients: list[dict]  # the first few, to choose whom the preview shows the message to
+    chosen: dict | None  # the one it shows (the first, unless another was chosen)
+    rendered: RenderedMessage | None
 
 
 async def preview(
-    company_id: int, mailing_filter: MailingFilter, compose: Compose
-) -> tuple[int, dict | None, RenderedMessage | None]:
-    """(number of recipients, first recipient, its message). ValidationError when the filter or
-    the templates have problems; the templates are rendered once for real, so a field used
-    wrongly is found here and not while sending."""
+    company_id: int, mailing_filter: MailingFilter, compose: Compose, shown_to: str = ""
+) -> MailPreview:
+    """How many the mailing reaches, and its message as one of the first of them (`shown_to`,
+    an address, else the first) gets it. ValidationError when the filter or the templates have
+    problems; the templates are rendered once for real, so a field used wrongly is found here
+    and not while sending."""
     errors = check_filter(mailing_filter)
     compiled, compose_errors = await compile_off_loop(compose, mailing_filter.kind)
     errors.update(compose_errors)
@@ -757,17 +773,38 @@ async def preview(
     assert compiled is not None
     async with read_transaction():
         count = await count_recipients(company_id, mailing_filter)
-        first = await sample_recipient(company_id, mailing_filter)
-    if first is None:
-        return count, None, None
+        recipients = await sample_recipients(company_id, mailing_filter)
+    chosen = next((r for r in recipients if r["email"] == shown_to), None) or next(
+        iter(recipients), None
+    )
+    if chosen is None:
+        return MailPreview(count, [], None, None)
     company = await get_company(company_id)
     url = (
         f"{get_settings().base_url}/unsubscribe/(link for each recipient)"
         if mailing_filter.kind == "marketing"
         else None
     )
-    rendered = await render_off_loop(compiled, template_context(first, company["name"], url))
-    return count, first, rendered
+    rendered = await render_off_loop(compiled, template_context(chosen, company["name"], url))
+    return MailPreview(count, recipients, chosen, rendered)
+
+
+async def send_test(company_id: int, shown: MailPreview, to: str, actor: Actor) -> None:
+    """The previewed message, as its chosen recipient would get it, to `to` (the staff member
+    who asked), marked as a test in its subject; logged in the outbox like any message."""
+    actor.require(MAILER_COMPOSE)
+    assert shown.rendered is not None and shown.chosen is not None
+    company = await get_company(company_id)
+    await mail.send(
+        company_id,
+        company["name"],
+        mail.Mail(
+            to=to,
+            subject=f"[Test] {shown.rendered.subject}",
+            body_text=shown.rendered.body_text,
+            kind="mailing_test",
+        ),
+    )
 
 
 NO_RECIPIENTS = "No client matches this filter, so there is nothing to send."
@@ -793,8 +830,8 @@ async def create_job(
     """Queues a mailing: the job and one pending row per address, in one transaction, for the
     worker to send. ValidationError for a bad filter or template, or when nobody matches."""
     actor.require(MAILER_SEND)
-    count, first, _ = await preview(company_id, mailing_filter, compose)
-    if not count or first is None:
+    shown = await preview(company_id, mailing_filter, compose)
+    if not shown.count or shown.chosen is None:
         raise ValidationError({"": NO_RECIPIENTS})
     sql, params = await candidates_sql(company_id, mailing_filter)
     async for transaction in write_transactions():

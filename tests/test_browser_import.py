@@ -42,6 +42,10 @@ async def test_a_file_is_mapped_tried_and_imported_with_progress(
     await expect(page.get_by_label("Field of the column Country")).to_have_value("country")
     await expect(page.get_by_role("cell", name=re.compile("client0@example.com"))).to_be_visible()
     await assert_accessible(page, "Import mapping")
+    await page.emulate_media(color_scheme="dark")
+    await page.wait_for_timeout(400)  # the buttons' colour transition
+    await assert_accessible(page, "Import mapping, dark")
+    await page.emulate_media(color_scheme="light")
 
     await page.get_by_role("button", name="Dry Run").click()
     await expect(
@@ -56,6 +60,9 @@ async def test_a_file_is_mapped_tried_and_imported_with_progress(
     await expect(progress).to_be_visible()
     await expect(page.get_by_text(re.compile("1,200 clients added"))).to_be_visible(timeout=60_000)
     await assert_accessible(page, "Import's job page")
+    await page.emulate_media(color_scheme="dark")
+    await page.wait_for_timeout(400)  # the buttons' colour transition
+    await assert_accessible(page, "Import's job page, dark")
 
     await page.goto(f"{live_server}/admin/clients?country=DE")
     germans = page.get_by_role("cell", name=re.compile(r"^client\d+@example\.com$"))

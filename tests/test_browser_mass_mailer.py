@@ -103,6 +103,10 @@ async def test_countries_are_found_by_typing_and_the_preview_frames_the_html(
         await page.get_by_label("Germany", exact=True).check()
         await expect(page.locator("#recipient-count-number")).to_have_text("1")
         await assert_accessible(page, "the mass mailer's filter")
+        await page.emulate_media(color_scheme="dark")
+        await page.wait_for_timeout(400)  # the buttons' colour transition
+        await assert_accessible(page, "the mass mailer's filter, dark")
+        await page.emulate_media(color_scheme="light")
         await page.get_by_role("button", name="Next: Compose").click()
         await page.get_by_label("From Address").fill("news@example.com")
         await page.get_by_label("Subject").fill("Hello {{ client.first_name }}")
@@ -112,5 +116,8 @@ async def test_countries_are_found_by_typing_and_the_preview_frames_the_html(
         frame = page.frame_locator("iframe.mail-preview")
         await expect(frame.locator("b")).to_have_text("Anna")
         await assert_accessible(page, "the mass mailer's preview")
+        await page.emulate_media(color_scheme="dark")
+        await page.wait_for_timeout(400)  # the buttons' colour transition
+        await assert_accessible(page, "the mass mailer's preview, dark")
     finally:
         await context.close()

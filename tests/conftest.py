@@ -4,6 +4,8 @@ HTTP through Litestar's test client; a real server process for the browser tests
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email
 import email.policy
 import os
@@ -28,6 +30,9 @@ os.environ.pop("PORTAL_SMTP_URL", None)
 os.environ.pop("PORTAL_REDIS_URL", None)
 # Tests deliver webhooks with workers of their own (in the test, or `portal webhooks run`).
 os.environ["PORTAL_WEBHOOKS_IN_SERVER"] = "0"
+# Jobs run where a test says: by `jobs.run_job` in the test, or by the `job_runner` fixture,
+# never by a server process that would take them first.
+os.environ["PORTAL_JOBS_IN_SERVER"] = "0"
 
 import httpx  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
@@ -176,6 +181,19 @@ async def admin_client(client: httpx.AsyncClient, staff: dict) -> httpx.AsyncCli
 @pytest.fixture
 async def second_company() -> int:
     return await create_company("Second Company Ltd", currency="EUR", language="de", country="DE")
+
+
+@pytest.fixture
+async def job_runner() -> AsyncIterator[None]:
+    """The job runner of a server, in the test's event loop: the jobs a browser test starts
+    through the live server run here, with the test's database."""
+    from portal.jobs import services as jobs
+
+    task = asyncio.create_task(jobs.run_jobs())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # --- a real server for browser tests -------------------------------------------------------

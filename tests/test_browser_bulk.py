@@ -38,7 +38,7 @@ async def _wait_for_the_job(page: Page, outcome: str) -> None:
 
 
 async def test_all_germans_get_a_tag_and_a_new_group(
-    browser: Browser, live_server: str, staff: dict, company_id: int
+    browser: Browser, live_server: str, staff: dict, company_id: int, job_runner
 ):
     germans = [
         await add_client(company_id, f"Kunde{n}", f"kunde{n}@example.de", opted_in=False)

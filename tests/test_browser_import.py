@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 
 async def test_a_file_is_mapped_tried_and_imported_with_progress(
-    browser: Browser, live_server: str, staff: dict, tmp_path: Path
+    browser: Browser, live_server: str, staff: dict, tmp_path: Path, job_runner
 ):
     path = clients_csv(tmp_path / "customers.csv", 1200)
     with path.open("a") as file:

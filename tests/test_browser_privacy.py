@@ -35,7 +35,7 @@ async def _download(page: Page, link_name: str) -> dict:
 
 
 async def test_staff_export_then_anonymise_a_client(
-    browser: Browser, live_server: str, staff: dict, company_id: int
+    browser: Browser, live_server: str, staff: dict, company_id: int, job_runner
 ):
     client_id = await make_client(company_id, first_name="Greta", last_name="Garbo")
     await add_records(
@@ -106,7 +106,7 @@ async def test_staff_export_then_anonymise_a_client(
 
 
 async def test_a_client_downloads_its_data_and_asks_to_be_erased(
-    browser: Browser, live_server: str, company_id: int
+    browser: Browser, live_server: str, company_id: int, job_runner
 ):
     client_id = await make_client(company_id, first_name="Hedy", last_name="Lamarr")
     email = (await get_client(company_id, client_id)).contact["email"]

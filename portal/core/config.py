@@ -62,6 +62,7 @@ class Settings:
     debug: bool
     development: bool  # PORTAL_ENV=development: defaults meant for a developer's own machine
     webhooks_in_server: bool  # `portal serve` delivers webhooks itself
+    jobs_in_server: bool  # `portal serve` runs background jobs (imports, bulk actions) itself
     webhook_retry_seconds: float  # the first retry of a failed delivery; doubles each time
     webhook_max_attempts: int
     webhook_lease_seconds: float  # after this, a claim of a worker that stopped is taken over
@@ -138,6 +139,7 @@ def get_settings() -> Settings:
         debug=_flag("PORTAL_DEBUG"),
         development=os.environ.get("PORTAL_ENV", "production").strip().lower() == "development",
         webhooks_in_server=_flag("PORTAL_WEBHOOKS_IN_SERVER", default=True),
+        jobs_in_server=_flag("PORTAL_JOBS_IN_SERVER", default=True),
         webhook_retry_seconds=_seconds("PORTAL_WEBHOOKS_RETRY_SECONDS", 30),
         webhook_max_attempts=_count("PORTAL_WEBHOOKS_MAX_ATTEMPTS", 8, 20),
         webhook_lease_seconds=_seconds("PORTAL_WEBHOOKS_LEASE_SECONDS", 60),

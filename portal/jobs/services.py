@@ -27,6 +27,7 @@ from typing import Any
 import anyio.to_thread
 
 from portal.core.actors import Actor
+from portal.core.config import get_settings
 from portal.core.db import insert_rows, skip_locked, write_transactions
 from portal.core.errors import NotFound, Unavailable, ValidationError
 from portal.core.i18n import N_
@@ -582,7 +583,15 @@ async def run_job(job_id: int, watcher: Callable[[JobRun], None] | None = None) 
 
 async def run_forever() -> None:
     """The server's job runner: one job at a time, woken when this process queues one, and
-    otherwise looking every POLL_SECONDS for jobs others queued or left behind."""
+    otherwise looking every POLL_SECONDS for jobs others queued or left behind.
+    PORTAL_JOBS_IN_SERVER=0 leaves the jobs to other processes (the tests run their own)."""
+    if not get_settings().jobs_in_server:
+        return
+    await run_jobs()
+
+
+async def run_jobs() -> None:
+    """Runs jobs until cancelled (see run_forever)."""
     runner = runner_name()
     while True:
         try:

@@ -424,3 +424,13 @@ async def test_new_clients_can_get_a_link_to_choose_their_password(admin_client,
     assert link, body
     page = await admin_client.get(f"/client/reset/{link.group(1)}")
     assert page.status_code == 200
+
+
+async def test_ids_out_of_range_are_not_found_not_an_error(admin_client):
+    huge = 2**63
+    for path in (
+        f"/admin/jobs/{huge}",
+        f"/admin/jobs/{huge}/progress",
+        f"/admin/clients/import/{huge}",
+    ):
+        assert (await admin_client.get(path)).status_code == 404

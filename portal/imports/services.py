@@ -327,9 +327,11 @@ class ImportRun:
                 raise
             # Another writer took a username or email of the batch meanwhile: the batch is
             # written again a row at a time, so that only the rows that collide are left out.
+            written = 0
             for candidate in creating:
                 try:
                     await self._commit([candidate], None, [], 1)
+                    written += 1
                 except Exception as single_error:
                     if violated_unique_index(single_error) is None:
                         raise
@@ -338,7 +340,8 @@ class ImportRun:
                     problems.append(
                         self._problem(candidate, "", "Another client has this username meanwhile.")
                     )
-            await self._commit([], tally, problems, len(batch) - len(creating))
+            # The rest of the batch: every row but those written one by one above.
+            await self._commit([], tally, problems, len(batch) - written)
         self.tally = tally
 
     async def _commit(

@@ -31,6 +31,7 @@ from portal.core.config import get_settings
 from portal.core.db import insert_rows, skip_locked, write_transactions
 from portal.core.errors import NotFound, Unavailable, ValidationError
 from portal.core.i18n import N_
+from portal.core.ids import is_row_id
 from portal.core.permissions import Forbidden
 from portal.jobs.tables import Job, JobFile, JobFilePart, JobKey, JobProblem
 
@@ -107,7 +108,7 @@ class JobView:
             row["started_at"],
             row["finished_at"],
             row["result_file"],
-            json.loads(row["payload"]).get("return_to", ""),
+            row["return_to"],
         )
 
 
@@ -159,6 +160,7 @@ async def start(
                     kind=kind,
                     title=title[: Job.title.length],
                     payload=json.dumps(payload),
+                    return_to=str(payload.get("return_to", ""))[:500],
                     total=total,
                     actor=_actor_json(actor),
                     created_by=(actor.name or actor.label)[: Job.created_by.length],
@@ -169,8 +171,15 @@ async def start(
 
 
 async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
-    """A job of the company, for someone who may see jobs of its kind."""
-    row = await Job.select().where(Job.id == job_id, Job.company == company_id).first()
+    """A job of the company, for someone who may see jobs of its kind. The payload (a bulk
+    action's clients may be many) is not read: the page polls this every second."""
+    if not is_row_id(job_id):
+        raise NotFound
+    row = (
+        await Job.select(*(c for c in Job._meta.columns if c is not Job.payload))
+        .where(Job.id == job_id, Job.company == company_id)
+        .first()
+    )
     if row is None or row["kind"] not in _permissions:
         raise NotFound
     actor.require(_permissions[row["kind"]])
@@ -178,6 +187,8 @@ async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
 
 
 async def payload_of(company_id: int, job_id: int) -> dict[str, Any]:
+    if not is_row_id(job_id):
+        raise NotFound
     row = await Job.select(Job.payload).where(Job.id == job_id, Job.company == company_id).first()
     if row is None:
         raise NotFound
@@ -306,6 +317,8 @@ async def result_file(company_id: int, job_id: int, actor: Actor) -> dict[str, A
 
 async def file_info(company_id: int, file_id: int) -> dict[str, Any]:
     """The file's ID, name, size and `meta` (decoded)."""
+    if not is_row_id(file_id):
+        raise NotFound
     row = (
         await JobFile.select(JobFile.id, JobFile.name, JobFile.size, JobFile.meta)
         .where(JobFile.id == file_id, JobFile.company == company_id)
@@ -543,6 +556,7 @@ async def _run(run: JobRun) -> None:
         # A job of a kind this process does not know (a plugin not installed here): left for
         # a runner that does.
         return
+    heartbeat = asyncio.create_task(_keep_claim(run))
     try:
         message = await handler(run)
     except Cancelled:
@@ -561,7 +575,22 @@ async def _run(run: JobRun) -> None:
         logger.exception("Job %s (%s) failed", run.id, run.kind)
         await _finish(run, "failed", str(N_("The job stopped on an unexpected error.")))
         return
+    finally:
+        heartbeat.cancel()
     await _finish(run, "done", message)
+
+
+async def _keep_claim(run: JobRun) -> None:
+    """Renews the claim while the handler works, so that a long step (an export's ZIP) is not
+    taken for the work of a runner that died."""
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        with contextlib.suppress(Unavailable):
+            async for transaction in write_transactions():
+                async with transaction:
+                    await Job.update({Job.claimed_at: datetime.now(UTC)}).where(
+                        Job.id == run.id, Job.claimed_by == run.runner, Job.status == "running"
+                    )
 
 
 def runner_name() -> str:

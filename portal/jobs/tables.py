@@ -34,6 +34,7 @@ class Job(Table):
     claimed_by = Varchar(length=40, null=True, default=None)
     claimed_at = Timestamptz(null=True, default=None)
     result_file = Integer(null=True, default=None)  # a JobFile the job made (an export)
+    return_to = Varchar(length=500, default="")  # the page the job was started from
 
 
 class JobProblem(Table, tablename="job_problem"):

@@ -523,6 +523,8 @@ async def decline_erasure(
     actor.require(CLIENTS_PRIVACY)
     reason = check_reason(reason)
     client = await _client(company_id, client_id)
+    if not is_row_id(request_id):
+        raise NotFound()
     async for transaction in write_transactions():
         async with transaction:
             declined = (

@@ -15,6 +15,7 @@ from typing import Any
 
 from portal.core.actors import Actor
 from portal.core.i18n import N_
+from portal.core.ids import is_row_id
 from portal.core.pagination import Page
 from portal.core.permissions import CLIENTS_PRIVACY
 from portal.privacy.tables import DataRequest
@@ -143,6 +144,8 @@ async def list_requests(
 
 
 async def request_line(company_id: int, request_id: int) -> RequestLine | None:
+    if not is_row_id(request_id):
+        return None
     lines = await _lines("AND r.id = {}", company_id, request_id)
     return lines[0] if lines else None
 

@@ -144,3 +144,28 @@ async def test_browse_filters_fold_on_a_phone(browser: Browser, live_server: str
                 await expect(group).to_be_visible()
         finally:
             await context.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+async def test_profile_outbox_and_activity_pass_axe(
+    browser: Browser, live_server: str, staff: dict, company_id: int, scheme
+):
+    client_id = await make_profile_client(company_id, marketing_opt_in=True)
+    context, page = await new_page(browser, LAPTOP, scheme)
+    try:
+        await page.goto(f"{live_server}/admin/login")
+        await page.get_by_label("Email").fill(staff["email"])
+        await page.get_by_label("Password").fill(STAFF_PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page).to_have_url(f"{live_server}/admin")
+        for what, path in [
+            ("the profile", f"/admin/clients/{client_id}"),
+            ("the outbox", "/admin/tools/outbox"),
+            ("the activity log", "/admin/tools/activity"),
+        ]:
+            await page.goto(f"{live_server}{path}")
+            await expect(page.locator("main h1")).to_be_visible()
+            await assert_laid_out(page, what, LAPTOP)
+            await assert_accessible(page, f"{what} ({scheme})")
+    finally:
+        await context.close()

@@ -93,6 +93,10 @@ async def test_the_client_dashboard_shows_every_column(
         await expect(page.locator(".dashboard table").first).to_be_visible()
         await assert_laid_out(page, f"the client dashboard ({language})", screen)
         await assert_accessible(page, f"the client dashboard ({language}, {scheme})")
+        await page.goto(f"{live_server}/client/invoices")
+        await expect(page.locator("main table")).to_be_visible()
+        await assert_laid_out(page, f"the client's invoices ({language})", screen)
+        await assert_accessible(page, f"the client's invoices ({language}, {scheme})")
     finally:
         await context.close()
 

@@ -1,41 +1,10 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Varchar
-from piccolo.columns.indexes import IndexMethod
-from piccolo.table import Table
+from piccolo.columns.column_types import Boolean, ForeignKey, Integer, Text, Varchar
 
+from portal.core.migration_steps import add_table, reference_table
 
-class ClientGroup(Table, tablename="client_group", schema=None):
-    id = Serial(
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name="id",
-        secret=False,
-    )
-
-
-class Company(Table, tablename="company", schema=None):
-    id = Serial(
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name="id",
-        secret=False,
-    )
-
+ClientGroup = reference_table("ClientGroup", "client_group")
+Company = reference_table("Company", "company")
 
 ID = "2026-11-24T15:06:39:910240"
 VERSION = "1.38.0"
@@ -43,350 +12,37 @@ DESCRIPTION = "group settings and custom fields"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="client_groups", description=DESCRIPTION
+    manager = MigrationManager(migration_id=ID, app_name="client_groups", description=DESCRIPTION)
+
+    add_table(
+        manager,
+        "ClientGroupSetting",
+        "client_group_setting",
+        [
+            ("group", ForeignKey, {"references": ClientGroup}),
+            ("key", Varchar, {"length": 100}),
+            ("value", Text, {}),
+        ],
     )
 
-    manager.add_table(
-        class_name="ClientGroupSetting",
-        tablename="client_group_setting",
-        schema=None,
-        columns=None,
-    )
-
-    manager.add_table(
-        class_name="CustomField",
-        tablename="custom_field",
-        schema=None,
-        columns=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientGroupSetting",
-        tablename="client_group_setting",
-        column_name="group",
-        db_column_name="group",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": ClientGroup,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientGroupSetting",
-        tablename="client_group_setting",
-        column_name="key",
-        db_column_name="key",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 100,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientGroupSetting",
-        tablename="client_group_setting",
-        column_name="value",
-        db_column_name="value",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="company",
-        db_column_name="company",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Company,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="group",
-        db_column_name="group",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": ClientGroup,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="label",
-        db_column_name="label",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 100,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="field_type",
-        db_column_name="field_type",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 10,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="options",
-        db_column_name="options",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="required",
-        db_column_name="required",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 5,
-            "default": "no",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="regex",
-        db_column_name="regex",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="visible_to_client",
-        db_column_name="visible_to_client",
-        column_class_name="Boolean",
-        column_class=Boolean,
-        params={
-            "default": False,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="read_only_for_client",
-        db_column_name="read_only_for_client",
-        column_class_name="Boolean",
-        column_class=Boolean,
-        params={
-            "default": False,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="encrypted",
-        db_column_name="encrypted",
-        column_class_name="Boolean",
-        column_class=Boolean,
-        params={
-            "default": False,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="default_value",
-        db_column_name="default_value",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="CustomField",
-        tablename="custom_field",
-        column_name="position",
-        db_column_name="position",
-        column_class_name="Integer",
-        column_class=Integer,
-        params={
-            "default": 0,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
+    add_table(
+        manager,
+        "CustomField",
+        "custom_field",
+        [
+            ("company", ForeignKey, {"references": Company}),
+            ("group", ForeignKey, {"references": ClientGroup, "index": True}),
+            ("label", Varchar, {"length": 100}),
+            ("field_type", Varchar, {"length": 10}),
+            ("options", Text, {}),
+            ("required", Varchar, {"length": 5, "default": "no"}),
+            ("regex", Text, {}),
+            ("visible_to_client", Boolean, {}),
+            ("read_only_for_client", Boolean, {}),
+            ("encrypted", Boolean, {}),
+            ("default_value", Text, {}),
+            ("position", Integer, {}),
+        ],
     )
 
     return manager

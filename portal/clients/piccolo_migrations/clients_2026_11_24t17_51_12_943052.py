@@ -1,39 +1,10 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Varchar
-from piccolo.columns.indexes import IndexMethod
-from piccolo.table import Table
+from piccolo.columns.column_types import ForeignKey, Integer, Varchar
 
+from portal.core.migration_steps import add_columns, add_table, reference_table
 
-class ClientGroup(Table, tablename="client_group", schema=None):
-    id = Serial(
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name="id",
-        secret=False,
-    )
-
-
-class Company(Table, tablename="company", schema=None):
-    id = Serial(
-        null=False,
-        primary_key=True,
-        unique=False,
-        index=False,
-        index_method=IndexMethod.btree,
-        choices=None,
-        db_column_name="id",
-        secret=False,
-    )
-
+ClientGroup = reference_table("ClientGroup", "client_group")
+Company = reference_table("Company", "company")
 
 ID = "2026-11-24T17:51:12:943052"
 VERSION = "1.38.0"
@@ -41,150 +12,28 @@ DESCRIPTION = "True"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="clients", description=DESCRIPTION
+    manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
+
+    add_table(
+        manager,
+        "ClientCount",
+        "client_count",
+        [
+            ("company", ForeignKey, {"references": Company}),
+            ("group", ForeignKey, {"references": ClientGroup}),
+            ("country", Varchar, {"length": 2}),
+            ("status", Varchar, {"length": 10, "default": "active"}),
+            ("clients", Integer, {}),
+        ],
     )
 
-    manager.add_table(
-        class_name="ClientCount",
-        tablename="client_count",
-        schema=None,
-        columns=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientCount",
-        tablename="client_count",
-        column_name="company",
-        db_column_name="company",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Company,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientCount",
-        tablename="client_count",
-        column_name="group",
-        db_column_name="group",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": ClientGroup,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientCount",
-        tablename="client_count",
-        column_name="country",
-        db_column_name="country",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 2,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientCount",
-        tablename="client_count",
-        column_name="status",
-        db_column_name="status",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 10,
-            "default": "active",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="ClientCount",
-        tablename="client_count",
-        column_name="clients",
-        db_column_name="clients",
-        column_class_name="Integer",
-        column_class=Integer,
-        params={
-            "default": 0,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Client",
-        tablename="client",
-        column_name="country",
-        db_column_name="country",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 2,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
+    add_columns(
+        manager,
+        "Client",
+        "client",
+        [
+            ("country", Varchar, {"length": 2}),
+        ],
     )
 
     return manager

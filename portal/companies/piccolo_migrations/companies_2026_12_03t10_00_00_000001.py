@@ -1,54 +1,46 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.base import OnDelete
-from piccolo.columns.column_types import Bytea, ForeignKey, Integer, Serial, Varchar
-from piccolo.table import Table
+from piccolo.columns.column_types import Bytea, ForeignKey, Integer, Varchar
+
+from portal.core.migration_steps import add_columns, add_table, declared_reference_table
 
 ID = "2026-12-03T10:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "The company's details, sender, time zone, date format and logo"
 
-
-class Company(Table, tablename="company", schema=None):
-    id = Serial(primary_key=True)
-
-
-def _column(manager, class_name, tablename, name, column_class, **params):
-    manager.add_column(
-        table_class_name=class_name,
-        tablename=tablename,
-        column_name=name,
-        db_column_name=name,
-        column_class_name=column_class.__name__,
-        column_class=column_class,
-        params=params,
-        schema=None,
-    )
+Company = declared_reference_table("Company", "company")
 
 
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="companies", description=DESCRIPTION)
 
-    company = ("Company", "company")
-    for name, length, default in (
-        ("address1", 255, ""),
-        ("address2", 255, ""),
-        ("city", 100, ""),
-        ("state", 10, ""),
-        ("zip", 20, ""),
-        ("phone", 40, ""),
-        ("sender_name", 100, ""),
-        ("sender_email", 254, ""),
-        ("timezone", 64, "UTC"),
-        ("date_format", 16, "%Y-%m-%d"),
-        ("logo_type", 4, ""),
-    ):
-        _column(manager, *company, name, Varchar, length=length, default=default)
-    _column(manager, *company, "logo_version", Integer, default=0)
+    add_columns(
+        manager,
+        "Company",
+        "company",
+        [
+            ("address1", Varchar, {}),
+            ("address2", Varchar, {}),
+            ("city", Varchar, {"length": 100}),
+            ("state", Varchar, {"length": 10}),
+            ("zip", Varchar, {"length": 20}),
+            ("phone", Varchar, {"length": 40}),
+            ("sender_name", Varchar, {"length": 100}),
+            ("sender_email", Varchar, {"length": 254}),
+            ("timezone", Varchar, {"length": 64, "default": "UTC"}),
+            ("date_format", Varchar, {"length": 16, "default": "%Y-%m-%d"}),
+            ("logo_type", Varchar, {"length": 4}),
+            ("logo_version", Integer, {}),
+        ],
+    )
 
-    manager.add_table(class_name="CompanyLogo", tablename="company_logo", schema=None, columns=None)
-    logo = ("CompanyLogo", "company_logo")
-    _column(manager, *logo, "company", ForeignKey, references=Company,
-            on_delete=OnDelete.cascade, null=False, unique=True)
-    _column(manager, *logo, "content", Bytea, default=b"")
+    add_table(
+        manager,
+        "CompanyLogo",
+        "company_logo",
+        [
+            ("company", ForeignKey, {"references": Company, "unique": True}),
+            ("content", Bytea, {}),
+        ],
+    )
 
     return manager

@@ -1,5 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.table import Table
+
+from portal.core.migration_steps import add_sql
 
 ID = "2026-12-03T09:00:00:000004"
 VERSION = "1.38.0"
@@ -18,9 +19,5 @@ INDEXES = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="activity", description=DESCRIPTION)
 
-    async def create_indexes():
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_indexes)
+    add_sql(manager, INDEXES)
     return manager

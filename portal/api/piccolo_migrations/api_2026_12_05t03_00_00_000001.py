@@ -5,6 +5,8 @@ from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timesta
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-05T03:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Idempotency keys of API requests"
@@ -35,10 +37,5 @@ INDEXES = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="api", description=DESCRIPTION)
 
-    async def create_table():
-        await ApiIdempotency.create_table()
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_table)
+    add_create_tables(manager, [ApiIdempotency], INDEXES)
     return manager

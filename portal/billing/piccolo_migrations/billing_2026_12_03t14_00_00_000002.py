@@ -1,5 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.table import Table
+
+from portal.core.migration_steps import add_sql
 
 ID = "2026-12-03T14:00:00:000002"
 VERSION = "1.38.0"
@@ -17,9 +18,5 @@ STATEMENTS = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="billing", description=DESCRIPTION)
 
-    async def run():
-        for statement in STATEMENTS:
-            await Table.raw(statement)
-
-    manager.add_raw(run)
+    add_sql(manager, STATEMENTS)
     return manager

@@ -1,5 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.table import Table
+
+from portal.core.migration_steps import add_sql
 
 ID = "2026-11-24T14:55:00:000004"
 VERSION = "1.38.0"
@@ -11,7 +12,7 @@ STATEMENTS = [
     "CREATE UNIQUE INDEX client_company_code ON client (company, code)",
     "CREATE UNIQUE INDEX client_username_ci ON client (lower(username))",
     "CREATE INDEX client_company_status ON client (company, status, number)",
-    "CREATE INDEX client_group_idx ON client (\"group\")",
+    'CREATE INDEX client_group_idx ON client ("group")',
     "CREATE INDEX contact_email_ci ON contact (lower(email))",
 ]
 
@@ -19,9 +20,5 @@ STATEMENTS = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
 
-    async def create_indexes():
-        for statement in STATEMENTS:
-            await Table.raw(statement)
-
-    manager.add_raw(create_indexes)
+    add_sql(manager, STATEMENTS)
     return manager

@@ -1,5 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.table import Table
+
+from portal.core.migration_steps import add_sql
 
 ID = "2026-11-24T15:06:41:000002"
 VERSION = "1.38.0"
@@ -16,9 +17,5 @@ STATEMENTS = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
 
-    async def create_indexes():
-        for statement in STATEMENTS:
-            await Table.raw(statement)
-
-    manager.add_raw(create_indexes)
+    add_sql(manager, STATEMENTS)
     return manager

@@ -6,6 +6,8 @@ from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Timestamptz, 
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-05T01:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Merged clients and the client each was merged into"
@@ -35,10 +37,5 @@ INDEXES = ["CREATE INDEX client_merge_merged ON client_merge (merged_client_id)"
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
 
-    async def create_table():
-        await ClientMerge.create_table()
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_table)
+    add_create_tables(manager, [ClientMerge], INDEXES)
     return manager

@@ -6,6 +6,8 @@ from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-05T02:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Tags on clients and segments of Browse"
@@ -52,11 +54,5 @@ INDEXES = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
 
-    async def create_tables():
-        for table in (Tag, ClientTag, Segment):
-            await table.create_table()
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_tables)
+    add_create_tables(manager, [Tag, ClientTag, Segment], INDEXES)
     return manager

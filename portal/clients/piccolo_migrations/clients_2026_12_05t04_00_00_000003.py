@@ -1,5 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.table import Table
+
+from portal.core.migration_steps import add_sql_per_engine
 
 ID = "2026-12-05T04:00:00:000003"
 VERSION = "1.38.0"
@@ -51,10 +52,5 @@ POSTGRES = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="clients", description=DESCRIPTION)
 
-    async def run():
-        engine_type = Table._meta.db.engine_type
-        for statement in SQLITE if engine_type == "sqlite" else POSTGRES:
-            await Table.raw(statement)
-
-    manager.add_raw(run)
+    add_sql_per_engine(manager, sqlite=SQLITE, postgres=POSTGRES)
     return manager

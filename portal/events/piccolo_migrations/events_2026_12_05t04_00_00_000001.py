@@ -5,6 +5,8 @@ from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz, Var
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-05T04:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "The outbox of events (client, contact and consent changes)"
@@ -33,10 +35,5 @@ INDEXES = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="events", description=DESCRIPTION)
 
-    async def create_table():
-        await Event.create_table()
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_table)
+    add_create_tables(manager, [Event], INDEXES)
     return manager

@@ -15,6 +15,8 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-05T05:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "The data requests log"
@@ -57,10 +59,5 @@ INDEXES = [
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="privacy", description=DESCRIPTION)
 
-    async def create_table():
-        await DataRequest.create_table()
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_table)
+    add_create_tables(manager, [DataRequest], INDEXES)
     return manager

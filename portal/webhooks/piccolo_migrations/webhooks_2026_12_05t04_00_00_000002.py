@@ -15,6 +15,8 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-05T04:00:00:000002"
 VERSION = "1.38.0"
 DESCRIPTION = "Webhook endpoints, deliveries and attempts"
@@ -77,11 +79,5 @@ INDEXES = ["CREATE INDEX webhook_delivery_due ON webhook_delivery (status, next_
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="webhooks", description=DESCRIPTION)
 
-    async def create_tables():
-        for table in (WebhookEndpoint, WebhookDelivery, WebhookAttempt):
-            await table.create_table()
-        for statement in INDEXES:
-            await Table.raw(statement)
-
-    manager.add_raw(create_tables)
+    add_create_tables(manager, [WebhookEndpoint, WebhookDelivery, WebhookAttempt], INDEXES)
     return manager

@@ -41,10 +41,27 @@ def parse_database_url(url: str, base_dir: Path) -> DatabaseURL:
     )
 
 
+def _replica(database: DatabaseURL) -> DatabaseURL | None:
+    """PORTAL_DATABASE_REPLICA_URL: a PostgreSQL streaming replica of the primary, or nothing."""
+    url = os.environ.get("PORTAL_DATABASE_REPLICA_URL")
+    if not url:
+        return None
+    if database.engine != "postgres":
+        raise SystemExit(
+            "PORTAL_DATABASE_REPLICA_URL is set, but PORTAL_DATABASE_URL is not PostgreSQL: a read"
+            " replica needs a PostgreSQL primary (unset PORTAL_DATABASE_REPLICA_URL for SQLite)"
+        )
+    if urlsplit(url).scheme not in {"postgresql", "postgres"}:
+        raise SystemExit("PORTAL_DATABASE_REPLICA_URL must be a postgresql:// URL")
+    return DatabaseURL(engine="postgres", dsn=url)
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
     database: DatabaseURL
+    replica: DatabaseURL | None  # read-only transactions go there (PostgreSQL only)
+    replica_max_lag_seconds: float  # a replica further behind is passed over for the primary
     secret_key: str
     smtp_url: str | None
     mail_from: str
@@ -122,6 +139,8 @@ def get_settings() -> Settings:
     return Settings(
         var_dir=var_dir,
         database=database,
+        replica=_replica(database),
+        replica_max_lag_seconds=_seconds("PORTAL_DATABASE_REPLICA_MAX_LAG_SECONDS", 30),
         secret_key=_secret_key(var_dir),
         smtp_url=os.environ.get("PORTAL_SMTP_URL") or None,
         mail_from=os.environ.get("PORTAL_MAIL_FROM", "portal@localhost"),

@@ -15,6 +15,12 @@ keeps the engines' differences behind named helpers:
 - **Derived data before commit.** Triggers keep counts in step with the rows; what SQL cannot
   compute (search documents) they queue, and the hooks registered with `before_commit` work
   the queue off inside every write transaction, before it commits.
+- **Reads may go to a replica.** With PORTAL_DATABASE_REPLICA_URL (PostgreSQL only), read
+  transactions run on a streaming replica, except for a writer's own reads: a request that has
+  written reads from the primary, and so does a later request of the same session (or API key)
+  until the replica has replayed the primary's WAL up to that write. A replica that does not
+  answer, or lags more than PORTAL_DATABASE_REPLICA_MAX_LAG_SECONDS, is passed over for the
+  primary (one log line an outage).
 - **SQLite connections are lent.** Piccolo's SQLite engine opens a connection (a thread and a
   file) for every query and transaction; between `start()` and `stop()` idle ones are lent
   again instead.
@@ -24,13 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import io
+import logging
 import os
 import random
 import sqlite3
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from itertools import chain
@@ -107,7 +116,8 @@ def _sqlite_failure(error: sqlite3.OperationalError) -> Unavailable | None:
     return None
 
 
-def _postgres_failure(error: BaseException) -> Unavailable | None:
+def _postgres_failure(error: BaseException, replica: _Replica | None = None) -> Unavailable | None:
+    """`replica`: the error met a read on the replica, whose outage the primary takes over."""
     if isinstance(error, asyncpg.TransactionRollbackError):  # deadlock, serialization failure
         return Unavailable(SERVICE, str(error), retry_after=1, retryable=True)
     if isinstance(error, asyncpg.QueryCanceledError):  # statement_timeout: the server is fine
@@ -125,6 +135,9 @@ def _postgres_failure(error: BaseException) -> Unavailable | None:
         reason = str(error)
     else:
         return None
+    if replica is not None:
+        replica.failed(reason)
+        return Unavailable(REPLICA, reason, retry_after=1)
     availability.failed(SERVICE, reason)
     return Unavailable(SERVICE, reason, retry_after=5)
 
@@ -132,7 +145,10 @@ def _postgres_failure(error: BaseException) -> Unavailable | None:
 @contextlib.contextmanager
 def _failures_as_unavailable(engine: Engine) -> Iterator[None]:
     """Driver errors that mean "the database cannot answer now" become Unavailable; any other
-    error (a bug, a constraint) goes on as it is."""
+    error (a bug, a constraint) goes on as it is. Inside a read transaction on the replica, an
+    outage is the replica's."""
+    current = engine.current_transaction.get() if isinstance(engine, PostgresEngine) else None
+    replica = current.replica if isinstance(current, _ReplicaTransaction) else None
     try:
         yield
     except Unavailable:
@@ -141,14 +157,15 @@ def _failures_as_unavailable(engine: Engine) -> Iterator[None]:
         failure = (
             _sqlite_failure(error)
             if isinstance(error, sqlite3.OperationalError)
-            else _postgres_failure(error)
+            else _postgres_failure(error, replica)
             if isinstance(engine, PostgresEngine)
             else None
         )
         if failure is None:
             raise
         raise failure from error
-    availability.answered(SERVICE)
+    if replica is None:
+        availability.answered(SERVICE)
 
 
 # --- SQLite -----------------------------------------------------------------------------------
@@ -328,8 +345,7 @@ class PortalSQLiteEngine(SQLiteEngine):
         async with self._gate_held() if writes else contextlib.nullcontext():
             connection = await self.get_connection()
             try:
-                async with connection.execute(query, args or []) as cursor:
-                    rows = await cursor.fetchall()
+                rows = await connection.execute_fetchall(query, args or [])
                 if connection.in_transaction:  # sqlite3 opened one for the write
                     await connection.commit()
             except BaseException:
@@ -344,8 +360,8 @@ class PortalSQLiteEngine(SQLiteEngine):
         self, connection, query: str, args=None, query_type: str = "generic", table=None
     ) -> Any:
         # Piccolo sets foreign_keys before every statement; a lent connection has it already.
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        # One trip to the connection's thread for the statement and its rows.
+        return await connection.execute_fetchall(query, args or [])
 
     async def run_querystring(self, querystring, in_pool: bool = False):
         with _failures_as_unavailable(self):
@@ -435,6 +451,301 @@ class PortalPostgresEngine(PostgresEngine):
             return await super().run_ddl(ddl, in_pool)
 
 
+# --- the read replica -------------------------------------------------------------------------
+
+REPLICA = "The read replica"
+# After the replica failed to answer, reads go to the primary this long before it is tried again.
+REPLICA_RETRY_SECONDS = 5.0
+# How often, at most, a process measures how far the replica is behind the primary.
+REPLICA_CHECK_SECONDS = 1.0
+# The longest a read waits to connect to the replica, or for a connection of its pool, before
+# it goes to the primary instead.
+REPLICA_WAIT_SECONDS = 2.0
+# A writer's mark older than the longest lag allowed plus this is dropped: by then the replica
+# has replayed the write, or it lags too much and every read goes to the primary anyway.
+MARK_SLACK_SECONDS = 5.0
+# In a session: [the primary's WAL position after the session's last write, time.time() then].
+WROTE_KEY = "_wrote_lsn"
+# API requests (no session): the same mark per key, in this process, for this many keys.
+MARKED_KEYS = 10_000
+_NEVER = "FFFFFFFF/FFFFFFFF"  # the WAL position no replica reaches: the primary, until expiry
+
+_log = logging.getLogger("portal.availability")
+
+
+def _lsn(text: str | None) -> int | None:
+    """A WAL position (`16/B374D848`) as a number, for comparing."""
+    if not text:
+        return None
+    high, low = text.split("/")
+    return int(high, 16) << 32 | int(low, 16)
+
+
+class Writes:
+    """What the current writer (a request's session or API key; a background task) wrote that
+    a replica may not show yet."""
+
+    __slots__ = ("at", "lsn", "wrote")
+
+    def __init__(self, lsn: int | None = None, at: float = 0.0) -> None:
+        self.lsn = lsn  # the primary's WAL position after an earlier request's writes
+        self.at = at  # time.time() of that
+        self.wrote = False  # this request (or task) has written: its reads go to the primary
+
+
+_writer: contextvars.ContextVar[Writes | None] = contextvars.ContextVar(
+    "portal_writes", default=None
+)
+
+
+def _wrote() -> None:
+    """A write transaction committed: the reads that follow in this request (task) see it."""
+    if _replica is None:
+        return
+    state = _writer.get()
+    if state is None:  # a background task: its later reads go to the primary
+        _writer.set(state := Writes())
+    state.wrote = True
+
+
+class _Replica:
+    """The replica's pool and what this process knows of the replica: whether it answers, how
+    far it has replayed the primary's WAL, how far behind it is."""
+
+    def __init__(self, engine: PortalPostgresEngine, max_lag: float) -> None:
+        self.engine = engine
+        self.max_lag = max_lag
+        self.down_until = 0.0  # monotonic; reads go to the primary until then
+        self.down_since: float | None = None
+        self.lagging = False
+        self.replayed = 0  # the replica's replay position, when last read
+        # (when, the primary's position then) for positions the replica has not replayed yet.
+        self.behind: deque[tuple[float, int]] = deque(maxlen=3600)
+        self.checked = 0.0
+        self.checking = False
+
+    def failed(self, reason: str) -> None:
+        now = time.monotonic()
+        self.down_until = now + REPLICA_RETRY_SECONDS
+        if self.down_since is None:
+            self.down_since = now
+            _log.error("%s is not answering (%s); reads go to the primary", REPLICA, reason)
+
+    def answered(self) -> None:
+        if self.down_since is not None:
+            _log.warning(
+                "%s answers again, after %.1f s", REPLICA, time.monotonic() - self.down_since
+            )
+            self.down_since = None
+
+    def saw_replayed(self, position: int) -> None:
+        self.replayed = max(self.replayed, position)
+        while self.behind and self.behind[0][1] <= self.replayed:
+            self.behind.popleft()
+
+    async def check(self) -> None:
+        """Measures, once a REPLICA_CHECK_SECONDS at most, the replica's lag: how long ago the
+        primary was at the oldest position sampled that the replica has not replayed yet."""
+        now = time.monotonic()
+        if self.checking or now - self.checked < REPLICA_CHECK_SECONDS:
+            return
+        self.checking, self.checked = True, now
+        try:
+            try:
+                primary = await _primary_lsn()
+            except Exception:  # noqa: BLE001 - the primary's outage is its reads' to report
+                return
+            try:
+                async with self.engine.pool.acquire(timeout=self.engine.wait_seconds) as connection:
+                    text = await connection.fetchval("SELECT pg_last_wal_replay_lsn()::text")
+            except Exception as error:  # noqa: BLE001 - whatever it is, the primary serves
+                self.failed(_reason(error))
+                return
+            if text is None:
+                self.failed("not a standby: pg_last_wal_replay_lsn() is null")
+                return
+            self.answered()
+            if not self.behind or primary > self.behind[-1][1]:
+                self.behind.append((now, primary))
+            self.saw_replayed(_lsn(text) or 0)
+            lag = now - self.behind[0][0] if self.behind else 0.0
+            if lag > self.max_lag and not self.lagging:
+                self.lagging = True
+                _log.error("%s is %.0f s behind the primary; reads go to the primary", REPLICA, lag)
+            elif lag <= self.max_lag and self.lagging:
+                self.lagging = False
+                _log.warning("%s has caught up with the primary", REPLICA)
+        finally:
+            self.checking = False
+
+
+_replica: _Replica | None = None
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+async def _primary_lsn() -> int:
+    db = engine()
+    async with db.pool.acquire(timeout=db.wait_seconds) as connection:
+        return _lsn(await connection.fetchval("SELECT pg_current_wal_lsn()::text")) or 0
+
+
+class _ReplicaTransaction(PostgresTransaction):
+    """A read-only transaction on a connection of the replica's pool, set as the primary
+    engine's current transaction: Piccolo runs the queries made inside it on its connection."""
+
+    def __init__(self, db: PostgresEngine, replica: _Replica, connection, isolation: str) -> None:
+        super().__init__(engine=db)
+        self.replica = replica
+        self.connection = connection
+        self.transaction = connection.transaction(isolation=isolation, readonly=True)
+
+    async def start(self) -> None:
+        await self.transaction.start()
+        self.context = self.engine.current_transaction.set(self)
+
+    async def __aenter__(self) -> PostgresTransaction:
+        return self  # started by _replica_transaction
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        try:
+            with _failures_as_unavailable(self.engine):
+                if exception is None:
+                    await self.transaction.commit()
+                else:
+                    await self.transaction.rollback()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            with contextlib.suppress(Exception):  # a broken connection is closed by the pool
+                await self.replica.engine.pool.release(self.connection)
+        return False
+
+
+async def _replica_transaction(db: PostgresEngine, isolation: str) -> _ReplicaTransaction | None:
+    """A started read transaction on the replica, or None when the read belongs on the primary:
+    no replica, this request has written, the replica has not yet replayed the writer's last
+    write, lags too much, or does not answer."""
+    replica = _replica
+    if replica is None or replica.engine.pool is None or db.current_transaction.get() is not None:
+        return None
+    state = _writer.get()
+    if state is not None and state.wrote:
+        return None
+    if time.monotonic() < replica.down_until:
+        return None
+    await replica.check()
+    if replica.lagging or time.monotonic() < replica.down_until:
+        return None
+    needed = None
+    if state is not None and state.lsn is not None:
+        if time.time() - state.at < replica.max_lag + MARK_SLACK_SECONDS:
+            needed = state.lsn if state.lsn > replica.replayed else None
+    connection = None
+    try:
+        connection = await replica.engine.pool.acquire(timeout=replica.engine.wait_seconds)
+        if needed is not None:
+            text = await connection.fetchval("SELECT pg_last_wal_replay_lsn()::text")
+            replica.saw_replayed(_lsn(text) or 0)
+            if replica.replayed < needed:
+                await replica.engine.pool.release(connection)
+                return None
+        transaction = _ReplicaTransaction(db, replica, connection, isolation)
+        await transaction.start()
+    except BaseException as error:
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await replica.engine.pool.release(connection)
+        if not isinstance(error, Exception):
+            raise
+        replica.failed(_reason(error))
+        return None
+    replica.answered()
+    return transaction
+
+
+def _marker_key(scope: Any) -> str | None:
+    """The API key of a request without a session (its Authorization header), hashed."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return hashlib.sha256(value).hexdigest()
+    return None
+
+
+_marked_keys: dict[str, tuple[str, float]] = {}
+
+
+async def _mark(scope: Any, key: str | None) -> None:
+    """After a request that wrote: the primary's WAL position now, in its session (when it has
+    one) or beside its API key, for the reads of the writer's next requests."""
+    try:
+        position = await _primary_lsn()
+        lsn = f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+    except Exception:  # noqa: BLE001 - then the primary, until the mark expires
+        lsn = _NEVER
+    session = scope.get("session")
+    if isinstance(session, dict) and session:
+        session[WROTE_KEY] = [lsn, time.time()]
+    elif key is not None:
+        _marked_keys.pop(key, None)
+        _marked_keys[key] = (lsn, time.time())
+        while len(_marked_keys) > MARKED_KEYS:
+            del _marked_keys[next(iter(_marked_keys))]
+
+
+def read_your_writes(app: Any) -> Any:
+    """ASGI middleware, inside the session middleware: a request's reads know what its writer
+    (the session, or the API key) wrote in an earlier request, and a request that writes leaves
+    its mark (see `Writes`). Does nothing without a replica."""
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        if _replica is None or scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        session = scope.get("session")
+        key = None if isinstance(session, dict) else _marker_key(scope)
+        mark = session.get(WROTE_KEY) if isinstance(session, dict) else _marked_keys.get(key or "")
+        state = Writes()
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            lsn, at = mark  # type: ignore[misc]
+            state = Writes(_lsn(lsn), float(at))
+
+        async def send_marking(message: Any) -> None:
+            if message["type"] == "http.response.start" and state.wrote:
+                await _mark(scope, key)
+            await send(message)
+
+        token = _writer.set(state)
+        try:
+            await app(scope, receive, send_marking)
+        finally:
+            _writer.reset(token)
+
+    return middleware
+
+
+async def _start_replica(settings: Any, pool_size: int) -> None:
+    global _replica
+    if settings.replica is None or _replica is not None:
+        return
+    replica_engine = PortalPostgresEngine(
+        dsn=settings.replica.dsn,
+        wait_seconds=min(REPLICA_WAIT_SECONDS, settings.db_wait_seconds),
+        statement_seconds=settings.db_statement_seconds,
+    )
+    # min_size=0: nothing connects yet, so a replica that is down does not stop the start.
+    await replica_engine.start_connection_pool(bounded=True, min_size=0, max_size=pool_size)
+    _replica = _Replica(replica_engine, settings.replica_max_lag_seconds)
+
+
+async def _stop_replica() -> None:
+    global _replica
+    replica, _replica = _replica, None
+    if replica is not None and replica.engine.pool is not None:
+        await replica.engine.close_connection_pool()
+
+
 # --- the engine of this install ---------------------------------------------------------------
 
 
@@ -470,14 +781,16 @@ async def start(bounded: bool = True) -> None:
     if isinstance(db, PortalPostgresEngine):
         # No floor of open connections: during an outage asyncpg would otherwise retry to
         # restore it in the background, logging a traceback each time.
-        await db.start_connection_pool(
-            bounded=bounded, min_size=0, max_size=int(os.environ.get("PORTAL_DB_POOL", 20))
-        )
+        pool_size = int(os.environ.get("PORTAL_DB_POOL", 20))
+        await db.start_connection_pool(bounded=bounded, min_size=0, max_size=pool_size)
+        if bounded:  # maintenance commands read what they write: the primary only
+            await _start_replica(get_settings(), pool_size)
     elif isinstance(db, PortalSQLiteEngine):
         db.start_lending()
 
 
 async def stop() -> None:
+    await _stop_replica()
     db = engine()
     if isinstance(db, PostgresEngine) and db.pool is not None:
         await db.close_connection_pool()
@@ -513,6 +826,8 @@ class _WriteAttempt:
                 raise RuntimeError("A write transaction cannot start inside a read transaction.")
             self.transaction = db.transaction(transaction_type=TransactionType.immediate)
         else:
+            if isinstance(current, _ReplicaTransaction):
+                raise RuntimeError("A write transaction cannot start inside a read transaction.")
             self.transaction = db.transaction()
         return await self.transaction.__aenter__()
 
@@ -533,6 +848,8 @@ class _WriteAttempt:
             failure = failure or error
         if failure is None:
             self.attempts.done = True
+            if not nested:
+                _wrote()
             return False
         if nested:
             self.attempts.done = True
@@ -587,9 +904,16 @@ async def refresh_derived_data() -> None:
             pass
 
 
-def read_transaction() -> contextlib.AbstractAsyncContextManager:
-    """Groups a page's reads on one connection (on SQLite each query otherwise opens its own)."""
-    return engine().transaction()
+@contextlib.asynccontextmanager
+async def read_transaction(replica: bool = True) -> AsyncIterator[None]:
+    """Groups a page's reads on one connection (on SQLite each query otherwise opens its own).
+    Nothing in it may write. With a replica it runs there (read only), unless the reads belong
+    on the primary (see `_replica_transaction`); `replica=False`: on the primary always (reads
+    that must see every commit at once, e.g. whether an API key is revoked)."""
+    db = engine()
+    transaction = await _replica_transaction(db, "read_committed") if replica else None
+    async with transaction or db.transaction():
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -599,8 +923,12 @@ async def snapshot_transaction() -> AsyncIterator[None]:
     writers commit in between. SQLite's read transactions are such snapshots already;
     PostgreSQL's default isolation (READ COMMITTED) shows each statement what was committed
     before it, so the transaction asks for REPEATABLE READ. Inside another transaction it is
-    that transaction, with its isolation."""
+    that transaction, with its isolation. With a replica it runs there, as read_transaction."""
     db = engine()
+    if (replica := await _replica_transaction(db, "repeatable_read")) is not None:
+        async with replica:
+            yield
+        return
     outermost = db.current_transaction.get() is None
     async with db.transaction() as transaction:
         if outermost and isinstance(db, PostgresEngine):

@@ -200,6 +200,7 @@ def create_app() -> Litestar:
                 exclude=["^/api/", "^/unsubscribe/", "^/static/"],
             ),
             session_config.middleware,
+            db.read_your_writes,  # reads after a write go to the primary (with a replica)
             language_middleware,
         ],
         template_config=templates,

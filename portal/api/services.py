@@ -257,7 +257,7 @@ async def authenticate(key: str) -> ApiKeyRef | None:
     answer for both)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200 or not key.isascii():
         return None
-    async with read_transaction():
+    async with read_transaction(replica=False):  # a revoked key stops at once
         row = (
             await ApiKey.select(
                 ApiKey.id,
@@ -288,12 +288,13 @@ async def authenticate(key: str) -> ApiKeyRef | None:
 
 async def client_ids_after(company_id: int, after_id: int, limit: int) -> list[int]:
     """The company's client ids after `after_id`, in order (the API's cursor pages)."""
-    rows = (
-        await Client.select(Client.id)
-        .where(Client.company == company_id, Client.id > after_id)
-        .order_by(Client.id)
-        .limit(limit)
-    )
+    async with read_transaction():  # on the replica, when there is one
+        rows = (
+            await Client.select(Client.id)
+            .where(Client.company == company_id, Client.id > after_id)
+            .order_by(Client.id)
+            .limit(limit)
+        )
     return [row["id"] for row in rows]
 
 
@@ -302,16 +303,17 @@ async def client_rows(company_id: int, ids: list[int]) -> list[dict]:
     if not ids:
         return []
     placeholders = ", ".join(["{}"] * len(ids))
-    return await Client.raw(
-        "SELECT c.id, c.code, c.status, c.language, c.marketing_opt_in, c.created_at, "  # noqa: S608 - placeholders and fixed SQL only
-        'c."group" AS group_id, g.name AS group_name, ct.first_name, ct.last_name, '
-        "ct.company AS company_name, ct.email, ct.country FROM client c "
-        "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
-        'JOIN client_group g ON g.id = c."group" '
-        f"WHERE c.company = {{}} AND c.id IN ({placeholders}) ORDER BY c.id",  # noqa: S608
-        company_id,
-        *ids,
-    )
+    async with read_transaction():  # on the replica, when there is one
+        return await Client.raw(
+            "SELECT c.id, c.code, c.status, c.language, c.marketing_opt_in, c.created_at, "  # noqa: S608 - placeholders and fixed SQL only
+            'c."group" AS group_id, g.name AS group_name, ct.first_name, ct.last_name, '
+            "ct.company AS company_name, ct.email, ct.country FROM client c "
+            "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
+            'JOIN client_group g ON g.id = c."group" '
+            f"WHERE c.company = {{}} AND c.id IN ({placeholders}) ORDER BY c.id",  # noqa: S608
+            company_id,
+            *ids,
+        )
 
 
 CONTACT_ORDER = "CASE ct.contact_type WHEN 'primary' THEN 0 ELSE 1 END, ct.id"

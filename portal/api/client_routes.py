@@ -12,26 +12,19 @@ from portal.api import services
 from portal.api.conventions import (
     API_PATH,
     CLIENT_NOT_FOUND,
-    ETAG_HEADER,
-    IDEMPOTENCY,
-    INVALID_DATA,
-    LOCATION_HEADER,
-    PRECONDITIONS,
-    REPLAYED_HEADER,
-    Answer,
     ApiKeyParam,
     Cursor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    Resource,
+    adding,
     as_problems,
-    created,
-    idempotently,
-    precondition_failed,
+    deleting,
+    editing,
+    next_cursor,
     read_strictly,
-    require_match,
-    respond,
-    stored,
+    reading,
     version_tag,
 )
 from portal.api.permissions import CLIENTS_DELETE, CLIENTS_READ, CLIENTS_STATUS, CLIENTS_WRITE
@@ -50,9 +43,8 @@ from portal.clients import services as clients
 from portal.clients.forms import blank_client_details, client_details_of
 from portal.clients.tables import Client
 from portal.companies.services import get_company
-from portal.core.db import locked, write_transactions
+from portal.core.db import locked
 from portal.core.errors import Conflict, NotFound
-from portal.core.ids import is_row_id
 from portal.core.web import client_address
 
 # The admin form's field names that the API names otherwise (as ClientDetail reads).
@@ -117,8 +109,18 @@ async def _read(company_id: int, client_id: int) -> tuple[ClientDetail, str]:
     return detail, version_tag(client.version)
 
 
-def _answer(detail: ClientDetail, etag: str) -> Response:
-    return respond(stored(Answer(200, detail, {"ETag": etag})))
+async def _hold(company_id: int, client_id: int) -> tuple[None, str]:
+    """Inside a write transaction: the client's ETag, its version, which stays so until
+    commit."""
+    row = await locked(
+        Client.select(Client.version).where(Client.id == client_id, Client.company == company_id)
+    ).first()
+    if row is None:
+        raise NotFound()
+    return None, version_tag(row["version"])
+
+
+CLIENT = Resource("client", read=_read, url=_client_url, hold=_hold)
 
 
 @get("/clients", summary="List clients", tags=["clients"], permission=CLIENTS_READ)
@@ -144,7 +146,7 @@ async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 
         )
         for row in rows
     ]
-    return ClientPage(items=items, next_cursor=ids[limit - 1] if len(ids) > limit else None)
+    return ClientPage(items=items, next_cursor=next_cursor(ids, limit))
 
 
 @get(
@@ -152,13 +154,12 @@ async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 
     summary="Read a client",
     tags=["clients"],
     permission=CLIENTS_READ,
-    responses=CLIENT_NOT_FOUND,
-    response_headers=[ETAG_HEADER],
+    **reading(CLIENT_NOT_FOUND),
 )
 async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> Response[ClientDetail]:
     """One client of the key's company, with its primary contact, phone numbers and custom
     field values."""
-    return _answer(*await _read(api_key.company_id, client_id))
+    return await CLIENT.answer(api_key.company_id, client_id)
 
 
 @post(
@@ -166,8 +167,7 @@ async def read_client(api_key: ApiKeyParam, client_id: FromPath[int]) -> Respons
     summary="Add a client",
     tags=["clients"],
     permission=CLIENTS_WRITE,
-    responses={**INVALID_DATA, **IDEMPOTENCY},
-    response_headers=[LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
+    **adding(),
 )
 async def create_client(
     api_key: ApiKeyParam,
@@ -182,24 +182,22 @@ async def create_client(
     data = await read_strictly(request, data)
     company_id = api_key.company_id
 
-    async def carry_out() -> Answer:
+    async def add() -> int:
         company = await get_company(company_id)
         groups = await clients.groups_of_company(company_id)
         default_group = next((group["id"] for group in groups if group["is_default"]), None)
         details = blank_client_details(company, default_group)
         data.apply_to(details)
         with as_problems(RENAMED):
-            client_id = await clients.create_client(
+            return await clients.create_client(
                 company_id,
                 details,
                 data.password or None,
                 api_key.actor(client_address(request)),
                 source="api",
             )
-        detail, etag = await _read(company_id, client_id)
-        return created(detail, _client_url(client_id), etag)
 
-    return await idempotently(request, api_key, idempotency_key, data, carry_out)
+    return await CLIENT.add(request, api_key, idempotency_key, data, add)
 
 
 @patch(
@@ -207,8 +205,7 @@ async def create_client(
     summary="Edit a client",
     tags=["clients"],
     permission=CLIENTS_WRITE,
-    responses={**CLIENT_NOT_FOUND, **INVALID_DATA, **PRECONDITIONS},
-    response_headers=[ETAG_HEADER],
+    **editing(CLIENT_NOT_FOUND),
 )
 async def update_client(
     api_key: ApiKeyParam,
@@ -223,7 +220,7 @@ async def update_client(
     data = await read_strictly(request, data)
     company_id = api_key.company_id
     current = await clients.get_client(company_id, client_id)
-    require_match(if_match, version_tag(current.version), "client")
+    CLIENT.check(if_match, version_tag(current.version))
     details = client_details_of(current, await custom_values(current.id))
     data.apply_to(details)
     try:
@@ -238,18 +235,8 @@ async def update_client(
                 source="api",
             )
     except Conflict:
-        raise precondition_failed("client") from None
-    return _answer(*await _read(company_id, current.id))
-
-
-async def _locked_version(company_id: int, client_id: int) -> int:
-    """Inside a write transaction: the client's version, which stays so until commit."""
-    row = await locked(
-        Client.select(Client.version).where(Client.id == client_id, Client.company == company_id)
-    ).first()
-    if row is None:
-        raise NotFound()
-    return row["version"]
+        raise CLIENT.changed_meanwhile() from None
+    return await CLIENT.answer(company_id, current.id)
 
 
 @put(
@@ -257,8 +244,7 @@ async def _locked_version(company_id: int, client_id: int) -> int:
     summary="Change a client's status",
     tags=["clients"],
     permission=CLIENTS_STATUS,
-    responses={**CLIENT_NOT_FOUND, **PRECONDITIONS},
-    response_headers=[ETAG_HEADER],
+    **editing(CLIENT_NOT_FOUND, invalid=False),
 )
 async def change_status(
     api_key: ApiKeyParam,
@@ -272,17 +258,14 @@ async def change_status(
     it has changes nothing. Needs `If-Match` with the client's ETag."""
     data = await read_strictly(request, data)
     company_id = api_key.company_id
-    if not is_row_id(client_id):
-        raise NotFound()
-    async for transaction in write_transactions():
-        async with transaction:
-            require_match(
-                if_match, version_tag(await _locked_version(company_id, client_id)), "client"
-            )
-            await lifecycle.set_status(
-                company_id, client_id, data.status, api_key.actor(client_address(request))
-            )
-    return _answer(*await _read(company_id, client_id))
+
+    async def change(_: None) -> None:
+        await lifecycle.set_status(
+            company_id, client_id, data.status, api_key.actor(client_address(request))
+        )
+
+    await CLIENT.change_held(if_match, company_id, (client_id,), change)
+    return await CLIENT.answer(company_id, client_id)
 
 
 @delete(
@@ -290,7 +273,7 @@ async def change_status(
     summary="Delete a client",
     tags=["clients"],
     permission=CLIENTS_DELETE,
-    responses={**CLIENT_NOT_FOUND, **PRECONDITIONS},
+    **deleting(CLIENT_NOT_FOUND),
 )
 async def delete_client(
     api_key: ApiKeyParam, request: Request, client_id: FromPath[int], if_match: IfMatch = None
@@ -300,16 +283,11 @@ async def delete_client(
     its client ID. Needs `If-Match` with the client's ETag. (The admin area also asks staff
     for their password; a key is its own proof.)"""
     company_id = api_key.company_id
-    if not is_row_id(client_id):
-        raise NotFound()
-    async for transaction in write_transactions():
-        async with transaction:
-            require_match(
-                if_match, version_tag(await _locked_version(company_id, client_id)), "client"
-            )
-            await lifecycle.remove_client(
-                company_id, client_id, api_key.actor(client_address(request))
-            )
+
+    async def remove(_: None) -> None:
+        await lifecycle.remove_client(company_id, client_id, api_key.actor(client_address(request)))
+
+    await CLIENT.change_held(if_match, company_id, (client_id,), remove)
 
 
 handlers = [

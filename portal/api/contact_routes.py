@@ -13,26 +13,22 @@ from portal.api.conventions import (
     API_PATH,
     CLIENT_NOT_FOUND,
     CONTACT_NOT_FOUND,
-    ETAG_HEADER,
-    IDEMPOTENCY,
     INVALID_DATA,
-    LOCATION_HEADER,
-    PRECONDITIONS,
-    REPLAYED_HEADER,
-    Answer,
     ApiKeyParam,
     Cursor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    Resource,
+    adding,
     as_problems,
     content_tag,
-    created,
-    idempotently,
+    deleting,
+    editing,
+    held_of_client,
+    next_cursor,
     read_strictly,
-    require_match,
-    respond,
-    stored,
+    reading,
 )
 from portal.api.permissions import CLIENTS_READ, CLIENTS_WRITE
 from portal.api.schemas import ContactBody, ContactDetail, ContactList, PhoneNumber
@@ -41,9 +37,6 @@ from portal.clients import services as clients
 from portal.clients.contacts import ContactDetails
 from portal.clients.forms import contact_details_of
 from portal.clients.tables import Contact
-from portal.core.db import locked, write_transactions
-from portal.core.errors import NotFound
-from portal.core.ids import is_row_id
 from portal.core.web import client_address
 
 # The admin form's field names that the API names otherwise (as ContactDetail reads).
@@ -86,8 +79,12 @@ async def _read(company_id: int, client_id: int, contact_id: int) -> tuple[Conta
     return detail, content_tag(detail)
 
 
-def _answer(detail: ContactDetail, etag: str) -> Response:
-    return respond(stored(Answer(200, detail, {"ETag": etag})))
+CONTACT = Resource(
+    "contact",
+    read=_read,
+    url=lambda client_id, contact_id: f"{API_PATH}/clients/{client_id}/contacts/{contact_id}",
+    hold=held_of_client(Contact, _read),
+)
 
 
 @get(
@@ -108,7 +105,7 @@ async def list_contacts(
     )
     return ContactList(
         items=[_contact(row) for row in rows[:limit]],
-        next_cursor=rows[limit - 1]["id"] if len(rows) > limit else None,
+        next_cursor=next_cursor([row["id"] for row in rows], limit),
     )
 
 
@@ -117,14 +114,13 @@ async def list_contacts(
     summary="Read a contact of a client",
     tags=["clients"],
     permission=CLIENTS_READ,
-    responses=CONTACT_NOT_FOUND,
-    response_headers=[ETAG_HEADER],
+    **reading(CONTACT_NOT_FOUND),
 )
 async def read_contact(
     api_key: ApiKeyParam, client_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response[ContactDetail]:
     """One contact (primary, billing or other) of one client of the key's company."""
-    return _answer(*await _read(api_key.company_id, client_id, contact_id))
+    return await CONTACT.answer(api_key.company_id, client_id, contact_id)
 
 
 @post(
@@ -132,8 +128,7 @@ async def read_contact(
     summary="Add a contact to a client",
     tags=["clients"],
     permission=CLIENTS_WRITE,
-    responses={**CLIENT_NOT_FOUND, **INVALID_DATA, **IDEMPOTENCY},
-    response_headers=[LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
+    **adding(CLIENT_NOT_FOUND),
 )
 async def create_contact(
     api_key: ApiKeyParam,
@@ -146,24 +141,21 @@ async def create_contact(
     its own marketing consent (recorded in the consent log), under the client group's rules
     for contacts and with Add Contact's messages. It starts in the client's country."""
     data = await read_strictly(request, data)
-    company_id = api_key.company_id
 
-    async def carry_out() -> Answer:
-        client = await clients.get_client(company_id, client_id)
+    async def add() -> int:
+        client = await clients.get_client(api_key.company_id, client_id)
         details = ContactDetails(country=client.contact["country"])
         data.apply_to(details)
         with as_problems(RENAMED):
-            contact_id = await contacts.add_contact(
-                company_id,
+            return await contacts.add_contact(
+                api_key.company_id,
                 client.id,
                 details,
                 api_key.actor(client_address(request)),
                 source="api",
             )
-        detail, etag = await _read(company_id, client.id, contact_id)
-        return created(detail, f"{API_PATH}/clients/{client.id}/contacts/{contact_id}", etag)
 
-    return await idempotently(request, api_key, idempotency_key, data, carry_out)
+    return await CONTACT.add(request, api_key, idempotency_key, data, add, client_id)
 
 
 @patch(
@@ -171,8 +163,7 @@ async def create_contact(
     summary="Edit a contact of a client",
     tags=["clients"],
     permission=CLIENTS_WRITE,
-    responses={**CONTACT_NOT_FOUND, **INVALID_DATA, **PRECONDITIONS},
-    response_headers=[ETAG_HEADER],
+    **editing(CONTACT_NOT_FOUND),
 )
 async def update_contact(
     api_key: ApiKeyParam,
@@ -190,7 +181,7 @@ async def update_contact(
     data = await read_strictly(request, data)
     company_id = api_key.company_id
     _, etag = await _read(company_id, client_id, contact_id)
-    require_match(if_match, etag, "contact")
+    CONTACT.check(if_match, etag)
     details = contact_details_of(await contacts.get_contact(company_id, client_id, contact_id))
     data.apply_to(details)
     with as_problems(RENAMED):
@@ -202,7 +193,7 @@ async def update_contact(
             api_key.actor(client_address(request)),
             source="api",
         )
-    return _answer(*await _read(company_id, client_id, contact_id))
+    return await CONTACT.answer(company_id, client_id, contact_id)
 
 
 @delete(
@@ -210,7 +201,7 @@ async def update_contact(
     summary="Delete a contact of a client",
     tags=["clients"],
     permission=CLIENTS_WRITE,
-    responses={**CONTACT_NOT_FOUND, **PRECONDITIONS, 422: INVALID_DATA[422]},
+    **deleting(CONTACT_NOT_FOUND, refusals={422: INVALID_DATA[422]}),
 )
 async def delete_contact(
     api_key: ApiKeyParam,
@@ -224,22 +215,14 @@ async def delete_contact(
     and a contact whose login owns the account, cannot be deleted (422). Needs `If-Match`
     with the contact's ETag."""
     company_id = api_key.company_id
-    if not is_row_id(client_id) or not is_row_id(contact_id):
-        raise NotFound()
-    async for transaction in write_transactions():
-        async with transaction:
-            # Held until commit: the contact checked is the one deleted.
-            await locked(
-                Contact.select(Contact.id).where(
-                    Contact.id == contact_id, Contact.client == client_id
-                )
+
+    async def remove(_: ContactDetail | None) -> None:
+        with as_problems(RENAMED):
+            await contacts.delete_contact(
+                company_id, client_id, contact_id, api_key.actor(client_address(request))
             )
-            _, etag = await _read(company_id, client_id, contact_id)
-            require_match(if_match, etag, "contact")
-            with as_problems(RENAMED):
-                await contacts.delete_contact(
-                    company_id, client_id, contact_id, api_key.actor(client_address(request))
-                )
+
+    await CONTACT.change_held(if_match, company_id, (client_id, contact_id), remove)
 
 
 handlers = [list_contacts, read_contact, create_contact, update_contact, delete_contact]

@@ -18,7 +18,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from litestar import Request, Response
@@ -33,11 +33,13 @@ from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import HeaderParameter, Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from litestar.typing import FieldDefinition
+from piccolo.table import Table
 
 from portal.api import idempotency
 from portal.api.services import ApiKeyRef
+from portal.core.db import locked, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
-from portal.core.ids import MAX_ID
+from portal.core.ids import MAX_ID, is_row_id
 from portal.core.permissions import Forbidden
 from portal.core.problems import PROBLEM_MEDIA_TYPE, FieldProblem, ProblemDetails
 
@@ -58,6 +60,13 @@ Cursor = Annotated[
     Parameter(ge=0, le=MAX_ID, description="The previous page's next_cursor (0: the first page)."),
 ]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Items per page.")]
+
+
+def next_cursor(ids: Sequence[int], limit: int) -> int | None:
+    """The cursor of the page after this one, whose ids were read with one more than `limit`
+    to see whether a page follows (None: this is the last page)."""
+    return ids[limit - 1] if len(ids) > limit else None
+
 
 # --- problems, and what the schema says of them -----------------------------------------------
 
@@ -232,12 +241,18 @@ IfMatch = Annotated[
         "412, and nothing is changed.",
     ),
 ]
-ETAG_HEADER = ResponseHeader(
-    name="ETag",
-    value="",  # documented as a string; each answer sets its own
-    description="Its entity tag now: send it in If-Match to change or delete it.",
-    documentation_only=True,
-    required=True,
+
+
+def answer_header(name: str, description: str, *, required: bool = True) -> ResponseHeader:
+    """A header that answers carry, as the schema documents it: a string, which each answer
+    sets to its own value."""
+    return ResponseHeader(
+        name=name, value="", description=description, documentation_only=True, required=required
+    )
+
+
+ETAG_HEADER = answer_header(
+    "ETag", "Its entity tag now: send it in If-Match to change or delete it."
 )
 
 
@@ -291,18 +306,11 @@ IdempotencyKey = Annotated[
         "while the first has not finished, 409.",
     ),
 ]
-LOCATION_HEADER = ResponseHeader(
-    name="Location",
-    value="",  # documented as a string; each answer sets its own
-    description="Where the new resource is read.",
-    documentation_only=True,
-    required=True,
-)
-REPLAYED_HEADER = ResponseHeader(
-    name="Idempotent-Replayed",
-    value="",  # documented as a string; each answer sets its own
-    description="`true` on the stored answer to a request sent again with its Idempotency-Key.",
-    documentation_only=True,
+LOCATION_HEADER = answer_header("Location", "Where the new resource is read.")
+REPLAYED_HEADER = answer_header(
+    "Idempotent-Replayed",
+    "`true` on the stored answer to a request sent again with its Idempotency-Key.",
+    required=False,
 )
 # What an answer keeps when it is stored for an Idempotency-Key.
 KEPT_HEADERS = ("Location", "ETag")
@@ -377,6 +385,118 @@ async def idempotently(
         raise
     await idempotency.complete(api_key.id, key, answer)
     return respond(answer)
+
+
+# --- what the operations on one kind of thing share ---------------------------------------------
+
+Detail = TypeVar("Detail", bound=msgspec.Struct)
+Result = TypeVar("Result")
+
+
+def reading(not_found: dict) -> dict[str, Any]:
+    """What the schema says a GET of one thing answers besides its 200 (keywords of the
+    route's decorator)."""
+    return {"responses": not_found, "response_headers": [ETAG_HEADER]}
+
+
+def adding(not_found: dict | None = None) -> dict[str, Any]:
+    """... a POST that adds a thing (once per Idempotency-Key)."""
+    return {
+        "responses": {**(not_found or {}), **INVALID_DATA, **IDEMPOTENCY},
+        "response_headers": [LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
+    }
+
+
+def editing(not_found: dict, *, invalid: bool = True) -> dict[str, Any]:
+    """... a PATCH or PUT that changes a thing (with If-Match), answering it with its ETag."""
+    return {
+        "responses": {**not_found, **(INVALID_DATA if invalid else {}), **PRECONDITIONS},
+        "response_headers": [ETAG_HEADER],
+    }
+
+
+def deleting(not_found: dict, *, refusals: dict | None = None) -> dict[str, Any]:
+    """... a DELETE (with If-Match); `refusals`, what else it may answer."""
+    return {"responses": {**not_found, **PRECONDITIONS, **(refusals or {})}}
+
+
+@dataclass(frozen=True)
+class Resource(Generic[Detail]):
+    """A kind of thing /api/v1 reads and changes (a client, a contact, a note), and the steps
+    its operations share: answering with it and its ETag, adding it once per Idempotency-Key,
+    and changing it only when If-Match names it as it is.
+
+    `read(company_id, *ids)`: it as GET shows it, and its ETag (NotFound when the company has
+    no such thing). `url(*ids)`: where it is read. `hold(company_id, *ids)`, inside a write
+    transaction: it locked until commit, and its ETag (with it as GET shows it, or None)."""
+
+    what: str
+    read: Callable[..., Awaitable[tuple[Detail, str]]]
+    url: Callable[..., str]
+    hold: Callable[..., Awaitable[tuple[Detail | None, str]]]
+
+    async def answer(self, company_id: int, *ids: int) -> Response:
+        """200, with it as GET shows it and its ETag."""
+        detail, etag = await self.read(company_id, *ids)
+        return respond(stored(Answer(200, detail, {"ETag": etag})))
+
+    async def add(
+        self,
+        request: Request,
+        api_key: ApiKeyRef,
+        idempotency_key: str | None,
+        data: msgspec.Struct,
+        add: Callable[[], Awaitable[int]],
+        *parent: int,
+    ) -> Response:
+        """201, with what `add` added (it returns its id, below the `parent` ids), its
+        Location and its ETag; once per Idempotency-Key."""
+
+        async def carry_out() -> Answer:
+            new_id = await add()
+            detail, etag = await self.read(api_key.company_id, *parent, new_id)
+            return created(detail, self.url(*parent, new_id), etag)
+
+        return await idempotently(request, api_key, idempotency_key, data, carry_out)
+
+    def check(self, if_match: str | None, etag: str) -> None:
+        require_match(if_match, etag, self.what)
+
+    def changed_meanwhile(self) -> ApiProblem:
+        return precondition_failed(self.what)
+
+    async def change_held(
+        self,
+        if_match: str | None,
+        company_id: int,
+        ids: Sequence[int],
+        change: Callable[[Detail | None], Awaitable[Result]],
+    ) -> Result:
+        """In one write transaction: it held, checked against If-Match, then `change`d (given
+        it as `hold` read it), so that what was checked is what changes."""
+        if not all(is_row_id(row_id) for row_id in ids):
+            raise NotFound()
+        async for transaction in write_transactions():
+            async with transaction:
+                detail, etag = await self.hold(company_id, *ids)
+                self.check(if_match, etag)
+                result = await change(detail)
+        return result
+
+
+def held_of_client(
+    table: type[Table], read: Callable[..., Awaitable[tuple[Detail, str]]]
+) -> Callable[..., Awaitable[tuple[Detail | None, str]]]:
+    """`hold` for what a client has (a row of `table` with a `client` column): the row locked
+    until commit, then read."""
+
+    async def hold(company_id: int, client_id: int, row_id: int) -> tuple[Detail | None, str]:
+        await locked(
+            table.select(table.id).where(table.id == row_id, table.client == client_id)  # type: ignore[attr-defined]
+        )
+        return await read(company_id, client_id, row_id)
+
+    return hold
 
 
 # --- the schema --------------------------------------------------------------------------------

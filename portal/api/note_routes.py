@@ -12,35 +12,27 @@ from portal.api import services
 from portal.api.conventions import (
     API_PATH,
     CLIENT_NOT_FOUND,
-    ETAG_HEADER,
-    IDEMPOTENCY,
-    INVALID_DATA,
-    LOCATION_HEADER,
     NOTE_NOT_FOUND,
-    PRECONDITIONS,
-    REPLAYED_HEADER,
-    Answer,
     ApiKeyParam,
     Cursor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    Resource,
+    adding,
     as_problems,
     content_tag,
-    created,
-    idempotently,
+    deleting,
+    editing,
+    held_of_client,
+    next_cursor,
     read_strictly,
-    require_match,
-    respond,
-    stored,
+    reading,
 )
 from portal.api.permissions import CLIENTS_NOTES, CLIENTS_READ
 from portal.api.schemas import NoteBody, NoteDetail, NotePage
 from portal.clients import notes
 from portal.clients.tables import ClientNote
-from portal.core.db import locked, write_transactions
-from portal.core.errors import NotFound
-from portal.core.ids import is_row_id
 from portal.core.web import client_address
 
 
@@ -61,25 +53,12 @@ async def _read(company_id: int, client_id: int, note_id: int) -> tuple[NoteDeta
     return detail, content_tag(detail)
 
 
-def _answer(detail: NoteDetail, etag: str) -> Response:
-    return respond(stored(Answer(200, detail, {"ETag": etag})))
-
-
-async def _checked(
-    company_id: int, client_id: int, note_id: int, if_match: str | None
-) -> notes.NoteDetails:
-    """Inside a write transaction: the note, held until commit, when If-Match names it as it
-    is; what it holds, as the service takes it."""
-    if not is_row_id(client_id) or not is_row_id(note_id):
-        raise NotFound()
-    await locked(
-        ClientNote.select(ClientNote.id).where(
-            ClientNote.id == note_id, ClientNote.client == client_id
-        )
-    )
-    detail, etag = await _read(company_id, client_id, note_id)
-    require_match(if_match, etag, "note")
-    return notes.NoteDetails(title=detail.title, body=detail.body, sticky=detail.sticky)
+NOTE = Resource(
+    "note",
+    read=_read,
+    url=lambda client_id, note_id: f"{API_PATH}/clients/{client_id}/notes/{note_id}",
+    hold=held_of_client(ClientNote, _read),
+)
 
 
 @get(
@@ -96,7 +75,7 @@ async def list_notes(
     rows = await services.client_notes(api_key.company_id, client_id, cursor, limit + 1)
     return NotePage(
         items=[_note(row) for row in rows[:limit]],
-        next_cursor=rows[limit - 1]["id"] if len(rows) > limit else None,
+        next_cursor=next_cursor([row["id"] for row in rows], limit),
     )
 
 
@@ -105,13 +84,12 @@ async def list_notes(
     summary="Read a note of a client",
     tags=["notes"],
     permission=CLIENTS_READ,
-    responses=NOTE_NOT_FOUND,
-    response_headers=[ETAG_HEADER],
+    **reading(NOTE_NOT_FOUND),
 )
 async def read_note(
     api_key: ApiKeyParam, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response[NoteDetail]:
-    return _answer(*await _read(api_key.company_id, client_id, note_id))
+    return await NOTE.answer(api_key.company_id, client_id, note_id)
 
 
 @post(
@@ -119,8 +97,7 @@ async def read_note(
     summary="Add a note to a client",
     tags=["notes"],
     permission=CLIENTS_NOTES,
-    responses={**CLIENT_NOT_FOUND, **INVALID_DATA, **IDEMPOTENCY},
-    response_headers=[LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
+    **adding(CLIENT_NOT_FOUND),
 )
 async def create_note(
     api_key: ApiKeyParam,
@@ -131,19 +108,16 @@ async def create_note(
 ) -> Response[NoteDetail]:
     """Add Note, with its rules and messages; the client's history records it."""
     data = await read_strictly(request, data)
-    company_id = api_key.company_id
 
-    async def carry_out() -> Answer:
+    async def add() -> int:
         details = notes.NoteDetails()
         data.apply_to(details)
         with as_problems():
-            note_id = await notes.add_note(
-                company_id, client_id, details, api_key.actor(client_address(request))
+            return await notes.add_note(
+                api_key.company_id, client_id, details, api_key.actor(client_address(request))
             )
-        detail, etag = await _read(company_id, client_id, note_id)
-        return created(detail, f"{API_PATH}/clients/{client_id}/notes/{note_id}", etag)
 
-    return await idempotently(request, api_key, idempotency_key, data, carry_out)
+    return await NOTE.add(request, api_key, idempotency_key, data, add, client_id)
 
 
 @patch(
@@ -151,8 +125,7 @@ async def create_note(
     summary="Edit a note of a client",
     tags=["notes"],
     permission=CLIENTS_NOTES,
-    responses={**NOTE_NOT_FOUND, **INVALID_DATA, **PRECONDITIONS},
-    response_headers=[ETAG_HEADER],
+    **editing(NOTE_NOT_FOUND),
 )
 async def update_note(
     api_key: ApiKeyParam,
@@ -166,15 +139,18 @@ async def update_note(
     history records what changed. Needs `If-Match` with the note's ETag."""
     data = await read_strictly(request, data)
     company_id = api_key.company_id
-    async for transaction in write_transactions():
-        async with transaction:
-            details = await _checked(company_id, client_id, note_id, if_match)
-            data.apply_to(details)
-            with as_problems():
-                await notes.update_note(
-                    company_id, client_id, note_id, details, api_key.actor(client_address(request))
-                )
-    return _answer(*await _read(company_id, client_id, note_id))
+
+    async def change(held: NoteDetail | None) -> None:
+        assert held is not None
+        details = notes.NoteDetails(title=held.title, body=held.body, sticky=held.sticky)
+        data.apply_to(details)
+        with as_problems():
+            await notes.update_note(
+                company_id, client_id, note_id, details, api_key.actor(client_address(request))
+            )
+
+    await NOTE.change_held(if_match, company_id, (client_id, note_id), change)
+    return await NOTE.answer(company_id, client_id, note_id)
 
 
 @delete(
@@ -182,7 +158,7 @@ async def update_note(
     summary="Delete a note of a client",
     tags=["notes"],
     permission=CLIENTS_NOTES,
-    responses={**NOTE_NOT_FOUND, **PRECONDITIONS},
+    **deleting(NOTE_NOT_FOUND),
 )
 async def delete_note(
     api_key: ApiKeyParam,
@@ -193,12 +169,13 @@ async def delete_note(
 ) -> None:
     """The client's history records it. Needs `If-Match` with the note's ETag."""
     company_id = api_key.company_id
-    async for transaction in write_transactions():
-        async with transaction:
-            await _checked(company_id, client_id, note_id, if_match)
-            await notes.delete_note(
-                company_id, client_id, note_id, api_key.actor(client_address(request))
-            )
+
+    async def remove(_: NoteDetail | None) -> None:
+        await notes.delete_note(
+            company_id, client_id, note_id, api_key.actor(client_address(request))
+        )
+
+    await NOTE.change_held(if_match, company_id, (client_id, note_id), remove)
 
 
 handlers = [list_notes, read_note, create_note, update_note, delete_note]

@@ -76,7 +76,9 @@ def _ref_columns(company=Company) -> tuple:
     )
 
 
-def _ref(row: dict, prefix: str = "") -> CompanyRef:
+def company_ref_of_row(row: dict, prefix: str = "") -> CompanyRef:
+    """A CompanyRef of a row with `_ref_columns` (named after `prefix`)."""
+
     def value(name: str):
         return row[prefix + name]
 
@@ -162,7 +164,7 @@ async def ensure_default_company() -> None:
 
 async def all_companies() -> list[CompanyRef]:
     rows = await Company.select(*_ref_columns()).order_by(Company.id)
-    return [_ref(row) for row in rows]
+    return [company_ref_of_row(row) for row in rows]
 
 
 async def companies_of_staff(staff_id: int) -> list[CompanyRef]:
@@ -172,7 +174,7 @@ async def companies_of_staff(staff_id: int) -> list[CompanyRef]:
         .where(StaffCompany.staff == staff_id, StaffCompany.active.eq(True))
         .order_by(StaffCompany.company.name)
     )
-    return [_ref(row, "company.") for row in rows]
+    return [company_ref_of_row(row, "company.") for row in rows]
 
 
 async def company_ref(company_id: int | None) -> CompanyRef | None:
@@ -183,7 +185,7 @@ async def company_ref(company_id: int | None) -> CompanyRef | None:
         row = await Company.select(*_ref_columns()).where(Company.id == company_id).first()
     if row is None:
         row = await Company.select(*_ref_columns()).order_by(Company.id).first()
-    return _ref(row) if row else None
+    return company_ref_of_row(row) if row else None
 
 
 async def get_company(company_id: int) -> dict:

@@ -8,6 +8,9 @@ account) does not verify, even with its own cookie planted in the browser. A pag
 cookie signed for another session (after a login or logout, which start new sessions) sends a
 new one, so its forms carry a token of the session they are posted with. When cookies are
 Secure, the cookie is named with the `__Host-` prefix, which no other host can set.
+
+Pages carry the token masked, with a fresh random pad each time: compressed pages that also
+show what a visitor typed (a search) then give no hint of it (BREACH).
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ class SessionBoundCSRF:
             signature, self._signature(nonce, session_id)
         )
 
+    def _presented_matches(self, presented: str, bound: str) -> bool:
+        """Whether a token a page sent back is the bound one, masked (or as it is)."""
+        if hmac.compare_digest(presented, bound):
+            return True
+        return hmac.compare_digest(unmask(presented), bound)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (self.exclude and self.exclude.match(scope["path"])):
             await self.app(scope, receive, send)
@@ -72,7 +81,8 @@ class SessionBoundCSRF:
         bound = cookie if cookie and self._is_bound(cookie, session_id) else None
         state = ScopeState.from_scope(scope)
         if request.method in SAFE_METHODS:
-            token = state.csrf_token = bound or self._new_token(session_id)
+            token = bound or self._new_token(session_id)
+            state.csrf_token = mask(token)
             await self.app(scope, receive, send if token == cookie else self._setting(send, token))
             return
         presented = request.headers.get(HEADER)
@@ -83,9 +93,9 @@ class SessionBoundCSRF:
             presented = (await request.form()).get(FIELD)
         if bound is None or not isinstance(presented, str):
             raise PermissionDeniedException("CSRF token verification failed")
-        if not hmac.compare_digest(presented, bound):
+        if not self._presented_matches(presented, bound):
             raise PermissionDeniedException("CSRF token verification failed")
-        state.csrf_token = bound
+        state.csrf_token = mask(bound)
         await self.app(scope, receive, send)
 
     def _setting(self, send: Send, token: str) -> Send:
@@ -104,6 +114,27 @@ class SessionBoundCSRF:
             await send(message)
 
         return send_with_cookie
+
+
+def mask(token: str) -> str:
+    """The token XOR-ed with a random pad of its length, the pad first, in hex."""
+    data = token.encode()
+    pad = secrets.token_bytes(len(data))
+    masked = int.from_bytes(data, "big") ^ int.from_bytes(pad, "big")
+    return (pad + masked.to_bytes(len(data), "big")).hex()
+
+
+def unmask(presented: str) -> str:
+    """The token a masked one stands for ("" when it is not one)."""
+    try:
+        data = bytes.fromhex(presented)
+    except ValueError:
+        return ""
+    half = len(data) // 2
+    if not half or len(data) != 2 * half:
+        return ""
+    token = int.from_bytes(data[:half], "big") ^ int.from_bytes(data[half:], "big")
+    return token.to_bytes(half, "big").decode("ascii", errors="replace")
 
 
 def csrf_middleware(*, secret: str, session_cookie: str, secure: bool, exclude: Sequence[str] = ()):

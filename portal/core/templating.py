@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, date, datetime
-from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,16 +13,9 @@ from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from portal.core.config import STATIC_DIR, TEMPLATES_DIR
+from portal.core.config import TEMPLATES_DIR
 from portal.core.i18n import LANGUAGES, current_language, translate, translate_plural
-
-
-@cache
-def asset(path: str) -> str:
-    """/static URL with a content hash, so browsers may cache assets and still see changes."""
-    digest = hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
-    return f"/static/{path}?v={digest}"
-
+from portal.core.static import asset_url
 
 ISO_DATE = "%Y-%m-%d"
 
@@ -94,7 +85,7 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.add_extension("jinja2.ext.i18n")
     engine.engine.install_gettext_callables(translate, translate_plural, newstyle=True)  # type: ignore[attr-defined]
     engine.engine.globals.update(
-        asset=asset, LANGUAGES=LANGUAGES, current_language=current_language.get
+        asset=asset_url, LANGUAGES=LANGUAGES, current_language=current_language.get
     )
     # `message | translated`: a sentence made elsewhere (a service's error, a Message), in the
     # request's language; `_()` is for the templates' own strings.

@@ -70,12 +70,17 @@ async def is_live(login: Login, handle: str) -> bool:
     )
     if row is None:
         return False
-    now = datetime.now(UTC)
-    if now - row["last_seen_at"] >= SEEN_INTERVAL:
-        await LoginSession.update({LoginSession.last_seen_at: now}).where(
-            LoginSession.id == row["id"]
-        )
+    await mark_seen(row["id"], row["last_seen_at"])
     return True
+
+
+async def mark_seen(session_row_id: int, last_seen_at: datetime) -> None:
+    """A live session was used now: its "last seen" moves on, at most once a minute."""
+    now = datetime.now(UTC)
+    if now - last_seen_at >= SEEN_INTERVAL:
+        await LoginSession.update({LoginSession.last_seen_at: now}).where(
+            LoginSession.id == session_row_id
+        )
 
 
 async def end_session(handle: str) -> None:

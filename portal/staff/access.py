@@ -18,7 +18,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 
-from portal.companies.services import CompanyRef, companies_of_staff
+from portal.companies.services import CompanyRef
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.permissions import Forbidden
@@ -27,8 +27,8 @@ from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import Area, SecurityStep, Who
 from portal.staff import services
-from portal.staff.groups import Membership, membership
-from portal.staff.services import StaffUser, session_staff
+from portal.staff.groups import Membership
+from portal.staff.services import StaffUser, memberships, signed_in_staff
 
 SESSION_KEY = "staff"
 PERMISSION = "permission"  # the key of a route handler's opt that names what it needs
@@ -98,24 +98,22 @@ async def load_admin(connection: ASGIConnection) -> AdminContext | None:
     if time.time() - data.get("since", 0) > get_settings().session_absolute_seconds:
         connection.session.pop(SESSION_KEY, None)
         return None
-    staff = await session_staff(data.get("id", 0), data.get("epoch", -1))
-    if staff is None or not await logins.is_live(
-        Login("staff", staff.id), str(data.get("login", ""))
-    ):
-        if data.get("login"):
-            await logins.end_session(str(data["login"]))
+    login = str(data.get("login", ""))
+    staff = await signed_in_staff(data.get("id", 0), data.get("epoch", -1), login)
+    if staff is None:
+        if login:
+            await logins.end_session(login)
         connection.session.pop(SESSION_KEY, None)
         return None
-    companies = await companies_of_staff(staff.id)
-    if not companies:
+    joined = await memberships(staff.id)
+    if not joined:
         return None
-    company = next((c for c in companies if c.id == data.get("company")), companies[0])
-    member = await membership(staff.id, company.id)
-    if member is None:
-        return None
+    company, member = next(((c, m) for c, m in joined if c.id == data.get("company")), joined[0])
     if data.get("company") != company.id:
         connection.session[SESSION_KEY] = {**data, "company": company.id}
-    return AdminContext(staff=staff, company=company, companies=companies, membership=member)
+    return AdminContext(
+        staff=staff, company=company, companies=[c for c, _ in joined], membership=member
+    )
 
 
 async def require_staff(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

@@ -78,10 +78,9 @@ class Membership:
 async def membership(staff_id: int, company_id: int) -> Membership | None:
     """The staff member's active membership of the company, with its permissions; None when
     they may not work there."""
-    # One query on every admin request: the group and its permission rows together.
     rows = await StaffCompany.raw(
-        "SELECT g.id, g.name, g.builtin, p.permission FROM staff_company m "
-        "JOIN staff_group g ON g.id = m.staff_group "
+        "SELECT g.id AS group_id, g.name AS group_name, g.builtin, p.permission "
+        "FROM staff_company m JOIN staff_group g ON g.id = m.staff_group "
         'LEFT JOIN staff_group_permission p ON p."group" = g.id '
         "WHERE m.staff = {} AND m.company = {} AND m.active = {}",
         staff_id,
@@ -90,17 +89,20 @@ async def membership(staff_id: int, company_id: int) -> Membership | None:
     )
     if not rows:
         return None
-    group = rows[0]
-    if group["builtin"] == ADMINISTRATORS:
-        permissions = all_permissions()
-    else:
-        # Permissions of a plugin no longer installed grant nothing.
-        permissions = frozenset(row["permission"] for row in rows) & all_permissions()
+    return membership_of(company_id, rows[0], {row["permission"] for row in rows} - {None})
+
+
+def membership_of(company_id: int, group: dict, permissions: set[str]) -> Membership:
+    """A membership of a row with its group (`group_id`, `group_name`, `builtin`) and the
+    group's permission rows."""
     return Membership(
         company_id=company_id,
-        group_id=group["id"],
-        group_name=group["name"],
-        permissions=permissions,
+        group_id=group["group_id"],
+        group_name=group["group_name"],
+        # Permissions of a plugin no longer installed grant nothing.
+        permissions=all_permissions()
+        if group["builtin"] == ADMINISTRATORS
+        else frozenset(permissions) & all_permissions(),
     )
 
 

@@ -1,19 +1,18 @@
 """Idempotency keys of the API's POSTs. Self-contained: the table as it is at this migration."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.core.migration_steps import add_create_tables
+from portal.core.migration_steps import add_create_tables, declared_reference_table
 
 ID = "2026-12-05T03:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Idempotency keys of API requests"
 
 
-class ApiKey(Table, tablename="api_key", schema=None):
-    id = Serial(primary_key=True)
+ApiKey = declared_reference_table("ApiKey", "api_key")
 
 
 class ApiIdempotency(Table, tablename="api_idempotency"):

@@ -2,23 +2,19 @@
 Self-contained: the table as it is at this migration."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.core.migration_steps import add_create_tables
+from portal.core.migration_steps import add_create_tables, declared_reference_table
 
 ID = "2026-12-05T01:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Merged clients and the client each was merged into"
 
 
-class Company(Table, tablename="company", schema=None):
-    id = Serial(primary_key=True)
-
-
-class Client(Table, tablename="client", schema=None):
-    id = Serial(primary_key=True)
+Company = declared_reference_table("Company", "company")
+Client = declared_reference_table("Client", "client")
 
 
 class ClientMerge(Table, tablename="client_merge"):

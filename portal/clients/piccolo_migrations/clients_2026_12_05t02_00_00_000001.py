@@ -2,23 +2,19 @@
 at this migration."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.core.migration_steps import add_create_tables
+from portal.core.migration_steps import add_create_tables, declared_reference_table
 
 ID = "2026-12-05T02:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Tags on clients and segments of Browse"
 
 
-class Company(Table, tablename="company", schema=None):
-    id = Serial(primary_key=True)
-
-
-class Client(Table, tablename="client", schema=None):
-    id = Serial(primary_key=True)
+Company = declared_reference_table("Company", "company")
+Client = declared_reference_table("Client", "client")
 
 
 class Tag(Table, tablename="tag"):

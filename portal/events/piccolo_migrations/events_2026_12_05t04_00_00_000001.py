@@ -1,19 +1,18 @@
 """The outbox of events. Self-contained: the table as it is at this migration."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.core.migration_steps import add_create_tables
+from portal.core.migration_steps import add_create_tables, declared_reference_table
 
 ID = "2026-12-05T04:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "The outbox of events (client, contact and consent changes)"
 
 
-class Company(Table, tablename="company", schema=None):
-    id = Serial(primary_key=True)
+Company = declared_reference_table("Company", "company")
 
 
 class Event(Table, tablename="event"):

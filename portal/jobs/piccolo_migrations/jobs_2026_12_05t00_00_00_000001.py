@@ -2,17 +2,18 @@
 this migration."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns import Bytea, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import Bytea, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
+
+from portal.core.migration_steps import add_create_tables, declared_reference_table
 
 ID = "2026-12-05T00:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Background jobs with progress, problems and uploaded files"
 
 
-class Company(Table, tablename="company", schema=None):
-    id = Serial(primary_key=True)
+Company = declared_reference_table("Company", "company")
 
 
 class Job(Table):
@@ -66,14 +67,13 @@ class JobFilePart(Table, tablename="job_file_part"):
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="jobs", description=DESCRIPTION)
 
-    async def create_tables():
-        for table in (Job, JobProblem, JobKey, JobFile, JobFilePart):
-            await table.create_table()
-        await Table.raw("CREATE INDEX job_waiting ON job (status, claimed_at)")
-        await Table.raw(
-            "CREATE UNIQUE INDEX job_file_part_order ON job_file_part (file, position)"
-        )
-        await Table.raw("CREATE UNIQUE INDEX job_key_once ON job_key (job, key)")
-
-    manager.add_raw(create_tables)
+    add_create_tables(
+        manager,
+        [Job, JobProblem, JobKey, JobFile, JobFilePart],
+        [
+            "CREATE INDEX job_waiting ON job (status, claimed_at)",
+            "CREATE UNIQUE INDEX job_file_part_order ON job_file_part (file, position)",
+            "CREATE UNIQUE INDEX job_key_once ON job_key (job, key)",
+        ],
+    )
     return manager

@@ -5,6 +5,8 @@ from piccolo.columns import Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.core.migration_steps import add_create_tables
+
 ID = "2026-12-04T06:00:00:000001"
 VERSION = "1.38.0"
 DESCRIPTION = "Two-factor secrets, recovery codes, passkeys and login sessions"
@@ -61,12 +63,9 @@ class PasskeyChallenge(Table, tablename="passkey_challenge"):
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="security", description=DESCRIPTION)
 
-    async def create_tables():
-        for table in (TwoFactor, RecoveryCode, Passkey, PasskeyChallenge, LoginSession):
-            await table.create_table()
-        await Table.raw(
-            "CREATE UNIQUE INDEX two_factor_login ON two_factor (kind, user_id)"
-        )
-
-    manager.add_raw(create_tables)
+    add_create_tables(
+        manager,
+        [TwoFactor, RecoveryCode, Passkey, PasskeyChallenge, LoginSession],
+        ["CREATE UNIQUE INDEX two_factor_login ON two_factor (kind, user_id)"],
+    )
     return manager

@@ -2,32 +2,19 @@
 this migration."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns import (
-    Boolean,
-    ForeignKey,
-    Integer,
-    OnDelete,
-    Serial,
-    Text,
-    Timestamptz,
-    Varchar,
-)
+from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.core.migration_steps import add_create_tables
+from portal.core.migration_steps import add_create_tables, declared_reference_table
 
 ID = "2026-12-05T04:00:00:000002"
 VERSION = "1.38.0"
 DESCRIPTION = "Webhook endpoints, deliveries and attempts"
 
 
-class Company(Table, tablename="company", schema=None):
-    id = Serial(primary_key=True)
-
-
-class Event(Table, tablename="event", schema=None):
-    id = Serial(primary_key=True)
+Company = declared_reference_table("Company", "company")
+Event = declared_reference_table("Event", "event")
 
 
 class WebhookEndpoint(Table, tablename="webhook_endpoint"):

@@ -34,6 +34,9 @@ import pytest
 import redis.asyncio as redis
 
 from conftest import IS_POSTGRES, STAFF_PASSWORD
+from portal.api.permissions import all_api_permissions
+from portal.api.services import create_key
+from portal.core.actors import SYSTEM
 from portal.core.permissions import CLIENTS_EDIT, SUPPORT_PERMISSIONS
 from portal.core.tables import LoginFailure, Session
 from portal.staff import groups, services
@@ -460,10 +463,22 @@ async def test_behind_haproxy_logins_work_and_visitors_keep_their_address(
             assert response.status_code == 303, response.text
             for _ in range(2 * ROUNDS):
                 assert (await browser.get("/admin")).status_code == 200
+            # An API key goes to one process (balance hdr(Authorization)): its read-your-writes
+            # mark for the replica is kept in the process that served its write.
+            key = (await create_key(staff["company_id"], "sticky", all_api_permissions(), SYSTEM))[
+                1
+            ]
+            for _ in range(ROUNDS):
+                answer = await browser.get(
+                    "/api/v1/clients", headers={"Authorization": f"Bearer {key}"}
+                )
+                assert answer.status_code == 200, answer.text
         # The failure was counted for the visitor's address, not the proxy's.
         keys = [row["key"] for row in await LoginFailure.select(LoginFailure.key)]
         assert "staff:address:127.0.0.2" in keys, keys
         assert not any("127.0.0.1" in key or "203.0.113.9" in key for key in keys), keys
-        # Both processes answered (round robin).
+        # Both processes answered the browser (round robin); one answered the API key.
         for server in servers:
             assert server.log().count('"GET /admin HTTP/1.1" 200') >= ROUNDS // 2, server.log()
+        api = [server.log().count('"GET /api/v1/clients HTTP/1.1" 200') for server in servers]
+        assert sorted(api) == [0, ROUNDS], api

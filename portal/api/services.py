@@ -30,6 +30,7 @@ from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
+from portal.core.lookups import company_row
 from portal.core.pagination import Page
 from portal.core.permissions import API_KEYS
 from portal.staff.groups import membership
@@ -225,12 +226,7 @@ async def list_keys(company_id: int, page_number: int = 1) -> KeyList:
 
 
 async def get_key(company_id: int, key_id: int) -> dict:
-    if not is_row_id(key_id):
-        raise NotFound()
-    row = await ApiKey.select().where(ApiKey.id == key_id, ApiKey.company == company_id).first()
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(ApiKey, company_id, key_id)
 
 
 async def revoke_key(company_id: int, key_id: int, actor: Actor) -> None:

@@ -31,7 +31,7 @@ from portal.core.config import get_settings
 from portal.core.db import insert_rows, skip_locked, write_transactions
 from portal.core.errors import NotFound, Unavailable, ValidationError
 from portal.core.i18n import N_
-from portal.core.ids import is_row_id
+from portal.core.lookups import company_row
 from portal.core.permissions import Forbidden
 from portal.jobs.tables import Job, JobFile, JobFilePart, JobKey, JobProblem
 
@@ -173,25 +173,17 @@ async def start(
 async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
     """A job of the company, for someone who may see jobs of its kind. The payload (a bulk
     action's clients may be many) is not read: the page polls this every second."""
-    if not is_row_id(job_id):
-        raise NotFound
-    row = (
-        await Job.select(*(c for c in Job._meta.columns if c is not Job.payload))
-        .where(Job.id == job_id, Job.company == company_id)
-        .first()
+    row = await company_row(
+        Job, company_id, job_id, *(c for c in Job._meta.columns if c is not Job.payload)
     )
-    if row is None or row["kind"] not in _permissions:
+    if row["kind"] not in _permissions:
         raise NotFound
     actor.require(_permissions[row["kind"]])
     return JobView.of(row)
 
 
 async def payload_of(company_id: int, job_id: int) -> dict[str, Any]:
-    if not is_row_id(job_id):
-        raise NotFound
-    row = await Job.select(Job.payload).where(Job.id == job_id, Job.company == company_id).first()
-    if row is None:
-        raise NotFound
+    row = await company_row(Job, company_id, job_id, Job.payload)
     return json.loads(row["payload"])
 
 
@@ -317,15 +309,9 @@ async def result_file(company_id: int, job_id: int, actor: Actor) -> dict[str, A
 
 async def file_info(company_id: int, file_id: int) -> dict[str, Any]:
     """The file's ID, name, size and `meta` (decoded)."""
-    if not is_row_id(file_id):
-        raise NotFound
-    row = (
-        await JobFile.select(JobFile.id, JobFile.name, JobFile.size, JobFile.meta)
-        .where(JobFile.id == file_id, JobFile.company == company_id)
-        .first()
+    row = await company_row(
+        JobFile, company_id, file_id, JobFile.id, JobFile.name, JobFile.size, JobFile.meta
     )
-    if row is None:
-        raise NotFound
     return {**row, "meta": json.loads(row["meta"])}
 
 

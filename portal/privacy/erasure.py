@@ -34,6 +34,9 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.table import Table
 
 from portal import plugins
 from portal.activity import services as activity
@@ -60,6 +63,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.i18n import N_
 from portal.core.ids import is_row_id
+from portal.core.lookups import company_row
 from portal.core.permissions import CLIENTS_PRIVACY, Forbidden
 from portal.jobs import services as jobs
 from portal.mail.tables import MailMessage
@@ -144,16 +148,7 @@ def check_reason(reason: str) -> str:
 
 
 async def _client(company_id: int, client_id: int) -> dict:
-    if not is_row_id(client_id):
-        raise NotFound()
-    row = (
-        await Client.select(Client.id, Client.code)
-        .where(Client.id == client_id, Client.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(Client, company_id, client_id, Client.id, Client.code)
 
 
 async def anonymise_client(company_id: int, client_id: int, actor: Actor, reason: str) -> str:
@@ -406,6 +401,12 @@ async def _redact_mail(company_id: int, client_id: int, emails: list[str]) -> No
     )
 
 
+async def _rewrite(table: type[Table], line: dict[str, Any], values: dict[Any, Any]) -> None:
+    """`values` over the row read as `line`, when one of them differs from what it holds."""
+    if any(values[column] != line[column._meta.name] for column in values):
+        await table.update(values).where(table.id == line["id"])
+
+
 async def _redact_history(history: list[dict], redactor: Redactor) -> None:
     for line in history:
         kept = line["field"] in KEPT_HISTORY_FIELDS
@@ -415,8 +416,7 @@ async def _redact_history(history: list[dict], redactor: Redactor) -> None:
             ClientAudit.new_value: line["new_value"] if kept or not line["new_value"] else REDACTED,
             ClientAudit.address: "" if line["actor"].startswith("client") else line["address"],
         }
-        if any(values[column] != line[column._meta.name] for column in values):
-            await ClientAudit.update(values).where(ClientAudit.id == line["id"])
+        await _rewrite(ClientAudit, line, values)
 
 
 async def _redact_activity(company_id: int, client_id: int, redactor: Redactor) -> None:
@@ -436,8 +436,7 @@ async def _redact_activity(company_id: int, client_id: int, redactor: Redactor) 
             ActivityEvent.actor_name: ANONYMISED_REQUESTER if by_client else line["actor_name"],
             ActivityEvent.address: "" if by_client else line["address"],
         }
-        if any(values[column] != line[column._meta.name] for column in values):
-            await ActivityEvent.update(values).where(ActivityEvent.id == line["id"])
+        await _rewrite(ActivityEvent, line, values)
 
 
 async def _redact_requests(company_id: int, client_id: int, redactor: Redactor) -> list[int]:
@@ -457,8 +456,7 @@ async def _redact_requests(company_id: int, client_id: int, redactor: Redactor) 
             DataRequest.requested_by: ANONYMISED_REQUESTER if by_client else line["requested_by"],
             DataRequest.details: redactor.text(line["details"]),
         }
-        if any(values[column] != line[column._meta.name] for column in values):
-            await DataRequest.update(values).where(DataRequest.id == line["id"])
+        await _rewrite(DataRequest, line, values)
     # Their files go now: their downloads are over.
     now = datetime.now(UTC)
     await DataRequest.update({DataRequest.expires_at: now}).where(

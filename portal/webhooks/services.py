@@ -18,7 +18,7 @@ from portal.core.config import get_settings
 from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
-from portal.core.ids import is_row_id
+from portal.core.lookups import company_row, owned_row, row_id
 from portal.core.pagination import Page
 from portal.core.permissions import WEBHOOKS
 from portal.events.services import EVENT_TYPES, TEST_EVENT
@@ -174,21 +174,8 @@ async def _checked(company_id: int, details: EndpointDetails) -> EndpointDetails
     return EndpointDetails(url, description, chosen, details.enabled)
 
 
-def _row_id(endpoint_id: int) -> int:
-    if not is_row_id(endpoint_id):
-        raise NotFound()
-    return endpoint_id
-
-
 async def _endpoint_row(company_id: int, endpoint_id: int) -> dict:
-    row = (
-        await WebhookEndpoint.select()
-        .where(WebhookEndpoint.id == _row_id(endpoint_id), WebhookEndpoint.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(WebhookEndpoint, company_id, endpoint_id)
 
 
 async def list_endpoints(company_id: int) -> list[EndpointView]:
@@ -278,7 +265,7 @@ async def delete_endpoint(company_id: int, endpoint_id: int, actor: Actor) -> No
             deleted = (
                 await WebhookEndpoint.delete()
                 .where(
-                    WebhookEndpoint.id == _row_id(endpoint_id),
+                    WebhookEndpoint.id == row_id(endpoint_id),
                     WebhookEndpoint.company == company_id,
                 )
                 .returning(WebhookEndpoint.url)
@@ -373,18 +360,15 @@ async def get_delivery(company_id: int, endpoint_id: int, delivery_id: int) -> D
     """A delivery with every attempt and the event as it is sent."""
     async with read_transaction():
         await _endpoint_row(company_id, endpoint_id)
-        row = (
-            await WebhookDelivery.select(
-                *DELIVERY_COLUMNS, WebhookDelivery.event.id, WebhookDelivery.event.data
-            )
-            .where(
-                WebhookDelivery.id == _row_id(delivery_id),
-                WebhookDelivery.endpoint == endpoint_id,
-            )
-            .first()
+        row = await owned_row(
+            WebhookDelivery,
+            WebhookDelivery.endpoint,
+            endpoint_id,
+            delivery_id,
+            *DELIVERY_COLUMNS,
+            WebhookDelivery.event.id,
+            WebhookDelivery.event.data,
         )
-        if row is None:
-            raise NotFound()
         attempts = (
             await WebhookAttempt.select()
             .where(WebhookAttempt.delivery == delivery_id)
@@ -426,16 +410,14 @@ async def redeliver(company_id: int, endpoint_id: int, delivery_id: int, actor: 
             endpoint = await get_endpoint(company_id, endpoint_id)
             if not endpoint.enabled:
                 raise ValidationError({"": ENABLE_FIRST})
-            row = (
-                await WebhookDelivery.select(WebhookDelivery.event, WebhookDelivery.status)
-                .where(
-                    WebhookDelivery.id == _row_id(delivery_id),
-                    WebhookDelivery.endpoint == endpoint_id,
-                )
-                .first()
+            row = await owned_row(
+                WebhookDelivery,
+                WebhookDelivery.endpoint,
+                endpoint_id,
+                delivery_id,
+                WebhookDelivery.event,
+                WebhookDelivery.status,
             )
-            if row is None:
-                raise NotFound()
             if row["status"] == "pending":
                 raise ValidationError({"": "This delivery is still being tried."})
             new_id = await _queue(endpoint_id, row["event"])

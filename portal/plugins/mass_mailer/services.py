@@ -42,6 +42,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
+from portal.core.lookups import company_row
 from portal.mail import services as mail
 from portal.mail.services import with_header
 from portal.plugins.mass_mailer import MAILER_COMPOSE, MAILER_SEND
@@ -893,16 +894,7 @@ def compose_of_job(job: dict) -> Compose:
 
 
 async def get_job(company_id: int, job_id: int) -> dict:
-    if not is_row_id(job_id):
-        raise NotFound()
-    row = (
-        await MailingJob.select()
-        .where(MailingJob.id == job_id, MailingJob.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(MailingJob, company_id, job_id)
 
 
 async def list_jobs(company_id: int, limit: int = 50) -> list[dict]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiosmtplib
@@ -18,9 +19,8 @@ from markupsafe import Markup, escape
 
 from portal.companies.services import MailIdentity, mail_identity
 from portal.core.config import TEMPLATES_DIR, get_settings
-from portal.core.errors import NotFound
 from portal.core.i18n import translations
-from portal.core.ids import is_row_id
+from portal.core.lookups import company_row
 from portal.mail.tables import MailMessage
 
 SMTP_TIMEOUT_SECONDS = 20
@@ -148,6 +148,21 @@ async def send(company_id: int, company_name: str, mail: Mail) -> int:
     return message_id
 
 
+def smtp_options(url: str) -> dict[str, Any]:
+    """How aiosmtplib reaches the SMTP server of PORTAL_SMTP_URL (`smtp://`, `smtp+starttls://`
+    or `smtps://`, with `user:password@` for a server that wants a login)."""
+    smtp = urlsplit(url)
+    return {
+        "hostname": smtp.hostname or "127.0.0.1",
+        "port": smtp.port or 25,
+        "username": smtp.username,
+        "password": smtp.password,
+        "start_tls": smtp.scheme == "smtp+starttls" or None,
+        "use_tls": smtp.scheme == "smtps",
+        "timeout": SMTP_TIMEOUT_SECONDS,
+    }
+
+
 async def _deliver(message_id: int, from_address: str, mail: Mail, identity: MailIdentity) -> None:
     settings = get_settings()
     if not settings.smtp_url:
@@ -161,18 +176,8 @@ async def _deliver(message_id: int, from_address: str, mail: Mail, identity: Mai
     message["Message-ID"] = make_msgid(domain=domain or None)
     message.set_content(mail.body_text)
     message.add_alternative(html_body(identity, mail.subject, mail.body_text), subtype="html")
-    smtp = urlsplit(settings.smtp_url)
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=smtp.hostname or "127.0.0.1",
-            port=smtp.port or 25,
-            username=smtp.username,
-            password=smtp.password,
-            start_tls=smtp.scheme == "smtp+starttls" or None,
-            use_tls=smtp.scheme == "smtps",
-            timeout=SMTP_TIMEOUT_SECONDS,
-        )
+        await aiosmtplib.send(message, **smtp_options(settings.smtp_url))
     except (aiosmtplib.SMTPException, OSError) as error:
         await MailMessage.update(
             {MailMessage.status: "failed", MailMessage.error: str(error)[:1000]}
@@ -196,21 +201,28 @@ def kind_words(kind: str) -> str:
     return KIND_WORDS.get(kind) or kind.replace("_", " ").capitalize()
 
 
-async def list_messages(company_id: int, *, limit: int = 50, offset: int = 0) -> list[dict]:
-    rows = (
-        await MailMessage.select(
+def _listed(*where: Any, limit: int, offset: int, also: tuple = ()) -> Any:
+    """A page of messages, newest first, with what a list shows of each (and `also`)."""
+    return (
+        MailMessage.select(
             MailMessage.id,
             MailMessage.to_address,
             MailMessage.subject,
             MailMessage.kind,
             MailMessage.status,
             MailMessage.created_at,
-            MailMessage.client,
+            *also,
         )
-        .where(MailMessage.company == company_id)
+        .where(*where)
         .order_by(MailMessage.id, ascending=False)
         .limit(limit)
         .offset(offset)
+    )
+
+
+async def list_messages(company_id: int, *, limit: int = 50, offset: int = 0) -> list[dict]:
+    rows = await _listed(
+        MailMessage.company == company_id, limit=limit, offset=offset, also=(MailMessage.client,)
     )
     return [{**row, "kind_words": kind_words(row["kind"])} for row in rows]
 
@@ -220,16 +232,7 @@ async def count_messages(company_id: int) -> int:
 
 
 async def get_message(company_id: int, message_id: int) -> dict:
-    if not is_row_id(message_id):
-        raise NotFound()
-    row = (
-        await MailMessage.select()
-        .where(MailMessage.id == message_id, MailMessage.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(MailMessage, company_id, message_id)
 
 
 @dataclass(frozen=True)
@@ -292,17 +295,9 @@ async def list_client_messages(
     company_id: int, client_id: int, *, limit: int = 10, offset: int = 0
 ) -> list[dict]:
     """The client's mail log, newest first."""
-    return (
-        await MailMessage.select(
-            MailMessage.id,
-            MailMessage.to_address,
-            MailMessage.subject,
-            MailMessage.kind,
-            MailMessage.status,
-            MailMessage.created_at,
-        )
-        .where(MailMessage.company == company_id, MailMessage.client == client_id)
-        .order_by(MailMessage.id, ascending=False)
-        .limit(limit)
-        .offset(offset)
+    return await _listed(
+        MailMessage.company == company_id,
+        MailMessage.client == client_id,
+        limit=limit,
+        offset=offset,
     )

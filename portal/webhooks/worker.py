@@ -37,12 +37,10 @@ it has handled already. Deliveries are not ordered: a retry may arrive after a l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
 import random
-import signal
 import ssl
 import time
 import uuid
@@ -54,10 +52,10 @@ from typing import Any
 import click
 import httpx
 
-from portal.core import db
 from portal.core.config import get_settings
 from portal.core.db import insert_rows, skip_locked, write_transactions
 from portal.core.errors import Unavailable
+from portal.core.workers import run_as_process, run_command, run_steps
 from portal.events import services as events
 from portal.events.tables import Event
 from portal.webhooks import addresses, services, signing
@@ -308,19 +306,13 @@ class DeliveryWorker:
         return self.attempted - before
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                worked = await self.step()
-            except Unavailable:  # logged once, as the outage began: wait, then go on
-                await _sleep_or_stop(stop, 5)
-                continue
-            except Exception:
-                logger.exception("Webhook worker step failed")
-                await _sleep_or_stop(stop, 5)
-                continue
-            if not worked:
-                await _sleep_or_stop(stop, self.policy.poll_seconds)
+        await run_steps(
+            self.step,
+            stop,
+            poll_seconds=self.policy.poll_seconds,
+            logger=logger,
+            failure="Webhook worker step failed",
+        )
 
     # -- 3. claim --
 
@@ -458,11 +450,6 @@ class DeliveryWorker:
         return reason
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
 # --- entry points ---------------------------------------------------------------------------
 
 
@@ -475,20 +462,15 @@ async def server_worker() -> None:
 
 async def run_worker(once: bool = False) -> int:
     """`portal webhooks run`: until SIGTERM/SIGINT (or, with `once`, until nothing is due)."""
-    await db.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    worker = DeliveryWorker()
-    try:
+
+    async def work(stop: asyncio.Event) -> int:
+        worker = DeliveryWorker()
         if once:
             return await worker.run_until_idle()
         await worker.run_forever(stop)
         return worker.attempted
-    finally:
-        await db.stop()
+
+    return await run_as_process(work)
 
 
 @click.group("webhooks")
@@ -502,8 +484,6 @@ def webhooks_run(once: bool) -> None:
     """Deliver events to the companies' webhook endpoints."""
     from portal.cli import prepare
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # each attempt is in the delivery log
-    prepare()
-    attempted = asyncio.run(run_worker(once))
+    attempted = run_command(prepare, lambda: run_worker(once))
     click.echo(f"Webhook worker stopped; {attempted} attempts made.")

@@ -43,23 +43,22 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiosmtplib
 import anyio.to_thread
 import click
 
 from portal.companies.services import mail_identity
-from portal.core import db
 from portal.core.config import get_settings
 from portal.core.db import skip_locked, write_transactions
-from portal.core.errors import Unavailable, ValidationError
+from portal.core.errors import ValidationError
+from portal.core.workers import run_as_process, run_command, run_steps
 from portal.mail import services as mail
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.messages import (
@@ -211,16 +210,7 @@ class SmtpSender:
     """One SMTP connection, for one batch."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.smtp = aiosmtplib.SMTP(
-            hostname=parts.hostname or "127.0.0.1",
-            port=parts.port or 25,
-            username=parts.username,
-            password=parts.password,
-            start_tls=parts.scheme == "smtp+starttls" or None,
-            use_tls=parts.scheme == "smtps",
-            timeout=mail.SMTP_TIMEOUT_SECONDS,
-        )
+        self.smtp = aiosmtplib.SMTP(**mail.smtp_options(url))
 
     async def __aenter__(self) -> SmtpSender:
         await self.smtp.connect()
@@ -235,23 +225,32 @@ class SmtpSender:
     async def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Raises TemporaryFailure, PermanentFailure or Uncertain; returns once the server
         accepted the message."""
-        try:
+
+        async def envelope() -> None:
             await self.smtp.mail(sender)
             await self.smtp.rcpt(recipient)
-        except aiosmtplib.SMTPResponseException as error:
-            with contextlib.suppress(Exception):
-                await self.smtp.rset()
-            raise _refusal(error) from None
-        except (aiosmtplib.SMTPException, OSError) as error:
-            raise TemporaryFailure(f"connection lost: {error}"[:500]) from None
+
+        await self._command(
+            envelope(), lambda error: TemporaryFailure(f"connection lost: {error}"[:500])
+        )
+        await self._command(
+            self.smtp.data(message),
+            lambda error: Uncertain(f"{services.UNCERTAIN_ERROR} ({error})"[:500]),
+        )
+
+    async def _command(
+        self, command: Awaitable[object], lost: Callable[[Exception], Exception]
+    ) -> None:
+        """A step of sending: the server's refusal ends the mail transaction (RSET) and is a
+        PermanentFailure (5xx) or a TemporaryFailure; the connection lost is `lost(error)`."""
         try:
-            await self.smtp.data(message)
+            await command
         except aiosmtplib.SMTPResponseException as error:
             with contextlib.suppress(Exception):
                 await self.smtp.rset()
             raise _refusal(error) from None
         except (aiosmtplib.SMTPException, OSError) as error:
-            raise Uncertain(f"{services.UNCERTAIN_ERROR} ({error})"[:500]) from None
+            raise lost(error) from None
 
 
 # Rows a worker may still send: pending, claimed by it. For marketing, the row's person must
@@ -308,21 +307,13 @@ class Worker:
         await self.release_claims()
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                worked = await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Unavailable:  # logged once, as the outage began: wait, then go on
-                await _sleep_or_stop(stop, 5)
-                continue
-            except Exception:  # the network hiccuped: wait, then go on
-                logger.exception("Mail worker step failed")
-                await _sleep_or_stop(stop, 5)
-                continue
-            if not worked:
-                await _sleep_or_stop(stop, self.settings.poll_seconds)
+        await run_steps(
+            self.step,
+            stop,
+            poll_seconds=self.settings.poll_seconds,
+            logger=logger,
+            failure="Mail worker step failed",
+        )
 
     async def run_until_idle(self) -> int:
         """Sends until no job has anything left to send now; returns the messages sent."""
@@ -763,11 +754,6 @@ class Worker:
             )
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
 # --- entry points --------------------------------------------------------------------------
 
 
@@ -782,20 +768,15 @@ async def server_worker() -> None:
 
 async def run_worker(once: bool = False) -> int:
     """`portal mailer run`: until SIGTERM/SIGINT (or, with `once`, until idle)."""
-    await db.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    try:
+
+    async def work(stop: asyncio.Event) -> int:
         async with Worker() as worker:
             if once:
                 return await worker.run_until_idle()
             await worker.run_forever(stop)
             return worker.sent_total
-    finally:
-        await db.stop()
+
+    return await run_as_process(work)
 
 
 @click.group("mailer")
@@ -809,7 +790,5 @@ def mailer_run(once: bool) -> None:
     """Send queued mailings (PORTAL_MAILER_RATE messages a second)."""
     from portal.cli import prepare
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    prepare()
-    sent = asyncio.run(run_worker(once))
+    sent = run_command(prepare, lambda: run_worker(once))
     click.echo(f"Mail worker stopped; {sent} messages sent.")

@@ -11,6 +11,7 @@ A body is at most 2 MB in all (a 413 problem), so no value is long enough to be 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -230,19 +231,13 @@ class PhoneNumberInput(msgspec.Struct, forbid_unknown_fields=True):
     extension: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{0,10}$")] = ""
 
 
-# The contact fields whose text the request gives as is (the company's is named apart: a
-# client's `company_name`, a contact's `company`, as they read).
-PERSON_TEXT = (
-    "first_name",
-    "last_name",
-    "title",
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "zip",
-    "country",
-    "email",
+# The contact fields whose text the request gives as is: the guide's contact fields but the
+# company's (named apart: a client's `company_name`, a contact's `company`, as they read) and
+# the phone rows.
+PERSON_TEXT = tuple(
+    field.name
+    for field in dataclasses.fields(ContactFields)
+    if field.name not in ("company", "phones")
 )
 
 

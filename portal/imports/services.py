@@ -11,6 +11,7 @@ become a new client, as the import was told; passwords are never imported."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from portal.clients.services import (
     check_client,
     client_rules,
 )
-from portal.clients.tables import Client, Contact
+from portal.clients.tables import Client
 from portal.clients.users import USERNAME_TAKEN, owner_of
 from portal.companies.services import currency_accepted, get_company
 from portal.core.actors import Actor
@@ -523,18 +524,24 @@ class ImportRun:
         return []
 
 
+async def company_rows_with(sql: str, company_id: int, values: Sequence[Any]) -> list[dict]:
+    """The rows `sql` selects for the company and these values (none when there are none):
+    fixed SQL whose first placeholder is the company's id and whose `IN ({values})` stands for
+    the values' placeholders. Placeholders only: the values travel as parameters."""
+    if not values:
+        return []
+    marks = ", ".join(["{}"] * len(values))
+    return await Client.raw(sql.replace("{values}", marks), company_id, *values)
+
+
 async def _clients_by_email(company_id: int, emails: list[str]) -> dict[str, dict[str, int]]:
     """{email: {"primary": client, "any": client}} of the company's contacts with these emails."""
-    if not emails:
-        return {}
-    marks = ", ".join(["{}"] * len(emails))
-    rows = await Contact.raw(
-        # Placeholders only: the values travel as parameters.
-        "SELECT ct.client, lower(ct.email) AS email, ct.contact_type FROM contact ct "  # noqa: S608
+    rows = await company_rows_with(
+        "SELECT ct.client, lower(ct.email) AS email, ct.contact_type FROM contact ct "
         "JOIN client c ON c.id = ct.client "
-        f"WHERE c.company = {{}} AND lower(ct.email) IN ({marks})",
+        "WHERE c.company = {} AND lower(ct.email) IN ({values})",
         company_id,
-        *emails,
+        emails,
     )
     found: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -547,16 +554,12 @@ async def _clients_by_email(company_id: int, emails: list[str]) -> dict[str, dic
 
 async def _clients_by_username(company_id: int, usernames: list[str]) -> dict[str, int | None]:
     """{username: the account it owns (None: a login of no account it owns)}."""
-    if not usernames:
-        return {}
-    marks = ", ".join(["{}"] * len(usernames))
-    rows = await Contact.raw(
-        # Placeholders only: the values travel as parameters.
-        "SELECT lower(u.username) AS username, m.client FROM account_user u "  # noqa: S608
+    rows = await company_rows_with(
+        "SELECT lower(u.username) AS username, m.client FROM account_user u "
         'LEFT JOIN account_member m ON m."user" = u.id AND m.owner '
-        f"WHERE u.company = {{}} AND lower(u.username) IN ({marks})",
+        "WHERE u.company = {} AND lower(u.username) IN ({values})",
         company_id,
-        *usernames,
+        usernames,
     )
     return {row["username"]: row["client"] for row in rows}
 

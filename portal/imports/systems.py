@@ -45,7 +45,7 @@ from portal.client_groups.services import (
     list_groups,
 )
 from portal.clients import notes
-from portal.clients.tables import AccountUser, Client, ClientNote
+from portal.clients.tables import AccountUser, ClientNote
 from portal.core.actors import Actor
 from portal.core.db import write_transactions
 from portal.core.errors import ValidationError
@@ -302,14 +302,12 @@ async def _imported_clients(company_id: int, batch: list[dict[str, Any]]) -> dic
     before): the company's client with that number and that primary email. A row that was
     left out, or an existing client with another number, gets nothing."""
     numbers = sorted({int(entry["number"]) for entry in batch})
-    marks = ", ".join(["{}"] * len(numbers))
-    rows = await Client.raw(
-        # Placeholders only: the values travel as parameters.
-        "SELECT c.id, c.number, lower(ct.email) AS email FROM client c "  # noqa: S608
+    rows = await imports.company_rows_with(
+        "SELECT c.id, c.number, lower(ct.email) AS email FROM client c "
         "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
-        f"WHERE c.company = {{}} AND c.number IN ({marks})",
+        "WHERE c.company = {} AND c.number IN ({values})",
         company_id,
-        *numbers,
+        numbers,
     )
     emails = {int(entry["number"]): entry["email"].strip().casefold() for entry in batch}
     return {row["number"]: row["id"] for row in rows if emails.get(row["number"]) == row["email"]}

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio.to_thread
+from piccolo.table import Table
 
 from portal.billing.money import plain_amount
 from portal.billing.tables import Invoice, Service, Transaction
@@ -320,6 +321,23 @@ def _mapped(rows: Rows, shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Ro
     return mapped()
 
 
+def _rows_of(
+    table: type[Table],
+    where: Any,
+    shape: Callable[[dict[str, Any]], dict[str, Any]],
+    *columns: Any,
+) -> Rows:
+    """The rows of `table` that meet `where`, with its `columns` (none: all), a page at a
+    time by id, each as `shape` makes it."""
+
+    async def page_after(last: int) -> list[dict[str, Any]]:
+        return await (
+            table.select(*columns).where(where, table.id > last).order_by(table.id).limit(PAGE_ROWS)
+        )
+
+    return _mapped(_paged(page_after), shape)
+
+
 async def _once(rows: list[dict[str, Any]]) -> Rows:
     if rows:
         yield rows
@@ -497,14 +515,6 @@ async def build_export(source: ExportSource, folder: Path, name: str) -> Path:
 
 
 def _contacts(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            Contact.select(Contact.all_columns(), Contact.login.username)
-            .where(Contact.client == client_id, Contact.id > last)
-            .order_by(Contact.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         return {
             "contact_id": row["id"],
@@ -514,18 +524,12 @@ def _contacts(client_id: int) -> Rows:
             "login": row["login.username"] or "",
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(
+        Contact, Contact.client == client_id, shape, Contact.all_columns(), Contact.login.username
+    )
 
 
 def _numbers(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            ContactNumber.select(ContactNumber.all_columns(), ContactNumber.contact.contact_type)
-            .where(ContactNumber.contact.client == client_id, ContactNumber.id > last)
-            .order_by(ContactNumber.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         return {
             "contact_id": row["contact"],
@@ -536,7 +540,13 @@ def _numbers(client_id: int) -> Rows:
             "extension": row["extension"],
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(
+        ContactNumber,
+        ContactNumber.contact.client == client_id,
+        shape,
+        ContactNumber.all_columns(),
+        ContactNumber.contact.contact_type,
+    )
 
 
 async def _custom_values(client_id: int) -> list[dict[str, Any]]:
@@ -586,14 +596,6 @@ def _consent(client_id: int) -> Rows:
 
 
 def _mail(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            MailMessage.select()
-            .where(MailMessage.client == client_id, MailMessage.id > last)
-            .order_by(MailMessage.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         return {
             "created_at": row["created_at"],
@@ -605,18 +607,10 @@ def _mail(client_id: int) -> Rows:
             "status": row["status"],
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(MailMessage, MailMessage.client == client_id, shape)
 
 
 def _invoices(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            Invoice.select()
-            .where(Invoice.client == client_id, Invoice.id > last)
-            .order_by(Invoice.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         currency = row["currency"]
         amounts = ("subtotal", "tax", "total", "amount_paid")
@@ -626,18 +620,10 @@ def _invoices(client_id: int) -> Rows:
             **{name: plain_amount(row[name], currency) for name in amounts},
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(Invoice, Invoice.client == client_id, shape)
 
 
 def _transactions(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            Transaction.select(Transaction.all_columns(), Transaction.invoice.number)
-            .where(Transaction.client == client_id, Transaction.id > last)
-            .order_by(Transaction.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         currency = row["currency"]
         return {
@@ -651,18 +637,16 @@ def _transactions(client_id: int) -> Rows:
             "invoice": row["invoice.number"],
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(
+        Transaction,
+        Transaction.client == client_id,
+        shape,
+        Transaction.all_columns(),
+        Transaction.invoice.number,
+    )
 
 
 def _services(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            Service.select()
-            .where(Service.client == client_id, Service.id > last)
-            .order_by(Service.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         kept = ("name", "package", "status", "currency", "term_months", "renewal_date")
         return {
@@ -671,7 +655,7 @@ def _services(client_id: int) -> Rows:
             "created_at": row["created_at"],
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(Service, Service.client == client_id, shape)
 
 
 async def _members(client_id: int) -> list[dict[str, Any]]:
@@ -701,18 +685,6 @@ async def _members(client_id: int) -> list[dict[str, Any]]:
 
 
 def _sign_ins(usernames: dict[int, str]) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            LoginSession.select()
-            .where(
-                LoginSession.kind == "client",
-                LoginSession.user_id.is_in(sorted(usernames) or [0]),
-                LoginSession.id > last,
-            )
-            .order_by(LoginSession.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         return {
             "username": usernames.get(row["user_id"], ""),
@@ -725,22 +697,18 @@ def _sign_ins(usernames: dict[int, str]) -> Rows:
             "opened_by_staff": row["staff_name"],
         }
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(
+        LoginSession,
+        (LoginSession.kind == "client") & (LoginSession.user_id.is_in(sorted(usernames) or [0])),
+        shape,
+    )
 
 
 def _notes(client_id: int) -> Rows:
-    async def page_after(last: int) -> list[dict[str, Any]]:
-        return await (
-            ClientNote.select()
-            .where(ClientNote.client == client_id, ClientNote.id > last)
-            .order_by(ClientNote.id)
-            .limit(PAGE_ROWS)
-        )
-
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         return {name: row[name] for name in NOTES.columns}
 
-    return _mapped(_paged(page_after), shape)
+    return _rows_of(ClientNote, ClientNote.client == client_id, shape)
 
 
 # --- the job ----------------------------------------------------------------------------------

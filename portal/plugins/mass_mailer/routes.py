@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -135,9 +135,7 @@ def _compose_page(
         f"{T}/compose.html",
         context={
             "page_title": "Mass Mailer: Compose",
-            "f": mailing_filter,
-            "hidden": filter_fields(mailing_filter),
-            "compose": compose,
+            **_carried(mailing_filter, compose),
             "errors": errors,
             "count": count,
             "field_help": FIELD_HELP,
@@ -145,6 +143,25 @@ def _compose_page(
         },
         status_code=status_code,
     )
+
+
+async def _compose_again(
+    admin: AdminContext,
+    mailing_filter: MailingFilter,
+    compose: Compose,
+    errors: dict[str, str],
+    status_code: int = 422,
+) -> Template:
+    """The compose page again, with what was typed, what is wrong, and the recipients' count
+    now."""
+    count = await services.count_recipients(admin.company.id, mailing_filter)
+    return _compose_page(mailing_filter, compose, errors, count, status_code)
+
+
+def _carried(mailing_filter: MailingFilter, compose: Compose) -> dict[str, Any]:
+    """What the compose and preview pages carry on to the next step: the filter (in hidden
+    fields too) and the message."""
+    return {"f": mailing_filter, "hidden": filter_fields(mailing_filter), "compose": compose}
 
 
 @get(BASE, name="mass-mailer:filter", permission=MAILER_COMPOSE)
@@ -237,8 +254,7 @@ async def compose_back(admin: Admin, request: Request) -> Template:
     """Back from the preview, with everything typed."""
     data = await form_data(request)
     mailing_filter, errors = read_filter(data)
-    count = await services.count_recipients(admin.company.id, mailing_filter)
-    return _compose_page(mailing_filter, read_compose(data), errors, count)
+    return await _compose_again(admin, mailing_filter, read_compose(data), errors, 200)
 
 
 async def _preview_or_errors(
@@ -247,20 +263,14 @@ async def _preview_or_errors(
     mailing_filter, errors = read_filter(data)
     compose = read_compose(data)
     if errors:
-        count = await services.count_recipients(admin.company.id, mailing_filter)
-        return (
-            mailing_filter,
-            compose,
-            _compose_page(mailing_filter, compose, errors, count, 422),
-            None,
-        )
+        page = await _compose_again(admin, mailing_filter, compose, errors)
+        return mailing_filter, compose, page, None
     try:
         result = await services.preview(
             admin.company.id, mailing_filter, compose, data.get("preview_for", "")
         )
     except ValidationError as error:
-        count = await services.count_recipients(admin.company.id, mailing_filter)
-        page = _compose_page(mailing_filter, compose, error.errors, count, 422)
+        page = await _compose_again(admin, mailing_filter, compose, error.errors)
         return mailing_filter, compose, page, None
     if not result.count:
         page = _compose_page(mailing_filter, compose, {"": services.NO_RECIPIENTS}, 0, 422)
@@ -275,9 +285,7 @@ def _preview_page(
         f"{T}/preview.html",
         context={
             "page_title": "Mass Mailer: Preview",
-            "f": mailing_filter,
-            "hidden": filter_fields(mailing_filter),
-            "compose": compose,
+            **_carried(mailing_filter, compose),
             "count": shown.count,
             "recipients": shown.recipients,
             "first": shown.chosen,
@@ -287,27 +295,37 @@ def _preview_page(
     )
 
 
-@post(f"{BASE}/preview", name="mass-mailer:preview", permission=MAILER_COMPOSE, status_code=200)
-async def preview_page(admin: Admin, request: Request) -> Template:
+async def _shown_preview(
+    admin: AdminContext,
+    request: Request,
+    then: Callable[[services.MailPreview], Awaitable[None]] | None = None,
+) -> Template:
+    """The preview of the message the form composes (`then` done with it first), or the
+    compose page with what is wrong."""
     data = await form_data(request)
     mailing_filter, compose, error_page, shown = await _preview_or_errors(admin, data)
     if error_page is not None:
         return error_page
     assert shown is not None
+    if then is not None:
+        await then(shown)
     return _preview_page(mailing_filter, compose, shown)
+
+
+@post(f"{BASE}/preview", name="mass-mailer:preview", permission=MAILER_COMPOSE, status_code=200)
+async def preview_page(admin: Admin, request: Request) -> Template:
+    return await _shown_preview(admin, request)
 
 
 @post(f"{BASE}/test", name="mass-mailer:test", permission=MAILER_COMPOSE, status_code=200)
 async def send_test(admin: Admin, request: Request) -> Template:
     """ "Send a test to me": the previewed message to the staff member's own address."""
-    data = await form_data(request)
-    mailing_filter, compose, error_page, shown = await _preview_or_errors(admin, data)
-    if error_page is not None:
-        return error_page
-    assert shown is not None
-    await services.send_test(admin.company.id, shown, admin.staff.email, admin.actor(request))
-    flash(request, f"A test of this message was sent to {admin.staff.email}.", "success")
-    return _preview_page(mailing_filter, compose, shown)
+
+    async def send_to_me(shown: services.MailPreview) -> None:
+        await services.send_test(admin.company.id, shown, admin.staff.email, admin.actor(request))
+        flash(request, f"A test of this message was sent to {admin.staff.email}.", "success")
+
+    return await _shown_preview(admin, request, send_to_me)
 
 
 @post(f"{BASE}/send", name="mass-mailer:send", permission=MAILER_SEND)
@@ -321,8 +339,7 @@ async def send(admin: Admin, request: Request) -> Response:
             admin.company.id, admin.actor(request), mailing_filter, compose
         )
     except ValidationError as error:
-        count = await services.count_recipients(admin.company.id, mailing_filter)
-        return _compose_page(mailing_filter, compose, error.errors, count, 422)
+        return await _compose_again(admin, mailing_filter, compose, error.errors)
     flash(request, "The mailing is queued; it goes out at the configured rate.", "success")
     return redirect(request, f"{URL}/jobs/{job_id}")
 
@@ -397,19 +414,33 @@ def _too_many_links() -> Template:
     )
 
 
-@get("/unsubscribe/{token:str}", name="mass-mailer:unsubscribe", include_in_schema=False)
-async def unsubscribe_page(request: Request, token: FromPath[str]) -> Template:
-    """The confirmation: a link followed by a mail scanner must not unsubscribe anyone."""
+async def _unsubscribe_answer(
+    request: Request, token: str, find: Callable[[str, str], Awaitable[Any]], done: bool
+) -> Template:
+    """The unsubscribe page for the link's `token`, about the recipient that `find` (the
+    service that looks, or the one that unsubscribes) returns; a link not known or an
+    address refused for a while gets its own page."""
     try:
-        target = await services.unsubscribe_target(token, client_address(request))
+        target = await find(token, client_address(request))
     except NotFound:
         return _invalid_link()
     except Throttled:
         return _too_many_links()
     return Template(
         f"{T}/unsubscribe.html",
-        context={"page_title": "Unsubscribe", "target": target, "token": token, "done": False},
+        context={
+            "page_title": "Unsubscribed" if done else "Unsubscribe",
+            "target": target,
+            "token": token,
+            "done": done,
+        },
     )
+
+
+@get("/unsubscribe/{token:str}", name="mass-mailer:unsubscribe", include_in_schema=False)
+async def unsubscribe_page(request: Request, token: FromPath[str]) -> Template:
+    """The confirmation: a link followed by a mail scanner must not unsubscribe anyone."""
+    return await _unsubscribe_answer(request, token, services.unsubscribe_target, done=False)
 
 
 @post(
@@ -421,16 +452,7 @@ async def unsubscribe_page(request: Request, token: FromPath[str]) -> Template:
 async def unsubscribe_post(request: Request, token: FromPath[str]) -> Template:
     """The button of the confirmation page, and mail programs' one-click unsubscribe
     (RFC 8058: a POST with List-Unsubscribe=One-Click, no cookies, no login)."""
-    try:
-        target = await services.unsubscribe(token, client_address(request))
-    except NotFound:
-        return _invalid_link()
-    except Throttled:
-        return _too_many_links()
-    return Template(
-        f"{T}/unsubscribe.html",
-        context={"page_title": "Unsubscribed", "target": target, "token": token, "done": True},
-    )
+    return await _unsubscribe_answer(request, token, services.unsubscribe, done=True)
 
 
 admin_handlers = [

@@ -4,7 +4,6 @@ session either way)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 from litestar import Request
@@ -15,11 +14,9 @@ from litestar.handlers import BaseRouteHandler
 
 from portal.client_area import services
 from portal.client_area.services import ClientUser, session_client
-from portal.core.config import get_settings
 from portal.core.errors import ValidationError
 from portal.core.permissions import AS_STAFF, CLIENTS_LOGIN_AS, Forbidden
 from portal.core.web import client_address
-from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import REFUSED_AS_STAFF, Area, SecurityStep, Who
 from portal.staff.access import load_admin
@@ -52,34 +49,27 @@ async def log_out(request: Request) -> None:
     await CLIENT_AREA.log_out(request)
 
 
-def remember(request: Request, **values: object) -> None:
-    """Keeps the session in step after the user changed its language, password or account."""
-    request.session[SESSION_KEY] = {**request.session[SESSION_KEY], **values}
-
-
 async def current_client(connection: ASGIConnection) -> ClientUser | None:
     """The client-area user of this browser's session while it is valid: within its absolute
     lifetime, the user still in the (active) account, its password unchanged since, its
     session not ended from "Your sessions"; when a staff member opened it (Login as Client),
     while that staff member may still do so. An invalid session is forgotten."""
-    data = connection.session.get(SESSION_KEY) if connection.scope.get("session") else None
-    if not isinstance(data, dict):
+    data = CLIENT_AREA.entry(connection)
+    if not data:
         return None
     user = None
-    if time.time() - data.get("since", 0) <= get_settings().session_absolute_seconds:
+    if CLIENT_AREA.within_lifetime(data):
         user = await session_client(
             data.get("user", 0), data.get("account", 0), data.get("epoch", -1)
         )
-    if user is not None and not await logins.is_live(
-        Login("client", user.user_id), str(data.get("login", ""))
+    if user is not None and not await CLIENT_AREA.is_live(
+        connection, Login("client", user.user_id)
     ):
         user = None
     if user is not None and isinstance(data.get("staff"), dict):
         user = await _as_staff(connection, user, data["staff"])
     if user is None:
-        if data.get("login"):
-            await logins.end_session(str(data["login"]))
-        connection.session.pop(SESSION_KEY, None)
+        await CLIENT_AREA.forget(connection)
     return user
 
 
@@ -142,10 +132,6 @@ async def _sign_in(request: Request, login: Login, method: str) -> None:
     await log_in(request, user, method)
 
 
-async def _end_other_sessions(request: Request, who: Who) -> None:
-    await logins.end_others(who.login, CLIENT_AREA.entry(request).get("login"))
-
-
 async def _record(request: Request, who: Who, summary: str) -> None:
     await services.record_security_change(
         request.state.client_user, client_address(request), summary
@@ -159,7 +145,6 @@ CLIENT_AREA = Area(
     who=_who,
     check_password=_check_password,
     sign_in=_sign_in,
-    end_other_sessions=_end_other_sessions,
     record=_record,
     home="/client",
 )

@@ -11,6 +11,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
@@ -29,7 +30,6 @@ from portal.client_area.access import (
     CurrentClient,
     log_out,
     provide_client_user,
-    remember,
     require_client,
     sign_in_with_password,
 )
@@ -50,7 +50,6 @@ from portal.core.i18n import (
 )
 from portal.core.ids import parse_id
 from portal.core.web import client_address, form_data, redirect, safe_next
-from portal.security import logins
 from portal.security import routes as security_routes
 from portal.security.two_factor import Login
 
@@ -111,28 +110,37 @@ def _language_cookie(language: str) -> Cookie:
     )
 
 
-@get("/forgot-password", name="client:forgot-password")
-async def forgot_password_page() -> Template:
-    return _page("forgot_password.html", identifier="", errors={})
-
-
-@post("/forgot-password", name="client:forgot-password-submit")
-async def forgot_password_submit(request: Request) -> Template:
-    data = await form_data(request)
-    identifier = str(data.get("identifier", "")).strip()
+async def _mail_request(
+    request: Request, template: str, field: str, send: Callable[[str], Awaitable[None]]
+) -> Template:
+    """A form that asks for a mail (password reset, username reminder) by one `field`: the same
+    answer whether or not an account exists, given before the account is even looked up: the
+    lookup and the mail happen after the response, so timing tells nothing."""
+    value = str((await form_data(request)).get(field, "")).strip()
     try:
-        await services.check_mail_request(identifier, client_address(request))
+        await services.check_mail_request(value, client_address(request))
     except Throttled:
-        return _page("forgot_password.html", 429, identifier=identifier, errors={"": THROTTLED})
-    return _mail_sent(services.send_password_reset, identifier)
-
-
-def _mail_sent(send: Callable[[str], Awaitable[None]], value: str) -> Template:
-    """The same answer whether or not an account exists, given before the account is even
-    looked up: the lookup and the mail happen after the response, so timing tells nothing."""
+        return _page(template, 429, errors={"": THROTTLED}, **{field: value})
     page = _page("message.html", title=N_("Check your email"), message=MAIL_SENT)
     page.background = BackgroundTask(send, value)
     return page
+
+
+def _mail_form(
+    path: str, name: str, template: str, field: str, send: Callable[[str], Awaitable[None]]
+) -> list[HTTPRouteHandler]:
+    """The page (named `name`) and the submission (`name`-submit) of a form that asks for a
+    mail by one `field`."""
+
+    @get(path, name=name)
+    async def page() -> Template:
+        return _page(template, errors={}, **{field: ""})
+
+    @post(path, name=f"{name}-submit")
+    async def submit(request: Request) -> Template:
+        return await _mail_request(request, template, field, send)
+
+    return [page, submit]
 
 
 @get("/reset/{token:str}", name="client:reset")
@@ -170,22 +178,6 @@ async def reset_submit(request: Request, token: FromPath[str]) -> Template:
         message=N_("Your password was changed. You can log in now."),
         link="/client/login",
     )
-
-
-@get("/forgot-username", name="client:forgot-username")
-async def forgot_username_page() -> Template:
-    return _page("forgot_username.html", email="", errors={})
-
-
-@post("/forgot-username", name="client:forgot-username-submit")
-async def forgot_username_submit(request: Request) -> Template:
-    data = await form_data(request)
-    email = str(data.get("email", "")).strip()
-    try:
-        await services.check_mail_request(email, client_address(request))
-    except Throttled:
-        return _page("forgot_username.html", 429, email=email, errors={"": THROTTLED})
-    return _mail_sent(services.send_username_reminder, email)
 
 
 # --- logged in ------------------------------------------------------------------------------
@@ -270,7 +262,7 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
             )
         }
         return await _details_page(user, details, errors, 409)
-    remember(request, lang=details.language)
+    CLIENT_AREA.update_entry(request, lang=details.language)
     current_language.set(details.language)
     flash(request, translate("Your details were saved."), category="success")
     return redirect(request, "/client/details")
@@ -296,8 +288,8 @@ async def password_submit(request: Request, user: CurrentClient) -> Response:
         return _page("password.html", 429, page_title="Change password", errors=errors)
     except ValidationError as error:
         return _page("password.html", 422, page_title="Change password", errors=error.errors)
-    remember(request, epoch=epoch)
-    await logins.end_others(Login("client", user.user_id), CLIENT_AREA.entry(request).get("login"))
+    CLIENT_AREA.update_entry(request, epoch=epoch)
+    await CLIENT_AREA.end_others(request, Login("client", user.user_id))
     flash(
         request,
         translate("Your password was changed. Other sessions were logged out."),
@@ -311,7 +303,7 @@ async def switch_account(request: Request, user: CurrentClient) -> Response:
     """Works in another of the user's accounts from now on."""
     data = await form_data(request)
     switched = await services.switch_account(user, parse_id(str(data.get("account", ""))) or 0)
-    remember(request, account=switched.id, company=switched.company_id)
+    CLIENT_AREA.update_entry(request, account=switched.id, company=switched.company_id)
     label = next(a.label for a in switched.accounts if a.client_id == switched.id)
     flash(
         request,
@@ -373,12 +365,22 @@ public_router = Router(
         login_page,
         login_submit,
         logout,
-        forgot_password_page,
-        forgot_password_submit,
+        *_mail_form(
+            "/forgot-password",
+            "client:forgot-password",
+            "forgot_password.html",
+            "identifier",
+            services.send_password_reset,
+        ),
         reset_page,
         reset_submit,
-        forgot_username_page,
-        forgot_username_submit,
+        *_mail_form(
+            "/forgot-username",
+            "client:forgot-username",
+            "forgot_username.html",
+            "email",
+            services.send_username_reminder,
+        ),
         choose_language,
         *users_routes.public_handlers,
         *verification_routes.public_handlers,

@@ -3,6 +3,7 @@ invitation links."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -16,7 +17,6 @@ from portal.client_area.access import (
     CurrentClient,
     current_client,
     log_in,
-    remember,
 )
 from portal.clients import users
 from portal.clients.forms import read_invitation, read_permissions
@@ -135,6 +135,24 @@ def _member_page(
     )
 
 
+async def _member_action(
+    request: Request,
+    template: str,
+    member: users.Member,
+    action: Awaitable[Any],
+    done: str,
+    chosen: list[str] | None = None,
+) -> Response:
+    """A form about one member: its refusal shown on the page again, or `done` (a message with
+    the member's %(name)s) back on the Users page."""
+    try:
+        await action
+    except ValidationError as error:
+        return _member_page(template, member, error.errors, 422, chosen)
+    flash(request, translate(Message(done, name=member.name)), category="success")
+    return redirect(request, "/client/users")
+
+
 @get("/users/{user_id:int}", name="client:users-edit")
 async def permissions_page(user: CurrentClient, user_id: FromPath[int]) -> Template:
     return _member_page("permissions.html", await _member(user, user_id), {})
@@ -146,16 +164,14 @@ async def permissions_submit(
 ) -> Response:
     member = await _member(user, user_id)
     chosen = read_permissions(await form_data(request))
-    try:
-        await users.set_permissions(user.company_id, user.id, user_id, chosen, user.actor)
-    except ValidationError as error:
-        return _member_page("permissions.html", member, error.errors, 422, chosen)
-    flash(
+    return await _member_action(
         request,
-        translate(Message(N_("The permissions of %(name)s were saved."), name=member.name)),
-        category="success",
+        "permissions.html",
+        member,
+        users.set_permissions(user.company_id, user.id, user_id, chosen, user.actor),
+        N_("The permissions of %(name)s were saved."),
+        chosen,
     )
-    return redirect(request, "/client/users")
 
 
 @get("/users/{user_id:int}/remove", name="client:users-remove")
@@ -166,16 +182,13 @@ async def remove_page(user: CurrentClient, user_id: FromPath[int]) -> Template:
 @post("/users/{user_id:int}/remove", name="client:users-remove-submit", **{REFUSED_AS_STAFF: True})
 async def remove_submit(request: Request, user: CurrentClient, user_id: FromPath[int]) -> Response:
     member = await _member(user, user_id)
-    try:
-        await users.remove_member(user.company_id, user.id, user_id, user.actor)
-    except ValidationError as error:
-        return _member_page("remove.html", member, error.errors, 422)
-    flash(
+    return await _member_action(
         request,
-        translate(Message(N_("%(name)s was removed from the account."), name=member.name)),
-        category="success",
+        "remove.html",
+        member,
+        users.remove_member(user.company_id, user.id, user_id, user.actor),
+        N_("%(name)s was removed from the account."),
     )
-    return redirect(request, "/client/users")
 
 
 @get("/users/{user_id:int}/owner", name="client:users-owner")
@@ -294,7 +307,7 @@ async def invitation_accept(request: Request, token: FromPath[str]) -> Response:
             request, token, invitation, errors=error.errors, form="accept", status_code=422
         )
     switched = await services.switch_account(visitor, client_id)
-    remember(request, account=switched.id, company=switched.company_id)
+    CLIENT_AREA.update_entry(request, account=switched.id, company=switched.company_id)
     return _joined(request, invitation)
 
 

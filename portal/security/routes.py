@@ -154,7 +154,7 @@ def handlers(area: Area) -> list:
     async def changed(request: Request, who: Who, change: str, message: str) -> None:
         """After a change of the login's sign-in security: its other sessions end, the change
         is logged and mailed to it, and this page says so."""
-        await area.end_other_sessions(request, who)
+        await area.end_others(request, who.login)
         await area.record(request, who, change)
         _flash(request, message)
 
@@ -199,7 +199,7 @@ def handlers(area: Area) -> list:
                 return redirect(request, f"{p}/security/two-factor")
             return _page(area, "two_factor_setup.html", 422, enrolment=enrolment, errors=errors)
         area.update_entry(request, enrol=False)
-        await area.end_other_sessions(request, who)
+        await area.end_others(request, who.login)
         await area.record(request, who, N_("Two-factor sign-in was turned on."))
         return _page(area, "recovery_codes.html", codes=codes, first_time=True)
 
@@ -337,7 +337,7 @@ def handlers(area: Area) -> list:
     )
     async def sessions_end_others(request: Request) -> Response:
         who = await area.who(request)
-        await logins.end_others(who.login, area.entry(request).get("login"))
+        await area.end_others(request, who.login)
         _flash(request, N_("Your other sessions were ended."), category="success")
         return redirect(request, f"{p}/sessions")
 

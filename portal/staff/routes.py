@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
@@ -16,7 +17,6 @@ from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
 from portal.core.tokens import MAX_TOKEN_LENGTH
 from portal.core.web import client_address, form_data, redirect
-from portal.security import logins
 from portal.security.two_factor import Login
 from portal.staff import services
 from portal.staff.access import (
@@ -180,24 +180,27 @@ def _too_many_links() -> Template:
     return _message("Too many attempts", THROTTLED, "/admin/login", 429, retry_after)
 
 
-async def _link_get(request: Request, purpose: str, token: str) -> Template:
+async def _open_link(request: Request, purpose: str, token: str) -> services.StaffUser | Template:
+    """The staff member of an open link, or the page that refuses it."""
     try:
         staff = await services.open_link(token[:MAX_TOKEN_LENGTH], purpose, client_address(request))
     except Throttled:
         return _too_many_links()
-    if staff is None:
-        return _link_not_valid()
+    return _link_not_valid() if staff is None else staff
+
+
+async def _link_get(request: Request, purpose: str, token: str) -> Template:
+    staff = await _open_link(request, purpose, token)
+    if isinstance(staff, Template):
+        return staff
     return _link_page(purpose, token, staff, {})
 
 
 async def _link_post(request: Request, purpose: str, token: str) -> Response:
     token = token[:MAX_TOKEN_LENGTH]
-    try:
-        holder = await services.open_link(token, purpose, client_address(request))
-    except Throttled:
-        return _too_many_links()
-    if holder is None:
-        return _link_not_valid()
+    holder = await _open_link(request, purpose, token)
+    if isinstance(holder, Template):
+        return holder
     data = await form_data(request)
     try:
         staff = await services.set_password_by_link(token, purpose, data.get("password", ""))
@@ -216,24 +219,19 @@ async def _link_post(request: Request, purpose: str, token: str) -> Response:
     return redirect(request, go_to)
 
 
-@get("/invitation/{token:str}", name="admin:invitation")
-async def invitation_page(request: Request, token: FromPath[str]) -> Template:
-    return await _link_get(request, services.INVITE, token)
+def _link_handlers(path: str, name: str, purpose: str) -> list[HTTPRouteHandler]:
+    """The page (GET, named `name`) and the form (POST, `name`-submit) of a link to set a
+    password: an invitation or a password reset."""
 
+    @get(path, name=name)
+    async def page(request: Request, token: FromPath[str]) -> Template:
+        return await _link_get(request, purpose, token)
 
-@post("/invitation/{token:str}", name="admin:invitation-submit")
-async def invitation_submit(request: Request, token: FromPath[str]) -> Response:
-    return await _link_post(request, services.INVITE, token)
+    @post(path, name=f"{name}-submit")
+    async def submit(request: Request, token: FromPath[str]) -> Response:
+        return await _link_post(request, purpose, token)
 
-
-@get("/reset/{token:str}", name="admin:reset")
-async def reset_page(request: Request, token: FromPath[str]) -> Template:
-    return await _link_get(request, services.RESET, token)
-
-
-@post("/reset/{token:str}", name="admin:reset-submit")
-async def reset_submit(request: Request, token: FromPath[str]) -> Response:
-    return await _link_post(request, services.RESET, token)
+    return [page, submit]
 
 
 # --- one's own profile ------------------------------------------------------------------------
@@ -257,14 +255,16 @@ def _profile_page(
 
 @get("/profile", name="admin:profile", permission=None)
 async def profile_page(admin: Admin) -> Template:
-    staff = admin.staff
-    details = services.ProfileDetails(
+    return _profile_page(admin, _stored_details(admin.staff), {}, {})
+
+
+def _stored_details(staff: services.StaffUser) -> services.ProfileDetails:
+    return services.ProfileDetails(
         first_name=staff.first_name,
         last_name=staff.last_name,
         email=staff.email,
         language=staff.language,
     )
-    return _profile_page(admin, details, {}, {})
 
 
 @post("/profile", name="admin:profile-save", permission=None)
@@ -288,12 +288,7 @@ async def profile_submit(request: Request, admin: Admin) -> Response:
 async def password_submit(request: Request, admin: Admin) -> Response:
     data = await form_data(request)
     staff = admin.staff
-    details = services.ProfileDetails(
-        first_name=staff.first_name,
-        last_name=staff.last_name,
-        email=staff.email,
-        language=staff.language,
-    )
+    details = _stored_details(staff)  # the profile form stays as it is saved
     try:
         epoch = await services.change_password(
             staff,
@@ -306,7 +301,7 @@ async def password_submit(request: Request, admin: Admin) -> Response:
     except ValidationError as error:
         return _profile_page(admin, details, {}, error.errors, 422)
     set_epoch(request, epoch)
-    await logins.end_others(Login("staff", staff.id), STAFF_AREA.entry(request).get("login"))
+    await STAFF_AREA.end_others(request, Login("staff", staff.id))
     flash(request, "Your password was changed; your other sessions have ended.", "success")
     return redirect(request, "/admin/profile")
 
@@ -320,10 +315,8 @@ public_handlers = [
     logout,
     forgot_password_page,
     forgot_password_submit,
-    invitation_page,
-    invitation_submit,
-    reset_page,
-    reset_submit,
+    *_link_handlers("/invitation/{token:str}", "admin:invitation", services.INVITE),
+    *_link_handlers("/reset/{token:str}", "admin:reset", services.RESET),
 ]
 # Mounted behind `require_staff` by the app.
 admin_handlers = [profile_page, profile_submit, password_submit]

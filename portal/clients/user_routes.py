@@ -14,11 +14,14 @@ from litestar.response import Template
 from portal.clients import services, sign_in, users
 from portal.clients.forms import read_invitation
 from portal.clients.services import ClientView
+from portal.core.buttons import act
 from portal.core.errors import ValidationError
 from portal.core.permissions import CLIENTS_EDIT, CLIENTS_SECURITY
 from portal.core.web import form_data, redirect
 from portal.security import two_factor
 from portal.staff.access import Admin, AdminContext
+
+USERS = "/clients/{client_id:int}/users"
 
 
 def _back(client_id: int) -> str:
@@ -54,11 +57,7 @@ async def users_widget(
     return context
 
 
-@post(
-    "/clients/{client_id:int}/users/invite",
-    name="admin:clients:users-invite",
-    permission=CLIENTS_EDIT,
-)
+@post(f"{USERS}/invite", name="admin:clients:users-invite", permission=CLIENTS_EDIT)
 async def invite_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
@@ -95,7 +94,7 @@ async def _widget_page(
 
 
 @post(
-    "/clients/{client_id:int}/users/invitations/{invitation_id:int}/revoke",
+    f"{USERS}/invitations/{{invitation_id:int}}/revoke",
     name="admin:clients:users-revoke",
     permission=CLIENTS_EDIT,
 )
@@ -108,22 +107,13 @@ async def revoke_submit(
     return redirect(request, _back(client.id))
 
 
-@post(
-    "/clients/{client_id:int}/users/{user_id:int}/remove",
-    name="admin:clients:users-remove",
-    permission=CLIENTS_EDIT,
-)
+@post(f"{USERS}/{{user_id:int}}/remove", name="admin:clients:users-remove", permission=CLIENTS_EDIT)
 async def remove_submit(
     request: Request, admin: Admin, client_id: FromPath[int], user_id: FromPath[int]
 ) -> Response:
     client = await services.get_client(admin.company.id, client_id)
-    try:
-        await users.remove_member(admin.company.id, client.id, user_id, admin.actor(request))
-    except ValidationError as error:
-        flash(request, next(iter(error.errors.values())), category="error")
-        return redirect(request, _back(client.id))
-    flash(request, "The user was removed from the account.", category="success")
-    return redirect(request, _back(client.id))
+    action = users.remove_member(admin.company.id, client.id, user_id, admin.actor(request))
+    return await act(request, action, "The user was removed from the account.", _back(client.id))
 
 
 @post(

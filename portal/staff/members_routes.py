@@ -3,13 +3,12 @@ disable, delete) and its staff groups with their permission matrix."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
+from portal.core.buttons import act
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.permissions import STAFF_MANAGE, by_area
@@ -23,6 +22,10 @@ STAFF_PATH = "/settings/system/staff"  # below the admin router's /admin
 GROUPS_PATH = "/settings/system/staff-groups"
 STAFF_URL = f"/admin{STAFF_PATH}"
 GROUPS_URL = f"/admin{GROUPS_PATH}"
+MEMBER_PATH = f"{STAFF_PATH}/{{staff_id:int}}"
+GROUP_PATH = f"{GROUPS_PATH}/{{group_id:int}}"
+# Every change here needs the permission, and the staff member confirms it is them.
+SENSITIVE = {"permission": STAFF_MANAGE, "confirm": True}
 
 
 # --- staff members ----------------------------------------------------------------------------
@@ -41,9 +44,7 @@ async def staff_page(admin: Admin) -> Template:
     )
 
 
-@post(
-    f"{STAFF_PATH}/two-factor", name="admin:staff:two-factor", permission=STAFF_MANAGE, confirm=True
-)
+@post(f"{STAFF_PATH}/two-factor", name="admin:staff:two-factor", **SENSITIVE)
 async def two_factor_submit(request: Request, admin: Admin) -> Response:
     required = (await form_data(request)).get("required") == "1"
     await services.set_staff_two_factor_required(admin.company.id, required, admin.actor(request))
@@ -79,7 +80,7 @@ async def _member_page(
     )
 
 
-@get(f"{STAFF_PATH}/add", name="admin:staff:add", permission=STAFF_MANAGE, confirm=True)
+@get(f"{STAFF_PATH}/add", name="admin:staff:add", **SENSITIVE)
 async def add_member_page(admin: Admin) -> Template:
     support = next(
         (g.id for g in await groups.list_groups(admin.company.id) if g.builtin == groups.SUPPORT),
@@ -88,7 +89,7 @@ async def add_member_page(admin: Admin) -> Template:
     return await _member_page(admin, MemberDetails(group_id=support), {})
 
 
-@post(f"{STAFF_PATH}/add", name="admin:staff:create", permission=STAFF_MANAGE, confirm=True)
+@post(f"{STAFF_PATH}/add", name="admin:staff:create", **SENSITIVE)
 async def add_member_submit(request: Request, admin: Admin) -> Response:
     details = read_member(await form_data(request))
     try:
@@ -104,12 +105,7 @@ async def add_member_submit(request: Request, admin: Admin) -> Response:
     return redirect(request, STAFF_URL)
 
 
-@get(
-    f"{STAFF_PATH}/{{staff_id:int}}/edit",
-    name="admin:staff:edit",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@get(f"{MEMBER_PATH}/edit", name="admin:staff:edit", **SENSITIVE)
 async def edit_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     member = await services.get_member(admin.company.id, staff_id)
     details = MemberDetails(
@@ -122,12 +118,7 @@ async def edit_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     return await _member_page(admin, details, {}, member)
 
 
-@post(
-    f"{STAFF_PATH}/{{staff_id:int}}/edit",
-    name="admin:staff:update",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{MEMBER_PATH}/edit", name="admin:staff:update", **SENSITIVE)
 async def edit_member_submit(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     member = await services.get_member(admin.company.id, staff_id)
     details = read_member(await form_data(request))
@@ -139,17 +130,6 @@ async def edit_member_submit(request: Request, admin: Admin, staff_id: FromPath[
     return redirect(request, STAFF_URL)
 
 
-async def _act(request: Request, action: Awaitable, done: str, url: str) -> Response:
-    """A button's action: its refusal (the last administrator…) or `done` as a message."""
-    try:
-        await action
-    except ValidationError as error:
-        flash(request, error.errors[""], category="error")
-    else:
-        flash(request, done, category="success")
-    return redirect(request, url)
-
-
 async def _set_active(request: Request, admin: AdminContext, staff_id: int, active: bool):
     member = await services.get_member(admin.company.id, staff_id)
     done = (
@@ -159,39 +139,24 @@ async def _set_active(request: Request, admin: AdminContext, staff_id: int, acti
         "cannot sign in to it."
     )
     action = services.set_member_active(admin.company.id, staff_id, active, admin.actor(request))
-    return await _act(request, action, done, STAFF_URL)
+    return await act(request, action, done, STAFF_URL)
 
 
-@post(
-    f"{STAFF_PATH}/{{staff_id:int}}/disable",
-    name="admin:staff:disable",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{MEMBER_PATH}/disable", name="admin:staff:disable", **SENSITIVE)
 async def disable_member(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     return await _set_active(request, admin, staff_id, active=False)
 
 
-@post(
-    f"{STAFF_PATH}/{{staff_id:int}}/enable",
-    name="admin:staff:enable",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{MEMBER_PATH}/enable", name="admin:staff:enable", **SENSITIVE)
 async def enable_member(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     return await _set_active(request, admin, staff_id, active=True)
 
 
-@post(
-    f"{STAFF_PATH}/{{staff_id:int}}/invitation",
-    name="admin:staff:invitation",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{MEMBER_PATH}/invitation", name="admin:staff:invitation", **SENSITIVE)
 async def resend_invitation(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     member = await services.get_member(admin.company.id, staff_id)
     action = services.resend_invitation(admin.company.id, staff_id, admin.actor(request))
-    return await _act(request, action, f"A new invitation was sent to {member.email}.", STAFF_URL)
+    return await act(request, action, f"A new invitation was sent to {member.email}.", STAFF_URL)
 
 
 def _delete_member_page(member: StaffMember, errors: dict[str, str], status_code: int = 200):
@@ -206,22 +171,12 @@ def _delete_member_page(member: StaffMember, errors: dict[str, str], status_code
     )
 
 
-@get(
-    f"{STAFF_PATH}/{{staff_id:int}}/delete",
-    name="admin:staff:delete",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@get(f"{MEMBER_PATH}/delete", name="admin:staff:delete", **SENSITIVE)
 async def delete_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     return _delete_member_page(await services.get_member(admin.company.id, staff_id), {})
 
 
-@post(
-    f"{STAFF_PATH}/{{staff_id:int}}/delete",
-    name="admin:staff:destroy",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{MEMBER_PATH}/delete", name="admin:staff:destroy", **SENSITIVE)
 async def delete_member_submit(request: Request, admin: Admin, staff_id: FromPath[int]) -> Response:
     member = await services.get_member(admin.company.id, staff_id)
     try:
@@ -267,12 +222,12 @@ def _group_page(
     )
 
 
-@get(f"{GROUPS_PATH}/add", name="admin:staff-groups:add", permission=STAFF_MANAGE, confirm=True)
+@get(f"{GROUPS_PATH}/add", name="admin:staff-groups:add", **SENSITIVE)
 async def add_group_page(admin: Admin) -> Template:
     return _group_page(GroupForm(permissions=[]), {})
 
 
-@post(f"{GROUPS_PATH}/add", name="admin:staff-groups:create", permission=STAFF_MANAGE, confirm=True)
+@post(f"{GROUPS_PATH}/add", name="admin:staff-groups:create", **SENSITIVE)
 async def add_group_submit(request: Request, admin: Admin) -> Response:
     form = GroupForm.read(await form_data(request))
     try:
@@ -285,23 +240,13 @@ async def add_group_submit(request: Request, admin: Admin) -> Response:
     return redirect(request, GROUPS_URL)
 
 
-@get(
-    f"{GROUPS_PATH}/{{group_id:int}}/edit",
-    name="admin:staff-groups:edit",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@get(f"{GROUP_PATH}/edit", name="admin:staff-groups:edit", **SENSITIVE)
 async def edit_group_page(admin: Admin, group_id: FromPath[int]) -> Template:
     group = await groups.get_group(admin.company.id, group_id)
     return _group_page(GroupForm(name=group.name, permissions=sorted(group.permissions)), {}, group)
 
 
-@post(
-    f"{GROUPS_PATH}/{{group_id:int}}/edit",
-    name="admin:staff-groups:update",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{GROUP_PATH}/edit", name="admin:staff-groups:update", **SENSITIVE)
 async def edit_group_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await groups.get_group(admin.company.id, group_id)
     form = GroupForm.read(await form_data(request))
@@ -315,16 +260,11 @@ async def edit_group_submit(request: Request, admin: Admin, group_id: FromPath[i
     return redirect(request, GROUPS_URL)
 
 
-@post(
-    f"{GROUPS_PATH}/{{group_id:int}}/delete",
-    name="admin:staff-groups:destroy",
-    permission=STAFF_MANAGE,
-    confirm=True,
-)
+@post(f"{GROUP_PATH}/delete", name="admin:staff-groups:destroy", **SENSITIVE)
 async def delete_group_submit(request: Request, admin: Admin, group_id: FromPath[int]) -> Response:
     group = await groups.get_group(admin.company.id, group_id)
     action = groups.delete_group(admin.company.id, group_id, admin.actor(request))
-    return await _act(request, action, f"The staff group {group.name} was deleted.", GROUPS_URL)
+    return await act(request, action, f"The staff group {group.name} was deleted.", GROUPS_URL)
 
 
 admin_handlers = [

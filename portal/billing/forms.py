@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from portal.billing.services import BillingSettings, InvoiceDetails, PaymentDetails, ServiceDetails
 from portal.core.forms import text
+
+Details = TypeVar("Details", InvoiceDetails, PaymentDetails, ServiceDetails)
 
 
 def _multiline(data: dict[str, Any], name: str) -> str:
@@ -13,39 +16,24 @@ def _multiline(data: dict[str, Any], name: str) -> str:
     return value.replace("\x00", "").strip() if isinstance(value, str) else ""
 
 
+def _read_texts(kind: type[Details], data: dict[str, Any]) -> Details:
+    """A form whose inputs are named after the fields of `kind`, each one line of text; a
+    currency code in capitals."""
+    values = {f.name: text(data, f.name) for f in fields(kind)}
+    values["currency"] = values["currency"].upper()
+    return kind(**values)
+
+
 def read_invoice(data: dict[str, Any]) -> InvoiceDetails:
-    return InvoiceDetails(
-        description=text(data, "description"),
-        amount=text(data, "amount"),
-        currency=text(data, "currency").upper(),
-        date_billed=text(data, "date_billed"),
-        date_due=text(data, "date_due"),
-        status=text(data, "status"),
-    )
+    return _read_texts(InvoiceDetails, data)
 
 
 def read_payment(data: dict[str, Any]) -> PaymentDetails:
-    return PaymentDetails(
-        transaction_type=text(data, "transaction_type"),
-        amount=text(data, "amount"),
-        currency=text(data, "currency").upper(),
-        date_received=text(data, "date_received"),
-        method=text(data, "method"),
-        reference=text(data, "reference"),
-        invoice_id=text(data, "invoice_id"),
-    )
+    return _read_texts(PaymentDetails, data)
 
 
 def read_service(data: dict[str, Any]) -> ServiceDetails:
-    return ServiceDetails(
-        name=text(data, "name"),
-        package=text(data, "package"),
-        status=text(data, "status"),
-        price=text(data, "price"),
-        currency=text(data, "currency").upper(),
-        term_months=text(data, "term_months"),
-        renewal_date=text(data, "renewal_date"),
-    )
+    return _read_texts(ServiceDetails, data)
 
 
 def read_settings(data: dict[str, Any]) -> BillingSettings:

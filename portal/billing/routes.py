@@ -3,9 +3,12 @@ the company's billing settings (tax rate, exchange rates)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -15,8 +18,10 @@ from portal.billing.money import format_money
 from portal.clients.profile_routes import profile_url
 from portal.clients.services import ClientView, get_client
 from portal.companies.services import accepted_currencies, get_company
+from portal.core.actors import Actor
 from portal.core.countries import currency_choices
 from portal.core.errors import ValidationError
+from portal.core.forms import FormValues
 from portal.core.permissions import BILLING_MANAGE, COMPANY_SETTINGS
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -26,76 +31,81 @@ def _page(template: str, status_code: int = 200, **context: Any) -> Template:
     return Template(f"admin/billing/{template}", context=context, status_code=status_code)
 
 
-async def _common(
-    admin: AdminContext, client: ClientView, errors: dict[str, str]
-) -> dict[str, Any]:
-    accepted = await accepted_currencies(admin.company.id)
-    return {
-        "client": client,
-        "errors": errors,
-        "currencies": currency_choices(accepted, admin.staff.language),
-    }
+# --- Create Invoice, Record Payment, Add Service -------------------------------------------
 
 
-# --- Create Invoice ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ClientForm:
+    """One of the billing forms of a client's profile: how it starts, reads, saves and says so,
+    and the profile widget it goes back to."""
+
+    template: str
+    title: str
+    # What the form starts with, for the client (and the ?invoice= a payment is for).
+    new: Callable[[ClientView, str], Any]
+    read: Callable[[FormValues], Any]
+    # (company id, client id, details, actor); raises ValidationError.
+    save: Callable[[int, int, Any, Actor], Awaitable[int]]
+    # What the form's template needs besides the client, the details and the currencies.
+    context: Callable[[AdminContext, ClientView], Awaitable[dict[str, Any]]]
+    done: Callable[[Any], str]  # the message after saving
+    widget: str
 
 
-async def _invoice_page(
+async def _form_page(
+    form: _ClientForm,
     admin: AdminContext,
     client: ClientView,
-    details: services.InvoiceDetails,
+    details: Any,
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
-    rate = await services.tax_rate(admin.company.id)
+    accepted = await accepted_currencies(admin.company.id)
     return _page(
-        "invoice_form.html",
+        form.template,
         status_code,
-        page_title=f"Create Invoice – {client.name}",
+        page_title=f"{form.title} – {client.name}",
+        client=client,
         details=details,
-        tax_rate=rate,
-        statuses=[(s, services.INVOICE_STATUSES[s]) for s in services.NEW_INVOICE_STATUSES],
-        **await _common(admin, client, errors),
+        errors=errors,
+        currencies=currency_choices(accepted, admin.staff.language),
+        **await form.context(admin, client),
     )
 
 
-@get(
-    "/clients/{client_id:int}/invoices/add",
-    name="admin:billing:invoice-add",
-    permission=BILLING_MANAGE,
-)
-async def invoice_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await get_client(admin.company.id, client_id)
-    details = services.new_invoice_details(client.preferred_currency)
-    return await _invoice_page(admin, client, details, {})
+def _form_handlers(form: _ClientForm, path: str, name: str) -> list[HTTPRouteHandler]:
+    """The form's page (GET) and its submission (POST) at `path`, named
+    admin:billing:<name>-add and admin:billing:<name>-create."""
+
+    @get(path, name=f"admin:billing:{name}-add", permission=BILLING_MANAGE)
+    async def page(
+        admin: Admin, client_id: FromPath[int], invoice: FromQuery[str] = ""
+    ) -> Template:
+        client = await get_client(admin.company.id, client_id)
+        return await _form_page(form, admin, client, form.new(client, invoice[:12]), {})
+
+    @post(path, name=f"admin:billing:{name}-create", permission=BILLING_MANAGE)
+    async def submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
+        client = await get_client(admin.company.id, client_id)
+        details = form.read(await form_data(request))
+        try:
+            await form.save(admin.company.id, client.id, details, admin.actor(request))
+        except ValidationError as error:
+            return await _form_page(form, admin, client, details, error.errors, 422)
+        flash(request, form.done(details), category="success")
+        return redirect(request, profile_url(client.id, form.widget))
+
+    return [page, submit]
 
 
-@post(
-    "/clients/{client_id:int}/invoices/add",
-    name="admin:billing:invoice-create",
-    permission=BILLING_MANAGE,
-)
-async def invoice_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await get_client(admin.company.id, client_id)
-    details = forms.read_invoice(await form_data(request))
-    try:
-        await services.create_invoice(admin.company.id, client.id, details, admin.actor(request))
-    except ValidationError as error:
-        return await _invoice_page(admin, client, details, error.errors, status_code=422)
-    flash(request, "The invoice was created.", category="success")
-    return redirect(request, profile_url(client.id, "widget-invoices"))
+async def _invoice_context(admin: AdminContext, client: ClientView) -> dict[str, Any]:
+    return {
+        "tax_rate": await services.tax_rate(admin.company.id),
+        "statuses": [(s, services.INVOICE_STATUSES[s]) for s in services.NEW_INVOICE_STATUSES],
+    }
 
 
-# --- Record Payment ------------------------------------------------------------------------
-
-
-async def _payment_page(
-    admin: AdminContext,
-    client: ClientView,
-    details: services.PaymentDetails,
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Template:
+async def _payment_context(admin: AdminContext, client: ClientView) -> dict[str, Any]:
     language = admin.staff.language
     invoices = [
         (
@@ -105,97 +115,53 @@ async def _payment_page(
         )
         for row in await services.open_invoices(client.id)
     ]
-    return _page(
-        "payment_form.html",
-        status_code,
-        page_title=f"Record Payment – {client.name}",
-        details=details,
-        invoices=invoices,
-        types=list(services.TRANSACTION_TYPES.items()),
-        **await _common(admin, client, errors),
-    )
+    return {"invoices": invoices, "types": list(services.TRANSACTION_TYPES.items())}
 
 
-@get(
-    "/clients/{client_id:int}/payments/add",
-    name="admin:billing:payment-add",
-    permission=BILLING_MANAGE,
+async def _service_context(admin: AdminContext, client: ClientView) -> dict[str, Any]:
+    return {
+        "statuses": list(services.SERVICE_STATUSES.items()),
+        "terms": [(str(months), label) for months, label in services.TERMS.items()],
+    }
+
+
+INVOICE_FORM = _ClientForm(
+    template="invoice_form.html",
+    title="Create Invoice",
+    new=lambda client, _: services.new_invoice_details(client.preferred_currency),
+    read=forms.read_invoice,
+    save=services.create_invoice,
+    context=_invoice_context,
+    done=lambda _: "The invoice was created.",
+    widget="widget-invoices",
 )
-async def payment_page(
-    admin: Admin, client_id: FromPath[int], invoice: FromQuery[str] = ""
-) -> Template:
-    client = await get_client(admin.company.id, client_id)
-    details = services.new_payment_details(client.preferred_currency, invoice[:12])
-    return await _payment_page(admin, client, details, {})
+PAYMENT_FORM = _ClientForm(
+    template="payment_form.html",
+    title="Record Payment",
+    new=lambda client, invoice: services.new_payment_details(client.preferred_currency, invoice),
+    read=forms.read_payment,
+    save=services.record_payment,
+    context=_payment_context,
+    done=lambda details: (
+        f"The {services.TRANSACTION_TYPES[details.transaction_type].lower()} was recorded."
+    ),
+    widget="widget-transactions",
+)
+SERVICE_FORM = _ClientForm(
+    template="service_form.html",
+    title="Add Service",
+    new=lambda client, _: services.new_service_details(client.preferred_currency),
+    read=forms.read_service,
+    save=services.create_service,
+    context=_service_context,
+    done=lambda _: "The service was added.",
+    widget="widget-services",
+)
+CLIENT_PATH = "/clients/{client_id:int}"
 
 
 @post(
-    "/clients/{client_id:int}/payments/add",
-    name="admin:billing:payment-create",
-    permission=BILLING_MANAGE,
-)
-async def payment_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await get_client(admin.company.id, client_id)
-    details = forms.read_payment(await form_data(request))
-    try:
-        await services.record_payment(admin.company.id, client.id, details, admin.actor(request))
-    except ValidationError as error:
-        return await _payment_page(admin, client, details, error.errors, status_code=422)
-    label = services.TRANSACTION_TYPES[details.transaction_type].lower()
-    flash(request, f"The {label} was recorded.", category="success")
-    return redirect(request, profile_url(client.id, "widget-transactions"))
-
-
-# --- services ------------------------------------------------------------------------------
-
-
-async def _service_page(
-    admin: AdminContext,
-    client: ClientView,
-    details: services.ServiceDetails,
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Template:
-    return _page(
-        "service_form.html",
-        status_code,
-        page_title=f"Add Service – {client.name}",
-        details=details,
-        statuses=list(services.SERVICE_STATUSES.items()),
-        terms=[(str(months), label) for months, label in services.TERMS.items()],
-        **await _common(admin, client, errors),
-    )
-
-
-@get(
-    "/clients/{client_id:int}/services/add",
-    name="admin:billing:service-add",
-    permission=BILLING_MANAGE,
-)
-async def service_page(admin: Admin, client_id: FromPath[int]) -> Template:
-    client = await get_client(admin.company.id, client_id)
-    details = services.new_service_details(client.preferred_currency)
-    return await _service_page(admin, client, details, {})
-
-
-@post(
-    "/clients/{client_id:int}/services/add",
-    name="admin:billing:service-create",
-    permission=BILLING_MANAGE,
-)
-async def service_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
-    client = await get_client(admin.company.id, client_id)
-    details = forms.read_service(await form_data(request))
-    try:
-        await services.create_service(admin.company.id, client.id, details, admin.actor(request))
-    except ValidationError as error:
-        return await _service_page(admin, client, details, error.errors, status_code=422)
-    flash(request, "The service was added.", category="success")
-    return redirect(request, profile_url(client.id, "widget-services"))
-
-
-@post(
-    "/clients/{client_id:int}/services/{service_id:int}/renew",
+    f"{CLIENT_PATH}/services/{{service_id:int}}/renew",
     name="admin:billing:service-renew",
     permission=BILLING_MANAGE,
 )
@@ -254,12 +220,9 @@ async def settings_submit(request: Request, admin: Admin) -> Response:
 
 
 admin_handlers = [
-    invoice_page,
-    invoice_submit,
-    payment_page,
-    payment_submit,
-    service_page,
-    service_submit,
+    *_form_handlers(INVOICE_FORM, f"{CLIENT_PATH}/invoices/add", "invoice"),
+    *_form_handlers(PAYMENT_FORM, f"{CLIENT_PATH}/payments/add", "payment"),
+    *_form_handlers(SERVICE_FORM, f"{CLIENT_PATH}/services/add", "service"),
     service_renew,
     settings_page,
     settings_submit,

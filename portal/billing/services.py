@@ -111,13 +111,18 @@ def parse_rates(text: str, default_currency: str) -> tuple[dict[str, Decimal], l
 
 
 async def exchange_rates(company_id: int) -> dict[str, Decimal]:
+    default_currency = await _default_currency(company_id)
+    rates, _ = parse_rates(await _setting(company_id, EXCHANGE_RATES_KEY) or "", "")
+    rates.pop("", None)
+    rates[default_currency] = Decimal(1)
+    return rates
+
+
+async def _default_currency(company_id: int) -> str:
     company = await Company.select(Company.default_currency).where(Company.id == company_id).first()
     if company is None:
         raise NotFound()
-    rates, _ = parse_rates(await _setting(company_id, EXCHANGE_RATES_KEY) or "", "")
-    rates.pop("", None)
-    rates[company["default_currency"]] = Decimal(1)
-    return rates
+    return company["default_currency"]
 
 
 @dataclass
@@ -140,10 +145,7 @@ async def save_billing_settings(company_id: int, settings: BillingSettings, acto
         rate = parse_percentage(settings.tax_rate)
     except AmountError as error:
         errors["tax_rate"] = str(error)
-    company = await Company.select(Company.default_currency).where(Company.id == company_id).first()
-    if company is None:
-        raise NotFound()
-    _, problems = parse_rates(settings.exchange_rates, company["default_currency"])
+    _, problems = parse_rates(settings.exchange_rates, await _default_currency(company_id))
     if problems:
         errors["exchange_rates"] = " ".join(problems[:3])
     elif len(settings.exchange_rates) > 5000:

@@ -255,6 +255,10 @@ def _note_details(data: dict[str, Any]) -> notes.NoteDetails:
     )
 
 
+NOTES = "/clients/{client_id:int}/notes"
+NOTE = f"{NOTES}/{{note_id:int}}"
+
+
 def _note_page(
     client: ClientView,
     details: notes.NoteDetails,
@@ -275,15 +279,13 @@ def _note_page(
     )
 
 
-@get("/clients/{client_id:int}/notes/add", name="admin:clients:note-add", permission=CLIENTS_NOTES)
+@get(f"{NOTES}/add", name="admin:clients:note-add", permission=CLIENTS_NOTES)
 async def add_note_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await services.get_client(admin.company.id, client_id)
     return _note_page(client, notes.NoteDetails(), {})
 
 
-@post(
-    "/clients/{client_id:int}/notes/add", name="admin:clients:note-create", permission=CLIENTS_NOTES
-)
+@post(f"{NOTES}/add", name="admin:clients:note-create", permission=CLIENTS_NOTES)
 async def add_note_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
     details = _note_details(await form_data(request))
@@ -295,11 +297,7 @@ async def add_note_submit(request: Request, admin: Admin, client_id: FromPath[in
     return redirect(request, profile_url(client.id, "widget-notes"))
 
 
-@get(
-    "/clients/{client_id:int}/notes/{note_id:int}/edit",
-    name="admin:clients:note-edit",
-    permission=CLIENTS_NOTES,
-)
+@get(f"{NOTE}/edit", name="admin:clients:note-edit", permission=CLIENTS_NOTES)
 async def edit_note_page(
     admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Template:
@@ -309,11 +307,7 @@ async def edit_note_page(
     return _note_page(client, details, {}, note_id=note_id)
 
 
-@post(
-    "/clients/{client_id:int}/notes/{note_id:int}/edit",
-    name="admin:clients:note-update",
-    permission=CLIENTS_NOTES,
-)
+@post(f"{NOTE}/edit", name="admin:clients:note-update", permission=CLIENTS_NOTES)
 async def edit_note_submit(
     request: Request, admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response:
@@ -328,11 +322,7 @@ async def edit_note_submit(
     return redirect(request, profile_url(client.id, "widget-notes"))
 
 
-@post(
-    "/clients/{client_id:int}/notes/{note_id:int}/delete",
-    name="admin:clients:note-delete",
-    permission=CLIENTS_NOTES,
-)
+@post(f"{NOTE}/delete", name="admin:clients:note-delete", permission=CLIENTS_NOTES)
 async def delete_note_submit(
     request: Request, admin: Admin, client_id: FromPath[int], note_id: FromPath[int]
 ) -> Response:

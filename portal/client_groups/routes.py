@@ -41,6 +41,7 @@ from portal.staff.access import Admin, AdminContext
 
 BASE = "/settings/company/client-groups"
 URL = f"/admin{BASE}"
+FIELD = f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}"
 
 
 def _check_id(value: int) -> None:
@@ -53,12 +54,14 @@ async def _group_or_404(admin: AdminContext, group_id: int) -> dict:
     return await services.get_group(admin.company.id, group_id)
 
 
-async def _field_or_404(admin: AdminContext, group_id: int, field_id: int) -> dict:
+async def _field_or_404(admin: AdminContext, group_id: int, field_id: int) -> tuple[dict, dict]:
+    """The group and its field."""
+    group = await _group_or_404(admin, group_id)
     _check_id(field_id)
     row = await services.get_field(admin.company.id, field_id)
     if row["group"] != group_id:
         raise NotFoundException()
-    return row
+    return group, row
 
 
 def _settings_context() -> dict[str, Any]:
@@ -305,19 +308,19 @@ async def add_field_submit(request: Request, admin: Admin, group_id: FromPath[in
 
 
 def _field_page(
-    template: str,
-    title: str,
+    action: str,
     group: dict,
     row: dict,
     details: FieldDetails,
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
+    """Edit Field ("edit") or Delete Field ("delete")."""
     return Template(
-        template,
+        f"admin/client_groups/field_{action}.html",
         context={
             **_field_context(),
-            "page_title": title,
+            "page_title": f"{action.title()} Field {row['label']}",
             "group": group,
             "field": row,
             "details": details,
@@ -327,100 +330,55 @@ def _field_page(
     )
 
 
-@get(
-    f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/edit",
-    name="admin:client-groups:field",
-    permission=CLIENT_GROUPS,
-)
+async def _stored_field_page(admin: AdminContext, action: str, group_id: int, field_id: int):
+    async with read_transaction():
+        group, row = await _field_or_404(admin, group_id, field_id)
+    return _field_page(action, group, row, field_details(row), {})
+
+
+@get(f"{FIELD}/edit", name="admin:client-groups:field", permission=CLIENT_GROUPS)
 async def edit_field_page(
     admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Template:
-    async with read_transaction():
-        group = await _group_or_404(admin, group_id)
-        row = await _field_or_404(admin, group_id, field_id)
-    return _field_page(
-        "admin/client_groups/field_edit.html",
-        f"Edit Field {row['label']}",
-        group,
-        row,
-        field_details(row),
-        {},
-    )
+    return await _stored_field_page(admin, "edit", group_id, field_id)
 
 
-@post(
-    f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/edit",
-    name="admin:client-groups:update-field",
-    permission=CLIENT_GROUPS,
-)
+@post(f"{FIELD}/edit", name="admin:client-groups:update-field", permission=CLIENT_GROUPS)
 async def edit_field_submit(
     request: Request, admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Response:
-    group = await _group_or_404(admin, group_id)
-    row = await _field_or_404(admin, group_id, field_id)
+    group, row = await _field_or_404(admin, group_id, field_id)
     details = read_field_details(await form_data(request))
     try:
         await services.update_field(admin.company.id, field_id, details, admin.actor(request))
     except ValidationError as error:
-        return _field_page(
-            "admin/client_groups/field_edit.html",
-            f"Edit Field {row['label']}",
-            group,
-            row,
-            details,
-            error.errors,
-            status_code=422,
-        )
+        return _field_page("edit", group, row, details, error.errors, status_code=422)
     flash(request, f"The field {details.label} was saved.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields")
 
 
-@get(
-    f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/delete",
-    name="admin:client-groups:delete-field",
-    permission=CLIENT_GROUPS,
-)
+@get(f"{FIELD}/delete", name="admin:client-groups:delete-field", permission=CLIENT_GROUPS)
 async def delete_field_page(
     admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Template:
-    async with read_transaction():
-        group = await _group_or_404(admin, group_id)
-        row = await _field_or_404(admin, group_id, field_id)
-    return _field_page(
-        "admin/client_groups/field_delete.html",
-        f"Delete Field {row['label']}",
-        group,
-        row,
-        field_details(row),
-        {},
-    )
+    return await _stored_field_page(admin, "delete", group_id, field_id)
 
 
-@post(
-    f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/delete",
-    name="admin:client-groups:destroy-field",
-    permission=CLIENT_GROUPS,
-)
+@post(f"{FIELD}/delete", name="admin:client-groups:destroy-field", permission=CLIENT_GROUPS)
 async def delete_field_submit(
     request: Request, admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Response:
-    await _group_or_404(admin, group_id)
-    row = await _field_or_404(admin, group_id, field_id)
+    _, row = await _field_or_404(admin, group_id, field_id)
     await services.delete_field(admin.company.id, field_id, admin.actor(request))
     flash(request, f"The field {row['label']} was deleted.", category="success")
     return redirect(request, f"{URL}/{group_id}/fields")
 
 
-@post(
-    f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}/move",
-    name="admin:client-groups:move-field",
-    permission=CLIENT_GROUPS,
-)
+@post(f"{FIELD}/move", name="admin:client-groups:move-field", permission=CLIENT_GROUPS)
 async def move_field_submit(
     request: Request, admin: Admin, group_id: FromPath[int], field_id: FromPath[int]
 ) -> Response:
-    await _group_or_404(admin, group_id)
-    row = await _field_or_404(admin, group_id, field_id)
+    _, row = await _field_or_404(admin, group_id, field_id)
     direction = (await form_data(request)).get("direction")
     if direction not in {"up", "down"}:
         flash(request, "Choose Move up or Move down.", category="error")

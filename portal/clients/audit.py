@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from portal.activity import services as activity
 from portal.client_groups.tables import ClientGroup
-from portal.clients.tables import CLIENT_STATUSES, ClientAudit
+from portal.clients.tables import CLIENT_STATUSES, Client, ClientAudit
 from portal.core.db import insert_rows, read_transaction
+from portal.core.errors import NotFound
+from portal.core.ids import is_row_id
 from portal.core.pagination import Page
 from portal.events import services as events
 from portal.staff.tables import Staff
@@ -148,6 +150,20 @@ def _events_of(
     if updated:
         emitted.append(("client.updated", {**about, "changes": updated}))
     return emitted
+
+
+async def client_code(company_id: int, client_id: int) -> str:
+    """The client ID (code) the lines of a client name; NotFound unless it is the company's."""
+    if not is_row_id(client_id):
+        raise NotFound()
+    row = (
+        await Client.select(Client.code)
+        .where(Client.id == client_id, Client.company == company_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row["code"]
 
 
 async def record(

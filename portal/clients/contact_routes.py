@@ -4,7 +4,9 @@ portal.clients.contacts; these handlers parse the form, call them and render."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -25,7 +27,7 @@ from portal.clients.forms import (
 from portal.clients.services import ClientView
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import ValidationError
-from portal.core.forms import checkbox, text
+from portal.core.forms import FormValues, checkbox, text
 from portal.core.permissions import CLIENTS_EDIT
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -60,6 +62,10 @@ def read_login(data: dict[str, Any]) -> tuple[LoginForm, LoginDetails | None]:
         send_registration_email=form.send_registration_email,
     )
     return form, login
+
+
+CONTACTS = "/clients/{client_id:int}/contacts"
+CONTACT = f"{CONTACTS}/{{contact_id:int}}"
 
 
 def _back(client_id: int) -> str:
@@ -119,11 +125,7 @@ async def _form_page(
     return Template(f"admin/clients/contacts/{template}", context=context, status_code=status_code)
 
 
-@get(
-    "/clients/{client_id:int}/contacts/add",
-    name="admin:clients:contact-add",
-    permission=CLIENTS_EDIT,
-)
+@get(f"{CONTACTS}/add", name="admin:clients:contact-add", permission=CLIENTS_EDIT)
 async def add_contact_page(admin: Admin, client_id: FromPath[int]) -> Template:
     client = await services.get_client(admin.company.id, client_id)
     # A new contact starts in the client's country.
@@ -131,38 +133,69 @@ async def add_contact_page(admin: Admin, client_id: FromPath[int]) -> Template:
     return await _form_page(admin, client, details, LoginForm(), {})
 
 
-@post(
-    "/clients/{client_id:int}/contacts/add",
-    name="admin:clients:contact-create",
-    permission=CLIENTS_EDIT,
-)
+@post(f"{CONTACTS}/add", name="admin:clients:contact-create", permission=CLIENTS_EDIT)
 async def add_contact_submit(request: Request, admin: Admin, client_id: FromPath[int]) -> Response:
     client = await services.get_client(admin.company.id, client_id)
+    sent = await _read_sent(request)
+
+    def add() -> Awaitable[object]:
+        return contacts.add_contact(
+            admin.company.id, client.id, sent.details, admin.actor(request), login=sent.login
+        )
+
+    return await _save_form(request, admin, client, sent, add, "added")
+
+
+@dataclass
+class _Sent:
+    """Add Contact or Edit Contact as sent."""
+
+    data: FormValues
+    details: ContactDetails
+    login_form: LoginForm
+    login: LoginDetails | None
+
+
+async def _read_sent(request: Request) -> _Sent:
     data = await form_data(request)
-    details = read_contact_details(data)
-    login_form, login = read_login(data)
-    handled, generated = apply_form_action(data, details)  # its phone rows
+    return _Sent(data, read_contact_details(data), *read_login(data))
+
+
+async def _save_form(
+    request: Request,
+    admin: AdminContext,
+    client: ClientView,
+    sent: _Sent,
+    save: Callable[[], Awaitable[object]],
+    done: str,
+    *,
+    contact: ContactView | None = None,
+    opt_in_shown: bool = False,
+) -> Response:
+    """Add Contact or Edit Contact sent: a phone row added or removed (or a password generated)
+    shows the form again; else `save`, and the form again with its errors, or back to the
+    profile saying the contact was `done`."""
+    details = sent.details
+    handled, generated = apply_form_action(sent.data, details)  # its phone rows
+    again = partial(
+        _form_page,
+        admin,
+        client,
+        details,
+        sent.login_form,
+        contact=contact,
+        opt_in_shown=opt_in_shown,
+        generated_password=generated,
+    )
     if handled:
-        return await _form_page(
-            admin, client, details, login_form, {}, generated_password=generated
-        )
+        return await again({})
     try:
-        await contacts.add_contact(
-            admin.company.id, client.id, details, admin.actor(request), login=login
-        )
+        await save()
     except ValidationError as error:
-        return await _form_page(
-            admin,
-            client,
-            details,
-            login_form,
-            error.errors,
-            status_code=422,
-            generated_password=generated,
-        )
+        return await again(error.errors, status_code=422)
     flash(
         request,
-        f"The contact {details.first_name} {details.last_name} was added.",
+        f"The contact {details.first_name} {details.last_name} was {done}.",
         category="success",
     )
     return redirect(request, _back(client.id))
@@ -174,11 +207,7 @@ async def _editable(admin: AdminContext, client_id: int, contact_id: int) -> tup
     return client, contact
 
 
-@get(
-    "/clients/{client_id:int}/contacts/{contact_id:int}/edit",
-    name="admin:clients:contact-edit",
-    permission=CLIENTS_EDIT,
-)
+@get(f"{CONTACT}/edit", name="admin:clients:contact-edit", permission=CLIENTS_EDIT)
 async def edit_contact_page(
     request: Request, admin: Admin, client_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response:
@@ -199,11 +228,7 @@ async def edit_contact_page(
     )
 
 
-@post(
-    "/clients/{client_id:int}/contacts/{contact_id:int}/edit",
-    name="admin:clients:contact-update",
-    permission=CLIENTS_EDIT,
-)
+@post(f"{CONTACT}/edit", name="admin:clients:contact-update", permission=CLIENTS_EDIT)
 async def edit_contact_submit(
     request: Request, admin: Admin, client_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response:
@@ -211,56 +236,29 @@ async def edit_contact_submit(
     if contact.is_primary:
         flash(request, contacts.PRIMARY_IS_THE_CLIENTS, category="error")
         return redirect(request, f"/admin/clients/{client.id}/edit")
-    data = await form_data(request)
-    details = read_contact_details(data)
-    login_form, login = read_login(data)
+    sent = await _read_sent(request)
     if contact.has_login:
-        login_form.username = contact.username  # kept: shown, not edited
+        sent.login_form.username = contact.username  # kept: shown, not edited
     # The consent the form showed when it was opened (see update_contact).
-    shown = data.get("marketing_opt_in_shown")
-    opt_in_shown = checkbox(data, "marketing_opt_in_shown") if shown else None
+    shown = sent.data.get("marketing_opt_in_shown")
+    opt_in_shown = checkbox(sent.data, "marketing_opt_in_shown") if shown else None
     shown_again = contact.marketing_opt_in if opt_in_shown is None else opt_in_shown
-    handled, generated = apply_form_action(data, details)  # its phone rows
-    if handled:
-        return await _form_page(
-            admin,
-            client,
-            details,
-            login_form,
-            {},
-            contact=contact,
-            opt_in_shown=shown_again,
-            generated_password=generated,
-        )
-    try:
-        await contacts.update_contact(
+
+    def update() -> Awaitable[object]:
+        return contacts.update_contact(
             admin.company.id,
             client.id,
             contact.id,
-            details,
+            sent.details,
             admin.actor(request),
-            login=login,
-            remove_login=contact.has_login and login is None,
+            login=sent.login,
+            remove_login=contact.has_login and sent.login is None,
             opt_in_shown=opt_in_shown,
         )
-    except ValidationError as error:
-        return await _form_page(
-            admin,
-            client,
-            details,
-            login_form,
-            error.errors,
-            contact=contact,
-            opt_in_shown=shown_again,
-            status_code=422,
-            generated_password=generated,
-        )
-    flash(
-        request,
-        f"The contact {details.first_name} {details.last_name} was saved.",
-        category="success",
+
+    return await _save_form(
+        request, admin, client, sent, update, "saved", contact=contact, opt_in_shown=shown_again
     )
-    return redirect(request, _back(client.id))
 
 
 # --- Delete Contact --------------------------------------------------------------------------
@@ -281,11 +279,7 @@ def _delete_page(
     )
 
 
-@get(
-    "/clients/{client_id:int}/contacts/{contact_id:int}/delete",
-    name="admin:clients:contact-delete",
-    permission=CLIENTS_EDIT,
-)
+@get(f"{CONTACT}/delete", name="admin:clients:contact-delete", permission=CLIENTS_EDIT)
 async def delete_contact_page(
     request: Request, admin: Admin, client_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response:
@@ -296,11 +290,7 @@ async def delete_contact_page(
     return _delete_page(client, contact, {})
 
 
-@post(
-    "/clients/{client_id:int}/contacts/{contact_id:int}/delete",
-    name="admin:clients:contact-delete-confirm",
-    permission=CLIENTS_EDIT,
-)
+@post(f"{CONTACT}/delete", name="admin:clients:contact-delete-confirm", permission=CLIENTS_EDIT)
 async def delete_contact_submit(
     request: Request, admin: Admin, client_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response:

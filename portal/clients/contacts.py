@@ -9,7 +9,8 @@ every change needs `clients.edit` and leaves a line in the client's history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from portal.client_groups.services import EffectiveSettings, effective_settings
@@ -23,8 +24,8 @@ from portal.clients.services import (
     check_required_fields,
     contact_values,
     email_in_use,
-    format_number,
     insert_numbers,
+    number_views,
     send_registration_email,
 )
 from portal.clients.tables import (
@@ -143,7 +144,6 @@ async def _views(rows: list[dict]) -> list[ContactView]:
     views = []
     for row in rows:
         own = by_contact.get(row["id"], [])
-        first_fax = next((n["id"] for n in own if n["number_type"] == "fax"), None)
         views.append(
             ContactView(
                 id=row["id"],
@@ -165,18 +165,7 @@ async def _views(rows: list[dict]) -> list[ContactView]:
                 username=row["login_username"] or "",
                 owner=bool(row["login_owner"]),
                 permissions=users.permissions_of(row["login_permissions"] or ""),
-                numbers=[
-                    Number(
-                        id=n["id"],
-                        number_type=n["number_type"],
-                        location=n["location"],
-                        e164=n["number"],
-                        extension=n["extension"],
-                        display=format_number(n["number"], n["extension"]),
-                        is_default_fax=n["id"] == first_fax,
-                    )
-                    for n in own
-                ],
+                numbers=number_views(own),
             )
         )
     return views
@@ -328,31 +317,34 @@ async def _give_login(
     return user_id
 
 
+def _additional(contact_id: int, client_id: int):
+    """The condition of an additional contact of the client (the primary one is the client's
+    own, edited with Edit Client)."""
+    return (
+        (Contact.id == contact_id)
+        & (Contact.client == client_id)
+        & (Contact.contact_type != "primary")
+    )
+
+
 async def _take_login(client_id: int, user_id: int) -> None:
     """Inside the write transaction: the login leaves the account (never its owner) and is
     deleted when it belongs to no other account."""
-    removed = (
-        await AccountMember.delete()
-        .where(
-            AccountMember.client == client_id,
-            AccountMember.user == user_id,
-            AccountMember.owner.eq(False),
-        )
-        .returning(AccountMember.id)
-    )
-    if not removed and await AccountMember.exists().where(
-        AccountMember.client == client_id,
-        AccountMember.user == user_id,
-        AccountMember.owner.eq(True),
-    ):
+    if await users.leave_account(client_id, user_id) == "owner":
         raise ValidationError({"": OWNER_LOGIN_STAYS})
     await users.drop_orphan_logins([user_id])
 
 
-def _duplicate_username(error: BaseException) -> ValidationError | None:
-    if users.is_duplicate_username(error):
-        return ValidationError({"username": users.USERNAME_TAKEN})
-    return None
+@contextmanager
+def _username_taken() -> Iterator[None]:
+    """A login given with a username another login took meanwhile (the unique index): said
+    beside the Username field."""
+    try:
+        yield
+    except Exception as error:
+        if users.is_duplicate_username(error):
+            raise ValidationError({"username": users.USERNAME_TAKEN}) from None
+        raise
 
 
 async def add_contact(
@@ -381,7 +373,7 @@ async def add_contact(
     if login is not None:
         permissions = users.permissions_text(checked.permissions) or "no permissions"
         changes.append((f"{label}: Login", "", f"{checked.username} ({permissions})"))
-    try:
+    with _username_taken():
         async for transaction in write_transactions():
             async with transaction:
                 user_id = None
@@ -397,10 +389,6 @@ async def add_contact(
                 await audit.record(
                     company_id, client_id, client["code"], actor, changes, contact_id=contact_id
                 )
-    except Exception as error:
-        if duplicate := _duplicate_username(error):
-            raise duplicate from None
-        raise
     if login is not None and login.send_registration_email:
         await send_registration_email(client_id, company_id, contact_id)
     if user_id is not None:
@@ -485,7 +473,7 @@ async def update_contact(
         old_permissions = users.permissions_text(current.permissions)
         if old_permissions != new_permissions:
             changes.append((f"{label}: Permissions", old_permissions, new_permissions))
-    try:
+    with _username_taken():
         async for transaction in write_transactions():
             async with transaction:
                 followed = None  # the login, when its email and name followed the contact's
@@ -498,11 +486,7 @@ async def update_contact(
                         if creating
                         else _values(details, checked.email)
                     )
-                    .where(
-                        Contact.id == contact_id,
-                        Contact.client == client_id,
-                        Contact.contact_type != "primary",
-                    )
+                    .where(_additional(contact_id, client_id))
                     .returning(Contact.id, Contact.login)
                 )
                 if not updated:
@@ -530,10 +514,6 @@ async def update_contact(
                 await audit.record(
                     company_id, client_id, client["code"], actor, changes, contact_id=contact_id
                 )
-    except Exception as error:
-        if duplicate := _duplicate_username(error):
-            raise duplicate from None
-        raise
     if creating and login is not None and login.send_registration_email:
         await send_registration_email(client_id, company_id, contact_id)
     if creating and user_id is not None:
@@ -555,20 +535,14 @@ async def set_contact_marketing_opt_in(
             changed = (
                 await Contact.update({Contact.marketing_opt_in: opted_in})
                 .where(
-                    Contact.id == contact_id,
-                    Contact.client == client_id,
-                    Contact.contact_type != "primary",
+                    _additional(contact_id, client_id),
                     Contact.marketing_opt_in != opted_in,
                 )
                 .returning(Contact.id)
             )
             if changed:
                 await _record_consent(client_id, contact_id, opted_in, actor, source)
-            elif not await Contact.exists().where(
-                Contact.id == contact_id,
-                Contact.client == client_id,
-                Contact.contact_type != "primary",
-            ):
+            elif not await Contact.exists().where(_additional(contact_id, client_id)):
                 raise NotFound()
     return bool(changed)
 
@@ -616,11 +590,7 @@ async def delete_contact(company_id: int, client_id: int, contact_id: int, actor
         async with transaction:
             deleted = (
                 await Contact.delete()
-                .where(
-                    Contact.id == contact_id,
-                    Contact.client == client_id,
-                    Contact.contact_type != "primary",
-                )
+                .where(_additional(contact_id, client_id))
                 .returning(Contact.id, Contact.login)
             )
             if not deleted:

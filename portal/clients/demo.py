@@ -39,6 +39,7 @@ from portal.billing.demo import DemoAccount, add_demo_billing
 from portal.client_groups.tables import ClientGroup
 from portal.clients import search
 from portal.clients.services import (
+    CONTACT_DETAIL_COLUMNS,
     MARKETING_OPT_IN_WORDING,
     NEW_CLIENT_COLUMNS,
     NEW_USER_COLUMNS,
@@ -99,26 +100,8 @@ STATUS_SHARES = (("active", 88), ("inactive", 10), ("fraud", 2))
 
 # Add Client's columns, with the dates of clients that joined over the past years.
 CLIENT_COLUMNS = (*NEW_CLIENT_COLUMNS, Client.created_at, Client.updated_at)
-CONTACT_COLUMNS = (
-    Contact.client,
-    Contact.first_name,
-    Contact.last_name,
-    Contact.company,
-    Contact.title,
-    Contact.address1,
-    Contact.address2,
-    Contact.city,
-    Contact.state,
-    Contact.zip,
-    Contact.country,
-    Contact.email,
-    Contact.login,
-)
-BILLING_CONTACT_COLUMNS = (
-    Contact.client,
-    Contact.contact_type,
-    *CONTACT_COLUMNS[1:-1],  # names to email
-)
+CONTACT_COLUMNS = (Contact.client, *CONTACT_DETAIL_COLUMNS, Contact.login)
+BILLING_CONTACT_COLUMNS = (Contact.client, Contact.contact_type, *CONTACT_DETAIL_COLUMNS)
 USER_COLUMNS = (*NEW_USER_COLUMNS, AccountUser.created_at)
 MEMBER_COLUMNS = (
     AccountMember.user,

@@ -128,15 +128,7 @@ async def delete_client(
     own password. Returns the client ID (code) that was deleted. A wrong password deletes
     nothing; repeated wrong passwords are throttled like logins."""
     actor.require(CLIENTS_DELETE)
-    if not is_row_id(client_id):
-        raise NotFound()
-    row = (
-        await Client.select(Client.code)
-        .where(Client.id == client_id, Client.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
+    await audit.client_code(company_id, client_id)  # NotFound unless the company's client
     await confirm_password(staff_id, password, actor.address)
     async for transaction in write_transactions():
         async with transaction:

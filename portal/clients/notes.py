@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portal.clients import audit
-from portal.clients.tables import Client, ClientNote
+from portal.clients.tables import ClientNote
 from portal.core.actors import Actor
 from portal.core.db import write_transactions
 from portal.core.errors import NotFound, ValidationError
@@ -42,22 +42,9 @@ def _check(details: NoteDetails) -> NoteDetails:
     return clean
 
 
-async def _client_code(company_id: int, client_id: int) -> str:
-    if not is_row_id(client_id):
-        raise NotFound()
-    row = (
-        await Client.select(Client.code)
-        .where(Client.id == client_id, Client.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row["code"]
-
-
 async def get_note(company_id: int, client_id: int, note_id: int) -> dict:
     """The note, when it is the client's and the client is the company's; else NotFound."""
-    await _client_code(company_id, client_id)
+    await audit.client_code(company_id, client_id)
     if not is_row_id(note_id):
         raise NotFound()
     row = (
@@ -75,7 +62,7 @@ async def add_note(company_id: int, client_id: int, details: NoteDetails, actor:
     clean = _check(details)
     async for transaction in write_transactions():
         async with transaction:
-            code = await _client_code(company_id, client_id)
+            code = await audit.client_code(company_id, client_id)
             rows = await ClientNote.insert(
                 ClientNote(
                     client=client_id,
@@ -99,7 +86,7 @@ async def update_note(
     clean = _check(details)
     async for transaction in write_transactions():
         async with transaction:
-            code = await _client_code(company_id, client_id)
+            code = await audit.client_code(company_id, client_id)
             note = await get_note(company_id, client_id, note_id)
             await ClientNote.update(
                 {
@@ -129,7 +116,7 @@ async def delete_note(company_id: int, client_id: int, note_id: int, actor: Acto
     actor.require(CLIENTS_NOTES)
     async for transaction in write_transactions():
         async with transaction:
-            code = await _client_code(company_id, client_id)
+            code = await audit.client_code(company_id, client_id)
             note = await get_note(company_id, client_id, note_id)
             await ClientNote.delete().where(ClientNote.id == note_id)
             await audit.record(

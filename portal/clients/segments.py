@@ -99,17 +99,18 @@ async def list_segments(company_id: int, *, described: bool = True) -> list[Segm
             company_id,
         )
         describe = await _describer(company_id) if described and rows else _undescribed
-    return [
-        SegmentView(
-            row["id"],
-            row["name"],
-            row["filters"],
-            describe(row["filters"]),
-            row["created_by"],
-            row["created_at"],
-        )
-        for row in rows
-    ]
+    return [_view(row, describe) for row in rows]
+
+
+def _view(row: dict, describe: Callable[[str], str]) -> SegmentView:
+    return SegmentView(
+        row["id"],
+        row["name"],
+        row["filters"],
+        describe(row["filters"]),
+        row["created_by"],
+        row["created_at"],
+    )
 
 
 def _undescribed(filters: str) -> str:
@@ -126,15 +127,7 @@ async def get_segment(company_id: int, segment_id: int) -> SegmentView:
     )
     if row is None:
         raise NotFound()
-    describe = await _describer(company_id)
-    return SegmentView(
-        row["id"],
-        row["name"],
-        row["filters"],
-        describe(row["filters"]),
-        row["created_by"],
-        row["created_at"],
-    )
+    return _view(row, await _describer(company_id))
 
 
 async def save_segment(company_id: int, name: str, params: Mapping[str, str], actor: Actor) -> int:

@@ -505,10 +505,8 @@ NEW_USER_COLUMNS = (
     AccountUser.password_hash,
     AccountUser.language,
 )
-NEW_CONTACT_COLUMNS = (
-    Contact.client,
-    Contact.contact_type,
-    Contact.login,
+# A contact's names, address and email, in the order of the forms.
+CONTACT_DETAIL_COLUMNS = (
     Contact.first_name,
     Contact.last_name,
     Contact.company,
@@ -521,6 +519,7 @@ NEW_CONTACT_COLUMNS = (
     Contact.country,
     Contact.email,
 )
+NEW_CONTACT_COLUMNS = (Contact.client, Contact.contact_type, Contact.login, *CONTACT_DETAIL_COLUMNS)
 
 
 def number_row(number: CleanNumber, position: int) -> tuple:
@@ -920,7 +919,6 @@ async def get_client(company_id: int, client_id: int) -> ClientView:
             .order_by(ContactNumber.position)
         )
         login = await users.primary_login(client_id) or {}
-    first_fax = next((n["id"] for n in numbers if n["number_type"] == "fax"), None)
     return ClientView(
         id=row["id"],
         code=row["code"],
@@ -940,19 +938,26 @@ async def get_client(company_id: int, client_id: int) -> ClientView:
         group_name=row["group.name"],
         group_colour=row["group.colour"],
         contact=contact,
-        numbers=[
-            Number(
-                id=n["id"],
-                number_type=n["number_type"],
-                location=n["location"],
-                e164=n["number"],
-                extension=n["extension"],
-                display=format_number(n["number"], n["extension"]),
-                is_default_fax=n["id"] == first_fax,
-            )
-            for n in numbers
-        ],
+        numbers=number_views(numbers),
     )
+
+
+def number_views(numbers: list[dict]) -> list[Number]:
+    """A contact's stored numbers (in their order) as pages show them; the first fax is the
+    one invoices print."""
+    first_fax = next((n["id"] for n in numbers if n["number_type"] == "fax"), None)
+    return [
+        Number(
+            id=n["id"],
+            number_type=n["number_type"],
+            location=n["location"],
+            e164=n["number"],
+            extension=n["extension"],
+            display=format_number(n["number"], n["extension"]),
+            is_default_fax=n["id"] == first_fax,
+        )
+        for n in numbers
+    ]
 
 
 async def groups_of_company(company_id: int) -> list[dict]:
@@ -976,7 +981,7 @@ class ConsentLine:
 
 
 async def consent_events(company_id: int, client_id: int) -> list[ConsentLine]:
-    await get_client(company_id, client_id)
+    await audit.client_code(company_id, client_id)  # NotFound unless it is the company's
     rows = (
         await ConsentEvent.select()
         .where(ConsentEvent.client == client_id)

@@ -8,12 +8,12 @@ filter, and renaming a tag of many clients would otherwise rewrite all their doc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from portal.activity import services as activity
 from portal.clients import audit
-from portal.clients.tables import Client, ClientTag, Tag
+from portal.clients.tables import ClientTag, Tag
 from portal.core.actors import Actor
 from portal.core.db import read_transaction, violated_unique_index, write_transactions
 from portal.core.errors import NotFound, ValidationError
@@ -249,39 +249,31 @@ async def _audited(
     return [client_id for client_id, _ in clients if client_id in changed]
 
 
-async def _client_code(company_id: int, client_id: int) -> str:
-    if not is_row_id(client_id):
-        raise NotFound()
-    row = (
-        await Client.select(Client.code)
-        .where(Client.id == client_id, Client.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row["code"]
-
-
 async def tag_client(company_id: int, client_id: int, tag_id: int, actor: Actor) -> bool:
     """Puts a tag on one client (the profile); returns whether it was not there yet."""
-    actor.require(CLIENTS_EDIT)
-    async for transaction in write_transactions():
-        async with transaction:
-            code = await _client_code(company_id, client_id)
-            tag = await get_tag(company_id, tag_id)
-            added = await add_to_clients(tag, [(client_id, code)], company_id, actor)
-    return bool(added)
+    return await _change_one(add_to_clients, company_id, client_id, tag_id, actor)
 
 
 async def untag_client(company_id: int, client_id: int, tag_id: int, actor: Actor) -> bool:
     """Takes a tag off one client (the profile); returns whether it was there."""
+    return await _change_one(remove_from_clients, company_id, client_id, tag_id, actor)
+
+
+async def _change_one(
+    change: Callable[..., Awaitable[list[int]]],
+    company_id: int,
+    client_id: int,
+    tag_id: int,
+    actor: Actor,
+) -> bool:
+    """`change` (add_to_clients or remove_from_clients) for one client; whether it changed it."""
     actor.require(CLIENTS_EDIT)
     async for transaction in write_transactions():
         async with transaction:
-            code = await _client_code(company_id, client_id)
+            code = await audit.client_code(company_id, client_id)
             tag = await get_tag(company_id, tag_id)
-            removed = await remove_from_clients(tag, [(client_id, code)], company_id, actor)
-    return bool(removed)
+            changed = await change(tag, [(client_id, code)], company_id, actor)
+    return bool(changed)
 
 
 @dataclass(frozen=True)
@@ -295,7 +287,7 @@ class ClientTags:
 
 async def client_tags(company_id: int, client_id: int) -> ClientTags:
     async with read_transaction():
-        await _client_code(company_id, client_id)
+        await audit.client_code(company_id, client_id)
         company_tags = await list_tags(company_id)
         had = (await tags_of_clients([client_id])).get(client_id, [])
     ids = {tag.id for tag in had}

@@ -379,6 +379,28 @@ async def set_permissions(
             )
 
 
+async def leave_account(client_id: int, user_id: int) -> str:
+    """Inside a write transaction: the user's membership of the account ends, unless it is the
+    owner's. "left", "owner" (kept: the owner stays) or "none" (not a member)."""
+    removed = (
+        await AccountMember.delete()
+        .where(
+            AccountMember.client == client_id,
+            AccountMember.user == user_id,
+            AccountMember.owner.eq(False),
+        )
+        .returning(AccountMember.id)
+    )
+    if removed:
+        return "left"
+    owner = await AccountMember.exists().where(
+        AccountMember.client == client_id,
+        AccountMember.user == user_id,
+        AccountMember.owner.eq(True),
+    )
+    return "owner" if owner else "none"
+
+
 async def remove_member(company_id: int, client_id: int, user_id: int, actor: Actor) -> None:
     """Takes a user out of the account (never the owner: hand ownership over first). The login
     goes too when it belongs to no other account; the user's sessions in this account end at
@@ -388,29 +410,12 @@ async def remove_member(company_id: int, client_id: int, user_id: int, actor: Ac
         raise NotFound()
     async for transaction in write_transactions():
         async with transaction:
-            removed = (
-                await AccountMember.delete()
-                .where(
-                    AccountMember.client == client_id,
-                    AccountMember.user == user_id,
-                    AccountMember.owner.eq(False),
+            left = await leave_account(client_id, user_id)
+            if left == "owner":
+                raise ValidationError(
+                    {"": N_("The owner cannot be removed. Hand ownership to another user first.")}
                 )
-                .returning(AccountMember.id)
-            )
-            if not removed:
-                owner = await AccountMember.exists().where(
-                    AccountMember.client == client_id,
-                    AccountMember.user == user_id,
-                    AccountMember.owner.eq(True),
-                )
-                if owner:
-                    raise ValidationError(
-                        {
-                            "": N_(
-                                "The owner cannot be removed. Hand ownership to another user first."
-                            )
-                        }
-                    )
+            if left == "none":
                 raise NotFound()
             await Contact.update({Contact.login: None}).where(
                 Contact.client == client_id, Contact.login == user_id

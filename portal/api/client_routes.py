@@ -43,8 +43,8 @@ from portal.clients import services as clients
 from portal.clients.forms import blank_client_details, client_details_of
 from portal.clients.tables import Client
 from portal.companies.services import get_company
-from portal.core.db import locked
 from portal.core.errors import Conflict, NotFound
+from portal.core.lookups import company_row
 from portal.core.web import client_address
 
 # The admin form's field names that the API names otherwise (as ClientDetail reads).
@@ -112,11 +112,7 @@ async def _read(company_id: int, client_id: int) -> tuple[ClientDetail, str]:
 async def _hold(company_id: int, client_id: int) -> tuple[None, str]:
     """Inside a write transaction: the client's ETag, its version, which stays so until
     commit."""
-    row = await locked(
-        Client.select(Client.version).where(Client.id == client_id, Client.company == company_id)
-    ).first()
-    if row is None:
-        raise NotFound()
+    row = await company_row(Client, company_id, client_id, Client.version, lock=True)
     return None, version_tag(row["version"])
 
 

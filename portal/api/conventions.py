@@ -400,7 +400,8 @@ def reading(not_found: dict) -> dict[str, Any]:
 
 
 def adding(not_found: dict | None = None) -> dict[str, Any]:
-    """... a POST that adds a thing (once per Idempotency-Key)."""
+    """What the schema says a POST that adds a thing (once per Idempotency-Key) answers
+    besides its 201; `not_found`, when it adds to something that may not exist."""
     return {
         "responses": {**(not_found or {}), **INVALID_DATA, **IDEMPOTENCY},
         "response_headers": [LOCATION_HEADER, ETAG_HEADER, REPLAYED_HEADER],
@@ -408,7 +409,8 @@ def adding(not_found: dict | None = None) -> dict[str, Any]:
 
 
 def editing(not_found: dict, *, invalid: bool = True) -> dict[str, Any]:
-    """... a PATCH or PUT that changes a thing (with If-Match), answering it with its ETag."""
+    """What the schema says a PATCH or PUT that changes a thing (with If-Match) answers
+    besides its 200 with the thing and its ETag; `invalid`: its data may break a rule (422)."""
     return {
         "responses": {**not_found, **(INVALID_DATA if invalid else {}), **PRECONDITIONS},
         "response_headers": [ETAG_HEADER],
@@ -416,7 +418,8 @@ def editing(not_found: dict, *, invalid: bool = True) -> dict[str, Any]:
 
 
 def deleting(not_found: dict, *, refusals: dict | None = None) -> dict[str, Any]:
-    """... a DELETE (with If-Match); `refusals`, what else it may answer."""
+    """What the schema says a DELETE (with If-Match) answers besides its 204; `refusals`, what
+    else it may answer."""
     return {"responses": {**not_found, **PRECONDITIONS, **(refusals or {})}}
 
 

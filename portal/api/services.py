@@ -23,6 +23,7 @@ from portal.api.permissions import (
     staff_equivalents,
 )
 from portal.api.tables import ApiKey, ApiKeyPermission
+from portal.clients.audit import staff_names
 from portal.clients.tables import Client, ClientNote, ContactNumber
 from portal.companies.services import get_company
 from portal.core.actors import Actor
@@ -34,8 +35,6 @@ from portal.core.lookups import company_row
 from portal.core.pagination import Page
 from portal.core.permissions import API_KEYS
 from portal.staff.groups import membership
-from portal.staff.services import StaffUser
-from portal.staff.tables import Staff
 
 KEY_PREFIX = "pk_"
 SHOWN_CHARACTERS = 10  # "pk_" and 7 characters of the secret
@@ -170,20 +169,6 @@ async def _granted(key_ids: list[int]) -> dict[int, set[str]]:
     return granted
 
 
-async def _staff_names(staff_ids: list[int]) -> dict[int, str]:
-    if not staff_ids:
-        return {}
-    rows = await Staff.select(
-        Staff.id,
-        Staff.email,
-        Staff.first_name,
-        Staff.last_name,
-        Staff.language,
-        Staff.session_epoch,
-    ).where(Staff.id.is_in(staff_ids))
-    return {row["id"]: StaffUser(**row).name for row in rows}
-
-
 async def list_keys(company_id: int, page_number: int = 1) -> KeyList:
     """A page of the company's keys, newest first, with their makers and permissions."""
     async with read_transaction():
@@ -199,7 +184,7 @@ async def list_keys(company_id: int, page_number: int = 1) -> KeyList:
         )
         granted = await _granted([row["id"] for row in rows])
         maker_ids = sorted({row["creator_staff_id"] for row in rows} - {None})
-        makers = await _staff_names(maker_ids)
+        makers = await staff_names(set(maker_ids))
         holds = {maker: await _maker_holds(maker, company_id) for maker in [None, *maker_ids]}
     catalog = api_catalog()
     return KeyList(

@@ -47,6 +47,7 @@ from portal.core.actors import Actor
 from portal.core.db import lock_name, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.i18n import N_
+from portal.core.lookups import company_row
 from portal.core.permissions import CLIENTS_PRIVACY, Forbidden
 from portal.jobs import services as jobs
 from portal.mail.tables import MailMessage
@@ -110,13 +111,7 @@ async def start_export(
     session = session_hash(session_handle) if by_client else ""
     async for transaction in write_transactions():
         async with transaction:
-            client = (
-                await Client.select(Client.code)
-                .where(Client.id == client_id, Client.company == company_id)
-                .first()
-            )
-            if client is None:
-                raise NotFound()
+            client = await company_row(Client, company_id, client_id, Client.code)
             await lock_name(f"privacy-export:{client_id}")
             running = await _being_prepared(company_id, client_id)
             if running is not None:

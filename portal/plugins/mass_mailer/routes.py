@@ -164,6 +164,14 @@ def _carried(mailing_filter: MailingFilter, compose: Compose) -> dict[str, Any]:
     return {"f": mailing_filter, "hidden": filter_fields(mailing_filter), "compose": compose}
 
 
+def _checked_filter(request: Request) -> tuple[MailingFilter, dict[str, str]]:
+    """The filter the query string gives, and what is wrong with it (its fields, and the
+    filter as a whole)."""
+    mailing_filter, errors = read_filter(_query(request))
+    errors.update(services.check_filter(mailing_filter))
+    return mailing_filter, errors
+
+
 @get(BASE, name="mass-mailer:filter", permission=MAILER_COMPOSE)
 async def filter_page(admin: Admin, request: Request) -> Template:
     mailing_filter, errors = read_filter(_query(request))
@@ -194,8 +202,7 @@ async def from_clients(admin: Admin, request: Request) -> Response:
 @get(f"{BASE}/count", name="mass-mailer:count", permission=MAILER_COMPOSE)
 async def recipient_count(admin: Admin, request: Request) -> Template:
     """The live recipient count (htmx swaps it in as the filter changes)."""
-    mailing_filter, errors = read_filter(_query(request))
-    errors.update(services.check_filter(mailing_filter))
+    mailing_filter, errors = _checked_filter(request)
     count = 0 if errors else await services.count_recipients(admin.company.id, mailing_filter)
     return Template(
         f"{T}/_count.html", context={"count": count, "errors": errors, "f": mailing_filter}
@@ -204,8 +211,7 @@ async def recipient_count(admin: Admin, request: Request) -> Template:
 
 @get(f"{BASE}/export.csv", name="mass-mailer:export", permission=MAILER_COMPOSE)
 async def export_csv(admin: Admin, request: Request) -> Response:
-    mailing_filter, errors = read_filter(_query(request))
-    errors.update(services.check_filter(mailing_filter))
+    mailing_filter, errors = _checked_filter(request)
     if errors:
         return await _filter_page(admin, mailing_filter, errors, status_code=422)
     company_id = admin.company.id
@@ -233,8 +239,7 @@ async def export_csv(admin: Admin, request: Request) -> Response:
 
 @get(f"{BASE}/compose", name="mass-mailer:compose", permission=MAILER_COMPOSE)
 async def compose_page(admin: Admin, request: Request) -> Template:
-    mailing_filter, errors = read_filter(_query(request))
-    errors.update(services.check_filter(mailing_filter))
+    mailing_filter, errors = _checked_filter(request)
     if errors:
         return await _filter_page(admin, mailing_filter, errors, status_code=422)
     count = await services.count_recipients(admin.company.id, mailing_filter)

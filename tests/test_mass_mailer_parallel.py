@@ -11,9 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from conftest import IS_POSTGRES, PROJECT_DIR
+from conftest import PROJECT_DIR
 from portal.core.actors import SYSTEM
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.messages import Compose
@@ -43,13 +41,6 @@ def _worker(smtp_url: str, log_path: Path) -> subprocess.Popen:
         )
 
 
-@pytest.mark.xfail(
-    IS_POSTGRES,
-    strict=True,
-    reason="On PostgreSQL one claim takes far more than a batch (seen: 290 of 300 rows), so "
-    "the other workers find nothing: Worker.claim's `id IN (subquery LIMIT n FOR UPDATE SKIP "
-    "LOCKED)` is re-evaluated under concurrent claims; picking the rows in a CTE fixes it",
-)
 async def test_three_workers_at_once_send_each_recipient_exactly_one_message(company_id, tmp_path):
     addresses = {f"reader{i:03d}@example.com" for i in range(RECIPIENTS)}
     for address in sorted(addresses):

@@ -346,21 +346,25 @@ class Worker:
         stale = now - timedelta(seconds=self.settings.lease_seconds)
         async for transaction in write_transactions():
             async with transaction:
+                # The rows are picked once, in a CTE: PostgreSQL may run an `IN (subquery
+                # … SKIP LOCKED)` again for rows that changed under it, and one claim then took
+                # most of a mailing, leaving the other workers nothing.
                 rows = await _fetch(
-                    "UPDATE mailer_recipient SET claimed_by = {}, claimed_at = {} "  # noqa: S608 - placeholders and fixed SQL only
-                    "WHERE status = 'pending' AND id IN (SELECT id FROM mailer_recipient "
+                    "WITH picked AS (SELECT id FROM mailer_recipient "  # noqa: S608 - placeholders and fixed SQL only
                     "WHERE job = {} AND status = 'pending' "
                     "AND (next_attempt_at IS NULL OR next_attempt_at <= {}) "
                     "AND (claimed_by IS NULL OR claimed_by = {} OR claimed_at < {}) "
                     f"ORDER BY id LIMIT {{}}{skip_locked()}) "
+                    "UPDATE mailer_recipient SET claimed_by = {}, claimed_at = {} "
+                    "WHERE status = 'pending' AND id IN (SELECT id FROM picked) "
                     "RETURNING id, client, contact, email, attempts, unsubscribe_token",
-                    self.id,
-                    now,
                     job_id,
                     now,
                     self.id,
                     stale,
                     self.settings.batch_size,
+                    self.id,
+                    now,
                 )
                 if rows:
                     await _fetch(

@@ -46,7 +46,6 @@ from portal.core.sessions import (
     STORE_NAME,
     DatabaseStore,
     PortalSessionConfig,
-    RedisSessionStore,
 )
 from portal.core.static import static_file
 from portal.core.templating import template_config
@@ -76,6 +75,8 @@ MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
 def _session_store() -> Store:
     settings = get_settings()
     if settings.redis_url:
+        from portal.core.redis_sessions import RedisSessionStore
+
         return RedisSessionStore.connect(settings.redis_url, settings.redis_timeout_seconds)
     return DatabaseStore()
 

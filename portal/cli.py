@@ -179,6 +179,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Apply migrations, then serve the portal."""
     import uvicorn
 
+    from portal.core.config import get_settings
     from portal.core.server import BoundedHeadProtocol
 
     prepare()
@@ -195,6 +196,7 @@ def serve(host: str, port: int, workers: int) -> None:
         forwarded_allow_ips=forwarded_allow_ips or None,
         http=BoundedHeadProtocol,
         log_level="info",
+        access_log=get_settings().access_log,
     )
 
 

@@ -151,10 +151,19 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
+MASKED_TOKEN = re.compile(r"\b[0-9a-f]{256,}\b")
+
+
 def csrf_from(html: str) -> str:
     match = CSRF_FIELD.search(html)
     assert match, "page has no CSRF field"
     return match.group(1)
+
+
+def without_csrf_tokens(html: str) -> str:
+    """The page with its CSRF tokens blanked: they are masked afresh on every page, so two
+    answers that tell the same thing differ only there."""
+    return MASKED_TOKEN.sub("<token>", html)
 
 
 async def get_csrf(client: httpx.AsyncClient, path: str = "/admin/login") -> str:

@@ -28,6 +28,7 @@ from portal.clients.tables import (
 from portal.clients.users import owner_of
 from portal.core.actors import SYSTEM, Actor
 from portal.core.db import write_transactions
+from portal.core.static import asset_url
 from portal.mail.tables import MailMessage
 from portal.staff.tables import Staff, StaffWidgetState
 from profile_helpers import (
@@ -110,7 +111,7 @@ async def test_profile_shows_overview_actions_balances_and_widgets(admin_client,
         url = f"/admin/clients/{client_id}/widgets/{name}"
         assert f'hx-get="{url}" hx-trigger="load"' in page
         assert f'<a href="{url}">' in page
-    assert "sortable-1.15.7.min.js" in page
+    assert asset_url("vendor/sortable-1.15.7.min.js") in page
 
 
 async def test_last_login_time_and_address_are_shown(admin_client, company_id):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from conftest import csrf_from, login_staff
 from portal.core.static import asset_url, static_files
-from tests.conftest import csrf_from, login_staff
 
 CSS = "css/portal.css"
 

@@ -29,7 +29,7 @@ from functools import cache
 import phonenumbers
 
 from portal.clients.tables import Client, ClientSearch, ClientSearchPending
-from portal.core.db import analyze, is_sqlite, write_transactions
+from portal.core.db import among_ids, analyze, ids_argument, is_sqlite, write_transactions
 
 # Trigram indexes answer substrings from three characters.
 MIN_SUBSTRING_LENGTH = 3
@@ -373,20 +373,17 @@ async def find_clients(company_id: int, query: SearchQuery) -> Matches:
 
 async def _named(client_ids: list[int], patterns: Sequence[str]) -> set[int]:
     """The clients one of whose contacts' names holds a pattern: one indexed read of names."""
-    named: set[int] = set()
-    for start in range(0, len(client_ids), INDEX_BATCH):
-        batch = client_ids[start : start + INDEX_BATCH]
-        rows = await Client.raw(
-            "SELECT client, first_name, last_name FROM contact "  # noqa: S608
-            f"WHERE client IN ({_placeholders(len(batch))})",
-            *batch,
-        )
-        named |= {
-            row["client"]
-            for row in rows
-            if any(p in fold(f"{row['first_name']} {row['last_name']}") for p in patterns)
-        }
-    return named
+    if not client_ids:
+        return set()
+    rows = await Client.raw(
+        f"SELECT client, first_name, last_name FROM contact WHERE {among_ids('client')}",  # noqa: S608
+        ids_argument(client_ids),
+    )
+    return {
+        row["client"]
+        for row in rows
+        if any(p in fold(f"{row['first_name']} {row['last_name']}") for p in patterns)
+    }
 
 
 async def what_matched(client_ids: list[int], patterns: Sequence[str]) -> dict[int, str]:

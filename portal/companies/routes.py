@@ -24,7 +24,7 @@ from portal.core.i18n import LANGUAGES
 from portal.core.ids import parse_id
 from portal.core.permissions import COMPANIES_ADD, COMPANY_SETTINGS
 from portal.core.web import form_data, redirect, safe_next
-from portal.staff.access import Admin, AdminContext, set_company
+from portal.staff.access import STAFF_AREA, Admin, AdminContext
 
 GENERAL_PATH = "/settings/company/general"  # below the admin router's /admin
 GENERAL_URL = f"/admin{GENERAL_PATH}"
@@ -40,7 +40,7 @@ async def switch_company(request: Request, admin: Admin) -> Response:
     company_id = parse_id(data.get("company_id", ""))
     if company_id not in {company.id for company in admin.companies}:
         raise NotFoundException()
-    set_company(request, company_id)
+    STAFF_AREA.update_entry(request, company=company_id)
     next_url = safe_next(data.get("next"), "/admin")
     # A page about one record (a client, a group...) belongs to the old company: go home instead.
     if any(part.isdigit() for part in next_url.split("?")[0].split("/")):

@@ -75,6 +75,7 @@ class Settings:
     db_statement_seconds: float  # longest statement while serving (PostgreSQL)
     redis_timeout_seconds: float  # longest wait for Redis, then 503
     header_seconds: float  # longest a request's head may take to arrive
+    access_log: bool  # `portal serve` logs a line per request (off behind a proxy that logs)
     body_seconds: float  # longest a request's body may take to arrive
     debug: bool
     development: bool  # PORTAL_ENV=development: defaults meant for a developer's own machine
@@ -154,6 +155,7 @@ def get_settings() -> Settings:
         db_statement_seconds=_seconds("PORTAL_DB_STATEMENT_SECONDS", 15),
         redis_timeout_seconds=_seconds("PORTAL_REDIS_TIMEOUT_SECONDS", 2),
         header_seconds=_seconds("PORTAL_HEADER_SECONDS", 10),
+        access_log=_flag("PORTAL_ACCESS_LOG", default=True),
         body_seconds=_seconds("PORTAL_BODY_SECONDS", 30),
         debug=_flag("PORTAL_DEBUG"),
         development=os.environ.get("PORTAL_ENV", "production").strip().lower() == "development",

@@ -7,20 +7,19 @@ data forgotten). It writes a session only when it holds something, and then at m
 minute unless it changed; a session that was deleted meanwhile (a logout elsewhere) is never
 written back.
 
-Sessions live in the database by default, so several app processes share them, or in Redis when
-PORTAL_REDIS_URL is set. A store that cannot answer raises Unavailable; when that happens while
-the answer is being sent (the request's own work is done and committed), the answer goes out
-without the session cookie rather than as an error.
+Sessions live in the database by default, so several app processes share them, or in Redis
+when PORTAL_REDIS_URL is set (portal.core.redis_sessions, imported only then). A store that
+cannot answer raises Unavailable; when that happens while the answer is being sent (the
+request's own work is done and committed), the answer goes out without the session cookie
+rather than as an error.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -29,13 +28,9 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionConfig,
 )
 from litestar.stores.base import Store
-from litestar.stores.redis import RedisStore
 from litestar.types import Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from portal.core import availability
 from portal.core.errors import Unavailable
 from portal.core.tables import Session
 
@@ -46,7 +41,6 @@ SESSION_COOKIE = "portal_session"
 SCOPE_KEY = "portal.session"
 TOUCH_INTERVAL_SECONDS = 60
 TOUCHED_KEY = "_touched"
-REDIS = "Redis (sessions)"
 
 
 def _expiry(expires_in: int | timedelta | None) -> datetime | None:
@@ -108,51 +102,6 @@ class DatabaseStore(Store):
 
     async def delete_expired(self) -> None:
         await Session.delete().where(Session.expires_at < datetime.now(UTC))
-
-
-Result = TypeVar("Result")
-
-
-def _redis_call(method: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:
-    """Redis not answering (refused, dropped, too slow) becomes Unavailable, logged once. A
-    connection cut in the middle of a call can also surface as uvloop's RuntimeError about a
-    closed transport."""
-
-    @functools.wraps(method)
-    async def call(*args: Any, **kwargs: Any) -> Result:
-        try:
-            result = await method(*args, **kwargs)
-        except (RedisError, OSError, RuntimeError) as error:
-            availability.failed(REDIS, f"{type(error).__name__}: {error}")
-            raise Unavailable(REDIS, str(error), retry_after=5) from error
-        availability.answered(REDIS)
-        return result
-
-    return call
-
-
-class RedisSessionStore(RedisStore):
-    """Litestar's Redis store with a timeout on every call, and `update_existing`."""
-
-    @classmethod
-    def connect(cls, url: str, timeout: float) -> RedisSessionStore:
-        client = Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
-        )
-        return cls(redis=client, namespace="portal-sessions", handle_client_shutdown=True)
-
-    set = _redis_call(RedisStore.set)
-    get = _redis_call(RedisStore.get)
-    delete = _redis_call(RedisStore.delete)
-    exists = _redis_call(RedisStore.exists)
-    expires_in = _redis_call(RedisStore.expires_in)
-
-    @_redis_call
-    async def update_existing(
-        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
-    ) -> bool:
-        """Writes a session that still exists (SET … XX); False when it is gone."""
-        return bool(await self._redis.set(self._make_key(key), value, ex=expires_in, xx=True))
 
 
 def _state(connection: ASGIConnection) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from portal.core.config import TEMPLATES_DIR
+from portal.core.config import TEMPLATES_DIR, get_settings
 from portal.core.i18n import LANGUAGES, current_language, translate, translate_plural
 from portal.core.static import asset_url
 
@@ -99,6 +99,10 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters.update(filters)
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True
+    # Templates are compiled once; only a developer's server looks at their files again on
+    # every render, to pick up edits.
+    settings = get_settings()
+    engine.engine.auto_reload = settings.development or settings.debug
 
 
 def template_config() -> TemplateConfig:

@@ -60,9 +60,6 @@ class Area:
     # activity log, and the login is mailed about it.
     record: Callable[[Request, Who, str], Awaitable[None]]
     home: str
-    # Obsolete and ignored (Area.end_others does it, the same for both areas): accepted until
-    # the admin area (portal.staff.access) stops passing it, then to be removed.
-    end_other_sessions: object = None
 
     @property
     def prefix(self) -> str:
@@ -72,7 +69,7 @@ class Area:
         data = request.session.get(self.session_key) if request.scope.get("session") else None
         return data if isinstance(data, dict) else {}
 
-    def update_entry(self, request: Request, **values: object) -> None:
+    def update_entry(self, request: ASGIConnection, **values: object) -> None:
         """Keeps the session in step after the user changed its language, password, account
         or company."""
         request.session[self.session_key] = {**self.entry(request), **values}

@@ -9,7 +9,6 @@ staff member may open): the guard refuses the others with 403, whatever page a r
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from litestar import Request
@@ -20,15 +19,13 @@ from litestar.handlers import BaseRouteHandler
 
 from portal.companies.services import CompanyRef
 from portal.core.actors import Actor
-from portal.core.config import get_settings
 from portal.core.permissions import Forbidden
 from portal.core.web import client_address
-from portal.security import logins
 from portal.security.two_factor import Login
 from portal.security.web import Area, SecurityStep, Who
 from portal.staff import services
 from portal.staff.groups import Membership
-from portal.staff.services import StaffUser, memberships, signed_in_staff
+from portal.staff.services import StaffUser, signed_in_staff
 
 SESSION_KEY = "staff"
 PERMISSION = "permission"  # the key of a route handler's opt that names what it needs
@@ -81,38 +78,32 @@ async def log_out(request: Request) -> None:
     await STAFF_AREA.log_out(request)
 
 
-def set_company(request: Request, company_id: int) -> None:
-    request.session[SESSION_KEY] = {**request.session[SESSION_KEY], "company": company_id}
-
-
-def set_epoch(request: Request, session_epoch: int) -> None:
-    """After one's own password or login email changed: this session stays, others end."""
-    request.session[SESSION_KEY] = {**request.session[SESSION_KEY], "epoch": session_epoch}
-
-
 async def load_admin(connection: ASGIConnection) -> AdminContext | None:
     """The admin context of this request, or None when no valid staff session exists."""
-    data = connection.session.get(SESSION_KEY) if connection.scope.get("session") else None
-    if not isinstance(data, dict):
+    data = STAFF_AREA.entry(connection)
+    if not data:
         return None
-    if time.time() - data.get("since", 0) > get_settings().session_absolute_seconds:
-        connection.session.pop(SESSION_KEY, None)
+    signed_in = None
+    if STAFF_AREA.within_lifetime(data):
+        signed_in = await signed_in_staff(
+            data.get("id", 0), data.get("epoch", -1), str(data.get("login", ""))
+        )
+    if signed_in is None:
+        await STAFF_AREA.forget(connection)
         return None
-    login = str(data.get("login", ""))
-    staff = await signed_in_staff(data.get("id", 0), data.get("epoch", -1), login)
-    if staff is None:
-        if login:
-            await logins.end_session(login)
-        connection.session.pop(SESSION_KEY, None)
+    if not signed_in.companies:
         return None
-    joined = await memberships(staff.id)
-    if not joined:
-        return None
-    company, member = next(((c, m) for c, m in joined if c.id == data.get("company")), joined[0])
+    company, member = next(
+        ((c, m) for c, m in signed_in.companies if c.id == data.get("company")),
+        signed_in.companies[0],
+    )
     if data.get("company") != company.id:
-        connection.session[SESSION_KEY] = {**data, "company": company.id}
+        STAFF_AREA.update_entry(connection, company=company.id)
     return AdminContext(
-        staff=staff, company=company, companies=[c for c, _ in joined], membership=member
+        staff=signed_in.staff,
+        company=company,
+        companies=[c for c, _ in signed_in.companies],
+        membership=member,
     )
 
 
@@ -164,10 +155,6 @@ async def _sign_in(request: Request, login: Login, method: str) -> None:
     await log_in(request, staff, method)
 
 
-async def _end_other_sessions(request: Request, who: Who) -> None:
-    await logins.end_others(who.login, STAFF_AREA.entry(request).get("login"))
-
-
 async def _record(request: Request, who: Who, summary: str) -> None:
     await services.record_security_change(
         request.state.admin.staff, client_address(request), summary
@@ -181,7 +168,6 @@ STAFF_AREA = Area(
     who=_who,
     check_password=_check_password,
     sign_in=_sign_in,
-    end_other_sessions=_end_other_sessions,
     record=_record,
     home="/admin",
 )

@@ -24,7 +24,6 @@ from portal.staff.access import (
     Admin,
     log_in,
     log_out,
-    set_epoch,
     sign_in_with_password,
 )
 from portal.staff.forms import LoginForm, SetupForm, read_profile
@@ -279,7 +278,7 @@ async def profile_submit(request: Request, admin: Admin) -> Response:
         return _profile_page(admin, details, {"current_password": THROTTLED}, {}, 429)
     except ValidationError as error:
         return _profile_page(admin, details, error.errors, {}, 422)
-    set_epoch(request, epoch)
+    STAFF_AREA.update_entry(request, epoch=epoch)  # this session stays, others end
     flash(request, "Your profile was saved.", category="success")
     return redirect(request, "/admin/profile")
 
@@ -300,7 +299,7 @@ async def password_submit(request: Request, admin: Admin) -> Response:
         return _profile_page(admin, details, {}, {"current_password": THROTTLED}, 429)
     except ValidationError as error:
         return _profile_page(admin, details, {}, error.errors, 422)
-    set_epoch(request, epoch)
+    STAFF_AREA.update_entry(request, epoch=epoch)  # this session stays, others end
     await STAFF_AREA.end_others(request, Login("staff", staff.id))
     flash(request, "Your password was changed; your other sessions have ended.", "success")
     return redirect(request, "/admin/profile")

@@ -220,48 +220,52 @@ async def session_staff(staff_id: int, session_epoch: int) -> StaffUser | None:
     return _user(row)
 
 
-async def signed_in_staff(staff_id: int, session_epoch: int, login_handle: str) -> StaffUser | None:
-    """The staff member a web session names, if that session is still valid for them: the
-    member active, the session of their current epoch, its login not ended. One query on
-    every admin request."""
+@dataclass(frozen=True)
+class SignedIn:
+    staff: StaffUser
+    companies: list[tuple[CompanyRef, groups.Membership]]  # where they may work, by name
+
+
+async def signed_in_staff(staff_id: int, session_epoch: int, login_handle: str) -> SignedIn | None:
+    """The staff member a web session names, if that session is still valid for them (the
+    member active, the session of their current epoch, its login not ended), with every
+    company they may work in, their group there and its permissions. One query on every
+    admin request."""
     if not is_row_id(staff_id) or not login_handle:
         return None
     rows = await Staff.raw(
-        "SELECT s.id, s.email, s.first_name, s.last_name, s.language, s.session_epoch, "
-        "s.status, l.id AS login_row, l.last_seen_at FROM staff s JOIN login_session l "
-        "ON l.user_id = s.id AND l.kind = 'staff' AND l.handle = {} AND l.ended_at IS NULL "
-        "WHERE s.id = {}",
+        "SELECT s.id AS staff_id, s.email, s.first_name, s.last_name, s.language, "
+        "s.session_epoch, s.status, l.id AS login_row, l.last_seen_at, "
+        "c.id, c.name, c.logo_version, c.logo_type, c.timezone, c.date_format, "
+        "g.id AS group_id, g.name AS group_name, g.builtin, p.permission FROM staff s "
+        "JOIN login_session l ON l.user_id = s.id AND l.kind = 'staff' AND l.handle = {} "
+        "AND l.ended_at IS NULL "
+        "LEFT JOIN staff_company m ON m.staff = s.id AND m.active = {} "
+        "LEFT JOIN company c ON c.id = m.company "
+        "LEFT JOIN staff_group g ON g.id = m.staff_group "
+        'LEFT JOIN staff_group_permission p ON p."group" = g.id '
+        "WHERE s.id = {} ORDER BY c.name, c.id",
         login_handle[:64],
+        True,
         staff_id,
     )
     if not rows or rows[0]["status"] != "active" or rows[0]["session_epoch"] != session_epoch:
         return None
     await logins.mark_seen(rows[0]["login_row"], rows[0]["last_seen_at"])
-    return _user(rows[0])
-
-
-async def memberships(staff_id: int) -> list[tuple[CompanyRef, groups.Membership]]:
-    """Every company the staff member may work in (by name), with their membership there and
-    its permissions. One query on every admin request: companies, groups and permission rows
-    together."""
-    rows = await StaffCompany.raw(
-        "SELECT c.id, c.name, c.logo_version, c.logo_type, c.timezone, c.date_format, "
-        "g.id AS group_id, g.name AS group_name, g.builtin, p.permission FROM staff_company m "
-        "JOIN company c ON c.id = m.company JOIN staff_group g ON g.id = m.staff_group "
-        'LEFT JOIN staff_group_permission p ON p."group" = g.id '
-        "WHERE m.staff = {} AND m.active = {} ORDER BY c.name, c.id",
-        staff_id,
-        True,
-    )
     found: dict[int, tuple[CompanyRef, dict, set[str]]] = {}
     for row in rows:
+        if row["id"] is None or row["group_id"] is None:
+            continue  # no company (yet, or any more)
         company = found.setdefault(row["id"], (company_ref_of_row(row), row, set()))
         if row["permission"] is not None:
             company[2].add(row["permission"])
-    return [
-        (company, groups.membership_of(company.id, group, permissions))
-        for company, group, permissions in found.values()
-    ]
+    return SignedIn(
+        staff=_user({**rows[0], "id": rows[0]["staff_id"]}),
+        companies=[
+            (company, groups.membership_of(company.id, group, permissions))
+            for company, group, permissions in found.values()
+        ],
+    )
 
 
 # --- the members of a company -----------------------------------------------------------------

@@ -25,15 +25,12 @@ import asyncio
 import os
 import random
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote_plus
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BENCH_DIR = PROJECT_DIR / "bench"
@@ -41,11 +38,11 @@ BENCH_DIR = PROJECT_DIR / "bench"
 # folder goes after the standard library on the path.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
 sys.path += [str(BENCH_DIR), str(PROJECT_DIR / "tests")]
+from harness import DEFAULT_POSTGRES, bare_server, portal, run_wrk, scratch_database  # noqa: E402
 from results import machine, replace_section  # noqa: E402
 
-from server_helpers import CSRF_FIELD, PortalServer, free_port  # noqa: E402
+from server_helpers import CSRF_FIELD, PortalServer  # noqa: E402
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 STAFF_EMAIL = "bench@example.com"
 STAFF_PASSWORD = "Bench-horse-42"  # noqa: S105 - a scratch database's only account
 SEED = 20261204
@@ -100,34 +97,9 @@ BARE_TEMPLATE = """<!doctype html><html lang="en"><head><title>Clients</title></
 
 
 def wrk(url: str, paths: list[str], cookie: str, connections: int, seconds: int) -> dict:
-    threads = min(2, connections)
-    result = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "30s",
-            "-s",
-            str(PROJECT_DIR / "bench" / "get_paths.lua"),
-            url,
-        ],
-        env={**os.environ, "BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie},
-        capture_output=True,
-        text=True,
-        check=True,
+    return run_wrk(
+        url, {"BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie}, connections, seconds
     )
-    out = result.stdout
-    statuses = {int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)}
-    latency = {int(p): float(ms) for p, ms in re.findall(r"^latency p(\d+) ([\d.]+)$", out, re.M)}
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "statuses": statuses,
-        "latency": latency,
-        "socket_errors": errors.group(1) if errors else "",
-    }
 
 
 def measure(url: str, paths: list[str], cookie: str, args: argparse.Namespace) -> dict:
@@ -135,17 +107,6 @@ def measure(url: str, paths: list[str], cookie: str, args: argparse.Namespace) -
     loaded = wrk(url, paths, cookie, args.connections, args.seconds)
     alone = wrk(url, paths, cookie, 1, args.sequential_seconds)
     return {**loaded, "alone": alone["latency"]}
-
-
-def portal(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "portal", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 async def login(url: str) -> tuple[str, str]:
@@ -188,7 +149,7 @@ async def sample_rows(database_url: str) -> list[dict]:
 
 
 def view_paths(rows: list[dict], dashboard_html: str) -> dict[str, list[str]]:
-    css = re.search(r'href="(/static/css/portal\.css[^"]*)"', dashboard_html).group(1)
+    css = re.search(r'href="(/static/css/portal[^"]*\.css)"', dashboard_html).group(1)
     picker = random.Random(SEED)
     searches = []
     for row in picker.sample(rows, min(60, len(rows))):
@@ -198,7 +159,7 @@ def view_paths(rows: list[dict], dashboard_html: str) -> dict[str, list[str]]:
         "static": [css.replace("&amp;", "&")],
         "dashboard": ["/admin"],
         "browse": ["/admin/clients"],
-        "search": [f"/admin/clients/suggestions?q={q.replace(' ', '+')}" for q in searches],
+        "search": [f"/admin/clients/suggestions?q={quote_plus(q)}" for q in searches],
         "profile": [f"/admin/clients/{row['id']}" for row in rows],
     }
 
@@ -247,42 +208,14 @@ def measure_portal(
 
 
 def measure_bare(workers: int, scratch: Path, args: argparse.Namespace) -> dict:
-    (scratch / "bare_app.py").write_text(BARE_APP)
-    (scratch / "table.html").write_text(BARE_TEMPLATE)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)]
-        + ["--workers", str(workers), "--log-level", "warning"],
-        cwd=scratch,
-        start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                subprocess.run(["curl", "-sf", "-o", "/dev/null", url], check=True, timeout=1)
-                break
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                time.sleep(0.1)
+    files = {"bare_app.py": BARE_APP, "table.html": BARE_TEMPLATE}
+    with bare_server(scratch, files, workers) as url:
         return measure(url, ["/"], "", args)
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait()
-
-
-def scratch_database(engine: str, scratch: Path, admin_url: str) -> tuple[str, str | None]:
-    if engine == "sqlite":
-        return f"sqlite:///{scratch / 'bench.sqlite3'}", None
-    name = f"portal_http_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
 
 
 def run_size(engine: str, size: int, args: argparse.Namespace) -> dict:
-    scratch = Path(tempfile.mkdtemp(prefix=f"portal-http-{engine}-"))
-    database_url, pg_name = scratch_database(engine, scratch, args.postgres)
-    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(scratch)}
-    try:
+    with scratch_database(engine, args.postgres, "http") as (database_url, scratch):
+        env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(scratch)}
         portal(env, "migrate")
         portal(env, "staff", "create", "--email", STAFF_EMAIL, "--password", STAFF_PASSWORD)
         print(f"[{engine}, {size:,} clients] loading demo data…", file=sys.stderr)
@@ -298,13 +231,6 @@ def run_size(engine: str, size: int, args: argparse.Namespace) -> dict:
                 **measure_portal(database_url, scratch, workers, args),
             }
         return report
-    finally:
-        if pg_name:
-            subprocess.run(
-                ["psql", args.postgres, "-qc", f'DROP DATABASE "{pg_name}" WITH (FORCE)'],
-                check=False,
-            )
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _answers(result: dict) -> str:
@@ -410,8 +336,6 @@ def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="an admin database URL")
     parser.add_argument("--output", default=str(PROJECT_DIR / "bench" / "RESULTS.md"))
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/http.py needs wrk (Debian: apt-get install wrk)")
     reports = {
         (engine, size): run_size(engine, size, args)
         for engine in args.engines

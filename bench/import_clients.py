@@ -22,16 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
+from harness import DEFAULT_POSTGRES, portal, scratch_database  # noqa: E402
 from import_files import clients_csv  # noqa: E402
 from results import machine, replace_section  # noqa: E402
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECTION_HEADING = "## CSV import (`bench/import_clients.py`)"
 
 
@@ -59,19 +58,9 @@ def query(database_url: str, sql: str) -> list[tuple]:
 
 
 def run_engine(engine: str, csv_path: Path, args: argparse.Namespace) -> dict:
-    scratch = Path(tempfile.mkdtemp(prefix=f"portal-import-{engine}-"))
-    pg_name = None
-    if engine == "sqlite":
-        database_url = f"sqlite:///{scratch / 'bench.sqlite3'}"
-    else:
-        pg_name = f"portal_import_{uuid.uuid4().hex[:8]}"
-        subprocess.run(["psql", args.postgres, "-qc", f'CREATE DATABASE "{pg_name}"'], check=True)
-        database_url = args.postgres.rsplit("/", 1)[0] + f"/{pg_name}"
-    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(scratch)}
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "portal", "migrate"], cwd=PROJECT_DIR, env=env, check=True
-        )
+    with scratch_database(engine, args.postgres, "import") as (database_url, scratch):
+        env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(scratch)}
+        portal(env, "migrate")
         print(f"[{engine}] importing {args.rows:,} rows…", file=sys.stderr)
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -110,13 +99,6 @@ def run_engine(engine: str, csv_path: Path, args: argparse.Namespace) -> dict:
             "peak": max((s[2] or 0) for s in samples) if samples else 0,
             "message": output.strip().splitlines()[-1],
         }
-    finally:
-        if pg_name:
-            subprocess.run(
-                ["psql", args.postgres, "-qc", f'DROP DATABASE "{pg_name}" WITH (FORCE)'],
-                check=False,
-            )
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def section(reports: dict, args: argparse.Namespace) -> str:

@@ -25,7 +25,6 @@ import asyncio
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -38,11 +37,11 @@ from urllib.parse import urlencode
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
+from harness import DEFAULT_POSTGRES, bare_server, portal, run_wrk, scratch_database  # noqa: E402
 from results import machine, replace_section  # noqa: E402
 
-from server_helpers import CSRF_FIELD, PortalServer, free_port  # noqa: E402
+from server_helpers import CSRF_FIELD, PortalServer  # noqa: E402
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 STAFF_EMAIL = "bench@example.com"
 STAFF_PASSWORD = "Bench-horse-42"  # noqa: S105 - a scratch database's only account
 SECTION_HEADING = "## Add Client under load (`bench/writes.py`)"
@@ -80,47 +79,6 @@ BARE_APP = textwrap.dedent(
     app = Litestar([add])
     '''
 )
-
-
-def run_wrk(url: str, env: dict[str, str], connections: int, seconds: int) -> dict:
-    result = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "60s",
-            "-s",
-            str(PROJECT_DIR / "bench" / "add_client.lua"),
-            f"{url}/admin/clients/add",
-        ],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = result.stdout
-    statuses = {int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)}
-    latency = {int(p): float(ms) for p, ms in re.findall(r"^latency p(\d+) ([\d.]+)$", out, re.M)}
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rate": rate,
-        "statuses": statuses,
-        "latency": latency,
-        "socket_errors": errors.group(1) if errors else "",
-    }
-
-
-def portal(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "portal", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
 
 
 async def login(url: str) -> tuple[str, str, str]:
@@ -172,7 +130,7 @@ def measure_portal(
         cookie, token, group = asyncio.run(login(server.url))
         form = urlencode({**FORM, "_csrf_token": token, "group_id": group})
         result = run_wrk(
-            server.url,
+            f"{server.url}/admin/clients/add",
             {"BENCH_FORM": form, "BENCH_COOKIE": cookie, "BENCH_PREFIX": uuid.uuid4().hex[:8]},
             args.connections,
             # Real hashing takes seconds per answer at this concurrency: a longer run.
@@ -189,43 +147,14 @@ def measure_portal(
 
 
 def measure_bare(workers: int, scratch: Path, args: argparse.Namespace) -> dict:
-    app = scratch / "bare_app.py"
-    app.write_text(BARE_APP)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=scratch,
-        start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True, timeout=1)
-                break
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                time.sleep(0.1)
+    with bare_server(scratch, {"bare_app.py": BARE_APP}, workers) as url:
         form = urlencode({**FORM, "_csrf_token": "x" * 40, "group_id": "1"})
         return run_wrk(
-            url,
+            f"{url}/admin/clients/add",
             {"BENCH_FORM": form, "BENCH_COOKIE": "", "BENCH_PREFIX": "bare"},
             args.connections,
             args.seconds,
         )
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait()
 
 
 def argon2_rate(threads: int, seconds: float = 10) -> float:
@@ -249,19 +178,9 @@ def argon2_rate(threads: int, seconds: float = 10) -> float:
     return done / (time.monotonic() - started)
 
 
-def scratch_database(engine: str, scratch: Path, admin_url: str) -> tuple[str, str | None]:
-    if engine == "sqlite":
-        return f"sqlite:///{scratch / 'bench.sqlite3'}", None
-    name = f"portal_writes_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
-
-
 def run_engine(engine: str, args: argparse.Namespace) -> dict:
-    scratch = Path(tempfile.mkdtemp(prefix=f"portal-writes-{engine}-"))
-    database_url, pg_name = scratch_database(engine, scratch, args.postgres)
-    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(scratch)}
-    try:
+    with scratch_database(engine, args.postgres, "writes") as (database_url, scratch):
+        env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_VAR_DIR": str(scratch)}
         portal(env, "migrate")
         portal(env, "staff", "create", "--email", STAFF_EMAIL, "--password", STAFF_PASSWORD)
         report = {}
@@ -272,13 +191,6 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict:
                     database_url, scratch, workers, profile, args
                 )
         return report
-    finally:
-        if pg_name:
-            subprocess.run(
-                ["psql", args.postgres, "-qc", f'DROP DATABASE "{pg_name}" WITH (FORCE)'],
-                check=False,
-            )
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def section(reports: dict, bare: dict, hashes: float, args: argparse.Namespace) -> str:
@@ -340,8 +252,6 @@ def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="an admin database URL")
     parser.add_argument("--output", default=str(PROJECT_DIR / "bench" / "RESULTS.md"))
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/writes.py needs wrk (Debian: apt-get install wrk)")
     bare = {}
     scratch = Path(tempfile.mkdtemp(prefix="portal-writes-bare-"))
     try:

@@ -522,6 +522,11 @@ async def test_export_has_the_columns_chosen_and_no_formulas(admin_client, compa
     anna = next(row for row in rows[1:] if row[3])
     assert anna[1:] == ["'=cmd|' /C calc'!A0", "'@SUM(1)", "'+VIP", "Active"]
     assert len(rows) == 4
+    # The file holds clients' details: acting in bulk without seeing clients is not enough.
+    await _staff_with(company_id, "tagger@example.com", CLIENTS_EDIT, CLIENTS_BULK)
+    async with _session("tagger@example.com") as tagger:
+        for path in (f"/admin/jobs/{job_id}", f"/admin/jobs/{job_id}/download"):
+            assert (await tagger.get(path)).status_code == 403, path
 
 
 async def test_delete_needs_the_password_and_the_bulk_permission(

@@ -92,6 +92,12 @@ SERVICE = "The database"
 # statistics when it opens, so an ANALYZE reaches the others only through new ones.
 SQLITE_IDLE_CONNECTIONS = 8
 SQLITE_CONNECTION_SECONDS = 300
+# Statements running at once in the connections' threads of a process. Each thread turns rows
+# into Python objects holding the GIL: a dozen at once fought over it, and 16 searches at once
+# got half the answers a second that they got one by one (bench/RESULTS.md). At least two: a
+# writer waiting in its thread for the file's lock (held by another process) keeps one, and the
+# writers' gate lets only one writer of a process wait there.
+SQLITE_STATEMENTS_AT_ONCE = max(2, os.cpu_count() or 2)
 # A write transaction that PostgreSQL rolled back for a deadlock or a serialization failure
 # runs again this many times in all before the request gets Unavailable.
 WRITE_ATTEMPTS = 4
@@ -188,6 +194,11 @@ class _LentConnection(aiosqlite.Connection):
     async def discard(self) -> None:
         await super().close()
 
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Every trip to the connection's thread, through the engine's few slots."""
+        async with self.engine.statement_slot():
+            return await super()._execute(fn, *args, **kwargs)
+
 
 class _SQLiteTransaction(SQLiteTransaction):
     """A write transaction (IMMEDIATE) first passes the engine's gate, then waits for the
@@ -252,6 +263,7 @@ class PortalSQLiteEngine(SQLiteEngine):
         self.idle: list[_LentConnection] | None = None  # None: not lending (before start())
         self.generation = 0  # connections of an older generation are not lent again
         self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     # -- the writers' gate --
 
@@ -260,6 +272,14 @@ class PortalSQLiteEngine(SQLiteEngine):
         if self._gate is None or self._gate[0] is not loop:
             self._gate = (loop, asyncio.Lock())  # asyncio.Lock wakes its waiters in order
         return self._gate[1]
+
+    def statement_slot(self) -> asyncio.Semaphore:
+        """Held for one trip to a connection's thread (SQLITE_STATEMENTS_AT_ONCE at most);
+        never across anything else, so a trip never waits for a slot another trip holds."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(SQLITE_STATEMENTS_AT_ONCE))
+        return self._slots[1]
 
     async def pass_gate(self) -> float:
         """Waits for this process's turn to write; returns the seconds left to wait for the

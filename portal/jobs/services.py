@@ -45,17 +45,18 @@ FINISHED = ("done", "failed", "cancelled")
 
 Handler = Callable[["JobRun"], Awaitable[str]]
 _handlers: dict[str, Handler] = {}
-_permissions: dict[str, str] = {}  # what a staff member needs to see and cancel a kind's jobs
+_permissions: dict[str, tuple[str, ...]] = {}  # what staff need to see and cancel a kind's jobs
 _work_queued = asyncio.Event()
 
 
-def handles(kind: str, permission: str) -> Callable[[Handler], Handler]:
+def handles(kind: str, permission: str | tuple[str, ...]) -> Callable[[Handler], Handler]:
     """Registers the function that runs jobs of `kind` (it returns what the job did, in a
-    sentence for people), and the permission that shows and cancels them."""
+    sentence for people), and the permission (or permissions, all needed) that shows, cancels
+    and downloads them."""
 
     def register(handler: Handler) -> Handler:
         _handlers[kind] = handler
-        _permissions[kind] = permission
+        _permissions[kind] = (permission,) if isinstance(permission, str) else permission
         return handler
 
     return register
@@ -178,7 +179,7 @@ async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
     )
     if row["kind"] not in _permissions:
         raise NotFound
-    actor.require(_permissions[row["kind"]])
+    actor.require(*_permissions[row["kind"]])
     return JobView.of(row)
 
 

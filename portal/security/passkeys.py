@@ -15,23 +15,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import webauthn
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
-
 from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import Field
 from portal.core.i18n import N_
 from portal.core.ids import is_row_id
+from portal.core.lazy import lazy_module
 from portal.security.tables import Passkey, PasskeyChallenge
 from portal.security.two_factor import Login
+
+# py_webauthn (with its crypto and CBOR) is loaded when a passkey is first used.
+webauthn = lazy_module("webauthn")
 
 THROTTLE_AREA = "passkey"
 MAX_PASSKEYS = 20
@@ -68,7 +62,7 @@ async def _new_challenge(purpose: str, address: str) -> bytes:
     await PasskeyChallenge.delete().where(PasskeyChallenge.expires_at < now)
     await PasskeyChallenge.insert(
         PasskeyChallenge(
-            challenge=bytes_to_base64url(challenge),
+            challenge=webauthn.helpers.bytes_to_base64url(challenge),
             purpose=purpose,
             expires_at=now + CHALLENGE_LIFETIME,
         )
@@ -80,7 +74,9 @@ async def _use_challenge(credential: dict, purpose: str) -> bytes:
     """The challenge the answer signed, once: it is forgotten now, so the same answer sent
     again finds nothing."""
     try:
-        client_data = _parsed(base64url_to_bytes(credential["response"]["clientDataJSON"]))
+        client_data = _parsed(
+            webauthn.helpers.base64url_to_bytes(credential["response"]["clientDataJSON"])
+        )
         challenge = str(client_data["challenge"])[:100]
     except (ValueError, KeyError, TypeError):
         raise ValidationError({"": NOT_RECOGNISED}) from None
@@ -95,7 +91,7 @@ async def _use_challenge(credential: dict, purpose: str) -> bytes:
     )
     if not used:
         raise ValidationError({"": EXPIRED})
-    return base64url_to_bytes(challenge)
+    return webauthn.helpers.base64url_to_bytes(challenge)
 
 
 def _user_handle(login: Login) -> bytes:
@@ -134,12 +130,14 @@ async def registration(
         user_name=user_name,
         challenge=await _new_challenge(_purpose("register", login), address),
         user_display_name=display_name or user_name,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
+        authenticator_selection=webauthn.helpers.structs.AuthenticatorSelectionCriteria(
+            resident_key=webauthn.helpers.structs.ResidentKeyRequirement.REQUIRED,
+            user_verification=webauthn.helpers.structs.UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[
-            PublicKeyCredentialDescriptor(id=base64url_to_bytes(row["credential_id"]))
+            webauthn.helpers.structs.PublicKeyCredentialDescriptor(
+                id=webauthn.helpers.base64url_to_bytes(row["credential_id"])
+            )
             for row in existing
         ],
     )
@@ -188,9 +186,9 @@ async def register(rp: RelyingParty, login: Login, credential_json: str, name: s
             expected_origin=rp.origin,
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except (webauthn.helpers.exceptions.WebAuthnException, ValueError, KeyError, TypeError):
         raise ValidationError({"": N_("The passkey could not be registered. Try again.")}) from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+    credential_id = webauthn.helpers.bytes_to_base64url(verified.credential_id)
     if await Passkey.exists().where(Passkey.credential_id == credential_id):
         raise ValidationError({"": N_("This passkey is registered already.")})
     rows = await Passkey.insert(
@@ -198,7 +196,7 @@ async def register(rp: RelyingParty, login: Login, credential_json: str, name: s
             kind=login.kind,
             user_id=login.user_id,
             credential_id=credential_id,
-            public_key=bytes_to_base64url(verified.credential_public_key),
+            public_key=webauthn.helpers.bytes_to_base64url(verified.credential_public_key),
             sign_count=verified.sign_count,
             name=name,
         )
@@ -218,7 +216,7 @@ async def authentication(
     options = webauthn.generate_authentication_options(
         rp_id=rp.id,
         challenge=await _new_challenge(_auth_purpose(kind, login), address),
-        user_verification=UserVerificationRequirement.REQUIRED,
+        user_verification=webauthn.helpers.structs.UserVerificationRequirement.REQUIRED,
     )
     return webauthn.options_to_json(options)
 
@@ -262,20 +260,20 @@ async def _verified(
     owner = Login(kind, row["user_id"])
     handle = (credential.get("response") or {}).get("userHandle")
     try:
-        if handle and base64url_to_bytes(handle) != _user_handle(owner):
+        if handle and webauthn.helpers.base64url_to_bytes(handle) != _user_handle(owner):
             raise ValidationError({"": NOT_RECOGNISED})
         verified = webauthn.verify_authentication_response(
             credential=credential,
             expected_challenge=challenge,
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
-            credential_public_key=base64url_to_bytes(row["public_key"]),
+            credential_public_key=webauthn.helpers.base64url_to_bytes(row["public_key"]),
             credential_current_sign_count=row["sign_count"],
             # A passkey stands for both the password and the code: the authenticator must
             # have checked its user (PIN, fingerprint, face), not only their presence.
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except (webauthn.helpers.exceptions.WebAuthnException, ValueError, KeyError, TypeError):
         raise ValidationError({"": NOT_RECOGNISED}) from None
     await Passkey.update(
         {Passkey.sign_count: verified.new_sign_count, Passkey.last_used_at: datetime.now(UTC)}

@@ -229,7 +229,12 @@ async def _post(
                     "POST", pinned, content=body, headers=headers, extensions=extensions
                 ) as response:
                     excerpt = b""
+                    # What a service inside the network answers stays there: the log of a
+                    # delivery to a private address keeps its status only, so that a webhook
+                    # cannot be used to read internal services.
                     async for chunk in response.aiter_raw():
+                        if addresses.is_internal(address):
+                            break
                         excerpt += chunk
                         if len(excerpt) >= EXCERPT_BYTES:
                             break

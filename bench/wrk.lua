@@ -1,7 +1,12 @@
--- wrk script of bench/http.py: GETs a list of paths in turn, with a cookie, and reports the
--- answers by status code and the latency percentiles the benchmark reads.
+-- The wrk script of the benchmarks that drive a real `portal serve` (bench/http.py,
+-- bench/writes.py). It reports every answer by status code and the latency percentiles they
+-- read ("status 200 1234", "latency p95 12.34" in ms).
+--   BENCH_COOKIE  the Cookie header of a logged-in staff session (may be empty)
+-- GETs, in turn:
 --   BENCH_PATHS   the paths, one a line (each thread starts at its own place in the list)
---   BENCH_COOKIE  the Cookie header (may be empty)
+-- or POSTs the Add Client form, each request with an email (and so a username) of its own:
+--   BENCH_FORM    the form, url-encoded, without the email
+--   BENCH_PREFIX  makes the emails of this run unique
 
 local threads = {}
 
@@ -11,21 +16,31 @@ function setup(thread)
 end
 
 function init(args)
-  statuses = {}
-  paths = {}
-  for path in string.gmatch(os.getenv("BENCH_PATHS"), "[^\n]+") do
-    table.insert(paths, path)
-  end
   counter = id * 7
+  statuses = {}
   headers = {}
   local cookie = os.getenv("BENCH_COOKIE") or ""
   if cookie ~= "" then
     headers["Cookie"] = cookie
   end
+  form = os.getenv("BENCH_FORM")
+  if form then
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    prefix = os.getenv("BENCH_PREFIX") .. "-" .. id
+  else
+    paths = {}
+    for path in string.gmatch(os.getenv("BENCH_PATHS"), "[^\n]+") do
+      table.insert(paths, path)
+    end
+  end
 end
 
 function request()
   counter = counter + 1
+  if form then
+    local body = form .. "&email=" .. prefix .. "-" .. counter .. "%40example.com"
+    return wrk.format("POST", nil, headers, body)
+  end
   return wrk.format("GET", paths[(counter % #paths) + 1], headers)
 end
 

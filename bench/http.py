@@ -32,14 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
 
+from results import machine, replace_section  # noqa: I001 - first (see BENCH_DIR)
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-BENCH_DIR = PROJECT_DIR / "bench"
-# This file's name would hide the standard library's `http` from everything imported here: its
-# folder goes after the standard library on the path.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
-sys.path += [str(BENCH_DIR), str(PROJECT_DIR / "tests")]
+sys.path.append(str(PROJECT_DIR / "tests"))
 from harness import DEFAULT_POSTGRES, bare_server, portal, run_wrk, scratch_database  # noqa: E402
-from results import machine, replace_section  # noqa: E402
 
 from server_helpers import CSRF_FIELD, PortalServer  # noqa: E402
 

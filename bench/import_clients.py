@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+from results import machine, replace_section  # noqa: E402 - first (see BENCH_DIR)
+
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
 from harness import DEFAULT_POSTGRES, portal, scratch_database  # noqa: E402
 from import_files import clients_csv  # noqa: E402
-from results import machine, replace_section  # noqa: E402
 
 SECTION_HEADING = "## CSV import (`bench/import_clients.py`)"
 

@@ -1,11 +1,20 @@
 """What every benchmark writes: the machine it ran on, and its own section of
-bench/RESULTS.md (the other benchmarks' sections kept)."""
+bench/RESULTS.md (the other benchmarks' sections kept). Every benchmark imports it before
+anything else of its own (see BENCH_DIR)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+# Python puts a script's folder first on the path, and bench/http.py would then hide the
+# standard library's `http` (and httpx, urllib.request…) from every benchmark: the folder
+# goes after the standard library.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
+sys.path.append(str(BENCH_DIR))
 
 
 def machine() -> str:

@@ -36,9 +36,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+from results import machine, replace_section  # noqa: E402 - first (see BENCH_DIR)
+
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
 from harness import DEFAULT_POSTGRES, bare_server, portal, run_wrk, scratch_database  # noqa: E402
-from results import machine, replace_section  # noqa: E402
 
 from server_helpers import CSRF_FIELD, PortalServer  # noqa: E402
 

@@ -160,6 +160,14 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+def redis_url_of_run(database: int) -> str:
+    """Redis database `database` of this test run: CI runs the SQLite and the PostgreSQL suites at
+    once, and each empties its own."""
+    if get_settings().database.engine != "sqlite":
+        database -= 4
+    return f"redis://127.0.0.1:6379/{database}"
+
+
 def without_csrf_tokens(html: str) -> str:
     """The page with its CSRF tokens blanked: they are masked afresh on every page, so two
     answers that tell the same thing differ only there."""

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conftest import STAFF_PASSWORD, csrf_from, get_csrf, login_staff
+from conftest import STAFF_PASSWORD, csrf_from, get_csrf, login_staff, redis_url_of_run
 from portal.app import create_app
 from portal.clients.tables import AccountUser, Contact
 from portal.core import throttle
@@ -71,7 +71,7 @@ async def session_store(request, monkeypatch):
         return
     import redis.asyncio as redis
 
-    url = "redis://127.0.0.1:6379/14"
+    url = redis_url_of_run(14)
     connection = redis.from_url(url)
     try:
         await connection.ping()

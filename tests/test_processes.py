@@ -383,8 +383,10 @@ def _haproxy_config(public_port: int, portal_ports: list[int]) -> str:
     return text
 
 
+# bin/test installs HAProxy: in CI a missing one fails the tests rather than skipping them.
 NO_HAPROXY = pytest.mark.skipif(
-    not Path(HAPROXY).exists(), reason="haproxy is not installed (apt-get install haproxy)"
+    not Path(HAPROXY).exists() and not os.environ.get("CI"),
+    reason="haproxy is not installed (apt-get install haproxy)",
 )
 
 

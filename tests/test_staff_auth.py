@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from conftest import STAFF_PASSWORD, csrf_from, get_csrf, login_staff
+from conftest import STAFF_PASSWORD, csrf_from, get_csrf, login_staff, redis_url_of_run
 from portal.core.tables import Session
 from portal.staff.tables import Staff
 
@@ -219,7 +219,7 @@ async def test_sessions_live_in_redis_when_configured(monkeypatch, staff):
     from portal.app import create_app
     from portal.core.config import get_settings
 
-    url = "redis://127.0.0.1:6379/15"
+    url = redis_url_of_run(15)
     connection = redis.from_url(url)
     try:
         await connection.ping()

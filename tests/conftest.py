@@ -89,8 +89,9 @@ async def empty_database(database: None) -> AsyncIterator[None]:
 
 
 async def check_kept_in_step() -> None:
-    """The client counts, all-time and monthly (portal.clients.counts), and each client's copy
-    of its primary contact's country, against the clients and contacts themselves."""
+    """The client counts, all-time and monthly (portal.clients.counts), each client's copy of
+    its primary contact's country and the open invoices' totals (billing's open_invoice_total),
+    against the clients, contacts and invoices themselves."""
     off_counts = await Client.raw(
         'SELECT company, "group", country, status, sum(clients) AS off FROM ('
         'SELECT company, "group", country, status, clients FROM client_count UNION ALL '
@@ -114,6 +115,14 @@ async def check_kept_in_step() -> None:
         "WHERE c.country <> ct.country"
     )
     assert off_country == [], f"client country out of step: {off_country}"
+    off_invoices = await Client.raw(
+        "SELECT company, currency, date_due, sum(amount) AS amount, sum(invoices) AS n FROM ("
+        "SELECT company, currency, date_due, amount, invoices FROM open_invoice_total UNION ALL "
+        "SELECT company, currency, date_due, -sum(total - amount_paid), -count(*) FROM invoice "
+        "WHERE status = 'open' GROUP BY company, currency, date_due) AS both_sides "
+        "GROUP BY company, currency, date_due HAVING sum(amount) <> 0 OR sum(invoices) <> 0"
+    )
+    assert off_invoices == [], f"open invoice totals out of step: {off_invoices}"
 
 
 @pytest.fixture

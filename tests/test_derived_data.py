@@ -212,7 +212,37 @@ async def test_raw_sql_is_kept_in_step_too(company_id):
     await Client.raw("UPDATE client SET status = 'inactive' WHERE id = {}", client_id)
     await Client.raw("DELETE FROM contact_number")  # outside any transaction: queued
     await db.refresh_derived_data()  # as housekeeping does
-    await Client.raw("DELETE FROM client WHERE id = {}", client_id)
+    # Invoices written, paid, moved and deleted in raw SQL, several rows a statement.
+    for number, (status, total, paid, due) in enumerate(
+        [
+            ("open", 1000, 0, "2026-01-05"),
+            ("open", 500, 200, "2026-01-05"),
+            ("draft", 700, 0, "2026-02-01"),
+            ("open", 300, 0, "2026-03-01"),
+            ("paid", 90, 90, "2026-03-01"),
+        ],
+        start=9001,
+    ):
+        await Client.raw(
+            "INSERT INTO invoice (company, client, number, currency, description, date_billed, "
+            "date_due, status, subtotal, tax_rate, tax, total, amount_paid, created_at) VALUES "
+            f"({{}}, {{}}, {{}}, 'EUR', '', '2025-12-01', '{due}', '{status}', {{}}, '0', 0, {{}}, "
+            "{}, {})",
+            company_id,
+            client_id if number % 2 else raw_id,
+            number,
+            total,
+            total,
+            paid,
+            now,
+        )
+    await check_kept_in_step()
+    await Client.raw("UPDATE invoice SET amount_paid = total, status = 'paid' WHERE total = 500")
+    await Client.raw("UPDATE invoice SET status = 'open' WHERE status = 'draft'")
+    await Client.raw("UPDATE invoice SET date_due = '2026-04-01', currency = 'USD'")
+    await check_kept_in_step()
+    await Client.raw("DELETE FROM invoice WHERE total = 300")
+    await Client.raw("DELETE FROM client WHERE id = {}", client_id)  # and its invoices
     await _assert_as_if_rebuilt()
 
 

@@ -1,9 +1,10 @@
 """The admin dashboard: the company's clients by status and new this month, what is overdue per
 currency, the clients added and changed last, and a first-run checklist.
 
-It stays fast however many clients a company has: figures come from the counts the database
-keeps (portal.clients.counts) and from index reads that stop after a few rows; nothing is
-done per client. Each widget is there only for staff members whose group allows what it shows.
+It stays fast however many clients a company has: figures come from the counts and sums the
+database keeps (portal.clients.counts, billing's open_invoice_total) and from index reads that
+stop after a few rows; nothing is done per client. Each widget is there only for staff members
+whose group allows what it shows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from portal.activity import services as activity
-from portal.billing.tables import Invoice
+from portal.billing.tables import OpenInvoiceTotal
 from portal.client_groups.tables import ClientGroup
 from portal.clients import counts
 from portal.clients.tables import CLIENT_STATUSES, Client
@@ -132,11 +133,11 @@ async def _client_figures(company_id: int, today: date) -> ClientFigures:
 
 
 async def _overdue(company_id: int, today: date) -> list[Overdue]:
-    """Open invoices due before today, summed per currency in the database (exact integers),
-    read through the index of open invoices by due date."""
-    rows = await Invoice.raw(
-        "SELECT currency, SUM(total - amount_paid) AS amount, COUNT(*) AS invoices "
-        "FROM invoice WHERE company = {} AND status = 'open' AND date_due < {} "
+    """Open invoices due before today, summed per currency in the database (exact integers)
+    from the sums it keeps per due date (a row a day and currency, not a row an invoice)."""
+    rows = await OpenInvoiceTotal.raw(
+        "SELECT currency, SUM(amount) AS amount, SUM(invoices) AS invoices "
+        "FROM open_invoice_total WHERE company = {} AND date_due < {} "
         "GROUP BY currency ORDER BY currency",
         company_id,
         today,

@@ -29,7 +29,7 @@ from functools import cache
 import phonenumbers
 
 from portal.clients.tables import Client, ClientSearch, ClientSearchPending
-from portal.core.db import among_ids, analyze, ids_argument, is_sqlite, write_transactions
+from portal.core.db import analyze, is_sqlite, write_transactions
 
 # Trigram indexes answer substrings from three characters.
 MIN_SUBSTRING_LENGTH = 3
@@ -225,9 +225,12 @@ async def index_clients(client_ids: Sequence[int]) -> None:
         batch = client_ids[start : start + INDEX_BATCH]
         companies, account_values = await _account_values(batch)
         values: dict[int, list[str]] = {client_id: [] for client_id in companies}
+        names: dict[int, list[str]] = {client_id: [] for client_id in companies}
         for source_values in (account_values, *[await source(batch) for source in SOURCES]):
-            for client_id, value, _ in source_values:
+            for client_id, value, what in source_values:
                 values[client_id].append(value)
+                if what == "name":
+                    names[client_id].append(value)
         if not values:
             continue
         keys = await _name_keys(batch)
@@ -237,18 +240,21 @@ async def index_clients(client_ids: Sequence[int]) -> None:
                 companies[client_id],
                 build_document(client_values),
                 keys.get(client_id, ""),
+                build_document(names[client_id]),
             )
             for client_id, client_values in values.items()
         ]
         # An unchanged document is not rewritten: no work for the engine's index either.
         await ClientSearch.raw(
-            "INSERT INTO client_search (client, company, document, name_key) "  # noqa: S608
-            f"VALUES {', '.join(['({}, {}, {}, {})'] * len(rows))} "
+            "INSERT INTO client_search (client, company, document, name_key, names) "  # noqa: S608
+            f"VALUES {', '.join(['({}, {}, {}, {}, {})'] * len(rows))} "
             "ON CONFLICT (client) DO UPDATE SET company = excluded.company, "
-            "document = excluded.document, name_key = excluded.name_key "
+            "document = excluded.document, name_key = excluded.name_key, "
+            "names = excluded.names "
             "WHERE client_search.document <> excluded.document "
             "OR client_search.company <> excluded.company "
-            "OR client_search.name_key <> excluded.name_key",
+            "OR client_search.name_key <> excluded.name_key "
+            "OR client_search.names <> excluded.names",
             *(value for row in rows for value in row),
         )
 
@@ -364,26 +370,10 @@ async def find_clients(company_id: int, query: SearchQuery) -> Matches:
     capped = len(found) > MATCH_CAP
     # A name beats a street: clients whose name holds the words come first (stable: each
     # part keeps the index's order).
-    named = await _named(found[:MATCH_CAP], query.patterns)
-    ranked = sorted(found[:MATCH_CAP], key=lambda client_id: client_id not in named)
+    ranked = sorted(found[:MATCH_CAP], key=lambda hit: not hit[1])
     client_ids = [exact_id] if exact_id is not None else []
-    client_ids += [client_id for client_id in ranked if client_id != exact_id]
+    client_ids += [client_id for client_id, _ in ranked if client_id != exact_id]
     return Matches(client_ids=client_ids, exact_id=exact_id, capped=capped)
-
-
-async def _named(client_ids: list[int], patterns: Sequence[str]) -> set[int]:
-    """The clients one of whose contacts' names holds a pattern: one indexed read of names."""
-    if not client_ids:
-        return set()
-    rows = await Client.raw(
-        f"SELECT client, first_name, last_name FROM contact WHERE {among_ids('client')}",  # noqa: S608
-        ids_argument(client_ids),
-    )
-    return {
-        row["client"]
-        for row in rows
-        if any(p in fold(f"{row['first_name']} {row['last_name']}") for p in patterns)
-    }
 
 
 async def what_matched(client_ids: list[int], patterns: Sequence[str]) -> dict[int, str]:
@@ -409,20 +399,24 @@ async def _exact_client_id(company_id: int, text: str) -> int | None:
     return rows[0]["id"] if rows else None
 
 
-async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[int]:
-    """Client IDs of up to MATCH_CAP + 1 matching documents, in document order. The cap is
-    applied before ordering, so a common substring costs a bounded amount of work; the
-    patterns only ever travel as bound parameters."""
+async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[tuple[int, bool]]:
+    """(client ID, whether a contact's name holds a pattern) of up to MATCH_CAP + 1 matching
+    documents, in document order. The cap is applied before ordering, so a common substring
+    costs a bounded amount of work; the patterns only ever travel as bound parameters."""
+    # The same LIKE on both engines: `names` and the patterns are folded to lower case.
+    named = " OR ".join(["names LIKE {} ESCAPE '\\'"] * len(patterns))
+    named_args = [f"%{_escape_like(pattern)}%" for pattern in patterns]
     if is_sqlite():
         # A quoted FTS5 phrase is taken literally ("" stands for a quote): AND, *, NEAR( and
         # column filters in the input are plain text. The trigram tokenizer matches substrings.
         # FTS5 returns rows in rowid order by itself, so the LIMIT stops the scan early.
         expression = " OR ".join('"' + pattern.replace('"', '""') + '"' for pattern in patterns)
         rows = await ClientSearch.raw(
-            "SELECT s.client FROM client_search_fts"
+            f"SELECT s.client, ({named}) AS named FROM client_search_fts"  # noqa: S608
             " JOIN client_search s ON s.id = client_search_fts.rowid"
             " WHERE client_search_fts MATCH {} AND s.company = {}"
             " ORDER BY client_search_fts.rowid LIMIT {}",
+            *named_args,
             expression,
             company_id,
             MATCH_CAP + 1,
@@ -434,15 +428,16 @@ async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[i
             conditions.append(condition)
             args += condition_args
         rows = await ClientSearch.raw(
-            "SELECT client FROM ("  # noqa: S608
-            " SELECT id, client FROM client_search"
+            "SELECT client, named FROM ("  # noqa: S608
+            f" SELECT id, client, ({named}) AS named FROM client_search"
             f" WHERE company = {{}} AND ({' OR '.join(conditions)}) LIMIT {{}}"
             ") AS hits ORDER BY id",
+            *named_args,
             company_id,
             *args,
             MATCH_CAP + 1,
         )
-    return [row["client"] for row in rows]
+    return [(row["client"], bool(row["named"])) for row in rows]
 
 
 def _trigram_condition(pattern: str) -> tuple[str, list[str]]:

@@ -202,6 +202,9 @@ class ClientSearch(Table):
     # The primary contact's last and first name as Browse sorts them (see search.name_key),
     # compared byte by byte (COLLATE "C" on PostgreSQL).
     name_key = Text(default="")
+    # Every contact's name, folded, one a line: a search ranks the clients whose name holds
+    # the words first, reading this beside the match instead of the contacts.
+    names = Text(default="")
 
 
 class ClientSearchPending(Table):

@@ -33,7 +33,6 @@ import contextlib
 import contextvars
 import hashlib
 import io
-import json
 import logging
 import os
 import random
@@ -41,7 +40,7 @@ import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -994,19 +993,6 @@ async def lock_table(table_name: str, mode: str) -> None:
 async def lock_for_insert(table_name: str) -> None:
     """Serialises check-then-insert sequences on `table_name` inside a write transaction."""
     await lock_table(table_name, "SHARE ROW EXCLUSIVE")
-
-
-def among_ids(column: str) -> str:
-    """SQL of "`column` is one of a list of integers" with the whole list as one bound
-    parameter (`ids_argument`): thousands of IDs cost one parameter to send, not thousands."""
-    if is_sqlite():
-        return f"{column} IN (SELECT value FROM json_each({{}}))"  # noqa: S608 - a column name
-    return f"{column} = ANY({{}}::bigint[])"
-
-
-def ids_argument(ids: Iterable[int]) -> str | list[int]:
-    """The bound value of `among_ids`."""
-    return json.dumps([int(i) for i in ids]) if is_sqlite() else [int(i) for i in ids]
 
 
 def month_of(column: str) -> str:

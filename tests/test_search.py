@@ -314,6 +314,37 @@ async def test_suggestions_offer_all_results_when_more_match(admin_client, compa
     assert f"All {browse.SUGGESTIONS + 1} matches" in response.text
 
 
+async def test_suggestions_count_up_to_a_hundred_and_the_search_page_further(
+    admin_client, company_id
+):
+    """The list under the box reads at most SUGGESTIONS_COUNTED matches ("100+"); the search
+    page it links to counts them all, up to its own cap."""
+    from portal.clients.demo import load_demo
+
+    await load_demo(browse.SUGGESTIONS_COUNTED + 20, company_id=company_id, seed=3)
+    response = await admin_client.get("/admin/clients/suggestions", params={"q": "example"})
+    text = html.unescape(response.text)
+    assert len(suggested(response)) == browse.SUGGESTIONS
+    assert f"{browse.SUGGESTIONS_COUNTED}+ clients found" in text
+    assert "All matches for “example”" in text
+    page = await admin_client.get("/admin/clients/search", params={"q": "example"})
+    shown = f"Showing 1–20 of {browse.SUGGESTIONS_COUNTED + 20} clients matching"
+    assert shown in html.unescape(page.text)
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's trigram index and planner")
+async def test_postgres_search_index_keeps_a_short_pending_list_and_many_samples():
+    """What keeps a search on PostgreSQL from reading every document: the GIN index's list of
+    entries not yet merged stays small, and the planner samples enough documents to tell a
+    rare pattern from a common one."""
+    rows = await Client.raw(
+        "SELECT c.reloptions, a.attstattarget FROM pg_class c, pg_attribute a"
+        " WHERE c.relname = 'client_search_fts_trgm'"
+        " AND a.attrelid = 'client_search'::regclass AND a.attname = 'document'"
+    )
+    assert rows == [{"reloptions": ["gin_pending_list_limit=256"], "attstattarget": 1000}]
+
+
 async def test_the_search_page_lists_matches_in_the_browse_fragment(admin_client, people):
     response = await admin_client.get("/admin/clients/search", params={"q": "hopp"})
     assert response.status_code == 200

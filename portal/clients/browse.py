@@ -44,6 +44,9 @@ JOINED_SORTS = {
     "name": ("client_search cs", "cs.client = c.id AND cs.company = c.company"),
 }
 SUGGESTIONS = 8  # results under the header search box
+# Matches the suggestions count at most ("100+ clients found"): a common name is answered
+# by reading a hundred documents, not the thousand a page of results may list.
+SUGGESTIONS_COUNTED = 100
 LAST_YEAR = 9999  # dates of filters come before it
 
 _ROW_SELECT = (
@@ -469,14 +472,17 @@ class SearchResult:
     rows: list[ClientRow]
 
 
-async def search_clients(company_id: int, page_query: SearchPageQuery) -> SearchResult:
-    """One page of the clients matching the words (see `search.find_clients` for the order)."""
+async def search_clients(
+    company_id: int, page_query: SearchPageQuery, cap: int = search.MATCH_CAP
+) -> SearchResult:
+    """One page of the clients matching the words, of the first `cap` found (see
+    `search.find_clients` for the order)."""
     query = search.parse_query(page_query.q)
     async with snapshot_transaction():
-        matches = await search.find_clients(company_id, query)
+        matches = await search.find_clients(company_id, query, cap)
         pager = Page.of(page_query.page, page_query.per_page, len(matches.client_ids))
         shown = matches.client_ids[pager.offset : pager.offset + pager.per_page]
-        matched_on = await search.what_matched(shown, query.patterns)
+        matched_on = await search.what_matched(shown, query.patterns, matches.named)
         if matches.exact_id is not None:
             matched_on[matches.exact_id] = "client ID"
         rows = [
@@ -496,4 +502,6 @@ async def search_clients(company_id: int, page_query: SearchPageQuery) -> Search
 
 async def suggest_clients(company_id: int, words: str) -> SearchResult:
     """The first few matches, for the list under the header search box."""
-    return await search_clients(company_id, SearchPageQuery(q=words, per_page=SUGGESTIONS))
+    return await search_clients(
+        company_id, SearchPageQuery(q=words, per_page=SUGGESTIONS), SUGGESTIONS_COUNTED
+    )

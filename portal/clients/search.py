@@ -29,7 +29,7 @@ from functools import cache
 import phonenumbers
 
 from portal.clients.tables import Client, ClientSearch, ClientSearchPending
-from portal.core.db import analyze, is_sqlite, write_transactions
+from portal.core.db import analyze, is_sqlite, planned_for_each_value, write_transactions
 
 # Trigram indexes answer substrings from three characters.
 MIN_SUBSTRING_LENGTH = 3
@@ -343,7 +343,8 @@ def parse_query(raw: str) -> SearchQuery:
 class Matches:
     client_ids: list[int]  # the exact client-ID match first, then name matches, then the rest
     exact_id: int | None  # the client whose ID is exactly the query
-    capped: bool  # more than MATCH_CAP matched; only the first MATCH_CAP are in client_ids
+    capped: bool  # more than the cap matched; only the first so many are in client_ids
+    named: frozenset[int]  # the clients of client_ids whose contacts' names hold a pattern
 
 
 # What a match on each kind of value says of the client, best first: a name beats a street.
@@ -360,30 +361,38 @@ MATCH_RANK = (
 )
 
 
-async def find_clients(company_id: int, query: SearchQuery) -> Matches:
+async def find_clients(company_id: int, query: SearchQuery, cap: int = MATCH_CAP) -> Matches:
     """The company's clients that match: the one whose client ID is the query, then those whose
-    document holds one of the query's patterns, at most MATCH_CAP, in the order they were
-    indexed. Both engines give the same list; only when more than MATCH_CAP match may they
-    pick different ones (SQLite the first indexed, PostgreSQL the first it reads)."""
+    document holds one of the query's patterns, at most `cap`, in the order they were
+    indexed. Both engines give the same list; only when more than `cap` match may they pick
+    different ones (SQLite the first indexed, PostgreSQL the first it reads)."""
     exact_id = await _exact_client_id(company_id, query.text) if query.text else None
-    found = await _substring_matches(company_id, query.patterns) if query.patterns else []
-    capped = len(found) > MATCH_CAP
+    found = await _substring_matches(company_id, query.patterns, cap) if query.patterns else []
+    capped = len(found) > cap
     # A name beats a street: clients whose name holds the words come first (stable: each
     # part keeps the index's order).
-    ranked = sorted(found[:MATCH_CAP], key=lambda hit: not hit[1])
+    ranked = sorted(found[:cap], key=lambda hit: not hit[1])
     client_ids = [exact_id] if exact_id is not None else []
     client_ids += [client_id for client_id, _ in ranked if client_id != exact_id]
-    return Matches(client_ids=client_ids, exact_id=exact_id, capped=capped)
+    named = frozenset(client_id for client_id, is_named in ranked if is_named)
+    return Matches(client_ids=client_ids, exact_id=exact_id, capped=capped, named=named)
 
 
-async def what_matched(client_ids: list[int], patterns: Sequence[str]) -> dict[int, str]:
+async def what_matched(
+    client_ids: list[int], patterns: Sequence[str], named: frozenset[int] = frozenset()
+) -> dict[int, str]:
     """For each of the clients shown, the best kind of value (MATCH_RANK) that holds a pattern,
-    read from the same sources as its document."""
-    best: dict[int, str] = {client_id: MATCH_RANK[-1] for client_id in client_ids}
+    read from the same sources as its document. Of the `named` ones (a name holds a pattern,
+    as the match said) only the client ID, the one kind above a name, is read again."""
+    best: dict[int, str] = {
+        client_id: "name" if client_id in named else MATCH_RANK[-1] for client_id in client_ids
+    }
     if not client_ids:
         return best
     _, account_values = await _account_values(client_ids)
-    for source_values in (account_values, *[await source(client_ids) for source in SOURCES]):
+    unnamed = [client_id for client_id in client_ids if client_id not in named]
+    sources = [await source(unnamed) for source in SOURCES] if unnamed else []
+    for source_values in (account_values, *sources):
         for client_id, value, what in source_values:
             if MATCH_RANK.index(what) < MATCH_RANK.index(best[client_id]) and any(
                 pattern in fold(value) for pattern in patterns
@@ -399,8 +408,10 @@ async def _exact_client_id(company_id: int, text: str) -> int | None:
     return rows[0]["id"] if rows else None
 
 
-async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[tuple[int, bool]]:
-    """(client ID, whether a contact's name holds a pattern) of up to MATCH_CAP + 1 matching
+async def _substring_matches(
+    company_id: int, patterns: Sequence[str], cap: int
+) -> list[tuple[int, bool]]:
+    """(client ID, whether a contact's name holds a pattern) of up to `cap` + 1 matching
     documents, in document order. The cap is applied before ordering, so a common substring
     costs a bounded amount of work; the patterns only ever travel as bound parameters."""
     # The same LIKE on both engines: `names` and the patterns are folded to lower case.
@@ -419,7 +430,7 @@ async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[t
             *named_args,
             expression,
             company_id,
-            MATCH_CAP + 1,
+            cap + 1,
         )
     else:
         conditions, args = [], []
@@ -427,16 +438,17 @@ async def _substring_matches(company_id: int, patterns: Sequence[str]) -> list[t
             condition, condition_args = _trigram_condition(pattern)
             conditions.append(condition)
             args += condition_args
-        rows = await ClientSearch.raw(
-            "SELECT client, named FROM ("  # noqa: S608
-            f" SELECT id, client, ({named}) AS named FROM client_search"
-            f" WHERE company = {{}} AND ({' OR '.join(conditions)}) LIMIT {{}}"
-            ") AS hits ORDER BY id",
-            *named_args,
-            company_id,
-            *args,
-            MATCH_CAP + 1,
-        )
+        async with planned_for_each_value():
+            rows = await ClientSearch.raw(
+                "SELECT client, named FROM ("  # noqa: S608
+                f" SELECT id, client, ({named}) AS named FROM client_search"
+                f" WHERE company = {{}} AND ({' OR '.join(conditions)}) LIMIT {{}}"
+                ") AS hits ORDER BY id",
+                *named_args,
+                company_id,
+                *args,
+                cap + 1,
+            )
     return [(row["client"], bool(row["named"])) for row in rows]
 
 

@@ -958,6 +958,24 @@ async def snapshot_transaction() -> AsyncIterator[None]:
         yield
 
 
+@contextlib.asynccontextmanager
+async def planned_for_each_value() -> AsyncIterator[None]:
+    """For reads whose best plan depends on their values: a LIKE pattern may match ten documents
+    or ten thousand. On PostgreSQL, until the end of the transaction (one of its own when there
+    is none), each statement is planned for the values it is given, not with the generic plan
+    a prepared statement falls back to after five runs, which reads every document for a
+    pattern the trigram index answers in a millisecond. SQLite plans each statement for its
+    values always."""
+    if is_sqlite():
+        yield
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        if engine().current_transaction.get() is None:
+            await stack.enter_async_context(read_transaction())
+        await Table.raw("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+        yield
+
+
 # --- what differs between the engines, by name ------------------------------------------------
 
 

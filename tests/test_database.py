@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 
 import pytest
 
@@ -31,6 +33,35 @@ async def test_a_connection_given_back_mid_transaction_keeps_nothing_and_locks_n
     assert row["name"] != "Half-done"
     await Company.update({Company.name: "Done"}).where(Company.id == company_id)
     assert (await Company.select(Company.name).first())["name"] == "Done"
+
+
+@sqlite_only
+async def test_each_connection_keeps_a_small_page_cache_of_its_own():
+    """The operating system caches the file; each of the many connections a busy process
+    holds keeps SQLITE_PAGE_CACHE_KIB of pages, not SQLite's default 2 MB."""
+    connection = await db.engine().get_connection()
+    try:
+        rows = await connection.execute_fetchall("PRAGMA cache_size")
+    finally:
+        await connection.close()
+    assert list(rows[0].values()) == [-db.SQLITE_PAGE_CACHE_KIB]
+
+
+def test_the_server_loads_the_libraries_of_rare_work_only_when_it_is_done():
+    """Passkeys, imports from another system's MySQL database and webhook deliveries load
+    their libraries (webauthn, PyMySQL, httpx and the console it brings) at their first use,
+    not in every server process."""
+    code = (
+        "import sys, types\n"
+        "from portal.app import create_app\n"
+        "create_app()\n"
+        "print(sorted(name for name in ('webauthn', 'pymysql', 'httpx', 'rich')"
+        " if type(sys.modules.get(name)) is types.ModuleType))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
 
 
 @sqlite_only

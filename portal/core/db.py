@@ -91,6 +91,10 @@ SERVICE = "The database"
 # statistics when it opens, so an ANALYZE reaches the others only through new ones.
 SQLITE_IDLE_CONNECTIONS = 8
 SQLITE_CONNECTION_SECONDS = 300
+# Each SQLite connection's own cache of pages (KiB), over the operating system's cache of the
+# file: SQLite's default of 2 MB, times the connections a busy process holds, was the larger
+# part of a server's memory, and a page it lacks is read again from the OS's cache.
+SQLITE_PAGE_CACHE_KIB = 512
 # Statements running at once in the connections' threads of a process. Each thread turns rows
 # into Python objects holding the GIL: a dozen at once fought over it, and 16 searches at once
 # got half the answers a second that they got one by one (bench/RESULTS.md). At least two: a
@@ -310,6 +314,7 @@ class PortalSQLiteEngine(SQLiteEngine):
         with _failures_as_unavailable(self):
             await connection
             await connection.execute("PRAGMA foreign_keys = 1")
+            await connection.execute(f"PRAGMA cache_size = -{SQLITE_PAGE_CACHE_KIB}")
             await connection.create_function("sha256_hex", 1, _sha256_hex, deterministic=True)
         connection.row_factory = dict_factory
         return connection

@@ -15,8 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pymysql
-
 from portal.core.errors import ValidationError
 from portal.imports.systems import (
     NoteExtra,
@@ -24,6 +22,7 @@ from portal.imports.systems import (
     SnapshotWriter,
     field_type,
     open_database,
+    pymysql,
     read_all,
     reason,
     rows_by_id,

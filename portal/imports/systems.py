@@ -32,8 +32,6 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
-import pymysql
-import pymysql.cursors
 
 from portal.client_groups.services import (
     FieldDetails,
@@ -49,10 +47,14 @@ from portal.clients.tables import AccountUser, ClientNote
 from portal.core.actors import Actor
 from portal.core.db import write_transactions
 from portal.core.errors import ValidationError
+from portal.core.lazy import lazy_module
 from portal.core.permissions import CLIENTS_EDIT, CLIENTS_IMPORT
 from portal.imports import services as imports
 from portal.imports.fields import TARGETS
 from portal.jobs import services as jobs
+
+# PyMySQL is loaded when an import first reads another system's database.
+pymysql = lazy_module("pymysql")
 
 KINDS = {"FOSSBilling": "import-fossbilling"}
 EXTRAS_BATCH = 500

@@ -50,16 +50,19 @@ from functools import cache
 from typing import Any
 
 import click
-import httpx
 
 from portal.core.config import get_settings
 from portal.core.db import insert_rows, skip_locked, write_transactions
 from portal.core.errors import Unavailable
+from portal.core.lazy import lazy_module
 from portal.core.workers import run_as_process, run_command, run_steps
 from portal.events import services as events
 from portal.events.tables import Event
 from portal.webhooks import addresses, services, signing
 from portal.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+# httpx (with the rich console it loads) is loaded when a process first delivers.
+httpx = lazy_module("httpx")
 
 logger = logging.getLogger("portal.webhooks")
 

@@ -12,6 +12,7 @@ emitted here too, in the same transaction (see `_events_of`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -369,6 +370,23 @@ SOURCE_WORDS = {
     "api": "the API",
     "mailer": "the mass mailer",
 }
+
+
+def source_words(source: str) -> str:
+    """Where a consent was given or withdrawn ("admin-add-client"), as people read it."""
+    return SOURCE_WORDS.get(source, source.replace("-", " "))
+
+
+async def consent_words(rows: Sequence[dict]) -> list[tuple[str, str]]:
+    """(who, through what) in words for each consent event row, the staff members among the
+    actors read by name in one query."""
+    staff_ids = {
+        int(actor_id)
+        for kind, _, actor_id in (row["actor"].partition(":") for row in rows)
+        if kind == "staff" and actor_id.isdigit()
+    }
+    names = await staff_names(staff_ids)
+    return [(actor_words(row["actor"], names), source_words(row["source"])) for row in rows]
 
 
 def actor_words(label: str, names: dict[int, str]) -> str:

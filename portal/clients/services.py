@@ -987,21 +987,11 @@ async def consent_events(company_id: int, client_id: int) -> list[ConsentLine]:
         .where(ConsentEvent.client == client_id)
         .order_by(ConsentEvent.id)
     )
-    staff_ids = {
-        int(actor_id)
-        for kind, _, actor_id in (row["actor"].partition(":") for row in rows)
-        if kind == "staff" and actor_id.isdigit()
-    }
-    names = await audit.staff_names(staff_ids)
     return [
         ConsentLine(
-            opted_in=row["opted_in"],
-            at=row["at"],
-            who=audit.actor_words(row["actor"], names),
-            through=audit.SOURCE_WORDS.get(row["source"], row["source"].replace("-", " ")),
-            wording=row["wording"],
+            opted_in=row["opted_in"], at=row["at"], who=who, through=through, wording=row["wording"]
         )
-        for row in rows
+        for row, (who, through) in zip(rows, await audit.consent_words(rows), strict=True)
     ]
 
 

@@ -567,24 +567,18 @@ def _consent(client_id: int) -> Rows:
             .order_by(ConsentEvent.id)
             .limit(PAGE_ROWS)
         )
-        staff_ids = {
-            int(actor_id)
-            for kind, _, actor_id in (row["actor"].partition(":") for row in rows)
-            if kind == "staff" and actor_id.isdigit()
-        }
-        names = await audit.staff_names(staff_ids)
         return [
             {
                 "id": row["id"],
                 "at": row["at"],
                 "opted_in": row["opted_in"],
                 "contact_id": row["contact"],
-                "who": audit.actor_words(row["actor"], names),
-                "through": audit.SOURCE_WORDS.get(row["source"], row["source"].replace("-", " ")),
+                "who": who,
+                "through": through,
                 "wording": row["wording"],
                 "address": row["address"],
             }
-            for row in rows
+            for row, (who, through) in zip(rows, await audit.consent_words(rows), strict=True)
         ]
 
     return _mapped(_paged(page_after), lambda row: {k: v for k, v in row.items() if k != "id"})

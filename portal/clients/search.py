@@ -29,7 +29,7 @@ from functools import cache
 import phonenumbers
 
 from portal.clients.tables import Client, ClientSearch, ClientSearchPending
-from portal.core.db import analyze, is_sqlite, planned_for_each_value, write_transactions
+from portal.core.db import analyze, is_sqlite, write_transactions
 
 # Trigram indexes answer substrings from three characters.
 MIN_SUBSTRING_LENGTH = 3
@@ -438,17 +438,16 @@ async def _substring_matches(
             condition, condition_args = _trigram_condition(pattern)
             conditions.append(condition)
             args += condition_args
-        async with planned_for_each_value():
-            rows = await ClientSearch.raw(
-                "SELECT client, named FROM ("  # noqa: S608
-                f" SELECT id, client, ({named}) AS named FROM client_search"
-                f" WHERE company = {{}} AND ({' OR '.join(conditions)}) LIMIT {{}}"
-                ") AS hits ORDER BY id",
-                *named_args,
-                company_id,
-                *args,
-                cap + 1,
-            )
+        rows = await ClientSearch.raw(
+            "SELECT client, named FROM ("  # noqa: S608
+            f" SELECT id, client, ({named}) AS named FROM client_search"
+            f" WHERE company = {{}} AND ({' OR '.join(conditions)}) LIMIT {{}}"
+            ") AS hits ORDER BY id",
+            *named_args,
+            company_id,
+            *args,
+            cap + 1,
+        )
     return [(row["client"], bool(row["named"])) for row in rows]
 
 

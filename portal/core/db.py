@@ -455,6 +455,11 @@ class PortalPostgresEngine(PostgresEngine):
             kwargs["server_settings"] = {
                 **self.config["server_settings"],
                 "statement_timeout": str(int(self.statement_seconds * 1000)),
+                # A GIN index (the search's trigrams) keeps new entries in a pending list that
+                # every search reads through until it is merged: while serving it is merged
+                # at 256 kB rather than PostgreSQL's 4 MB. Bulk loads (maintenance commands)
+                # keep the larger list, quicker to fill, and merge it when they analyze.
+                "gin_pending_list_limit": "256",
             }
             kwargs["command_timeout"] = self.statement_seconds + 2
         with _failures_as_unavailable(self):
@@ -963,24 +968,6 @@ async def snapshot_transaction() -> AsyncIterator[None]:
         yield
 
 
-@contextlib.asynccontextmanager
-async def planned_for_each_value() -> AsyncIterator[None]:
-    """For reads whose best plan depends on their values: a LIKE pattern may match ten documents
-    or ten thousand. On PostgreSQL, until the end of the transaction (one of its own when there
-    is none), each statement is planned for the values it is given, not with the generic plan
-    a prepared statement falls back to after five runs, which reads every document for a
-    pattern the trigram index answers in a millisecond. SQLite plans each statement for its
-    values always."""
-    if is_sqlite():
-        yield
-        return
-    async with contextlib.AsyncExitStack() as stack:
-        if engine().current_transaction.get() is None:
-            await stack.enter_async_context(read_transaction())
-        await Table.raw("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
-        yield
-
-
 # --- what differs between the engines, by name ------------------------------------------------
 
 
@@ -1095,12 +1082,22 @@ async def insert_rows(
 async def analyze(*tables: str) -> None:
     """Fresh planner statistics for the tables a bulk writer has just filled, or for every
     table (PostgreSQL's autovacuum may be late or off; SQLite has none). Without them neither
-    engine can tell that an index beats a scan."""
+    engine can tell that an index beats a scan. On PostgreSQL the tables' GIN indexes also
+    merge their pending lists."""
     db = engine()
     for statement in [f'ANALYZE "{table}"' for table in tables] or ["ANALYZE"]:
         await db.run_ddl(statement)
     if isinstance(db, PortalSQLiteEngine):
         await db.renew()  # open connections keep the statistics they started with
+        return
+    # What the writer left in GIN indexes' pending lists would be read by every search.
+    await Table.raw(
+        "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+        " WHERE a.amname = 'gin' AND ({} OR i.indrelid::regclass::text = ANY({}))",
+        not tables,
+        list(tables),
+    )
 
 
 async def optimize() -> None:

@@ -1090,11 +1090,14 @@ async def analyze(*tables: str) -> None:
     if isinstance(db, PortalSQLiteEngine):
         await db.renew()  # open connections keep the statistics they started with
         return
-    # What the writer left in GIN indexes' pending lists would be read by every search.
+    # What the writer left in GIN indexes' pending lists would be read by every search. Only
+    # an index's owner may merge it: the portal's own, not another application's in the same
+    # database.
     await Table.raw(
         "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
         " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-        " WHERE a.amname = 'gin' AND ({} OR i.indrelid::regclass::text = ANY({}))",
+        " WHERE a.amname = 'gin' AND pg_has_role(c.relowner, 'USAGE')"
+        " AND ({} OR i.indrelid::regclass::text = ANY({}))",
         not tables,
         list(tables),
     )

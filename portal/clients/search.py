@@ -379,7 +379,7 @@ async def find_clients(company_id: int, query: SearchQuery, cap: int = MATCH_CAP
 
 
 async def what_matched(
-    client_ids: list[int], patterns: Sequence[str], named: frozenset[int] = frozenset()
+    client_ids: list[int], patterns: Sequence[str], named: frozenset[int]
 ) -> dict[int, str]:
     """For each of the clients shown, the best kind of value (MATCH_RANK) that holds a pattern,
     read from the same sources as its document. Of the `named` ones (a name holds a pattern,

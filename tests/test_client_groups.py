@@ -7,6 +7,7 @@ import html
 import re
 
 import pytest
+from markupsafe import escape
 
 from conftest import csrf_from
 from portal.client_groups import services
@@ -294,6 +295,28 @@ async def test_script_tags_are_stored_as_typed_and_shown_escaped(admin_client, c
     response = await admin_client.get(f"{GROUPS}/{vip}/fields/{field}/edit")
     assert "<script>alert" not in response.text and "&lt;script&gt;" in response.text
     assert (await CustomField.select().where(CustomField.id == field).first())["label"] == script
+
+
+async def test_browse_filters_show_the_choice_selected_and_names_escaped(admin_client):
+    script = "<script>alert('x')</script> & co"
+    vip = await _create_group(admin_client, name=script)
+    response = await admin_client.get(f"/admin/clients?group={vip}&country=GB")
+    assert response.status_code == 200
+    text = response.text
+    assert "<script>alert" not in text
+    group_select = text[
+        text.index('id="filter-group"') : text.index("</select>", text.index('id="filter-group"'))
+    ]
+    assert f'<option value="{vip}" selected>{escape(script)}</option>' in group_select
+    assert group_select.count(" selected>") == 1
+    country_select = text[
+        text.index('id="filter-country"') : text.index(
+            "</select>", text.index('id="filter-country"')
+        )
+    ]
+    assert '<option value="GB" selected>United Kingdom</option>' in country_select
+    assert country_select.count(" selected>") == 1
+    assert '<option value="FR">France</option>' in country_select
 
 
 # --- edit and settings inheritance ----------------------------------------------------------

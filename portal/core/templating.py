@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -12,6 +14,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
+from markupsafe import Markup, escape
 
 from portal.core.config import TEMPLATES_DIR, get_settings
 from portal.core.i18n import LANGUAGES, current_language, translate, translate_plural
@@ -80,6 +83,33 @@ def url_path(url: str) -> str:
     return urlsplit(url).path
 
 
+OptionTags = tuple[tuple[str, str, str], ...]  # (value, its <option>, the same selected)
+
+
+def _option_tags(options: Iterable[tuple[object, object]]) -> OptionTags:
+    tags = []
+    for value, text in options:
+        opening, label = f'<option value="{escape(value)}"', escape(text)
+        tags.append(
+            (str(value), f"{opening}>{label}</option>", f"{opening} selected>{label}</option>")
+        )
+    return tuple(tags)
+
+
+# The long lists (countries, currencies, languages) are the same tuples on every page: their
+# options are escaped once, not one value at a time on every render.
+_constant_option_tags = functools.lru_cache(maxsize=32)(_option_tags)
+
+
+def option_tags(options: Iterable[tuple[object, object]], selected: object = "") -> Markup:
+    """`{{ options | option_tags(selected) }}`: a select's <option>s, of (value, text) pairs;
+    the one whose value reads as `selected` is selected."""
+    tags = _constant_option_tags(options) if isinstance(options, tuple) else _option_tags(options)
+    chosen = str(selected)
+    html = "".join(on if value == chosen else off for value, off, on in tags)
+    return Markup(html)  # noqa: S704 - made of escaped values only (_option_tags)
+
+
 def _configure(engine: JinjaTemplateEngine) -> None:
     # `_()` in templates translates into the request's language (English in the admin area).
     engine.engine.add_extension("jinja2.ext.i18n")
@@ -95,6 +125,7 @@ def _configure(engine: JinjaTemplateEngine) -> None:
         "company_datetime": company_datetime,
         "query_fields": query_fields,
         "url_path": url_path,
+        "option_tags": option_tags,
     }
     engine.engine.filters.update(filters)
     engine.engine.trim_blocks = True

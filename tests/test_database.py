@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import subprocess
 import sys
 
@@ -101,6 +102,96 @@ async def test_a_write_cancelled_while_running_leaves_no_transaction_behind(comp
         assert (await Company.select(Company.name).first())["name"] == f"Kept {attempt}"
 
 
+# A read that takes SQLite a while (a few hundred milliseconds): counting to three million.
+SLOW_READ = (
+    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000000) "
+    "SELECT count(*) AS counted FROM n"
+)
+
+
+async def _ticks_while(work) -> tuple[object, int]:
+    """What `work` returns, and how often the event loop ran another task meanwhile."""
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        result = await work
+    finally:
+        done.set()
+        await task
+    return result, ticks
+
+
+@sqlite_only
+async def test_a_long_read_leaves_the_event_loop_and_finishes_in_its_thread():
+    """Reads run first on the event loop's thread (cheaper than a trip to the connection's);
+    one that takes longer than SQLITE_READ_HERE_SECONDS is interrupted there and runs in the
+    thread, while the loop serves others, and so does that statement next time."""
+    engine = db.engine()
+    engine.slow_reads.pop(SLOW_READ, None)
+    rows, ticks = await _ticks_while(Company.raw(SLOW_READ).run())
+    assert rows == [{"counted": 3_000_000}]
+    assert ticks >= 5, "the loop stood still while the read ran"
+    assert SLOW_READ in engine.slow_reads
+    rows, ticks = await _ticks_while(Company.raw(SLOW_READ).run())
+    assert rows == [{"counted": 3_000_000}] and ticks >= 5
+    quick = await Company.raw("SELECT 1 AS one").run()
+    assert quick == [{"one": 1}] and "SELECT 1 AS one" not in engine.slow_reads
+
+
+@sqlite_only
+async def test_a_read_moved_to_the_thread_stays_in_its_transactions_snapshot(company_id):
+    """Interrupting a read on the loop's thread does not end its transaction: the read that
+    runs again in the thread sees what the transaction's first read saw."""
+    db.engine().slow_reads.pop(SLOW_READ, None)
+    async with db.snapshot_transaction():
+        before = await Company.select(Company.name).where(Company.id == company_id).first()
+        writer = sqlite3.connect(db.engine().path, timeout=5)
+        with contextlib.closing(writer), writer:
+            writer.execute(
+                "UPDATE company SET name = 'Renamed meanwhile' WHERE id = ?", [company_id]
+            )
+        assert await Company.raw(SLOW_READ).run() == [{"counted": 3_000_000}]
+        during = await Company.select(Company.name).where(Company.id == company_id).first()
+    after = await Company.select(Company.name).where(Company.id == company_id).first()
+    assert during == before != after == {"name": "Renamed meanwhile"}
+
+
+async def test_a_read_that_meets_a_locked_file_waits_in_its_thread(tmp_path):
+    """A read on the event loop's thread waits for no lock: when another connection holds the
+    file, the read goes to its connection's thread and waits there (the busy timeout) while
+    the loop serves others, then reads. (A file in rollback-journal mode, where a writer's
+    exclusive lock keeps readers out; in WAL mode, rarely and briefly.)"""
+    path = str(tmp_path / "locked.sqlite3")
+    with contextlib.closing(sqlite3.connect(path)) as setup, setup:
+        setup.execute("CREATE TABLE note (text TEXT)")
+        setup.execute("INSERT INTO note VALUES ('before')")
+    engine = db.PortalSQLiteEngine(path, wait_seconds=5)
+    engine.start_lending()
+    connection = await engine.get_connection()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert await connection.execute_fetchall("SELECT text FROM note") == [{"text": "before"}]
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE note SET text = 'after'")
+        asyncio.get_running_loop().call_later(0.3, holder.execute, "COMMIT")
+        rows, ticks = await _ticks_while(connection.execute_fetchall("SELECT text FROM note"))
+    finally:
+        holder.close()
+        await connection.close()
+        await engine.stop_lending()
+    assert rows == [{"text": "after"}]
+    assert ticks >= 10, "the read waited for the lock on the loop's thread"
+
+
 @pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's statistics and statement timeout")
 async def test_demo_data_is_analyzed_even_without_autovacuum(company_id):
     """A server with autovacuum off (or late) must not plan searches over 10,000 fresh demo
@@ -147,7 +238,7 @@ async def test_writers_of_a_process_take_their_turn_in_the_order_they_came(compa
                 entered.append(n)
                 if n == 0:
                     holding.set()
-                    await asyncio.sleep(0.2)  # the others queue meanwhile
+                    await asyncio.sleep(0.5)  # the others queue meanwhile
                 await Company.update({Company.name: f"W{n}"}).where(Company.id == company_id)
 
     first = asyncio.create_task(writer(0))
@@ -155,6 +246,7 @@ async def test_writers_of_a_process_take_their_turn_in_the_order_they_came(compa
     queued = []
     for n in range(1, 12):
         queued.append(asyncio.create_task(writer(n)))
-        await asyncio.sleep(0.005)  # each arrives after the one before
+        # Each arrives after the one before, with time to open a connection of its own.
+        await asyncio.sleep(0.02)
     await asyncio.gather(first, *queued)
     assert entered == list(range(12))

@@ -24,6 +24,11 @@ keeps the engines' differences behind named helpers:
 - **SQLite connections are lent.** Piccolo's SQLite engine opens a connection (a thread and a
   file) for every query and transaction; between `start()` and `stop()` idle ones are lent
   again instead.
+- **SQLite reads run where they cost least.** A read runs first on the event loop's own
+  thread, where most take microseconds (the trip to a connection's thread and back costs more
+  than they do); one that is not done within SQLITE_READ_HERE_SECONDS is interrupted and runs
+  in its connection's thread, so that no read holds the loop up for longer. Writes, and reads
+  that would wait for a lock, always run in the thread.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from typing import Any
 
 import aiosqlite
 import asyncpg
+from aiosqlite import context as aiosqlite_context
 from piccolo.columns import Column
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
@@ -101,6 +107,15 @@ SQLITE_PAGE_CACHE_KIB = 512
 # writer waiting in its thread for the file's lock (held by another process) keeps one, and the
 # writers' gate lets only one writer of a process wait there.
 SQLITE_STATEMENTS_AT_ONCE = max(2, os.cpu_count() or 2)
+# A read runs first on the event loop's own thread: most take a few microseconds, and a trip to
+# a connection's thread and back costs about 0.1 ms. One still running after
+# SQLITE_READ_HERE_SECONDS is interrupted (a read leaves nothing behind, its transaction goes
+# on) and runs again in the connection's thread, as that statement does for the next
+# SQLITE_SLOW_READ_SECONDS (at most SQLITE_SLOW_READS_KEPT statements remembered).
+SQLITE_READ_HERE_SECONDS = 0.0005
+SQLITE_SLOW_READ_SECONDS = 60
+SQLITE_SLOW_READS_KEPT = 1000
+_STEPS_BETWEEN_CLOCK_LOOKS = 1000  # SQLite's virtual machine steps: some 30 µs
 # A write transaction that PostgreSQL rolled back for a deadlock or a serialization failure
 # runs again this many times in all before the request gets Unavailable.
 WRITE_ATTEMPTS = 4
@@ -186,10 +201,18 @@ class _LentConnection(aiosqlite.Connection):
     for a query or a transaction, and closing this one gives it back."""
 
     def __init__(self, engine: PortalSQLiteEngine) -> None:
-        super().__init__(partial(sqlite3.connect, **engine.connection_kwargs), iter_chunk_size=64)
+        connect = partial(sqlite3.connect, **engine.connection_kwargs, check_same_thread=False)
+        super().__init__(connect, iter_chunk_size=64)
         self.engine = engine
         self.generation = engine.generation
         self.opened = time.monotonic()
+        # A mark for each trip to the connection's thread, taken off by the thread when the
+        # trip's work is done (that of a cancelled caller may still be running): the
+        # connection is used on the event loop's thread only while there is none.
+        self.trips: deque[None] = deque()
+        # The transaction has run nothing in the thread since it began: it has only read,
+        # here, and its COMMIT or ROLLBACK has nothing to wait for either.
+        self.only_read_here = False
 
     async def close(self) -> None:
         await self.engine.take_back(self)
@@ -199,8 +222,64 @@ class _LentConnection(aiosqlite.Connection):
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Every trip to the connection's thread, through the engine's few slots."""
+        self.only_read_here = False
+
+        def trip(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.trips.pop()
+
         async with self.engine.statement_slot():
-            return await super()._execute(fn, *args, **kwargs)
+            self.trips.append(None)
+            return await super()._execute(trip, *args, **kwargs)
+
+    @aiosqlite_context.contextmanager
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] | None = None) -> Any:
+        if not self.trips and _reads(sql) and self.engine.reads_quickly(sql):
+            rows = self._read_here(sql, [] if parameters is None else parameters)
+            if rows is not None:
+                return rows
+        return await super().execute_fetchall(sql, parameters)
+
+    def _read_here(self, sql: str, parameters: Sequence[Any]) -> list | None:
+        """The rows of a read run on this thread; None when it is for the connection's thread
+        after all: it ran out of time (interrupted), or the file was busy (a read waits for
+        no lock here)."""
+        connection = self._conn
+        deadline = time.perf_counter() + SQLITE_READ_HERE_SECONDS
+        connection.set_progress_handler(
+            lambda: time.perf_counter() > deadline, _STEPS_BETWEEN_CLOCK_LOOKS
+        )
+        connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            return connection.execute(sql, parameters).fetchall()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT:
+                self.engine.read_slowly(sql)
+                return None
+            if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None
+            raise
+        finally:
+            connection.set_progress_handler(None, 0)
+            connection.execute(f"PRAGMA busy_timeout = {int(self.engine.wait_seconds * 1000)}")
+
+    async def begin_reading(self) -> None:
+        """BEGIN DEFERRED takes no lock yet: here when the connection's thread is idle."""
+        if self.trips:
+            await self.execute("BEGIN DEFERRED")
+            return
+        self._conn.execute("BEGIN DEFERRED")
+        self.only_read_here = True
+
+    async def end_transaction(self, verb: str) -> None:
+        """COMMIT or ROLLBACK; here when the transaction only read, here."""
+        if self.only_read_here and not self.trips:
+            self._conn.execute(verb)
+            self.only_read_here = False
+            return
+        await self.execute(verb)
 
 
 class _SQLiteTransaction(SQLiteTransaction):
@@ -225,12 +304,20 @@ class _SQLiteTransaction(SQLiteTransaction):
 
     async def begin(self) -> None:
         if self.transaction_type is TransactionType.deferred:
-            await self.connection.execute("BEGIN DEFERRED")
+            await self.connection.begin_reading()
             return
         remaining = await self.engine.pass_gate()
         self.gated = True
         await self.connection.execute(f"PRAGMA busy_timeout = {int(remaining * 1000)}")
         await self.connection.execute(f"BEGIN {self.transaction_type.value}")
+
+    async def commit(self) -> None:
+        await self.connection.end_transaction("COMMIT")
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.connection.end_transaction("ROLLBACK")
+        self._rolled_back = True
 
     async def __aexit__(self, exception_type, exception, traceback) -> bool:
         if self._parent:
@@ -267,6 +354,7 @@ class PortalSQLiteEngine(SQLiteEngine):
         self.generation = 0  # connections of an older generation are not lent again
         self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self.slow_reads: dict[str, float] = {}  # read → until when it runs in a thread
 
     # -- the writers' gate --
 
@@ -354,6 +442,21 @@ class PortalSQLiteEngine(SQLiteEngine):
 
     # -- queries --
 
+    def reads_quickly(self, sql: str) -> bool:
+        """Whether the read may run on the event loop's thread (see SQLITE_READ_HERE_SECONDS)."""
+        until = self.slow_reads.get(sql)
+        if until is None:
+            return True
+        if until > time.monotonic():
+            return False
+        del self.slow_reads[sql]
+        return True
+
+    def read_slowly(self, sql: str) -> None:
+        if len(self.slow_reads) >= SQLITE_SLOW_READS_KEPT:
+            del self.slow_reads[next(iter(self.slow_reads))]
+        self.slow_reads[sql] = time.monotonic() + SQLITE_SLOW_READ_SECONDS
+
     def transaction(
         self,
         transaction_type: TransactionType = TransactionType.deferred,
@@ -403,6 +506,11 @@ def _sha256_hex(text: str | None) -> str | None:
 
 def dict_factory(cursor: sqlite3.Cursor, row: tuple) -> dict:
     return {column[0]: row[index] for index, column in enumerate(cursor.description)}
+
+
+def _reads(sql: str) -> bool:
+    words = sql.lstrip(" (\n").split(None, 1)
+    return bool(words) and words[0].upper() in ("SELECT", "WITH") and not _writes(sql)
 
 
 def _writes(sql: str) -> bool:

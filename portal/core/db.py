@@ -247,11 +247,11 @@ class _LentConnection(aiosqlite.Connection):
         after all: it ran out of time (interrupted), or the file was busy (a read waits for
         no lock here)."""
         connection = self._conn
+        connection.execute("PRAGMA busy_timeout = 0")
         deadline = time.perf_counter() + SQLITE_READ_HERE_SECONDS
         connection.set_progress_handler(
             lambda: time.perf_counter() > deadline, _STEPS_BETWEEN_CLOCK_LOOKS
         )
-        connection.execute("PRAGMA busy_timeout = 0")
         try:
             return connection.execute(sql, parameters).fetchall()
         except sqlite3.OperationalError as error:

@@ -207,6 +207,30 @@ async def test_a_read_that_meets_a_locked_file_waits_in_its_thread(tmp_path):
     assert ticks >= 10, "the read waited for the lock on the loop's thread"
 
 
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's pool")
+async def test_a_transaction_cancelled_as_it_begins_gives_its_connection_back(company_id):
+    """A request cancelled while its transaction begins (a client gone, a timeout) leaves no
+    connection checked out and idle in its transaction: the pool can still close."""
+
+    async def read() -> None:
+        async with db.snapshot_transaction():
+            await Company.select(Company.id).where(Company.id == company_id).first()
+
+    for attempt in range(60):
+        task = asyncio.create_task(read())
+        for _ in range(attempt % 12):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.2)
+    rows = await Company.raw(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    assert rows == [{"n": 0}]
+
+
 @pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's statistics and statement timeout")
 async def test_demo_data_is_analyzed_even_without_autovacuum(company_id):
     """A server with autovacuum off (or late) must not plan searches over 10,000 fresh demo

@@ -527,7 +527,18 @@ def _writes(sql: str) -> bool:
 class _PostgresTransaction(PostgresTransaction):
     async def __aenter__(self) -> PostgresTransaction:
         with _failures_as_unavailable(self.engine):
-            return await super().__aenter__()
+            try:
+                return await super().__aenter__()
+            except BaseException:
+                # BEGIN failed or was cancelled, perhaps after the server began the transaction:
+                # no __aexit__ will give the connection back, and it would stay checked out,
+                # idle in its transaction, for good. Closed, the pool replaces it.
+                connection = getattr(self, "connection", None)
+                if self._parent is None and connection is not None:
+                    connection.terminate()
+                    if self.engine.pool is not None:
+                        await self.engine.pool.release(connection)
+                raise
 
     async def get_connection(self):
         if self.engine.pool:
@@ -881,7 +892,18 @@ async def _stop_replica() -> None:
     global _replica
     replica, _replica = _replica, None
     if replica is not None and replica.engine.pool is not None:
-        await replica.engine.close_connection_pool()
+        await _close_pool(replica.engine)
+
+
+async def _close_pool(db: PostgresEngine) -> None:
+    """Closes the pool, waiting for connections in use PORTAL_DB_WAIT_SECONDS at most: one that
+    is never given back (a bug) must not keep the process from stopping."""
+    pool, db.pool = db.pool, None
+    try:
+        await asyncio.wait_for(pool.close(), db.wait_seconds)
+    except TimeoutError:
+        _log.warning("database connections still in use at shutdown were closed")
+        pool.terminate()
 
 
 # --- the engine of this install ---------------------------------------------------------------
@@ -931,7 +953,7 @@ async def stop() -> None:
     await _stop_replica()
     db = engine()
     if isinstance(db, PostgresEngine) and db.pool is not None:
-        await db.close_connection_pool()
+        await _close_pool(db)
     elif isinstance(db, PortalSQLiteEngine):
         await db.stop_lending()
 

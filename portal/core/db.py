@@ -408,6 +408,11 @@ class PortalSQLiteEngine(SQLiteEngine):
         return connection
 
     async def take_back(self, connection: _LentConnection) -> None:
+        if connection.trips:
+            # A cancelled caller's statement still runs in the thread (a BEGIN IMMEDIATE
+            # waiting for the file's lock, say): what it leaves behind must not be lent.
+            await connection.discard()
+            return
         try:
             if connection.in_transaction:  # left open by an error: nothing of it is kept
                 await connection.rollback()

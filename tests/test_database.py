@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+from piccolo.engine.sqlite import TransactionType
+from piccolo.querystring import QueryString
 
 from conftest import IS_POSTGRES
 from portal.clients.demo import load_demo
@@ -207,6 +209,31 @@ async def test_a_read_that_meets_a_locked_file_waits_in_its_thread(tmp_path):
     assert ticks >= 10, "the read waited for the lock on the loop's thread"
 
 
+@sqlite_only
+async def test_a_writer_that_waited_its_turn_leaves_the_whole_lock_wait_to_the_next(tmp_path):
+    """A write transaction waits for the file's lock only for what its turn left of the wait;
+    the connection it gives back waits the whole of it again for its next user."""
+    path = str(tmp_path / "writers.sqlite3")
+    with contextlib.closing(sqlite3.connect(path)) as setup, setup:
+        setup.execute("CREATE TABLE note (text TEXT)")
+    engine = db.PortalSQLiteEngine(path, wait_seconds=5)
+    engine.start_lending()
+
+    async def write(hold: float) -> None:
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            await engine.run_querystring(QueryString("INSERT INTO note VALUES ('x')"))
+            await asyncio.sleep(hold)
+
+    try:
+        await asyncio.gather(write(0.5), write(0))  # the second waits 0.5 s for its turn
+        timeouts = []
+        for connection in list(engine.idle):
+            timeouts += await connection.execute_fetchall("PRAGMA busy_timeout")
+    finally:
+        await engine.stop_lending()
+    assert timeouts and all(row == {"timeout": 5000} for row in timeouts), timeouts
+
+
 @pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's pool")
 async def test_a_transaction_cancelled_as_it_begins_gives_its_connection_back(company_id):
     """A request cancelled while its transaction begins (a client gone, a timeout) leaves no
@@ -289,3 +316,12 @@ async def test_writers_of_a_process_take_their_turn_in_the_order_they_came(compa
         await asyncio.sleep(0.02)
     await asyncio.gather(first, *queued)
     assert entered == list(range(12))
+
+
+def test_only_statements_that_write_nothing_count_as_reads():
+    assert db._reads("SELECT id FROM client")
+    assert db._reads("  (SELECT 1) UNION (SELECT 2)")
+    assert db._reads("WITH recent AS (SELECT id FROM client) SELECT * FROM recent")
+    for write in ("INSERT", "UPDATE client SET", "DELETE FROM", "REPLACE INTO"):
+        assert not db._reads(f"WITH recent AS (SELECT id FROM client) {write} note")
+    assert not db._reads("PRAGMA busy_timeout")

@@ -246,8 +246,8 @@ class _LentConnection(aiosqlite.Connection):
         """The rows of a read run on this thread; None when it is for the connection's thread
         after all: it ran out of time (interrupted), or the file was busy (a read waits for
         no lock here)."""
+        self.wait_for_locks(0)
         connection = self._conn
-        connection.execute("PRAGMA busy_timeout = 0")
         deadline = time.perf_counter() + SQLITE_READ_HERE_SECONDS
         connection.set_progress_handler(
             lambda: time.perf_counter() > deadline, _STEPS_BETWEEN_CLOCK_LOOKS
@@ -263,7 +263,11 @@ class _LentConnection(aiosqlite.Connection):
             raise
         finally:
             connection.set_progress_handler(None, 0)
-            connection.execute(f"PRAGMA busy_timeout = {int(self.engine.wait_seconds * 1000)}")
+            self.wait_for_locks(self.engine.wait_seconds)
+
+    def wait_for_locks(self, seconds: float) -> None:
+        """The busy timeout, set on this thread: only while the connection's thread is idle."""
+        self._conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
     async def begin_reading(self) -> None:
         """BEGIN DEFERRED takes no lock yet: here when the connection's thread is idle."""
@@ -336,6 +340,9 @@ class _SQLiteTransaction(SQLiteTransaction):
 
     async def _done(self) -> None:
         try:
+            if self.gated and not self.connection.trips:
+                # The wait left to this writer is not the next user's: back to the whole wait.
+                self.connection.wait_for_locks(self.engine.wait_seconds)
             await self.connection.close()  # back to the pool (rolled back if left open)
         finally:
             if self.gated:
@@ -522,7 +529,7 @@ def _writes(sql: str) -> bool:
     words = sql.lstrip(" (\n").split(None, 1)
     first = words[0].upper() if words else ""
     if first == "WITH":
-        return any(verb in sql.upper() for verb in _WRITE_VERBS[:3])
+        return any(verb in sql.upper() for verb in _WRITE_VERBS[:4])
     return first in _WRITE_VERBS
 
 

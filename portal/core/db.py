@@ -193,6 +193,18 @@ def _failures_as_unavailable(engine: Engine) -> Iterator[None]:
         availability.answered(SERVICE)
 
 
+class _FailuresAsUnavailable:
+    """An engine whose queries answer Unavailable when the database cannot answer now."""
+
+    async def run_querystring(self, *args: Any, **kwargs: Any) -> Any:
+        with _failures_as_unavailable(self):
+            return await super().run_querystring(*args, **kwargs)
+
+    async def run_ddl(self, *args: Any, **kwargs: Any) -> Any:
+        with _failures_as_unavailable(self):
+            return await super().run_ddl(*args, **kwargs)
+
+
 # --- SQLite -----------------------------------------------------------------------------------
 
 
@@ -350,7 +362,7 @@ class _SQLiteTransaction(SQLiteTransaction):
                 self.engine.leave_gate()
 
 
-class PortalSQLiteEngine(SQLiteEngine):
+class PortalSQLiteEngine(_FailuresAsUnavailable, SQLiteEngine):
     """Piccolo's SQLite engine, with lent connections and the writers' gate."""
 
     def __init__(self, path: str, wait_seconds: float) -> None:
@@ -503,14 +515,6 @@ class PortalSQLiteEngine(SQLiteEngine):
         # One trip to the connection's thread for the statement and its rows.
         return await connection.execute_fetchall(query, args or [])
 
-    async def run_querystring(self, querystring, in_pool: bool = False):
-        with _failures_as_unavailable(self):
-            return await super().run_querystring(querystring, in_pool)
-
-    async def run_ddl(self, ddl: str, in_pool: bool = False):
-        with _failures_as_unavailable(self):
-            return await super().run_ddl(ddl, in_pool)
-
 
 def _sha256_hex(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode()).hexdigest()
@@ -562,7 +566,7 @@ class _PostgresTransaction(PostgresTransaction):
             return await super().__aexit__(exception_type, exception, traceback)
 
 
-class PortalPostgresEngine(PostgresEngine):
+class PortalPostgresEngine(_FailuresAsUnavailable, PostgresEngine):
     """Piccolo's PostgreSQL engine, with a timeout on every wait."""
 
     def __init__(self, dsn: str, wait_seconds: float, statement_seconds: float) -> None:
@@ -602,14 +606,6 @@ class PortalPostgresEngine(PostgresEngine):
     async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None):
         async with self.pool.acquire(timeout=self.wait_seconds) as connection:
             return await connection.fetch(query, *(args or []))
-
-    async def run_querystring(self, querystring, in_pool: bool = True):
-        with _failures_as_unavailable(self):
-            return await super().run_querystring(querystring, in_pool)
-
-    async def run_ddl(self, ddl: str, in_pool: bool = True):
-        with _failures_as_unavailable(self):
-            return await super().run_ddl(ddl, in_pool)
 
 
 # --- the read replica -------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from portal.core.errors import NotFound, Unavailable, ValidationError
 from portal.core.i18n import N_
 from portal.core.lookups import company_row
 from portal.core.permissions import Forbidden
+from portal.core.rows import from_row
 from portal.jobs.tables import Job, JobFile, JobFilePart, JobKey, JobProblem
 
 logger = logging.getLogger("portal.jobs")
@@ -92,25 +93,6 @@ class JobView:
         if self.status == "done":
             return 100
         return min(100, (self.done + self.failed) * 100 // self.total) if self.total else 0
-
-    @classmethod
-    def of(cls, row: dict) -> JobView:
-        return cls(
-            row["id"],
-            row["kind"],
-            row["title"],
-            row["status"],
-            row["total"],
-            row["done"],
-            row["failed"],
-            row["message"],
-            row["created_by"],
-            row["created_at"],
-            row["started_at"],
-            row["finished_at"],
-            row["result_file"],
-            row["return_to"],
-        )
 
 
 @dataclass(frozen=True)
@@ -180,7 +162,7 @@ async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
     if row["kind"] not in _permissions:
         raise NotFound
     actor.require(*_permissions[row["kind"]])
-    return JobView.of(row)
+    return from_row(JobView, row)
 
 
 async def payload_of(company_id: int, job_id: int) -> dict[str, Any]:
@@ -195,7 +177,7 @@ async def recent(company_id: int, kinds: Iterable[str], limit: int = 10) -> list
         .order_by(Job.id, ascending=False)
         .limit(limit)
     )
-    return [JobView.of(row) for row in rows]
+    return [from_row(JobView, row) for row in rows]
 
 
 async def cancel(company_id: int, job_id: int, actor: Actor) -> bool:
@@ -594,7 +576,7 @@ async def run_job(job_id: int, watcher: Callable[[JobRun], None] | None = None) 
         await _run(run)
     row = await Job.select().where(Job.id == job_id).first()
     assert row is not None
-    return JobView.of(row)
+    return from_row(JobView, row)
 
 
 async def run_forever() -> None:

@@ -18,6 +18,7 @@ from portal.core.i18n import N_
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
 from portal.core.permissions import CLIENTS_PRIVACY
+from portal.core.rows import from_row
 from portal.privacy.tables import DataRequest
 
 PER_PAGE = 50
@@ -86,23 +87,7 @@ class RequestLine:
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> RequestLine:
-        return cls(
-            id=row["id"],
-            kind=row["kind"],
-            status=row["status"],
-            client_id=row["client_id"],
-            client_code=row["client_code"],
-            requested_by=row["requested_by"],
-            requester=row["requester"],
-            requested_at=row["requested_at"],
-            finished_at=row["finished_at"],
-            expires_at=row["expires_at"],
-            details=row["details"],
-            include_notes=bool(row["include_notes"]),
-            session_hash=row["session_hash"],
-            job_id=row["job"],
-            job_status=row["job_status"],
-        )
+        return from_row(cls, row, include_notes=bool(row["include_notes"]), job_id=row["job"])
 
 
 # The log's lines with the status of their jobs; the conditions are fixed SQL and the values

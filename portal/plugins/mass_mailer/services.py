@@ -43,6 +43,7 @@ from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
 from portal.core.lookups import company_row
+from portal.core.rows import from_row
 from portal.mail import services as mail
 from portal.mail.services import with_header
 from portal.plugins.mass_mailer import MAILER_COMPOSE, MAILER_SEND
@@ -501,8 +502,8 @@ async def _target_of(token: str) -> UnsubscribeTarget | None:
     if not TOKEN_SHAPE.fullmatch(token):
         return None
     rows = await MailingRecipient.raw(
-        "SELECT r.id, r.client, r.contact, r.email, r.unsubscribed_at, j.company, "
-        "co.name AS company_name "
+        "SELECT r.id AS recipient_id, r.client AS client_id, r.contact AS contact_id, r.email, "
+        "r.unsubscribed_at, j.company AS company_id, co.name AS company_name "
         "FROM mailer_recipient r JOIN mailer_job j ON j.id = r.job "
         "JOIN company co ON co.id = j.company "
         "WHERE r.unsubscribe_token = {} AND j.kind = 'marketing'",
@@ -510,16 +511,7 @@ async def _target_of(token: str) -> UnsubscribeTarget | None:
     )
     if not rows:
         return None
-    row = rows[0]
-    return UnsubscribeTarget(
-        recipient_id=row["id"],
-        company_id=row["company"],
-        company_name=row["company_name"],
-        client_id=row["client"],
-        contact_id=row["contact"],
-        email=row["email"],
-        done=row["unsubscribed_at"] is not None,
-    )
+    return from_row(UnsubscribeTarget, rows[0], done=rows[0]["unsubscribed_at"] is not None)
 
 
 async def unsubscribe(token: str, address: str) -> UnsubscribeTarget:
@@ -881,16 +873,6 @@ async def create_job(
                 f"to {total} addresses.",
             )
     return job_id
-
-
-def compose_of_job(job: dict) -> Compose:
-    return Compose(
-        from_name=job["from_name"],
-        from_address=job["from_address"],
-        subject=job["subject"],
-        body_text=job["body_text"],
-        body_html=job["body_html"],
-    )
 
 
 async def get_job(company_id: int, job_id: int) -> dict:

@@ -58,11 +58,13 @@ from portal.companies.services import mail_identity
 from portal.core.config import get_settings
 from portal.core.db import skip_locked, write_transactions
 from portal.core.errors import ValidationError
+from portal.core.rows import from_row
 from portal.core.workers import run_as_process, run_command, run_steps
 from portal.mail import services as mail
 from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.messages import (
     CompiledMessage,
+    Compose,
     compile_off_loop,
     render,
     smtp_address,
@@ -157,17 +159,6 @@ class Claimed:
     email: str
     attempts: int
     unsubscribe_token: str | None
-
-    @classmethod
-    def of(cls, row: dict) -> Claimed:
-        return cls(
-            row["id"],
-            row["client"],
-            row["contact"],
-            row["email"],
-            row["attempts"],
-            row["unsubscribe_token"],
-        )
 
     @property
     def person(self) -> tuple[int, int | None]:
@@ -374,7 +365,7 @@ class Worker:
                         job_id,
                     )
         return sorted(
-            (Claimed.of(row) for row in rows),
+            (from_row(Claimed, row) for row in rows),
             key=lambda c: c.id,
         )
 
@@ -397,7 +388,7 @@ class Worker:
                 job_id,
             )
             row = rows[0]
-            compiled, errors = await compile_off_loop(services.compose_of_job(row), row["kind"])
+            compiled, errors = await compile_off_loop(from_row(Compose, row), row["kind"])
             if compiled is None:  # checked when queued; a template cannot go bad since
                 raise ValidationError(errors)
             self.jobs[job_id] = JobInfo(
@@ -740,7 +731,7 @@ class Worker:
         )
         by_job: dict[int, list[Claimed]] = {}
         for r in unlogged:
-            by_job.setdefault(r["job"], []).append(Claimed.of(r))
+            by_job.setdefault(r["job"], []).append(from_row(Claimed, r))
         for job_id, rows in by_job.items():
             job = await self.job(job_id)
             people = await self.people(rows)

@@ -34,6 +34,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import REQUIRED, Field, iso_date
 from portal.core.i18n import N_, Message
 from portal.core.ids import is_row_id
+from portal.core.lookups import company_row, owned_row
 from portal.core.pagination import Page
 from portal.core.permissions import BILLING_MANAGE, COMPANY_SETTINGS
 
@@ -58,6 +59,7 @@ SERVICE_STATUSES = {
 }
 RENEWABLE = {"active", "suspended"}
 TERMS = {1: "Monthly", 3: "Quarterly", 6: "Semi-annually", 12: "Annually", 24: "Biennially"}
+CHOOSE_OPEN_INVOICE = "Choose an open invoice from the list."
 RATE_LINE = re.compile(r"([A-Za-z]{3})\s*[=:\s]\s*([0-9]{1,9}(?:[.,][0-9]{1,10})?)")
 
 DESCRIPTION = Field("description", "Description", 255, required=True)
@@ -168,20 +170,19 @@ async def save_billing_settings(company_id: int, settings: BillingSettings, acto
 # --- helpers --------------------------------------------------------------------------------
 
 
+CLIENT_FACTS = (Client.id, Client.code, Client.tax_exempt, Client.preferred_currency, Client.status)
+
+
 async def _client(company_id: int, client_id: int) -> dict:
     """The client's billing facts; NotFound when it does not exist or is another company's."""
-    if not is_row_id(client_id):
-        raise NotFound()
-    row = (
-        await Client.select(
-            Client.id, Client.code, Client.tax_exempt, Client.preferred_currency, Client.status
-        )
-        .where(Client.id == client_id, Client.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(Client, company_id, client_id, *CLIENT_FACTS)
+
+
+async def _history(
+    company_id: int, client: dict, actor: Actor, field: str, new: str, old: str = ""
+) -> None:
+    """The line of a billing change in the client's history; inside its write transaction."""
+    await audit.record(company_id, client["id"], client["code"], actor, [(field, old, new)])
 
 
 def _date(value: str, name: str, label: str, errors: dict[str, str]) -> date | None:
@@ -326,13 +327,8 @@ async def create_invoice(
                 date_due=due,
                 status=details.status,
             )
-            await audit.record(
-                company_id,
-                client_id,
-                client["code"],
-                actor,
-                [("Invoice", "", f"#{number} created: {format_money(total, currency)}")],
-            )
+            created = f"#{number} created: {format_money(total, currency)}"
+            await _history(company_id, client, actor, "Invoice", created)
     return invoice_id
 
 
@@ -375,14 +371,10 @@ async def record_payment(
     method, reference = details.method.strip(), details.reference.strip()
     METHOD.check(errors, method)
     REFERENCE.check(errors, reference)
-    invoice_id = None
-    if details.invoice_id.strip():
-        if not details.invoice_id.strip().isascii() or not details.invoice_id.strip().isdigit():
-            errors["invoice_id"] = "Choose an open invoice from the list."
-        else:
-            invoice_id = int(details.invoice_id.strip())
-            if not is_row_id(invoice_id):
-                errors["invoice_id"] = "Choose an open invoice from the list."
+    invoice_text = details.invoice_id.strip()
+    invoice_id = int(invoice_text) if invoice_text.isascii() and invoice_text.isdigit() else None
+    if invoice_text and (invoice_id is None or not is_row_id(invoice_id)):
+        errors["invoice_id"] = CHOOSE_OPEN_INVOICE
     if errors:
         raise ValidationError(errors)
     assert received is not None
@@ -401,7 +393,7 @@ async def record_payment(
                     ).where(Invoice.id == invoice_id, Invoice.client == client_id)
                 ).first()
                 if invoice is None or invoice["status"] != "open":
-                    raise ValidationError({"invoice_id": "Choose an open invoice from the list."})
+                    raise ValidationError({"invoice_id": CHOOSE_OPEN_INVOICE})
                 if invoice["currency"] != currency:
                     raise ValidationError(
                         {
@@ -436,7 +428,7 @@ async def record_payment(
             if invoice_number is not None:
                 text += f", {format_money(applied, currency)} applied to invoice #{invoice_number}"
             label = TRANSACTION_TYPES[details.transaction_type]
-            await audit.record(company_id, client_id, client["code"], actor, [(label, "", text)])
+            await _history(company_id, client, actor, label, text)
     return rows[0]["id"]
 
 
@@ -493,9 +485,7 @@ async def create_service(
                     renewal_date=renewal,
                 )
             ).returning(Service.id)
-            await audit.record(
-                company_id, client_id, client["code"], actor, [("Service", "", f"{name} added")]
-            )
+            await _history(company_id, client, actor, "Service", f"{name} added")
     return rows[0]["id"]
 
 
@@ -505,17 +495,11 @@ async def renew_service(company_id: int, client_id: int, service_id: int, actor:
     date on by one term. Returns the invoice's id."""
     actor.require(BILLING_MANAGE)
     client = await _client(company_id, client_id)
-    if not is_row_id(service_id):
-        raise NotFound()
     currency = client["preferred_currency"]
     today = datetime.now(UTC).date()
     async for transaction in write_transactions():
         async with transaction:
-            service = await locked(
-                Service.select().where(Service.id == service_id, Service.client == client_id)
-            ).first()
-            if service is None:
-                raise NotFound()
+            service = await owned_row(Service, Service.client, client_id, service_id, lock=True)
             if service["status"] not in RENEWABLE:
                 raise ValidationError(
                     {"": f"A {SERVICE_STATUSES[service['status']].lower()} service is not renewed."}
@@ -553,19 +537,8 @@ async def renew_service(company_id: int, client_id: int, service_id: int, actor:
                 service_id=service_id,
             )
             await Service.update({Service.renewal_date: end}).where(Service.id == service_id)
-            await audit.record(
-                company_id,
-                client_id,
-                client["code"],
-                actor,
-                [
-                    (
-                        "Service",
-                        start.isoformat(),
-                        f"{service['name']} renewed to {end.isoformat()}, invoice #{number}",
-                    )
-                ],
-            )
+            renewed = f"{service['name']} renewed to {end.isoformat()}, invoice #{number}"
+            await _history(company_id, client, actor, "Service", renewed, old=start.isoformat())
     return invoice_id
 
 

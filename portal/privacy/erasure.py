@@ -58,7 +58,7 @@ from portal.clients.tables import (
     CustomFieldValue,
 )
 from portal.core.actors import Actor
-from portal.core.db import locked, violated_unique_index, write_transactions
+from portal.core.db import violated_unique_index, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.i18n import N_
@@ -261,13 +261,7 @@ async def _read_person(company_id: int, client_id: int, code: str, tax_id: str) 
 async def anonymise_now(company_id: int, client_id: int, actor: Actor, reason: str) -> str:
     """Anonymises the client inside the caller's write transaction (a retention run's step, or
     anonymise_client's own); returns its client ID (code)."""
-    row = await locked(
-        Client.select(Client.code, Client.tax_id).where(
-            Client.id == client_id, Client.company == company_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound()
+    row = await company_row(Client, company_id, client_id, Client.code, Client.tax_id, lock=True)
     if line := await services.anonymisation(company_id, client_id):
         raise AlreadyAnonymised(line)
     person = await _read_person(company_id, client_id, row["code"], row["tax_id"])
@@ -407,6 +401,11 @@ async def _rewrite(table: type[Table], line: dict[str, Any], values: dict[Any, A
         await table.update(values).where(table.id == line["id"])
 
 
+async def _client_lines(table: type[Table], company_id: int, client_id: int) -> list[dict]:
+    """The lines of a company's log (activity, data requests) about the client."""
+    return await table.select().where(table.company == company_id, table.client_id == client_id)
+
+
 async def _redact_history(history: list[dict], redactor: Redactor) -> None:
     for line in history:
         kept = line["field"] in KEPT_HISTORY_FIELDS
@@ -422,14 +421,7 @@ async def _redact_history(history: list[dict], redactor: Redactor) -> None:
 async def _redact_activity(company_id: int, client_id: int, redactor: Redactor) -> None:
     """The activity log's lines about the client: their sentences without the personal
     values, and the client's users no longer named nor located."""
-    lines = await ActivityEvent.select(
-        ActivityEvent.id,
-        ActivityEvent.summary,
-        ActivityEvent.actor_kind,
-        ActivityEvent.actor_name,
-        ActivityEvent.address,
-    ).where(ActivityEvent.company == company_id, ActivityEvent.client_id == client_id)
-    for line in lines:
+    for line in await _client_lines(ActivityEvent, company_id, client_id):
         by_client = line["actor_kind"] == "client"
         values = {
             ActivityEvent.summary: redactor.text(line["summary"]),
@@ -442,14 +434,7 @@ async def _redact_activity(company_id: int, client_id: int, redactor: Redactor) 
 async def _redact_requests(company_id: int, client_id: int, redactor: Redactor) -> list[int]:
     """The client's lines of the data requests log stay, their requester no longer named when
     it was a user of the account; returns the jobs of its exports (they go, with their files)."""
-    lines = await DataRequest.select(
-        DataRequest.id,
-        DataRequest.kind,
-        DataRequest.requester,
-        DataRequest.requested_by,
-        DataRequest.details,
-        DataRequest.job,
-    ).where(DataRequest.company == company_id, DataRequest.client_id == client_id)
+    lines = await _client_lines(DataRequest, company_id, client_id)
     for line in lines:
         by_client = line["requester"].startswith("client")
         values = {
@@ -483,13 +468,7 @@ async def ask_for_erasure(user: ClientUser, password: str, address: str) -> int:
     try:
         async for transaction in write_transactions():
             async with transaction:
-                client = await locked(
-                    Client.select(Client.code).where(
-                        Client.id == user.id, Client.company == user.company_id
-                    )
-                ).first()
-                if client is None:
-                    raise NotFound()
+                client = await company_row(Client, user.company_id, user.id, Client.code, lock=True)
                 if await services.erasure_asked(user.company_id, user.id):
                     raise ValidationError({"": ALREADY_ASKED})
                 request_id = await services.record(

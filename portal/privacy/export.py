@@ -708,12 +708,8 @@ async def run_export(run: jobs.JobRun) -> str:
     """Builds the export and keeps it for its download, in one transaction with the log's line
     and the job's step. An export whose client was anonymised while it was being built is
     dropped: it may hold what the erasure removed."""
-    request = (
-        await DataRequest.select()
-        .where(DataRequest.id == run.payload["request"], DataRequest.company == run.company_id)
-        .first()
-    )
-    if request is None or request["client_id"] is None:
+    request = await company_row(DataRequest, run.company_id, run.payload["request"])
+    if request["client_id"] is None:
         raise NotFound()
     started = datetime.now(UTC)
     source = ExportSource(

@@ -45,6 +45,7 @@ from portal.clients.tables import Client
 from portal.companies.services import get_company
 from portal.core.errors import Conflict, NotFound
 from portal.core.lookups import company_row
+from portal.core.rows import from_row
 from portal.core.web import client_address
 
 # The admin form's field names that the API names otherwise (as ClientDetail reads).
@@ -69,22 +70,12 @@ async def _read(company_id: int, client_id: int) -> tuple[ClientDetail, str]:
             f"(client ID {merged.kept_code}): read {_client_url(merged.kept_id)}."
         ) from None
     custom = await custom_values(client.id)
-    contact = client.contact
-    detail = ClientDetail(
-        id=client.id,
+    # The primary contact's fields, and the client's own (its id, status, consent, times…).
+    detail = from_row(
+        ClientDetail,
+        {**client.contact, **vars(client)},
         client_id=client.code,
-        status=client.status,  # type: ignore[arg-type]
-        first_name=contact["first_name"],
-        last_name=contact["last_name"],
-        company_name=contact["company"],
-        title=contact["title"],
-        email=contact["email"],
-        address1=contact["address1"],
-        address2=contact["address2"],
-        city=contact["city"],
-        state=contact["state"],
-        zip=contact["zip"],
-        country=contact["country"],
+        company_name=client.contact["company"],
         phone_numbers=[
             PhoneNumber(
                 type=n.number_type,  # type: ignore[arg-type]
@@ -94,17 +85,7 @@ async def _read(company_id: int, client_id: int) -> tuple[ClientDetail, str]:
             )
             for n in client.numbers
         ],
-        language=client.language,
-        preferred_currency=client.preferred_currency,
-        tax_exempt=client.tax_exempt,
-        tax_id=client.tax_id,
-        group_id=client.group_id,
-        group_name=client.group_name,
-        marketing_opt_in=client.marketing_opt_in,
-        username=client.username,
         custom_fields={str(field_id): value for field_id, value in sorted(custom.items())},
-        created_at=client.created_at,
-        updated_at=client.updated_at,
     )
     return detail, version_tag(client.version)
 
@@ -125,20 +106,11 @@ async def list_clients(api_key: ApiKeyParam, cursor: Cursor = 0, limit: Limit = 
     ids = await services.client_ids_after(api_key.company_id, cursor, limit + 1)
     rows = await services.client_rows(api_key.company_id, ids[:limit])
     items = [
-        ClientSummary(
-            id=row["id"],
+        from_row(
+            ClientSummary,
+            row,
             client_id=row["code"],
-            status=row["status"],
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            company_name=row["company_name"],
-            email=row["email"],
-            language=row["language"],
-            country=row["country"],
-            group_id=row["group_id"],
-            group_name=row["group_name"],
             marketing_opt_in=bool(row["marketing_opt_in"]),
-            created_at=row["created_at"],
         )
         for row in rows
     ]

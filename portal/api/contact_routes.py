@@ -37,6 +37,7 @@ from portal.clients import services as clients
 from portal.clients.contacts import ContactDetails
 from portal.clients.forms import contact_details_of
 from portal.clients.tables import Contact
+from portal.core.rows import from_row
 from portal.core.web import client_address
 
 # The admin form's field names that the API names otherwise (as ContactDetail reads).
@@ -44,31 +45,11 @@ RENAMED = {"contact_type": "type"}
 
 
 def _contact(row: dict) -> ContactDetail:
-    return ContactDetail(
-        id=row["id"],
+    return from_row(
+        ContactDetail,
+        row,
         type=row["contact_type"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        company=row["company"],
-        title=row["title"],
-        address1=row["address1"],
-        address2=row["address2"],
-        city=row["city"],
-        state=row["state"],
-        zip=row["zip"],
-        country=row["country"],
-        email=row["email"],
-        phone_numbers=[
-            PhoneNumber(
-                type=n["number_type"],
-                location=n["location"],
-                number=n["number"],
-                extension=n["extension"],
-            )
-            for n in row["numbers"]
-        ],
-        marketing_opt_in=row["marketing_opt_in"],
-        has_login=row["has_login"],
+        phone_numbers=[from_row(PhoneNumber, n, type=n["number_type"]) for n in row["numbers"]],
     )
 
 

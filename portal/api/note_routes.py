@@ -33,23 +33,13 @@ from portal.api.permissions import CLIENTS_NOTES, CLIENTS_READ
 from portal.api.schemas import NoteBody, NoteDetail, NotePage
 from portal.clients import notes
 from portal.clients.tables import ClientNote
+from portal.core.rows import from_row
 from portal.core.web import client_address
-
-
-def _note(row: dict) -> NoteDetail:
-    return NoteDetail(
-        id=row["id"],
-        title=row["title"],
-        body=row["body"],
-        sticky=row["sticky"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 async def _read(company_id: int, client_id: int, note_id: int) -> tuple[NoteDetail, str]:
     """The note as GET shows it, and its ETag."""
-    detail = _note(await notes.get_note(company_id, client_id, note_id))
+    detail = from_row(NoteDetail, await notes.get_note(company_id, client_id, note_id))
     return detail, content_tag(detail)
 
 
@@ -74,7 +64,7 @@ async def list_notes(
     """The staff notes of one client of the key's company, by id, a page at a time."""
     rows = await services.client_notes(api_key.company_id, client_id, cursor, limit + 1)
     return NotePage(
-        items=[_note(row) for row in rows[:limit]],
+        items=[from_row(NoteDetail, row) for row in rows[:limit]],
         next_cursor=next_cursor([row["id"] for row in rows], limit),
     )
 

@@ -34,6 +34,7 @@ from portal.core.ids import is_row_id
 from portal.core.lookups import company_row
 from portal.core.pagination import Page
 from portal.core.permissions import API_KEYS
+from portal.core.rows import from_row
 from portal.staff.groups import membership
 
 KEY_PREFIX = "pk_"
@@ -189,13 +190,9 @@ async def list_keys(company_id: int, page_number: int = 1) -> KeyList:
     catalog = api_catalog()
     return KeyList(
         keys=[
-            KeyView(
-                id=row["id"],
-                name=row["name"],
-                prefix=row["prefix"],
-                created_at=row["created_at"],
-                last_used_at=row["last_used_at"],
-                revoked_at=row["revoked_at"],
+            from_row(
+                KeyView,
+                row,
                 maker=(
                     None
                     if row["creator_staff_id"] is None

@@ -21,6 +21,7 @@ from portal.core.forms import Field
 from portal.core.lookups import company_row, owned_row, row_id
 from portal.core.pagination import Page
 from portal.core.permissions import WEBHOOKS
+from portal.core.rows import from_row
 from portal.events.services import EVENT_TYPES, TEST_EVENT
 from portal.events.tables import Event
 from portal.mail import services as mail
@@ -66,16 +67,11 @@ class EndpointView:
     @classmethod
     def of(cls, row: dict) -> EndpointView:
         until = row["previous_secret_until"]
-        return cls(
-            id=row["id"],
-            url=row["url"],
-            description=row["description"],
+        return from_row(
+            cls,
+            row,
             event_types=[name for name in row["event_types"].split(",") if name],
             enabled=bool(row["enabled"]),
-            failed_deliveries=row["failed_deliveries"],
-            disabled_at=row["disabled_at"],
-            disabled_reason=row["disabled_reason"],
-            created_at=row["created_at"],
             previous_secret_until=until if until and until > datetime.now(UTC) else None,
         )
 
@@ -318,17 +314,7 @@ def secrets_in_use(row: dict) -> list[str]:
 
 
 def _delivery(row: dict) -> DeliveryView:
-    return DeliveryView(
-        id=row["id"],
-        event_type=row["event.event_type"],
-        status=row["status"],
-        attempts=row["attempts"],
-        response_code=row["response_code"],
-        error=row["error"],
-        created_at=row["created_at"],
-        next_attempt_at=row["next_attempt_at"],
-        delivered_at=row["delivered_at"],
-    )
+    return from_row(DeliveryView, row, event_type=row["event.event_type"])
 
 
 DELIVERY_COLUMNS = (
@@ -380,16 +366,7 @@ async def get_delivery(company_id: int, endpoint_id: int, delivery_id: int) -> D
         body=json.dumps(
             {"type": row["event.event_type"], "data": json.loads(row["event.data"])}, indent=2
         ),
-        attempts=[
-            AttemptView(
-                attempted_at=attempt["attempted_at"],
-                response_code=attempt["response_code"],
-                response_excerpt=attempt["response_excerpt"],
-                error=attempt["error"],
-                duration_ms=attempt["duration_ms"],
-            )
-            for attempt in attempts
-        ],
+        attempts=[from_row(AttemptView, attempt) for attempt in attempts],
     )
 
 

@@ -17,6 +17,7 @@ from portal.api.schemas import OptIn, OptInPage, UnsubscribeRequest, Unsubscribe
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import MAX_ID
+from portal.core.rows import from_row
 from portal.core.web import client_address
 from portal.plugins.mass_mailer import MARKETING_READ, MARKETING_WRITE, services
 from portal.plugins.mass_mailer.services import MailingFilter
@@ -71,23 +72,7 @@ async def opt_ins(
     rows, next_cursor = await services.opted_in_page(
         api_key.company_id, mailing_filter, cursor, limit
     )
-    items = [
-        OptIn(
-            id=row["id"],
-            contact_id=row["contact_id"],
-            contact_type=row["contact_type"],
-            email=row["email"],
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            language=row["language"],
-            country=row["country"],
-            group_id=row["group_id"],
-            group_name=row["group_name"],
-            opted_in_at=row["opted_in_at"],
-        )
-        for row in rows
-    ]
-    return OptInPage(items=items, next_cursor=next_cursor)
+    return OptInPage(items=[from_row(OptIn, row) for row in rows], next_cursor=next_cursor)
 
 
 @post(

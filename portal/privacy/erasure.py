@@ -65,6 +65,7 @@ from portal.core.i18n import N_
 from portal.core.ids import is_row_id
 from portal.core.lookups import company_row
 from portal.core.permissions import CLIENTS_PRIVACY, Forbidden
+from portal.core.placeholders import placeholders
 from portal.jobs import services as jobs
 from portal.mail.tables import MailMessage
 from portal.privacy import services
@@ -320,19 +321,7 @@ async def anonymise_now(company_id: int, client_id: int, actor: Actor, reason: s
         f"{sessions} sessions removed; marketing consent withdrawn. Invoices, transactions and "
         f"services kept. Reason: {reason}"
     )
-    asked = (
-        await DataRequest.update(
-            {DataRequest.status: "done", DataRequest.finished_at: now, DataRequest.details: details}
-        )
-        .where(
-            DataRequest.company == company_id,
-            DataRequest.client_id == client_id,
-            DataRequest.kind == "erasure",
-            DataRequest.status == "asked",
-        )
-        .returning(DataRequest.id)
-    )
-    if not asked:
+    if not await _close_asked_erasure(company_id, client_id, "done", details, now):
         await services.record(
             company_id,
             "erasure",
@@ -354,6 +343,33 @@ async def anonymise_now(company_id: int, client_id: int, actor: Actor, reason: s
         company_id, actor, "clients", f"Anonymised the client {person.code}.", client_id=client_id
     )
     return person.code
+
+
+async def _close_asked_erasure(
+    company_id: int,
+    client_id: int,
+    status: str,
+    details: str,
+    at: datetime,
+    request_id: int | None = None,
+) -> bool:
+    """Closes the client's erasure request that waits for staff (the one of `request_id`, when
+    given) as `status`; whether there was one."""
+    where = [DataRequest.id == request_id] if request_id is not None else []
+    closed = (
+        await DataRequest.update(
+            {DataRequest.status: status, DataRequest.finished_at: at, DataRequest.details: details}
+        )
+        .where(
+            *where,
+            DataRequest.company == company_id,
+            DataRequest.client_id == client_id,
+            DataRequest.kind == "erasure",
+            DataRequest.status == "asked",
+        )
+        .returning(DataRequest.id)
+    )
+    return bool(closed)
 
 
 async def _withdraw_consent(client_id: int, contacts: list[dict], actor: Actor) -> None:
@@ -383,7 +399,7 @@ async def _redact_mail(company_id: int, client_id: int, emails: list[str]) -> No
     """The mail log keeps that a message was sent, of what kind and when: not to whom nor
     what it said. Messages to the client's addresses that were not filed under it (a login's
     mail) are found by their address."""
-    addressed = ", ".join(["{}"] * len(emails)) or "NULL"
+    addressed = placeholders(len(emails)) or "NULL"
     await MailMessage.raw(
         "UPDATE mail_message SET to_address = {}, subject = {}, body_text = '', error = '' "  # noqa: S608 - placeholders only
         f"WHERE client = {{}} OR (company = {{}} AND lower(to_address) IN ({addressed}))",
@@ -504,24 +520,10 @@ async def decline_erasure(
         raise NotFound()
     async for transaction in write_transactions():
         async with transaction:
-            declined = (
-                await DataRequest.update(
-                    {
-                        DataRequest.status: "declined",
-                        DataRequest.finished_at: datetime.now(UTC),
-                        DataRequest.details: f"Declined by {actor.name or actor.label}: {reason}",
-                    }
-                )
-                .where(
-                    DataRequest.id == request_id,
-                    DataRequest.company == company_id,
-                    DataRequest.client_id == client_id,
-                    DataRequest.kind == "erasure",
-                    DataRequest.status == "asked",
-                )
-                .returning(DataRequest.id)
-            )
-            if not declined:
+            details = f"Declined by {actor.name or actor.label}: {reason}"
+            if not await _close_asked_erasure(
+                company_id, client_id, "declined", details, datetime.now(UTC), request_id
+            ):
                 raise NotFound()
             await activity.record(
                 company_id,

@@ -43,6 +43,7 @@ from portal.core.forms import reported_address
 from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
 from portal.core.lookups import company_row
+from portal.core.placeholders import placeholders
 from portal.core.rows import from_row
 from portal.mail import services as mail
 from portal.mail.services import with_header
@@ -149,10 +150,6 @@ def _readable_browse_filter(text: str) -> bool:
     return True
 
 
-def _placeholders(count: int) -> str:
-    return ", ".join(["{}"] * count)
-
-
 # Whose consent lets an unsubscribed address be mailed again (over `c` = client, and `oc` = a
 # billing or other contact): a later opt-in by the same person. The primary contact's consent
 # is the client's (consent events without a contact); another contact's is its own.
@@ -230,42 +227,40 @@ async def _client_clauses(
     Browse filter, chosen clients), of the clients with an id above `after_client` when given.
     A segment deleted since the filter was made reaches nobody."""
     f = mailing_filter
-    clauses = ["c.company = {}"]
-    params: list[Any] = [company_id]
-    if after_client is not None:
-        clauses.append("c.id > {}")
-        params.append(after_client)
-    if f.group_ids:
-        clauses.append(f'c."group" IN ({_placeholders(len(f.group_ids))})')
-        params += f.group_ids
-    clauses.append(f"c.status IN ({_placeholders(len(f.statuses))})")
-    params += f.statuses
-    if f.languages:
-        clauses.append(f"c.language IN ({_placeholders(len(f.languages))})")
-        params += f.languages
-    if f.countries:
-        clauses.append(f"ct.country IN ({_placeholders(len(f.countries))})")
-        params += [country.upper() for country in f.countries]
-    if f.created_from:
-        clauses.append("c.created_at >= {}")
-        params.append(datetime.combine(f.created_from, time(), tzinfo=UTC))
-    if f.created_to and f.created_to < date.max:  # the last day there is: no end at all
-        clauses.append("c.created_at < {}")
-        params.append(datetime.combine(f.created_to + timedelta(days=1), time(), tzinfo=UTC))
-    if f.client_ids:
-        clauses.append(f"c.id IN ({_placeholders(len(f.client_ids))})")
-        params += f.client_ids
-    if f.browse_filter:
-        clause, clause_params = segments.filters_condition(company_id, f.browse_filter)
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def where(clause: str, values: Sequence[Any]) -> None:
         clauses.append(clause)
-        params += clause_params
+        params.extend(values)
+
+    def where_in(column: str, values: Sequence[Any]) -> None:
+        where(f"{column} IN ({placeholders(len(values))})", values)
+
+    where("c.company = {}", [company_id])
+    if after_client is not None:
+        where("c.id > {}", [after_client])
+    if f.group_ids:
+        where_in('c."group"', f.group_ids)
+    where_in("c.status", f.statuses)
+    if f.languages:
+        where_in("c.language", f.languages)
+    if f.countries:
+        where_in("ct.country", [country.upper() for country in f.countries])
+    if f.created_from:
+        where("c.created_at >= {}", [datetime.combine(f.created_from, time(), tzinfo=UTC)])
+    if f.created_to and f.created_to < date.max:  # the last day there is: no end at all
+        day_after = datetime.combine(f.created_to + timedelta(days=1), time(), tzinfo=UTC)
+        where("c.created_at < {}", [day_after])
+    if f.client_ids:
+        where_in("c.id", f.client_ids)
+    if f.browse_filter:
+        where(*segments.filters_condition(company_id, f.browse_filter))
     if f.segment_id is not None:
         try:
-            clause, clause_params = await segments.client_condition(company_id, f.segment_id)
+            where(*await segments.client_condition(company_id, f.segment_id))
         except NotFound:
-            clause, clause_params = "1 = 0", []
-        clauses.append(clause)
-        params += clause_params
+            where("1 = 0", [])
     return clauses, params
 
 
@@ -691,7 +686,7 @@ async def suppress_addresses(
             clients = await MailingJob.raw(
                 "SELECT DISTINCT c.id FROM client c JOIN contact ct ON ct.client = c.id "  # noqa: S608 - placeholders and fixed SQL only
                 "AND ct.contact_type = 'primary' WHERE c.company = {} AND c.marketing_opt_in = {} "
-                f"AND lower(ct.email) IN ({_placeholders(len(unique))})",
+                f"AND lower(ct.email) IN ({placeholders(len(unique))})",
                 company_id,
                 True,
                 *unique,
@@ -710,7 +705,7 @@ async def suppress_addresses(
                 "SELECT oc.id, oc.client FROM contact oc JOIN client c ON c.id = oc.client "  # noqa: S608 - placeholders and fixed SQL only
                 "WHERE c.company = {} AND oc.contact_type IN ('billing', 'other') "
                 "AND oc.marketing_opt_in = {} "
-                f"AND lower(oc.email) IN ({_placeholders(len(unique))})",
+                f"AND lower(oc.email) IN ({placeholders(len(unique))})",
                 company_id,
                 True,
                 *unique,

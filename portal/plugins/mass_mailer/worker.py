@@ -58,6 +58,7 @@ from portal.companies.services import mail_identity
 from portal.core.config import get_settings
 from portal.core.db import skip_locked, write_transactions
 from portal.core.errors import ValidationError
+from portal.core.placeholders import placeholders
 from portal.core.rows import from_row
 from portal.core.workers import run_as_process, run_command, run_steps
 from portal.mail import services as mail
@@ -432,7 +433,7 @@ class Worker:
                 "SELECT c.id, c.code, c.language, ct.first_name, ct.last_name, ct.company, "  # noqa: S608 - placeholders and fixed SQL only
                 "ct.email, ct.country FROM client c JOIN contact ct ON ct.client = c.id "
                 "AND ct.contact_type = 'primary' "
-                f"WHERE c.id IN ({', '.join(['{}'] * len(client_ids))})",
+                f"WHERE c.id IN ({placeholders(len(client_ids))})",
                 *client_ids,
             ):
                 found[(person["id"], None)] = person
@@ -442,7 +443,7 @@ class Worker:
                 "oc.last_name, oc.company, oc.email, oc.country FROM contact oc "
                 "JOIN client c ON c.id = oc.client "
                 "WHERE oc.contact_type IN ('billing', 'other') "
-                f"AND oc.id IN ({', '.join(['{}'] * len(contact_ids))})",
+                f"AND oc.id IN ({placeholders(len(contact_ids))})",
                 *contact_ids,
             ):
                 found[(person["id"], person["contact"])] = person
@@ -527,7 +528,7 @@ class Worker:
         await _fetch(
             "UPDATE mailer_recipient SET status = 'skipped', error = {} "  # noqa: S608 - placeholders and fixed SQL only
             f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
-            f"({', '.join(['{}'] * len(ids))})",
+            f"({placeholders(len(ids))})",
             f"{reason}: opted out, address changed or suppressed since the mailing was queued.",
             self.id,
             *ids,
@@ -588,7 +589,7 @@ class Worker:
                     done = await _fetch(
                         "UPDATE mailer_recipient SET status = 'sent', sent_at = {}, "  # noqa: S608 - placeholders and fixed SQL only
                         "attempts = attempts + 1 WHERE claimed_by = {} AND status = 'pending' "
-                        f"AND id IN ({', '.join(['{}'] * len(part))}) AND "
+                        f"AND id IN ({placeholders(len(part))}) AND "
                         + STILL_WANTED[job.kind]
                         + " RETURNING id",
                         now,
@@ -672,7 +673,7 @@ class Worker:
                 await _fetch(
                     "UPDATE mailer_recipient SET claimed_by = NULL, claimed_at = NULL "  # noqa: S608 - placeholders and fixed SQL only
                     f"WHERE claimed_by = {{}} AND status = 'pending' AND id IN "
-                    f"({', '.join(['{}'] * len(ids))})",
+                    f"({placeholders(len(ids))})",
                     self.id,
                     *ids,
                 )
@@ -702,7 +703,7 @@ class Worker:
             async with transaction:
                 await _fetch(
                     "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
-                    f"WHERE id IN ({', '.join(['{}'] * len(ids))})",
+                    f"WHERE id IN ({placeholders(len(ids))})",
                     True,
                     *ids,
                 )
@@ -743,7 +744,7 @@ class Worker:
             await self.log(job, entries)
             await _fetch(
                 "UPDATE mailer_recipient SET logged = {} "  # noqa: S608 - placeholders and fixed SQL only
-                f"WHERE id IN ({', '.join(['{}'] * len(rows))})",
+                f"WHERE id IN ({placeholders(len(rows))})",
                 True,
                 *(row.id for row in rows),
             )

@@ -23,10 +23,10 @@ from portal.api.conventions import (
     adding,
     as_problems,
     content_tag,
+    cursor_page,
     deleting,
     editing,
     held_of_client,
-    next_cursor,
     read_strictly,
     reading,
 )
@@ -84,10 +84,7 @@ async def list_contacts(
     rows = await services.client_contacts(
         api_key.company_id, client_id, after=cursor, limit=limit + 1
     )
-    return ContactList(
-        items=[_contact(row) for row in rows[:limit]],
-        next_cursor=next_cursor([row["id"] for row in rows], limit),
-    )
+    return cursor_page(ContactList, rows, limit, _contact)
 
 
 @get(

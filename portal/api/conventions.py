@@ -68,6 +68,18 @@ def next_cursor(ids: Sequence[int], limit: int) -> int | None:
     return ids[limit - 1] if len(ids) > limit else None
 
 
+Page = TypeVar("Page", bound=msgspec.Struct)
+
+
+def cursor_page(page: type[Page], rows: Sequence[dict], limit: int, item: Callable) -> Page:
+    """A `page` (its `items` and `next_cursor`) of rows read with one more than `limit`, each
+    made an item by `item`."""
+    return page(
+        items=[item(row) for row in rows[:limit]],
+        next_cursor=next_cursor([row["id"] for row in rows], limit),
+    )
+
+
 # --- problems, and what the schema says of them -----------------------------------------------
 
 

@@ -5,6 +5,8 @@ of what GET shows of it."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 
@@ -22,10 +24,10 @@ from portal.api.conventions import (
     adding,
     as_problems,
     content_tag,
+    cursor_page,
     deleting,
     editing,
     held_of_client,
-    next_cursor,
     read_strictly,
     reading,
 )
@@ -63,10 +65,7 @@ async def list_notes(
 ) -> NotePage:
     """The staff notes of one client of the key's company, by id, a page at a time."""
     rows = await services.client_notes(api_key.company_id, client_id, cursor, limit + 1)
-    return NotePage(
-        items=[from_row(NoteDetail, row) for row in rows[:limit]],
-        next_cursor=next_cursor([row["id"] for row in rows], limit),
-    )
+    return cursor_page(NotePage, rows, limit, partial(from_row, NoteDetail))
 
 
 @get(

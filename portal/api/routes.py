@@ -259,7 +259,9 @@ def openapi_config() -> OpenAPIConfig:
 
 # --- [Settings] > Company > API Keys (admin area) ---------------------------------------------
 
-KEYS_URL = "/admin/settings/company/api-keys"
+KEYS_PATH = "/settings/company/api-keys"  # below the admin router's /admin
+KEYS_URL = f"/admin{KEYS_PATH}"
+ACCESS: dict[str, Any] = {"permission": API_KEYS, "confirm": True}
 
 
 async def _keys_page(
@@ -287,18 +289,12 @@ async def _keys_page(
     )
 
 
-@get("/settings/company/api-keys", name="admin:api-keys", permission=API_KEYS, confirm=True)
+@get(KEYS_PATH, name="admin:api-keys", **ACCESS)
 async def keys_page(admin: Admin, page: FromQuery[int] = 1) -> Template:
     return await _keys_page(admin, {}, page=page)
 
 
-@post(
-    "/settings/company/api-keys",
-    name="admin:api-keys:create",
-    permission=API_KEYS,
-    confirm=True,
-    status_code=200,
-)
+@post(KEYS_PATH, name="admin:api-keys:create", status_code=200, **ACCESS)
 async def create_key(admin: Admin, request: Request) -> Template:
     """The new key is shown on this response only; it is never stored in clear."""
     data = await form_data(request)
@@ -310,12 +306,7 @@ async def create_key(admin: Admin, request: Request) -> Template:
     return await _keys_page(admin, {}, new_key=key)
 
 
-@post(
-    "/settings/company/api-keys/{key_id:int}/revoke",
-    name="admin:api-keys:revoke",
-    permission=API_KEYS,
-    confirm=True,
-)
+@post(f"{KEYS_PATH}/{{key_id:int}}/revoke", name="admin:api-keys:revoke", **ACCESS)
 async def revoke_key(admin: Admin, request: Request, key_id: FromPath[int]) -> Response:
     await services.revoke_key(admin.company.id, key_id, admin.actor(request))
     flash(request, "The API key is revoked: requests with it are refused from now on.", "success")

@@ -30,8 +30,7 @@ from portal.core.actors import Actor
 from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
-from portal.core.ids import is_row_id
-from portal.core.lookups import company_row
+from portal.core.lookups import company_row, row_id
 from portal.core.pagination import Page
 from portal.core.permissions import API_KEYS
 from portal.core.rows import from_row
@@ -317,17 +316,14 @@ async def client_contacts(
     each with its `numbers` (by position), `marketing_opt_in` (the client's for the primary
     contact, the contact's own for the others) and `has_login`. NotFound for a client of
     another company or a contact of another client, the same as for one that does not exist."""
-    if not is_row_id(client_id) or (contact_id is not None and not is_row_id(contact_id)):
-        raise NotFound()
     conditions, parameters = "", [client_id, company_id]
     if contact_id is not None:
-        conditions, parameters = "AND ct.id = {} ", [*parameters, contact_id]
+        conditions, parameters = "AND ct.id = {} ", [*parameters, row_id(contact_id)]
     elif after:
         conditions, parameters = AFTER_CURSOR, [*parameters, after, after]
     page = f"LIMIT {int(limit)}" if limit is not None else ""
     async with read_transaction():
-        if not await Client.exists().where(Client.id == client_id, Client.company == company_id):
-            raise NotFound()
+        await company_row(Client, company_id, client_id, Client.id)
         contacts = await Client.raw(
             "SELECT ct.id, ct.contact_type, ct.first_name, ct.last_name, ct.company, ct.title, "  # noqa: S608 - placeholders and fixed SQL only
             "ct.address1, ct.address2, ct.city, ct.state, ct.zip, ct.country, ct.email, "
@@ -360,11 +356,8 @@ async def client_contacts(
 async def client_notes(company_id: int, client_id: int, after_id: int, limit: int) -> list[dict]:
     """The notes of a client of the company with an id above `after_id`, by id (the API's
     cursor pages); NotFound for a client of another company."""
-    if not is_row_id(client_id):
-        raise NotFound()
     async with read_transaction():
-        if not await Client.exists().where(Client.id == client_id, Client.company == company_id):
-            raise NotFound()
+        await company_row(Client, company_id, client_id, Client.id)
         return (
             await ClientNote.select()
             .where(ClientNote.client == client_id, ClientNote.id > after_id)

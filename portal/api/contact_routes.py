@@ -10,7 +10,6 @@ from litestar.params import FromPath
 
 from portal.api import services
 from portal.api.conventions import (
-    API_PATH,
     CLIENT_NOT_FOUND,
     CONTACT_NOT_FOUND,
     INVALID_DATA,
@@ -22,11 +21,9 @@ from portal.api.conventions import (
     Resource,
     adding,
     as_problems,
-    content_tag,
     cursor_page,
     deleting,
     editing,
-    held_of_client,
     read_strictly,
     reading,
 )
@@ -53,19 +50,12 @@ def _contact(row: dict) -> ContactDetail:
     )
 
 
-async def _read(company_id: int, client_id: int, contact_id: int) -> tuple[ContactDetail, str]:
-    """The contact as GET shows it, and its ETag."""
-    rows = await services.client_contacts(company_id, client_id, contact_id)
-    detail = _contact(rows[0])
-    return detail, content_tag(detail)
+async def _shown(company_id: int, client_id: int, contact_id: int) -> ContactDetail:
+    """The contact as GET shows it."""
+    return _contact((await services.client_contacts(company_id, client_id, contact_id))[0])
 
 
-CONTACT = Resource(
-    "contact",
-    read=_read,
-    url=lambda client_id, contact_id: f"{API_PATH}/clients/{client_id}/contacts/{contact_id}",
-    hold=held_of_client(Contact, _read),
-)
+CONTACT = Resource.of_client("contact", "contacts", Contact, _shown)
 
 
 @get(
@@ -158,7 +148,7 @@ async def update_contact(
     makes between them is not seen; what it changed, the history shows.)"""
     data = await read_strictly(request, data)
     company_id = api_key.company_id
-    _, etag = await _read(company_id, client_id, contact_id)
+    _, etag = await CONTACT.read(company_id, client_id, contact_id)
     CONTACT.check(if_match, etag)
     details = contact_details_of(await contacts.get_contact(company_id, client_id, contact_id))
     data.apply_to(details)

@@ -498,20 +498,35 @@ class Resource(Generic[Detail]):
                 result = await change(detail)
         return result
 
+    @classmethod
+    def of_client(
+        cls,
+        what: str,
+        collection: str,
+        table: type[Table],
+        shown: Callable[[int, int, int], Awaitable[Detail]],
+    ) -> Resource[Detail]:
+        """A thing a client has (a row of `table` with a `client` column), read at
+        /clients/{client_id}/`collection`/{id}: `shown(company_id, client_id, id)` is it as GET
+        shows it. It has no version: its ETag is a digest of what GET shows (content_tag)."""
 
-def held_of_client(
-    table: type[Table], read: Callable[..., Awaitable[tuple[Detail, str]]]
-) -> Callable[..., Awaitable[tuple[Detail | None, str]]]:
-    """`hold` for what a client has (a row of `table` with a `client` column): the row locked
-    until commit, then read."""
+        async def read(company_id: int, client_id: int, row_id: int) -> tuple[Detail, str]:
+            detail = await shown(company_id, client_id, row_id)
+            return detail, content_tag(detail)
 
-    async def hold(company_id: int, client_id: int, row_id: int) -> tuple[Detail | None, str]:
-        await locked(
-            table.select(table.id).where(table.id == row_id, table.client == client_id)  # type: ignore[attr-defined]
+        async def hold(company_id: int, client_id: int, row_id: int) -> tuple[Detail, str]:
+            """The row locked until commit, then read."""
+            await locked(
+                table.select(table.id).where(table.id == row_id, table.client == client_id)  # type: ignore[attr-defined]
+            )
+            return await read(company_id, client_id, row_id)
+
+        return cls(
+            what,
+            read=read,
+            url=lambda client_id, row_id: f"{API_PATH}/clients/{client_id}/{collection}/{row_id}",
+            hold=hold,
         )
-        return await read(company_id, client_id, row_id)
-
-    return hold
 
 
 # --- the schema --------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from litestar.params import FromPath
 
 from portal.api import services
 from portal.api.conventions import (
-    API_PATH,
     CLIENT_NOT_FOUND,
     NOTE_NOT_FOUND,
     ApiKeyParam,
@@ -23,11 +22,9 @@ from portal.api.conventions import (
     Resource,
     adding,
     as_problems,
-    content_tag,
     cursor_page,
     deleting,
     editing,
-    held_of_client,
     read_strictly,
     reading,
 )
@@ -39,18 +36,12 @@ from portal.core.rows import from_row
 from portal.core.web import client_address
 
 
-async def _read(company_id: int, client_id: int, note_id: int) -> tuple[NoteDetail, str]:
-    """The note as GET shows it, and its ETag."""
-    detail = from_row(NoteDetail, await notes.get_note(company_id, client_id, note_id))
-    return detail, content_tag(detail)
+async def _shown(company_id: int, client_id: int, note_id: int) -> NoteDetail:
+    """The note as GET shows it."""
+    return from_row(NoteDetail, await notes.get_note(company_id, client_id, note_id))
 
 
-NOTE = Resource(
-    "note",
-    read=_read,
-    url=lambda client_id, note_id: f"{API_PATH}/clients/{client_id}/notes/{note_id}",
-    hold=held_of_client(ClientNote, _read),
-)
+NOTE = Resource.of_client("note", "notes", ClientNote, _shown)
 
 
 @get(

@@ -116,6 +116,11 @@ class DeliveryDetail:
     attempts: list[AttemptView]
 
 
+async def _log(company_id: int, actor: Actor, message: str) -> None:
+    """A change of the webhooks, in the activity log under Settings, where they are managed."""
+    await activity.record(company_id, actor, "settings", message)
+
+
 # --- the setting ----------------------------------------------------------------------------
 
 
@@ -135,10 +140,9 @@ async def set_allows_private(company_id: int, allowed: bool, actor: Actor) -> No
     async for transaction in write_transactions():
         async with transaction:
             await CompanySetting.put(company_id, ALLOW_PRIVATE_KEY, "1" if allowed else "0")
-            await activity.record(
+            await _log(
                 company_id,
                 actor,
-                "settings",
                 "Allowed webhooks to private addresses."
                 if allowed
                 else "Stopped webhooks to private addresses.",
@@ -208,9 +212,7 @@ async def create_endpoint(
                     created_at=datetime.now(UTC),
                 )
             ).returning(WebhookEndpoint.id)
-            await activity.record(
-                company_id, actor, "settings", f"Added the webhook endpoint {clean.url}."
-            )
+            await _log(company_id, actor, f"Added the webhook endpoint {clean.url}.")
     return rows[0]["id"], secret
 
 
@@ -248,9 +250,7 @@ async def update_endpoint(
             )
             if not updated:
                 raise NotFound()
-            await activity.record(
-                company_id, actor, "settings", f"Changed the webhook endpoint {clean.url}."
-            )
+            await _log(company_id, actor, f"Changed the webhook endpoint {clean.url}.")
 
 
 async def delete_endpoint(company_id: int, endpoint_id: int, actor: Actor) -> None:
@@ -268,12 +268,7 @@ async def delete_endpoint(company_id: int, endpoint_id: int, actor: Actor) -> No
             )
             if not deleted:
                 raise NotFound()
-            await activity.record(
-                company_id,
-                actor,
-                "settings",
-                f"Deleted the webhook endpoint {deleted[0]['url']}.",
-            )
+            await _log(company_id, actor, f"Deleted the webhook endpoint {deleted[0]['url']}.")
 
 
 async def rotate_secret(company_id: int, endpoint_id: int, actor: Actor) -> str:
@@ -291,11 +286,8 @@ async def rotate_secret(company_id: int, endpoint_id: int, actor: Actor) -> str:
                     WebhookEndpoint.previous_secret_until: datetime.now(UTC) + ROTATION_GRACE,
                 }
             ).where(WebhookEndpoint.id == endpoint_id)
-            await activity.record(
-                company_id,
-                actor,
-                "settings",
-                f"Rotated the secret of the webhook endpoint {row['url']}.",
+            await _log(
+                company_id, actor, f"Rotated the secret of the webhook endpoint {row['url']}."
             )
     return secret
 

@@ -34,7 +34,6 @@ from portal.client_groups.forms import (
 from portal.client_groups.services import FieldDetails, field_details
 from portal.core.db import read_transaction
 from portal.core.errors import ValidationError
-from portal.core.ids import is_row_id
 from portal.core.permissions import CLIENT_GROUPS, COMPANY_SETTINGS
 from portal.core.web import form_data, redirect
 from portal.staff.access import Admin, AdminContext
@@ -44,20 +43,13 @@ URL = f"/admin{BASE}"
 FIELD = f"{BASE}/{{group_id:int}}/fields/{{field_id:int}}"
 
 
-def _check_id(value: int) -> None:
-    if not is_row_id(value):
-        raise NotFoundException()
-
-
 async def _group_or_404(admin: AdminContext, group_id: int) -> dict:
-    _check_id(group_id)
     return await services.get_group(admin.company.id, group_id)
 
 
 async def _field_or_404(admin: AdminContext, group_id: int, field_id: int) -> tuple[dict, dict]:
     """The group and its field."""
     group = await _group_or_404(admin, group_id)
-    _check_id(field_id)
     row = await services.get_field(admin.company.id, field_id)
     if row["group"] != group_id:
         raise NotFoundException()

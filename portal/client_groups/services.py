@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -25,14 +26,15 @@ from portal.core.db import (
     insert_rows,
     locked,
     read_transaction,
-    violated_unique_index,
     write_transactions,
 )
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import REQUIRED, TOO_LONG, Field
 from portal.core.i18n import N_, Message
+from portal.core.lookups import company_row
 from portal.core.patterns import full_match, pattern_problem
 from portal.core.permissions import CLIENT_GROUPS, COMPANY_SETTINGS
+from portal.core.unique import taken_as_invalid
 
 # --- settings -------------------------------------------------------------------------------
 
@@ -358,10 +360,18 @@ def _check_group(details: GroupDetails) -> dict[str, str]:
     return errors
 
 
-def _duplicate_name(error: BaseException) -> ValidationError | None:
-    if violated_unique_index(error) == "client_group_company_name":
-        return ValidationError({"name": "This company already has a group with this name."})
-    return None
+def _name_taken() -> AbstractContextManager[None]:
+    return taken_as_invalid(
+        "client_group_company_name", {"name": "This company already has a group with this name."}
+    )
+
+
+def _group_values(details: GroupDetails) -> dict[str, Any]:
+    return {
+        "name": details.name.strip(),
+        "description": details.description,
+        "colour": details.colour.lower(),
+    }
 
 
 async def list_groups(company_id: int, *, with_counts: bool = True) -> list[dict]:
@@ -383,14 +393,7 @@ async def list_groups(company_id: int, *, with_counts: bool = True) -> list[dict
 
 
 async def get_group(company_id: int, group_id: int) -> dict:
-    row = (
-        await ClientGroup.select()
-        .where(ClientGroup.id == group_id, ClientGroup.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(ClientGroup, company_id, group_id)
 
 
 async def default_group_id(company_id: int) -> int:
@@ -412,16 +415,11 @@ async def create_group(company_id: int, details: GroupDetails, actor: Actor) -> 
     actor.require(CLIENT_GROUPS)
     if errors := _check_group(details):
         raise ValidationError(errors)
-    try:
+    with _name_taken():
         async for transaction in write_transactions():
             async with transaction:
                 rows = await ClientGroup.insert(
-                    ClientGroup(
-                        company=company_id,
-                        name=details.name.strip(),
-                        description=details.description,
-                        colour=details.colour.lower(),
-                    )
+                    ClientGroup(company=company_id, **_group_values(details))
                 ).returning(ClientGroup.id)
                 await _write_group_settings(rows[0]["id"], details.overrides)
                 await activity.record(
@@ -430,10 +428,6 @@ async def create_group(company_id: int, details: GroupDetails, actor: Actor) -> 
                     "client_groups",
                     f"Created the client group {details.name.strip()}.",
                 )
-    except Exception as error:
-        if duplicate := _duplicate_name(error):
-            raise duplicate from None
-        raise
     return rows[0]["id"]
 
 
@@ -442,16 +436,12 @@ async def update_group(company_id: int, group_id: int, details: GroupDetails, ac
     await get_group(company_id, group_id)
     if errors := _check_group(details):
         raise ValidationError(errors)
-    try:
+    with _name_taken():
         async for transaction in write_transactions():
             async with transaction:
-                await ClientGroup.update(
-                    {
-                        ClientGroup.name: details.name.strip(),
-                        ClientGroup.description: details.description,
-                        ClientGroup.colour: details.colour.lower(),
-                    }
-                ).where(ClientGroup.id == group_id, ClientGroup.company == company_id)
+                await ClientGroup.update(_group_values(details)).where(
+                    ClientGroup.id == group_id, ClientGroup.company == company_id
+                )
                 await _write_group_settings(group_id, details.overrides)
                 await activity.record(
                     company_id,
@@ -459,10 +449,6 @@ async def update_group(company_id: int, group_id: int, details: GroupDetails, ac
                     "client_groups",
                     f"Edited the client group {details.name.strip()}.",
                 )
-    except Exception as error:
-        if duplicate := _duplicate_name(error):
-            raise duplicate from None
-        raise
 
 
 async def delete_group(company_id: int, group_id: int, actor: Actor) -> int:
@@ -615,14 +601,7 @@ async def list_fields(company_id: int, group_id: int) -> list[dict]:
 
 
 async def get_field(company_id: int, field_id: int) -> dict:
-    row = (
-        await CustomField.select()
-        .where(CustomField.id == field_id, CustomField.company == company_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row
+    return await company_row(CustomField, company_id, field_id)
 
 
 def _field_values(details: FieldDetails) -> dict[str, Any]:

@@ -7,13 +7,14 @@ Every company has the built-in group "Administrators", which holds every permiss
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from piccolo.columns.combination import WhereRaw
 
 from portal.activity import services as activity
 from portal.core.actors import Actor
-from portal.core.db import lock_name, read_transaction, violated_unique_index, write_transactions
+from portal.core.db import lock_name, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
@@ -23,6 +24,7 @@ from portal.core.permissions import (
     all_permissions,
     catalog,
 )
+from portal.core.unique import taken_as_invalid
 from portal.staff.tables import StaffCompany, StaffGroup, StaffGroupPermission
 
 ADMINISTRATORS = "administrators"
@@ -151,10 +153,10 @@ def _check(name: str, permissions: list[str]) -> tuple[str, frozenset[str]]:
     return name, chosen
 
 
-def _duplicate(error: BaseException) -> ValidationError | None:
-    if violated_unique_index(error) == "staff_group_company_name":
-        return ValidationError({"name": "A staff group with this name already exists."})
-    return None
+def _name_taken() -> AbstractContextManager[None]:
+    return taken_as_invalid(
+        "staff_group_company_name", {"name": "A staff group with this name already exists."}
+    )
 
 
 async def _set_permissions(group_id: int, permissions: frozenset[str]) -> None:
@@ -168,7 +170,7 @@ async def _set_permissions(group_id: int, permissions: frozenset[str]) -> None:
 async def create_group(company_id: int, name: str, permissions: list[str], actor: Actor) -> int:
     actor.require(STAFF_MANAGE)
     name, chosen = _check(name, permissions)
-    try:
+    with _name_taken():
         async for transaction in write_transactions():
             async with transaction:
                 rows = await StaffGroup.insert(StaffGroup(company=company_id, name=name)).returning(
@@ -182,10 +184,6 @@ async def create_group(company_id: int, name: str, permissions: list[str], actor
                     "permissions",
                     f"Created the staff group {name} with {_summary(chosen)}.",
                 )
-    except Exception as error:
-        if duplicate := _duplicate(error):
-            raise duplicate from error
-        raise
     return group_id
 
 
@@ -205,7 +203,7 @@ async def update_group(
     if group.is_administrators:
         raise ValidationError({"": "The Administrators group always holds every permission."})
     name, chosen = _check(name, permissions)
-    try:
+    with _name_taken():
         async for transaction in write_transactions():
             async with transaction:
                 await StaffGroup.update({StaffGroup.name: name}).where(
@@ -225,10 +223,6 @@ async def update_group(
                         "permissions",
                         f"Staff group {name}: {', '.join(changes)}.",
                     )
-    except Exception as error:
-        if duplicate := _duplicate(error):
-            raise duplicate from error
-        raise
 
 
 async def delete_group(company_id: int, group_id: int, actor: Actor) -> None:

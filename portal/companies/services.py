@@ -11,6 +11,7 @@ from functools import cache
 
 import anyio.to_thread
 import phonenumbers
+from piccolo.columns import Column
 from PIL import Image, UnidentifiedImageError
 
 from portal.activity import services as activity
@@ -26,6 +27,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field, normalise_email
 from portal.core.i18n import LANGUAGES
 from portal.core.permissions import COMPANIES_ADD, COMPANY_SETTINGS
+from portal.core.rows import from_row
 from portal.staff.groups import create_builtin_groups
 from portal.staff.tables import StaffCompany
 
@@ -188,11 +190,28 @@ async def company_ref(company_id: int | None) -> CompanyRef | None:
     return company_ref_of_row(row) if row else None
 
 
-async def get_company(company_id: int) -> dict:
-    row = await Company.select().where(Company.id == company_id).first()
+async def get_company(company_id: int, *columns: Column) -> dict:
+    """The company's row, with its `columns` (none: all of them)."""
+    row = await Company.select(*columns).where(Company.id == company_id).first()
     if row is None:
         raise NotFound()
     return row
+
+
+async def _save_offered(
+    company_id: int,
+    key: str,
+    codes: list[str],
+    default_column: Column,
+    default: str,
+    actor: Actor,
+    summary: str,
+) -> None:
+    """Stores what the company offers (the setting `key`, a comma-separated list) and the
+    default among it (a column of the company's row), with the activity line that says so."""
+    await CompanySetting.put(company_id, key, ",".join(codes))
+    await Company.update({default_column: default}).where(Company.id == company_id)
+    await activity.record(company_id, actor, "settings", summary)
 
 
 # --- internationalization -------------------------------------------------------------------
@@ -210,12 +229,8 @@ async def internationalization(company_id: int) -> Internationalization:
     """The languages a company offers (all the portal ships, unless staff chose fewer) and its
     default language."""
     company = await get_company(company_id)
-    row = (
-        await CompanySetting.select(CompanySetting.value)
-        .where(CompanySetting.company == company_id, CompanySetting.key == LANGUAGES_KEY)
-        .first()
-    )
-    chosen = set(row["value"].split(",")) if row else set(LANGUAGES)
+    value = await CompanySetting.get(company_id, LANGUAGES_KEY)
+    chosen = set(value.split(",")) if value is not None else set(LANGUAGES)
     enabled = [code for code in LANGUAGES if code in chosen] or [company["default_language"]]
     return Internationalization(enabled=enabled, default=company["default_language"])
 
@@ -234,14 +249,13 @@ async def set_internationalization(
         raise ValidationError(errors)
     async for transaction in write_transactions():
         async with transaction:
-            await CompanySetting.put(company_id, LANGUAGES_KEY, ",".join(chosen))
-            await Company.update({Company.default_language: default}).where(
-                Company.id == company_id
-            )
-            await activity.record(
+            await _save_offered(
                 company_id,
+                LANGUAGES_KEY,
+                chosen,
+                Company.default_language,
+                default,
                 actor,
-                "settings",
                 f"Set the languages offered to clients: {', '.join(LANGUAGES[c] for c in chosen)}"
                 f" (default {LANGUAGES[default]}).",
             )
@@ -283,8 +297,7 @@ _LABELS = {
 
 async def company_details(company_id: int) -> CompanyDetails:
     company = await get_company(company_id)
-    values = {f.name: company[f.name] for f in fields(CompanyDetails) if f.name != "country"}
-    return CompanyDetails(country=company["default_country"], **values)
+    return from_row(CompanyDetails, company, country=company["default_country"])
 
 
 def _one_line(value: str) -> bool:
@@ -370,24 +383,16 @@ class MailIdentity:
 
 
 async def mail_identity(company_id: int) -> MailIdentity:
-    row = (
-        await Company.select(
-            Company.name,
-            Company.sender_name,
-            Company.sender_email,
-            Company.logo_version,
-            Company.logo_type,
-        )
-        .where(Company.id == company_id)
-        .first()
+    row = await get_company(
+        company_id,
+        Company.name,
+        Company.sender_name,
+        Company.sender_email,
+        Company.logo_version,
+        Company.logo_type,
     )
-    if row is None:
-        raise NotFound()
-    return MailIdentity(
-        name=row["name"],
-        sender_name=row["sender_name"],
-        sender_email=row["sender_email"],
-        logo_url=logo_url(company_id, row["logo_version"], row["logo_type"]),
+    return from_row(
+        MailIdentity, row, logo_url=logo_url(company_id, row["logo_version"], row["logo_type"])
     )
 
 
@@ -485,12 +490,8 @@ CURRENCIES_KEY = "currencies"
 
 
 async def _chosen_currencies(company_id: int) -> list[str] | None:
-    row = (
-        await CompanySetting.select(CompanySetting.value)
-        .where(CompanySetting.company == company_id, CompanySetting.key == CURRENCIES_KEY)
-        .first()
-    )
-    return row["value"].split(",") if row else None
+    value = await CompanySetting.get(company_id, CURRENCIES_KEY)
+    return value.split(",") if value is not None else None
 
 
 async def accepted_currencies(company_id: int) -> list[str]:
@@ -572,13 +573,12 @@ async def set_currencies(company_id: int, accepted: list[str], default: str, act
             for code in sorted(set(current) - set(codes)):
                 if problem := await _currency_in_use(company_id, code):
                     raise ValidationError({"currencies": problem})
-            await CompanySetting.put(company_id, CURRENCIES_KEY, ",".join(codes))
-            await Company.update({Company.default_currency: default}).where(
-                Company.id == company_id
-            )
-            await activity.record(
+            await _save_offered(
                 company_id,
+                CURRENCIES_KEY,
+                codes,
+                Company.default_currency,
+                default,
                 actor,
-                "settings",
                 f"Set the currencies accepted: {', '.join(codes)} (default {default}).",
             )

@@ -39,6 +39,12 @@ class CompanySetting(Table):
     value = Text()
 
     @classmethod
+    async def get(cls, company_id: int, key: str) -> str | None:
+        """One setting of a company; None when it was never set."""
+        row = await cls.select(cls.value).where(cls.company == company_id, cls.key == key).first()
+        return row["value"] if row else None
+
+    @classmethod
     async def put(cls, company_id: int, key: str, value: str) -> None:
         """Sets one setting of a company (inside the caller's write transaction)."""
         await cls.delete().where(cls.company == company_id, cls.key == key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from portal.core.forms import FormValues, many, text
@@ -37,11 +37,7 @@ class LoginForm:
 
 def read_member(data: FormValues) -> MemberDetails:
     return MemberDetails(
-        first_name=text(data, "first_name"),
-        last_name=text(data, "last_name"),
-        email=text(data, "email"),
-        language=text(data, "language") or "en",
-        group_id=parse_id(data.get("group_id", "")) or 0,
+        **asdict(read_profile(data)), group_id=parse_id(data.get("group_id", "")) or 0
     )
 
 

@@ -3,6 +3,8 @@ disable, delete) and its staff groups with their permission matrix."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
@@ -12,6 +14,7 @@ from portal.core.buttons import act
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.permissions import STAFF_MANAGE, by_area
+from portal.core.rows import from_row
 from portal.core.web import form_data, redirect
 from portal.staff import groups, services
 from portal.staff.access import Admin, AdminContext
@@ -108,14 +111,7 @@ async def add_member_submit(request: Request, admin: Admin) -> Response:
 @get(f"{MEMBER_PATH}/edit", name="admin:staff:edit", **SENSITIVE)
 async def edit_member_page(admin: Admin, staff_id: FromPath[int]) -> Template:
     member = await services.get_member(admin.company.id, staff_id)
-    details = MemberDetails(
-        first_name=member.first_name,
-        last_name=member.last_name,
-        email=member.email,
-        language=member.language,
-        group_id=member.group_id,
-    )
-    return await _member_page(admin, details, {}, member)
+    return await _member_page(admin, from_row(MemberDetails, asdict(member)), {}, member)
 
 
 @post(f"{MEMBER_PATH}/edit", name="admin:staff:update", **SENSITIVE)

@@ -3,6 +3,8 @@ a staff member's own profile."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.handlers import HTTPRouteHandler
@@ -15,6 +17,7 @@ from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
+from portal.core.rows import from_row
 from portal.core.tokens import MAX_TOKEN_LENGTH
 from portal.core.web import client_address, form_data, redirect
 from portal.security.two_factor import Login
@@ -258,12 +261,7 @@ async def profile_page(admin: Admin) -> Template:
 
 
 def _stored_details(staff: services.StaffUser) -> services.ProfileDetails:
-    return services.ProfileDetails(
-        first_name=staff.first_name,
-        last_name=staff.last_name,
-        email=staff.email,
-        language=staff.language,
-    )
+    return from_row(services.ProfileDetails, asdict(staff))
 
 
 @post("/profile", name="admin:profile-save", permission=None)

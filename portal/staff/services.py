@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from piccolo.columns.combination import And
 
 from portal.activity import services as activity
 from portal.companies.services import (
@@ -30,6 +33,7 @@ from portal.core.i18n import LANGUAGES
 from portal.core.ids import is_row_id
 from portal.core.passwords import hash_password, password_problem, verify_password
 from portal.core.permissions import STAFF_MANAGE
+from portal.core.rows import from_row
 from portal.core.tokens import new_token, token_hash
 from portal.mail import services as mail
 from portal.security import logins, two_factor
@@ -69,15 +73,13 @@ class StaffUser:
         return f"{self.first_name} {self.last_name}".strip() or self.email
 
 
-def _user(row: dict) -> StaffUser:
-    return StaffUser(
-        id=row["id"],
-        email=row["email"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        language=row["language"],
-        session_epoch=row["session_epoch"],
-    )
+async def _refuse_taken_email(email: str, staff_id: int | None = None) -> None:
+    """Inside the write transaction: the email (a login) is no other staff member's."""
+    taken = Staff.exists().where(Staff.email == email)
+    if staff_id is not None:
+        taken = taken.where(Staff.id != staff_id)
+    if await taken:
+        raise ValidationError({"email": "A staff member with this email already exists."})
 
 
 def _checked_email(email: str, errors: dict[str, str]) -> str:
@@ -134,8 +136,7 @@ async def create_staff(
                 raise ValidationError(
                     {"": "The administrator has already been created. Log in instead."}
                 )
-            if await Staff.exists().where(Staff.email == normalised):
-                raise ValidationError({"email": "A staff member with this email already exists."})
+            await _refuse_taken_email(normalised)
             rows = await Staff.insert(
                 Staff(
                     email=normalised,
@@ -203,13 +204,13 @@ async def authenticate(email: str, password: str, address: str) -> StaffUser:
     await activity.record_many(
         await _member_company_ids(row["id"]), _actor_of(row, address), "login", "Signed in."
     )
-    return _user(row)
+    return from_row(StaffUser, row)
 
 
 async def active_staff(staff_id: int) -> StaffUser | None:
     """An active staff member, for a sign-in whose checks passed (second factor, passkey)."""
     row = await Staff.select().where(Staff.id == staff_id).first()
-    return _user(row) if row is not None and row["status"] == "active" else None
+    return from_row(StaffUser, row) if row is not None and row["status"] == "active" else None
 
 
 async def session_staff(staff_id: int, session_epoch: int) -> StaffUser | None:
@@ -217,7 +218,7 @@ async def session_staff(staff_id: int, session_epoch: int) -> StaffUser | None:
     row = await Staff.select().where(Staff.id == staff_id).first()
     if row is None or row["status"] != "active" or row["session_epoch"] != session_epoch:
         return None
-    return _user(row)
+    return from_row(StaffUser, row)
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ async def signed_in_staff(staff_id: int, session_epoch: int, login_handle: str) 
         if row["permission"] is not None:
             company[2].add(row["permission"])
     return SignedIn(
-        staff=_user({**rows[0], "id": rows[0]["staff_id"]}),
+        staff=from_row(StaffUser, rows[0], id=rows[0]["staff_id"]),
         companies=[
             (company, groups.membership_of(company.id, group, permissions))
             for company, group, permissions in found.values()
@@ -298,11 +299,17 @@ class StaffMember:
 
 
 @dataclass
-class MemberDetails:
+class ProfileDetails:
+    """One's own details; staff managers set them for a member (MemberDetails) too."""
+
     first_name: str = ""
     last_name: str = ""
     email: str = ""
     language: str = "en"
+
+
+@dataclass
+class MemberDetails(ProfileDetails):
     group_id: int = 0
 
 
@@ -320,22 +327,20 @@ async def list_members(company_id: int) -> list[StaffMember]:
             company_id,
         )
     return [
-        StaffMember(
-            id=row["id"],
-            email=row["email"],
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            language=row["language"],
-            group_id=row["group_id"],
-            group_name=row["group_name"],
+        from_row(
+            StaffMember,
+            row,
             is_administrator=row["builtin"] == groups.ADMINISTRATORS,
             active=bool(row["active"]),
             invited=not row["password_hash"],
-            last_login_at=row["last_login_at"],
-            other_companies=row["other_companies"],
         )
         for row in rows
     ]
+
+
+def _membership(staff_id: int, company_id: int) -> And:
+    """The where() of the staff member's link to the company."""
+    return (StaffCompany.staff == staff_id) & (StaffCompany.company == company_id)
 
 
 async def get_member(company_id: int, staff_id: int) -> StaffMember:
@@ -353,11 +358,21 @@ async def _check_group(company_id: int, group_id: int, errors: dict[str, str]) -
         errors["group_id"] = "Choose a staff group from the list."
 
 
-def _check_names(details: MemberDetails, errors: dict[str, str]) -> None:
+def _check_names(details: ProfileDetails, errors: dict[str, str]) -> None:
     FIRST_NAME.check(errors, details.first_name, required=True)
     LAST_NAME.check(errors, details.last_name, required=True)
     if details.language not in LANGUAGES:
         errors["language"] = "Choose a language from the list."
+
+
+def _details_values(details: ProfileDetails, email: str) -> dict[str, Any]:
+    """The staff row's values for the details; `email` as checked (normalised)."""
+    return {
+        "first_name": details.first_name,
+        "last_name": details.last_name,
+        "email": email,
+        "language": details.language,
+    }
 
 
 async def invite_member(company_id: int, details: MemberDetails, actor: Actor) -> int:
@@ -377,20 +392,14 @@ async def invite_member(company_id: int, details: MemberDetails, actor: Actor) -
             await lock_for_insert("staff")
             existing = await Staff.select().where(Staff.email == email).first()
             if existing and await StaffCompany.exists().where(
-                StaffCompany.staff == existing["id"], StaffCompany.company == company_id
+                _membership(existing["id"], company_id)
             ):
                 raise ValidationError({"email": "This person is already a staff member here."})
             if existing:
                 staff_id = existing["id"]
             else:
                 rows = await Staff.insert(
-                    Staff(
-                        email=email,
-                        first_name=details.first_name,
-                        last_name=details.last_name,
-                        language=details.language,
-                        password_hash="",
-                    )
+                    Staff(**_details_values(details, email), password_hash="")
                 ).returning(Staff.id)
                 staff_id = rows[0]["id"]
             # Someone who has never chosen a password (new, or invited elsewhere) gets a link.
@@ -509,7 +518,7 @@ async def update_member(
                 if not new_group.is_administrators:
                     await _refuse_leaving_no_administrator(company_id, member)
                 await StaffCompany.update({StaffCompany.staff_group: new_group.id}).where(
-                    StaffCompany.staff == staff_id, StaffCompany.company == company_id
+                    _membership(staff_id, company_id)
                 )
                 await activity.record(
                     company_id,
@@ -518,18 +527,9 @@ async def update_member(
                     f"Moved {member.name} from {member.group_name} to {new_group.name}.",
                 )
             if own_details:
-                if email != member.email and await Staff.exists().where(
-                    Staff.email == email, Staff.id != staff_id
-                ):
-                    raise ValidationError(
-                        {"email": "A staff member with this email already exists."}
-                    )
-                values = {
-                    Staff.first_name: details.first_name,
-                    Staff.last_name: details.last_name,
-                    Staff.email: email,
-                    Staff.language: details.language,
-                }
+                if email != member.email:
+                    await _refuse_taken_email(email, staff_id)
+                values = _details_values(details, email)
                 labels = (
                     ("First Name", member.first_name, details.first_name),
                     ("Last Name", member.last_name, details.last_name),
@@ -540,7 +540,7 @@ async def update_member(
                 if changes:
                     # A new email is a new login: sessions under the old one end.
                     if email != member.email:
-                        values[Staff.session_epoch] = Staff.session_epoch + 1
+                        values["session_epoch"] = Staff.session_epoch + 1
                     await Staff.update(values).where(Staff.id == staff_id)
                     await activity.record(
                         company_id,
@@ -564,7 +564,7 @@ async def set_member_active(company_id: int, staff_id: int, active: bool, actor:
             if not active:
                 await _refuse_leaving_no_administrator(company_id, member)
             await StaffCompany.update({StaffCompany.active: active}).where(
-                StaffCompany.staff == staff_id, StaffCompany.company == company_id
+                _membership(staff_id, company_id)
             )
             await activity.record(
                 company_id,
@@ -584,9 +584,7 @@ async def remove_member(company_id: int, staff_id: int, actor: Actor) -> None:
     async for transaction in write_transactions():
         async with transaction:
             await _refuse_leaving_no_administrator(company_id, member)
-            await StaffCompany.delete().where(
-                StaffCompany.staff == staff_id, StaffCompany.company == company_id
-            )
+            await StaffCompany.delete().where(_membership(staff_id, company_id))
             if not await StaffCompany.exists().where(StaffCompany.staff == staff_id):
                 await Staff.delete().where(Staff.id == staff_id)
             await activity.record(
@@ -619,7 +617,7 @@ async def link_holder(token: str, purpose: str) -> StaffUser | None:
     if row is None:
         return None
     staff = await Staff.select().where(Staff.id == row["staff"]).first()
-    return _user(staff) if staff else None
+    return from_row(StaffUser, staff) if staff else None
 
 
 async def open_link(token: str, purpose: str, address: str) -> StaffUser | None:
@@ -733,14 +731,6 @@ async def _mail_staff(staff_id: int, company_id: int, template: str, kind: str, 
 # --- one's own profile ------------------------------------------------------------------------
 
 
-@dataclass
-class ProfileDetails:
-    first_name: str = ""
-    last_name: str = ""
-    email: str = ""
-    language: str = "en"
-
-
 async def confirm_password(
     staff: StaffUser, password: str, address: str, field: str = "password"
 ) -> None:
@@ -764,29 +754,19 @@ async def update_profile(
     session takes on (a new email ends their other sessions)."""
     errors: dict[str, str] = {}
     email = _checked_email(details.email, errors)
-    FIRST_NAME.check(errors, details.first_name, required=True)
-    LAST_NAME.check(errors, details.last_name, required=True)
-    if details.language not in LANGUAGES:
-        errors["language"] = "Choose a language from the list."
+    _check_names(details, errors)
     if errors:
         raise ValidationError(errors)
     email_changed = email != staff.email
     if email_changed:
         await confirm_password(staff, current_password, address, "current_password")
-    values = {
-        Staff.first_name: details.first_name,
-        Staff.last_name: details.last_name,
-        Staff.email: email,
-        Staff.language: details.language,
-    }
+    values = _details_values(details, email)
     if email_changed:
-        values[Staff.session_epoch] = Staff.session_epoch + 1
+        values["session_epoch"] = Staff.session_epoch + 1
     async for transaction in write_transactions():
         async with transaction:
-            if email_changed and await Staff.exists().where(
-                Staff.email == email, Staff.id != staff.id
-            ):
-                raise ValidationError({"email": "A staff member with this email already exists."})
+            if email_changed:
+                await _refuse_taken_email(email, staff.id)
             rows = (
                 await Staff.update(values)
                 .where(Staff.id == staff.id)
@@ -862,12 +842,7 @@ STAFF_TWO_FACTOR_KEY = "staff_two_factor"
 
 async def staff_two_factor_required(company_id: int) -> bool:
     """Whether the company requires two-factor sign-in of its staff."""
-    row = (
-        await CompanySetting.select(CompanySetting.value)
-        .where(CompanySetting.company == company_id, CompanySetting.key == STAFF_TWO_FACTOR_KEY)
-        .first()
-    )
-    return bool(row) and row["value"] == "true"
+    return await CompanySetting.get(company_id, STAFF_TWO_FACTOR_KEY) == "true"
 
 
 async def must_enrol_two_factor(staff_id: int) -> bool:

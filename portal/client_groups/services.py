@@ -36,6 +36,12 @@ from portal.core.patterns import full_match, pattern_problem
 from portal.core.permissions import CLIENT_GROUPS, COMPANY_SETTINGS
 from portal.core.unique import taken_as_invalid
 
+
+async def _log(company_id: int, actor: Actor, message: str) -> None:
+    """A change of the client groups or their fields, in the activity log."""
+    await activity.record(company_id, actor, "client_groups", message)
+
+
 # --- settings -------------------------------------------------------------------------------
 
 # Contact fields a group can require, show to clients, or make read-only for clients: name ->
@@ -308,10 +314,9 @@ async def set_group_settings(
     async for transaction in write_transactions():
         async with transaction:
             await _write_group_settings(group_id, overrides)
-            await activity.record(
+            await _log(
                 company_id,
                 actor,
-                "client_groups",
                 f"Changed the settings of the client group {group['name']}: {_keys(overrides)}.",
             )
 
@@ -422,12 +427,7 @@ async def create_group(company_id: int, details: GroupDetails, actor: Actor) -> 
                     ClientGroup(company=company_id, **_group_values(details))
                 ).returning(ClientGroup.id)
                 await _write_group_settings(rows[0]["id"], details.overrides)
-                await activity.record(
-                    company_id,
-                    actor,
-                    "client_groups",
-                    f"Created the client group {details.name.strip()}.",
-                )
+                await _log(company_id, actor, f"Created the client group {details.name.strip()}.")
     return rows[0]["id"]
 
 
@@ -443,12 +443,7 @@ async def update_group(company_id: int, group_id: int, details: GroupDetails, ac
                     ClientGroup.id == group_id, ClientGroup.company == company_id
                 )
                 await _write_group_settings(group_id, details.overrides)
-                await activity.record(
-                    company_id,
-                    actor,
-                    "client_groups",
-                    f"Edited the client group {details.name.strip()}.",
-                )
+                await _log(company_id, actor, f"Edited the client group {details.name.strip()}.")
 
 
 async def delete_group(company_id: int, group_id: int, actor: Actor) -> int:
@@ -467,10 +462,9 @@ async def delete_group(company_id: int, group_id: int, actor: Actor) -> int:
                 .returning(Client.id)
             )
             await ClientGroup.delete().where(ClientGroup.id == group_id)
-            await activity.record(
+            await _log(
                 company_id,
                 actor,
-                "client_groups",
                 f"Deleted the client group {group['name']}; {len(moved)} clients moved to the "
                 "default group.",
             )
@@ -639,11 +633,8 @@ async def create_field(company_id: int, group_id: int, details: FieldDetails, ac
                     **_field_values(details),
                 )
             ).returning(CustomField.id)
-            await activity.record(
-                company_id,
-                actor,
-                "client_groups",
-                f"Added the custom field {details.label} to {group['name']}.",
+            await _log(
+                company_id, actor, f"Added the custom field {details.label} to {group['name']}."
             )
     return rows[0]["id"]
 
@@ -667,9 +658,7 @@ async def update_field(company_id: int, field_id: int, details: FieldDetails, ac
             await CustomField.update(_field_values(details)).where(
                 CustomField.id == field_id, CustomField.company == company_id
             )
-            await activity.record(
-                company_id, actor, "client_groups", f"Edited the custom field {details.label}."
-            )
+            await _log(company_id, actor, f"Edited the custom field {details.label}.")
             if details.encrypted != current:
                 stored = await CustomFieldValue.select(
                     CustomFieldValue.id, CustomFieldValue.client, CustomFieldValue.value
@@ -692,10 +681,9 @@ async def delete_field(company_id: int, field_id: int, actor: Actor) -> None:
             await CustomField.delete().where(
                 CustomField.id == field_id, CustomField.company == company_id
             )
-            await activity.record(
+            await _log(
                 company_id,
                 actor,
-                "client_groups",
                 f"Deleted the custom field {field['label']} and every client's value of it.",
             )
 

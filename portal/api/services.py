@@ -33,6 +33,7 @@ from portal.core.forms import Field
 from portal.core.lookups import company_row, row_id
 from portal.core.pagination import Page
 from portal.core.permissions import API_KEYS
+from portal.core.placeholders import placeholders
 from portal.core.rows import from_row
 from portal.staff.groups import membership
 
@@ -279,7 +280,6 @@ async def client_rows(company_id: int, ids: list[int]) -> list[dict]:
     """List fields of these clients of the company (primary contact and group), by id."""
     if not ids:
         return []
-    placeholders = ", ".join(["{}"] * len(ids))
     async with read_transaction():  # on the replica, when there is one
         return await Client.raw(
             "SELECT c.id, c.code, c.status, c.language, c.marketing_opt_in, c.created_at, "  # noqa: S608 - placeholders and fixed SQL only
@@ -287,7 +287,7 @@ async def client_rows(company_id: int, ids: list[int]) -> list[dict]:
             "ct.company AS company_name, ct.email, ct.country FROM client c "
             "JOIN contact ct ON ct.client = c.id AND ct.contact_type = 'primary' "
             'JOIN client_group g ON g.id = c."group" '
-            f"WHERE c.company = {{}} AND c.id IN ({placeholders}) ORDER BY c.id",  # noqa: S608
+            f"WHERE c.company = {{}} AND c.id IN ({placeholders(len(ids))}) ORDER BY c.id",  # noqa: S608
             company_id,
             *ids,
         )

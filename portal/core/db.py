@@ -63,6 +63,7 @@ from piccolo.table import Table
 from portal.core import availability
 from portal.core.config import PROJECT_DIR, DatabaseURL, get_settings
 from portal.core.errors import Unavailable
+from portal.core.placeholders import placeholders
 
 # Piccolo apps in dependency order; each owns its tables and migrations.
 APPS = [
@@ -1201,7 +1202,7 @@ async def insert_rows(
     new IDs (plus `returning`) when asked for. Built as raw SQL because `Table.insert` builds a
     Table object and a query fragment per row: about 3.5 times slower at this volume."""
     names = ", ".join(f'"{column._meta.db_column_name}"' for column in columns)
-    row = "(" + ", ".join(["{}"] * len(columns)) + ")"
+    row = f"({placeholders(len(columns))})"
     tail = f' RETURNING id, "{returning._meta.db_column_name}"' if returning else ""
     per_statement = MAX_INSERT_PARAMETERS // len(columns)
     inserted: list[dict[str, Any]] = []

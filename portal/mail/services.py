@@ -21,6 +21,7 @@ from portal.companies.services import MailIdentity, mail_identity
 from portal.core.config import TEMPLATES_DIR, get_settings
 from portal.core.i18n import translations
 from portal.core.lookups import company_row
+from portal.core.placeholders import placeholders
 from portal.mail.tables import MailMessage
 
 SMTP_TIMEOUT_SECONDS = 20
@@ -260,7 +261,7 @@ async def log_messages(company_id: int, messages: list[LoggedMail]) -> None:
     """Adds many messages to the mail log at once, in multi-row INSERTs: a mass mailing logs
     every message it sends, and one INSERT per message would cost more than the sending."""
     now = datetime.now(UTC)
-    row = "(" + ", ".join(["{}"] * 11) + ")"
+    row = f"({placeholders(11)})"
     for start in range(0, len(messages), LOG_ROWS_PER_STATEMENT):
         chunk = messages[start : start + LOG_ROWS_PER_STATEMENT]
         params: list[object] = []

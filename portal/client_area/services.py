@@ -38,6 +38,7 @@ from portal.core.i18n import N_
 from portal.core.pagination import Page
 from portal.core.passwords import hash_password, password_problem, verify_password
 from portal.core.permissions import Forbidden
+from portal.core.rows import from_row
 from portal.core.tokens import new_token, token_hash
 from portal.security import logins, two_factor
 from portal.security.two_factor import Login
@@ -125,18 +126,15 @@ async def _user(user_id: int, account_id: int | None = None) -> ClientUser | Non
     current = next((m for m in active if account_id is None or m.client_id == account_id), None)
     if current is None:
         return None
-    return ClientUser(
+    return from_row(
+        ClientUser,
+        row,
         id=current.client_id,
         user_id=user_id,
         company_id=row["company"],
-        username=row["username"],
-        name=row["name"],
-        language=row["language"],
-        session_epoch=row["session_epoch"],
         owner=current.owner,
         permissions=current.permissions,
         accounts=active,
-        email=row["email"],
         # Verified users (most) cost no query for it.
         email_unverified=row["email_verified_at"] is None
         and await verification.must_verify(user_id),
@@ -340,19 +338,24 @@ async def send_username_reminder(email: str) -> None:
             )
 
 
+async def _usable_reset_token(token: str) -> dict | None:
+    """The reset link's token (its id and user) while unused and within its hour."""
+    return (
+        await PasswordResetToken.select(PasswordResetToken.id, PasswordResetToken.user)
+        .where(
+            PasswordResetToken.token_hash == token_hash(token),
+            PasswordResetToken.used_at.is_null(),
+            PasswordResetToken.expires_at > datetime.now(UTC),
+        )
+        .first()
+    )
+
+
 async def reset_token_is_valid(token: str, address: str) -> bool:
     """Whether a password reset link can still be used (counted like every one-time link)."""
 
     async def lookup(value: str) -> int | None:
-        row = (
-            await PasswordResetToken.select(PasswordResetToken.id)
-            .where(
-                PasswordResetToken.token_hash == token_hash(value),
-                PasswordResetToken.used_at.is_null(),
-                PasswordResetToken.expires_at > datetime.now(UTC),
-            )
-            .first()
-        )
+        row = await _usable_reset_token(value)
         return row["id"] if row else None
 
     return await _counted_link(token, address, lookup) is not None
@@ -362,15 +365,7 @@ async def reset_password(token: str, new_password: str) -> None:
     """Sets a new password through a reset link: the link works once, within the hour; the
     password follows the same rules as everywhere (not the user's own email, name or
     username); other sessions of the user end, and the user is told by email."""
-    holder = (
-        await PasswordResetToken.select(PasswordResetToken.user)
-        .where(
-            PasswordResetToken.token_hash == token_hash(token),
-            PasswordResetToken.used_at.is_null(),
-            PasswordResetToken.expires_at > datetime.now(UTC),
-        )
-        .first()
-    )
+    holder = await _usable_reset_token(token)
     if holder is None:
         raise NotFound()
     if problem := password_problem(new_password, user_inputs=await _own_words(holder["user"])):

@@ -24,6 +24,7 @@ from portal.core.db import insert_rows, read_transaction
 from portal.core.errors import NotFound
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
+from portal.core.rows import from_row
 from portal.events import services as events
 from portal.staff.tables import Staff
 
@@ -416,15 +417,4 @@ async def list_lines(company_id: int, client_id: int, page: Page) -> list[AuditL
             .offset(page.offset)
         )
         names = await staff_names({row["staff_id"] for row in rows})
-    return [
-        AuditLine(
-            id=row["id"],
-            field=row["field"],
-            old_value=row["old_value"],
-            new_value=row["new_value"],
-            who=actor_words(row["actor"], names),
-            address=row["address"],
-            at=row["at"],
-        )
-        for row in rows
-    ]
+    return [from_row(AuditLine, row, who=actor_words(row["actor"], names)) for row in rows]

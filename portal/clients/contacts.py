@@ -42,6 +42,7 @@ from portal.core.i18n import N_
 from portal.core.ids import is_row_id
 from portal.core.passwords import hash_password, password_problem
 from portal.core.permissions import CLIENTS_EDIT
+from portal.core.rows import from_row
 
 # The types a contact added here may have (the primary contact is the client's own).
 CONTACT_TYPES = {"billing": N_("Billing"), "other": N_("Other")}
@@ -145,21 +146,10 @@ async def _views(rows: list[dict]) -> list[ContactView]:
     for row in rows:
         own = by_contact.get(row["id"], [])
         views.append(
-            ContactView(
-                id=row["id"],
+            from_row(
+                ContactView,
+                row,
                 client_id=row["client"],
-                contact_type=row["contact_type"],
-                first_name=row["first_name"],
-                last_name=row["last_name"],
-                company=row["company"],
-                title=row["title"],
-                address1=row["address1"],
-                address2=row["address2"],
-                city=row["city"],
-                country=row["country"],
-                state=row["state"],
-                zip=row["zip"],
-                email=row["email"],
                 marketing_opt_in=bool(row["marketing_opt_in"]),
                 login_id=row["login"],
                 username=row["login_username"] or "",

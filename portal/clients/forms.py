@@ -11,6 +11,7 @@ from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.services import MAX_PHONE_ROWS, ClientDetails, ClientView, PhoneRow
 from portal.core.forms import checkbox, many, text
 from portal.core.passwords import generate_password
+from portal.core.rows import from_row
 
 
 def new_phone_row(number_type: str = "phone", location: str = "home", number: str = "") -> PhoneRow:
@@ -89,18 +90,9 @@ def blank_client_details(company: dict, default_group_id: int | None) -> ClientD
 def client_details_of(client: ClientView, custom: dict[int, str]) -> ClientDetails:
     contact = client.contact
     specified = client.username.casefold() != contact["email"].casefold()
-    return ClientDetails(
-        first_name=contact["first_name"],
-        last_name=contact["last_name"],
-        company=contact["company"],
-        title=contact["title"],
-        address1=contact["address1"],
-        address2=contact["address2"],
-        city=contact["city"],
-        country=contact["country"],
-        state=contact["state"],
-        zip=contact["zip"],
-        email=contact["email"],
+    return from_row(
+        ClientDetails,
+        contact,  # the contact fields; the account's own come below
         phones=[new_phone_row(n.number_type, n.location, n.display) for n in client.numbers]
         or [new_phone_row()],
         tax_exempt=client.tax_exempt,

@@ -43,6 +43,7 @@ from portal.core.i18n import N_, Message
 from portal.core.ids import is_row_id, parse_id
 from portal.core.passwords import hash_password, password_problem
 from portal.core.permissions import CLIENTS_EDIT
+from portal.core.rows import from_row
 from portal.mail import services as mail
 
 MARKETING_OPT_IN_WORDING = N_("Opt-in to marketing emails")
@@ -919,19 +920,10 @@ async def get_client(company_id: int, client_id: int) -> ClientView:
             .order_by(ContactNumber.position)
         )
         login = await users.primary_login(client_id) or {}
-    return ClientView(
-        id=row["id"],
-        code=row["code"],
-        status=row["status"],
+    return from_row(
+        ClientView,
+        row,
         username=login.get("username", ""),
-        preferred_currency=row["preferred_currency"],
-        language=row["language"],
-        tax_exempt=row["tax_exempt"],
-        tax_id=row["tax_id"],
-        marketing_opt_in=row["marketing_opt_in"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
         last_login_at=login.get("last_login_at"),
         last_login_ip=login.get("last_login_ip"),
         group_id=row["group"],
@@ -947,12 +939,10 @@ def number_views(numbers: list[dict]) -> list[Number]:
     one invoices print."""
     first_fax = next((n["id"] for n in numbers if n["number_type"] == "fax"), None)
     return [
-        Number(
-            id=n["id"],
-            number_type=n["number_type"],
-            location=n["location"],
+        from_row(
+            Number,
+            n,
             e164=n["number"],
-            extension=n["extension"],
             display=format_number(n["number"], n["extension"]),
             is_default_fax=n["id"] == first_fax,
         )

@@ -33,6 +33,7 @@ from portal.core.i18n import N_
 from portal.core.ids import is_row_id
 from portal.core.passwords import hash_password, password_problem, verify_password
 from portal.core.permissions import CLIENTS_EDIT, Forbidden
+from portal.core.rows import from_row
 from portal.core.tokens import new_token, token_hash
 from portal.mail import services as mail
 
@@ -327,14 +328,12 @@ async def members(company_id: int, client_id: int, actor: Actor) -> list[Member]
         client_id,
     )
     return [
-        Member(
+        from_row(
+            Member,
+            row,
             user_id=row["id"],
-            name=row["name"],
-            username=row["username"],
-            email=row["email"],
             owner=bool(row["owner"]),
             permissions=permissions_of(row["permissions"]),
-            last_login_at=row["last_login_at"],
         )
         for row in rows
     ]
@@ -593,15 +592,13 @@ async def pending_invitations(company_id: int, client_id: int, actor: Actor) -> 
 
 
 def _invitation(row: dict, company_id: int, labels: dict[int, str]) -> Invitation:
-    return Invitation(
-        id=row["id"],
+    return from_row(
+        Invitation,
+        row,
         client_id=row["client"],
         company_id=company_id,
         account_label=labels.get(row["client"], ""),
-        email=row["email"],
         permissions=permissions_of(row["permissions"]),
-        invited_by=row["invited_by"],
-        expires_at=row["expires_at"],
     )
 
 

@@ -19,6 +19,7 @@ from portal.core.errors import ValidationError
 from portal.core.forms import iso_date
 from portal.core.ids import parse_id
 from portal.core.pagination import Page
+from portal.core.placeholders import placeholders
 
 TABS = CLIENT_STATUSES
 PER_PAGE_CHOICES = (20, 50, 100)
@@ -440,9 +441,8 @@ async def _client_rows(rows: list[dict]) -> list[ClientRow]:
 async def _rows_in_order(company_id: int, client_ids: list[int]) -> list[ClientRow]:
     if not client_ids:
         return []
-    placeholders = ", ".join(["{}"] * len(client_ids))
     rows = await Client.raw(
-        f"{_ROW_SELECT}WHERE c.company = {{}} AND c.id IN ({placeholders})",
+        f"{_ROW_SELECT}WHERE c.company = {{}} AND c.id IN ({placeholders(len(client_ids))})",
         company_id,
         *client_ids,
     )

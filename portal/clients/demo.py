@@ -58,6 +58,7 @@ from portal.core.db import analyze, insert_rows, lock_for_insert, write_transact
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
 from portal.core.passwords import hash_password
+from portal.core.placeholders import placeholders
 
 DEMO_PASSWORD = "demo-client-password"  # noqa: S105 - printed so people can log in as any demo client
 CLIENTS_PER_TRANSACTION = 5_000
@@ -581,11 +582,10 @@ async def _free_usernames(batch: list[DemoClient], rng: random.Random) -> None:
 async def _taken_usernames(usernames: list[str]) -> set[str]:
     """Those of the (lower-case) usernames that exist, compared as the unique index does."""
     table = AccountUser._meta.get_formatted_tablename()
-    placeholders = ", ".join(["{}"] * len(usernames))
     rows = await AccountUser.raw(
         # The table's own name and placeholders: the values travel as parameters.
         f"SELECT lower(username) AS username FROM {table} "  # noqa: S608
-        f"WHERE lower(username) IN ({placeholders})",
+        f"WHERE lower(username) IN ({placeholders(len(usernames))})",
         *usernames,
     )
     return {row["username"] for row in rows}

@@ -30,6 +30,7 @@ import phonenumbers
 
 from portal.clients.tables import Client, ClientSearch, ClientSearchPending
 from portal.core.db import analyze, is_sqlite, write_transactions
+from portal.core.placeholders import placeholders
 
 # Trigram indexes answer substrings from three characters.
 MIN_SUBSTRING_LENGTH = 3
@@ -91,12 +92,6 @@ def phone_digits(e164: str) -> list[str]:
     return [digits]
 
 
-def _placeholders(count: int) -> str:
-    """`{}` placeholders for an IN list. SQL in this module is made of fixed text and
-    placeholders only (hence the S608 waivers): values always travel as bound parameters."""
-    return ", ".join(["{}"] * count)
-
-
 # Letters that Unicode does not decompose into a base letter and a mark.
 _FOLDED_LETTERS = str.maketrans(
     {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
@@ -121,7 +116,7 @@ def name_key(last_name: str, first_name: str) -> str:
 async def _name_keys(client_ids: Sequence[int]) -> dict[int, str]:
     rows = await Client.raw(
         "SELECT client, first_name, last_name FROM contact "  # noqa: S608
-        f"WHERE client IN ({_placeholders(len(client_ids))}) AND contact_type = 'primary'",
+        f"WHERE client IN ({placeholders(len(client_ids))}) AND contact_type = 'primary'",
         *client_ids,
     )
     return {row["client"]: name_key(row["last_name"], row["first_name"]) for row in rows}
@@ -131,7 +126,7 @@ async def _account_values(client_ids: Sequence[int]) -> tuple[dict[int, int], li
     """Which of the clients exist, with their company, and their client IDs."""
     rows = await Client.raw(
         "SELECT id, company, code FROM client "  # noqa: S608
-        f"WHERE id IN ({_placeholders(len(client_ids))})",
+        f"WHERE id IN ({placeholders(len(client_ids))})",
         *client_ids,
     )
     codes = [(row["id"], row["code"], "client ID") for row in rows]
@@ -142,7 +137,7 @@ async def _contact_values(client_ids: Sequence[int]) -> list[Value]:
     """Every contact's names, organisation, email and address, the primary contact's first."""
     rows = await Client.raw(
         "SELECT client, first_name, last_name, company, email, address1, city, zip "  # noqa: S608
-        f"FROM contact WHERE client IN ({_placeholders(len(client_ids))}) "
+        f"FROM contact WHERE client IN ({placeholders(len(client_ids))}) "
         "ORDER BY client, contact_type <> 'primary', id",
         *client_ids,
     )
@@ -165,7 +160,7 @@ async def _username_values(client_ids: Sequence[int]) -> list[Value]:
     """The usernames of the account's users."""
     rows = await Client.raw(
         'SELECT m.client, u.username FROM account_member m JOIN account_user u ON u.id = m."user" '  # noqa: S608
-        f"WHERE m.client IN ({_placeholders(len(client_ids))})",
+        f"WHERE m.client IN ({placeholders(len(client_ids))})",
         *client_ids,
     )
     return [(row["client"], row["username"], "username") for row in rows]
@@ -175,7 +170,7 @@ async def _phone_values(client_ids: Sequence[int]) -> list[Value]:
     rows = await Client.raw(
         "SELECT ct.client, n.number FROM contact_number n "  # noqa: S608
         "JOIN contact ct ON ct.id = n.contact "
-        f"WHERE ct.client IN ({_placeholders(len(client_ids))}) "
+        f"WHERE ct.client IN ({placeholders(len(client_ids))}) "
         # One order whatever plan the engine picks: a document rebuilt later must be the same.
         "ORDER BY ct.client, ct.id, n.position, n.id",
         *client_ids,
@@ -190,7 +185,7 @@ async def _custom_field_values(client_ids: Sequence[int]) -> list[Value]:
     rows = await Client.raw(
         "SELECT v.client, v.value FROM custom_field_value v "  # noqa: S608
         "JOIN custom_field f ON f.id = v.field "
-        f"WHERE v.client IN ({_placeholders(len(client_ids))}) "
+        f"WHERE v.client IN ({placeholders(len(client_ids))}) "
         "AND NOT f.encrypted AND f.field_type <> 'checkbox'",
         *client_ids,
     )

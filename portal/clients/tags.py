@@ -20,6 +20,7 @@ from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.permissions import CLIENTS_EDIT
+from portal.core.placeholders import placeholders
 
 # The palette: key -> name. Each key is a CSS class of the chips (.tag-<key>, static/css), so
 # no inline style is needed; every pair of colours there reads at WCAG AA contrast.
@@ -160,17 +161,13 @@ async def delete_tag(company_id: int, tag_id: int, actor: Actor) -> int:
 # --- the tags of clients ----------------------------------------------------------------------
 
 
-def _placeholders(count: int) -> str:
-    return ", ".join(["{}"] * count)
-
-
 async def tags_of_clients(client_ids: Sequence[int]) -> dict[int, list[TagView]]:
     """Each client's tags, by name (clients without tags are left out)."""
     if not client_ids:
         return {}
     rows = await ClientTag.raw(
         "SELECT ct.client, t.id, t.name, t.colour FROM client_tag ct "  # noqa: S608 - placeholders
-        f"JOIN tag t ON t.id = ct.tag WHERE ct.client IN ({_placeholders(len(client_ids))}) "
+        f"JOIN tag t ON t.id = ct.tag WHERE ct.client IN ({placeholders(len(client_ids))}) "
         "ORDER BY lower(t.name), t.id",
         *client_ids,
     )

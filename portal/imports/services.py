@@ -43,6 +43,7 @@ from portal.core.actors import Actor
 from portal.core.db import violated_unique_index, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.permissions import CLIENTS_EDIT, CLIENTS_IMPORT
+from portal.core.placeholders import placeholders
 from portal.imports.fields import (
     CUSTOM,
     ImportedRow,
@@ -530,8 +531,7 @@ async def company_rows_with(sql: str, company_id: int, values: Sequence[Any]) ->
     the values' placeholders. Placeholders only: the values travel as parameters."""
     if not values:
         return []
-    marks = ", ".join(["{}"] * len(values))
-    return await Client.raw(sql.replace("{values}", marks), company_id, *values)
+    return await Client.raw(sql.replace("{values}", placeholders(len(values))), company_id, *values)
 
 
 async def _clients_by_email(company_id: int, emails: list[str]) -> dict[str, dict[str, int]]:

@@ -49,6 +49,7 @@ from portal.core.db import write_transactions
 from portal.core.errors import ValidationError
 from portal.core.lazy import lazy_module
 from portal.core.permissions import CLIENTS_EDIT, CLIENTS_IMPORT
+from portal.core.placeholders import placeholders
 from portal.imports import services as imports
 from portal.imports.fields import TARGETS
 from portal.jobs import services as jobs
@@ -375,12 +376,12 @@ async def _attach_batch(
 async def _mark_verified(client_ids: list[int]) -> int:
     """The owners' logins of these clients, whose address the other system had verified,
     count as verified while they keep that address (the primary contact's)."""
-    marks = ", ".join(["{}"] * len(client_ids))
     rows = await AccountUser.raw(
         # Placeholders only: the values travel as parameters.
         "UPDATE account_user SET email_verified_at = {} WHERE email_verified_at IS NULL "  # noqa: S608
         "AND id IN (SELECT ct.login FROM contact ct WHERE ct.contact_type = 'primary' "
-        f"AND ct.client IN ({marks}) AND lower(ct.email) = lower(account_user.email)) "
+        f"AND ct.client IN ({placeholders(len(client_ids))}) "
+        "AND lower(ct.email) = lower(account_user.email)) "
         "RETURNING id",
         datetime.now(UTC),
         *client_ids,

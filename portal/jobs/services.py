@@ -165,11 +165,6 @@ async def get(company_id: int, job_id: int, actor: Actor) -> JobView:
     return from_row(JobView, row)
 
 
-async def payload_of(company_id: int, job_id: int) -> dict[str, Any]:
-    row = await company_row(Job, company_id, job_id, Job.payload)
-    return json.loads(row["payload"])
-
-
 async def recent(company_id: int, kinds: Iterable[str], limit: int = 10) -> list[JobView]:
     rows = (
         await Job.select()

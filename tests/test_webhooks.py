@@ -9,6 +9,7 @@ killed mid-delivery (kill -9 of `portal webhooks run`) loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import re
@@ -261,6 +262,39 @@ async def test_repeated_failures_disable_the_endpoint_and_mail_the_company(
         assert (
             endpoint.enabled and endpoint.failed_deliveries == 0 and endpoint.disabled_reason == ""
         )
+
+
+async def test_enabling_an_endpoint_the_worker_disabled_meanwhile_starts_its_count_afresh(
+    company_id,
+):
+    """Staff save the endpoint enabled, as the form showed it, while the worker's transaction
+    disables it: the save, which waits for that transaction, enables it with its count of
+    failures at 0, not at the limit that had just disabled it."""
+    with Receiver() as receiver:
+        endpoint_id = await endpoint_for(company_id, receiver, types=["client.created"])
+        details = EndpointDetails(receiver.url, "", ["client.created"], enabled=True)
+        async for transaction in db.write_transactions():
+            async with transaction:
+                await WebhookEndpoint.update(
+                    {
+                        WebhookEndpoint.enabled: False,
+                        WebhookEndpoint.failed_deliveries: 5,
+                        WebhookEndpoint.disabled_at: datetime.now(UTC),
+                        WebhookEndpoint.disabled_reason: "5 deliveries in a row failed.",
+                    }
+                ).where(WebhookEndpoint.id == endpoint_id)
+                # A context of its own: the save is another request, outside this transaction.
+                saving = asyncio.create_task(
+                    services.update_endpoint(company_id, endpoint_id, details, SYSTEM),
+                    context=contextvars.Context(),
+                )
+                await asyncio.sleep(0.3)
+                assert not saving.done()  # it waits for the worker's transaction
+        await saving
+        endpoint = await services.get_endpoint(company_id, endpoint_id)
+        assert endpoint.enabled
+        assert endpoint.failed_deliveries == 0 and endpoint.disabled_reason == ""
+        assert endpoint.disabled_at is None
 
 
 async def test_a_delivered_event_resets_the_count_of_failures(company_id):

@@ -222,7 +222,7 @@ async def update_endpoint(
     """Saves the endpoint. Enabling a disabled one starts its count of failures afresh, and
     the deliveries that waited go out."""
     actor.require(WEBHOOKS)
-    current = await get_endpoint(company_id, endpoint_id)
+    await _endpoint_row(company_id, endpoint_id)  # another company's: not found, before checking
     clean = await _checked(company_id, details)
     values: dict[Any, Any] = {
         WebhookEndpoint.url: clean.url,
@@ -230,26 +230,28 @@ async def update_endpoint(
         WebhookEndpoint.event_types: ",".join(clean.event_types),
         WebhookEndpoint.enabled: clean.enabled,
     }
-    if clean.enabled and not current.enabled:
-        values |= {
-            WebhookEndpoint.failed_deliveries: 0,
-            WebhookEndpoint.disabled_at: None,
-            WebhookEndpoint.disabled_reason: "",
-        }
-    elif not clean.enabled and current.enabled:
-        values |= {
-            WebhookEndpoint.disabled_at: datetime.now(UTC),
-            WebhookEndpoint.disabled_reason: f"Disabled by {actor.name or actor.label}.",
-        }
     async for transaction in write_transactions():
         async with transaction:
-            updated = (
-                await WebhookEndpoint.update(values)
-                .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.company == company_id)
-                .returning(WebhookEndpoint.id)
-            )
-            if not updated:
-                raise NotFound()
+            # Read under the row's lock: the worker may have disabled the endpoint since the
+            # form was shown, and enabling it again must start its count of failures afresh.
+            was_enabled = (
+                await company_row(
+                    WebhookEndpoint, company_id, endpoint_id, WebhookEndpoint.enabled, lock=True
+                )
+            )["enabled"]
+            changes = dict(values)  # a retried transaction decides afresh
+            if clean.enabled and not was_enabled:
+                changes |= {
+                    WebhookEndpoint.failed_deliveries: 0,
+                    WebhookEndpoint.disabled_at: None,
+                    WebhookEndpoint.disabled_reason: "",
+                }
+            elif not clean.enabled and was_enabled:
+                changes |= {
+                    WebhookEndpoint.disabled_at: datetime.now(UTC),
+                    WebhookEndpoint.disabled_reason: f"Disabled by {actor.name or actor.label}.",
+                }
+            await WebhookEndpoint.update(changes).where(WebhookEndpoint.id == endpoint_id)
             await _log(company_id, actor, f"Changed the webhook endpoint {clean.url}.")
 
 

@@ -3,6 +3,7 @@ server (aiosmtpd) started by the test, the unsubscribe link, the suppressions, t
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from portal.plugins.mass_mailer import services
 from portal.plugins.mass_mailer.messages import Compose
 from portal.plugins.mass_mailer.services import MailingFilter
 from portal.plugins.mass_mailer.tables import MailingJob, MailingRecipient, Suppression
-from portal.plugins.mass_mailer.worker import MailerSettings, Worker
+from portal.plugins.mass_mailer.worker import MailerSettings, Worker, server_worker
 from test_mass_mailer_helpers import (
     EXPECTED_ADDRESSES,
     STAFF,
@@ -513,6 +514,14 @@ async def test_the_plugin_adds_its_menu_item_tables_and_routes(admin_client):
     assert '<a href="/admin/tools/mass-mailer">Mass Mailer</a>' in dashboard.text
     jobs = await admin_client.get("/admin/tools/mass-mailer/jobs")
     assert jobs.status_code == 200 and "No mailings yet." in jobs.text
+
+
+@pytest.mark.parametrize("word", ["0", "off", "no", "false"])
+async def test_portal_serve_leaves_sending_to_mailer_processes_when_told(monkeypatch, word):
+    """PORTAL_MAILER_IN_SERVER reads the words every other switch reads: any "no" keeps the
+    worker out of `portal serve` (it returns at once instead of sending for ever)."""
+    monkeypatch.setenv("PORTAL_MAILER_IN_SERVER", word)
+    await asyncio.wait_for(server_worker(), timeout=5)
 
 
 async def test_the_wizard_needs_a_staff_login(client):

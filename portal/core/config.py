@@ -100,7 +100,9 @@ def _secret_key(var_dir: Path) -> str:
     return key
 
 
-def _flag(name: str, default: bool = False) -> bool:
+def env_flag(name: str, default: bool = False) -> bool:
+    """Whether the environment variable `name` says yes (1, true, yes, on); unset: `default`.
+    Plugins read their own switches with it too, so every switch reads the same words."""
     value = os.environ.get(name)
     if value is None:
         return default
@@ -147,7 +149,7 @@ def get_settings() -> Settings:
         mail_from=os.environ.get("PORTAL_MAIL_FROM", "portal@localhost"),
         base_url=os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         redis_url=os.environ.get("PORTAL_REDIS_URL") or None,
-        secure_cookies=_flag("PORTAL_SECURE_COOKIES"),
+        secure_cookies=env_flag("PORTAL_SECURE_COOKIES"),
         session_idle_seconds=int(os.environ.get("PORTAL_SESSION_IDLE_SECONDS", 2 * 3600)),
         session_absolute_seconds=int(os.environ.get("PORTAL_SESSION_ABSOLUTE_SECONDS", 12 * 3600)),
         argon2_profile=os.environ.get("PORTAL_ARGON2_PROFILE", "default"),
@@ -155,12 +157,12 @@ def get_settings() -> Settings:
         db_statement_seconds=_seconds("PORTAL_DB_STATEMENT_SECONDS", 15),
         redis_timeout_seconds=_seconds("PORTAL_REDIS_TIMEOUT_SECONDS", 2),
         header_seconds=_seconds("PORTAL_HEADER_SECONDS", 10),
-        access_log=_flag("PORTAL_ACCESS_LOG", default=True),
+        access_log=env_flag("PORTAL_ACCESS_LOG", default=True),
         body_seconds=_seconds("PORTAL_BODY_SECONDS", 30),
-        debug=_flag("PORTAL_DEBUG"),
+        debug=env_flag("PORTAL_DEBUG"),
         development=os.environ.get("PORTAL_ENV", "production").strip().lower() == "development",
-        webhooks_in_server=_flag("PORTAL_WEBHOOKS_IN_SERVER", default=True),
-        jobs_in_server=_flag("PORTAL_JOBS_IN_SERVER", default=True),
+        webhooks_in_server=env_flag("PORTAL_WEBHOOKS_IN_SERVER", default=True),
+        jobs_in_server=env_flag("PORTAL_JOBS_IN_SERVER", default=True),
         webhook_retry_seconds=_seconds("PORTAL_WEBHOOKS_RETRY_SECONDS", 30),
         webhook_max_attempts=_count("PORTAL_WEBHOOKS_MAX_ATTEMPTS", 8, 20),
         webhook_lease_seconds=_seconds("PORTAL_WEBHOOKS_LEASE_SECONDS", 60),

@@ -55,7 +55,7 @@ import anyio.to_thread
 import click
 
 from portal.companies.services import mail_identity
-from portal.core.config import get_settings
+from portal.core.config import env_flag, get_settings
 from portal.core.db import skip_locked, write_transactions
 from portal.core.errors import ValidationError
 from portal.core.placeholders import placeholders
@@ -756,7 +756,7 @@ class Worker:
 async def server_worker() -> None:
     """The worker inside `portal serve` (the app's lifespan runs it). PORTAL_MAILER_IN_SERVER=0
     leaves sending to `portal mailer run` processes."""
-    if os.environ.get("PORTAL_MAILER_IN_SERVER", "1").strip().lower() in {"0", "false", "no"}:
+    if not env_flag("PORTAL_MAILER_IN_SERVER", default=True):
         return
     async with Worker() as worker:
         await worker.run_forever()

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from portal.client_groups.services import EffectiveSettings, effective_settings
 from portal.clients import audit, users, verification
 from portal.clients.services import (
-    MARKETING_OPT_IN_WORDING,
     CleanNumber,
     ContactFields,
     Number,
@@ -26,12 +25,12 @@ from portal.clients.services import (
     email_in_use,
     insert_numbers,
     number_views,
+    record_consent,
     send_registration_email,
 )
 from portal.clients.tables import (
     AccountMember,
     AccountUser,
-    ConsentEvent,
     Contact,
     ContactNumber,
 )
@@ -270,22 +269,6 @@ def _label(contact_type: str, first_name: str, last_name: str) -> str:
     return f"{TYPE_LABELS.get(contact_type, contact_type)} contact {first_name} {last_name}".strip()
 
 
-async def _record_consent(
-    client_id: int, contact_id: int, opted_in: bool, actor: Actor, source: str
-) -> None:
-    await ConsentEvent.insert(
-        ConsentEvent(
-            client=client_id,
-            contact=contact_id,
-            opted_in=opted_in,
-            actor=actor.label,
-            source=source,
-            wording=MARKETING_OPT_IN_WORDING,
-            address=actor.address[:45],
-        )
-    )
-
-
 async def _give_login(
     company_id: int,
     client: dict,
@@ -375,7 +358,7 @@ async def add_contact(
                 contact_id = rows[0]["id"]
                 await insert_numbers(contact_id, checked.numbers)
                 if details.marketing_opt_in:
-                    await _record_consent(client_id, contact_id, True, actor, source)
+                    await record_consent(client_id, True, actor, source, contacts=[contact_id])
                 await audit.record(
                     company_id, client_id, client["code"], actor, changes, contact_id=contact_id
                 )
@@ -498,8 +481,8 @@ async def update_contact(
                         )
                     followed = await _login_follows(client_id, login_now, details, checked.email)
                 if details.marketing_opt_in != current.marketing_opt_in:
-                    await _record_consent(
-                        client_id, contact_id, details.marketing_opt_in, actor, source
+                    await record_consent(
+                        client_id, details.marketing_opt_in, actor, source, contacts=[contact_id]
                     )
                 await audit.record(
                     company_id, client_id, client["code"], actor, changes, contact_id=contact_id
@@ -531,7 +514,7 @@ async def set_contact_marketing_opt_in(
                 .returning(Contact.id)
             )
             if changed:
-                await _record_consent(client_id, contact_id, opted_in, actor, source)
+                await record_consent(client_id, opted_in, actor, source, contacts=[contact_id])
             elif not await Contact.exists().where(_additional(contact_id, client_id)):
                 raise NotFound()
     return bool(changed)

@@ -5,6 +5,7 @@ The admin area, the client area, the JSON API and plugins all call these functio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -536,21 +537,34 @@ async def insert_numbers(contact_id: int, numbers: list[CleanNumber]) -> None:
     )
 
 
-async def _record_consent(
+async def record_consent(
     client_id: int,
     opted_in: bool,
     actor: Actor,
     source: str,
     wording: str = MARKETING_OPT_IN_WORDING,
+    *,
+    contacts: Iterable[int | None] = (None,),
+    address: str | None = None,
 ) -> None:
+    """Inside the caller's write transaction: a line in the consent log for each of `contacts`
+    (None: the client's own consent, which is its primary contact's; an id: a billing or other
+    contact's own), with the wording the choice was made against and the address it was made
+    from (the actor's unless `address` says otherwise). Every writer of the log but the demo's
+    bulk load comes here."""
+    given_from = actor.address if address is None else address
     await ConsentEvent.insert(
-        ConsentEvent(
-            client=client_id,
-            opted_in=opted_in,
-            actor=actor.label,
-            source=source,
-            wording=wording,
-            address=actor.address[:45],
+        *(
+            ConsentEvent(
+                client=client_id,
+                contact=contact_id,
+                opted_in=opted_in,
+                actor=actor.label[:100],
+                source=source[:50],
+                wording=wording,
+                address=given_from[:45],
+            )
+            for contact_id in contacts
         )
     )
 
@@ -837,7 +851,7 @@ async def update_client(
                 await insert_numbers(contact_id, checked.numbers)
                 await save_custom_values(client_id, checked.custom_values)
                 if details.marketing_opt_in != current.marketing_opt_in:
-                    await _record_consent(client_id, details.marketing_opt_in, actor, source)
+                    await record_consent(client_id, details.marketing_opt_in, actor, source)
                 await audit.record(company_id, client_id, current.code, actor, changes)
     except Exception as error:
         if duplicate := _duplicate_username_error(error, details):
@@ -1015,7 +1029,7 @@ async def set_marketing_opt_in(
                 .returning(Client.id)
             )
             if changed:
-                await _record_consent(client_id, opted_in, actor, source, wording)
+                await record_consent(client_id, opted_in, actor, source, wording)
             elif not await Client.exists().where(
                 Client.id == client_id, Client.company == company_id
             ):

@@ -45,6 +45,7 @@ from portal.client_area.services import ClientUser
 from portal.client_area.services import confirm_password as confirm_client_password
 from portal.client_groups.services import custom_values
 from portal.clients import audit, lifecycle, users
+from portal.clients.services import record_consent
 from portal.clients.tables import (
     AccountInvitation,
     AccountMember,
@@ -375,20 +376,14 @@ async def _close_asked_erasure(
 async def _withdraw_consent(client_id: int, contacts: list[dict], actor: Actor) -> None:
     """An opt-out in the consent log for the client and for each contact that had opted in
     itself; the addresses consent was given from are forgotten but staff members'."""
-    withdrawn = [None] + [c["id"] for c in contacts if c["marketing_opt_in"]]
-    await ConsentEvent.insert(
-        *(
-            ConsentEvent(
-                client=client_id,
-                contact=contact_id,
-                opted_in=False,
-                actor=actor.label[:100],
-                source=CONSENT_SOURCE,
-                wording=CONSENT_WORDING,
-                address=actor.address[:45] if actor.kind == "staff" else "",
-            )
-            for contact_id in withdrawn
-        )
+    await record_consent(
+        client_id,
+        False,
+        actor,
+        CONSENT_SOURCE,
+        CONSENT_WORDING,
+        contacts=[None] + [c["id"] for c in contacts if c["marketing_opt_in"]],
+        address=actor.address if actor.kind == "staff" else "",
     )
     await ConsentEvent.update({ConsentEvent.address: ""}).where(
         ConsentEvent.client == client_id, ConsentEvent.actor.not_like("staff:%")

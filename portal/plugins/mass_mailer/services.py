@@ -30,8 +30,8 @@ from typing import Any
 from portal.activity import services as activity
 from portal.client_groups.services import setting_sql
 from portal.clients import segments
-from portal.clients.services import STATUSES, set_marketing_opt_in
-from portal.clients.tables import ConsentEvent, Contact
+from portal.clients.services import STATUSES, record_consent, set_marketing_opt_in
+from portal.clients.tables import Contact
 from portal.companies.services import get_company
 from portal.core import throttle
 from portal.core.actors import Actor
@@ -565,17 +565,7 @@ async def opt_out_contact(
         .returning(Contact.id)
     )
     if changed:
-        await ConsentEvent.insert(
-            ConsentEvent(
-                client=client_id,
-                contact=contact_id,
-                opted_in=False,
-                actor=actor.label,
-                source=source,
-                wording=wording,
-                address=actor.address[:45],
-            )
-        )
+        await record_consent(client_id, False, actor, source, wording, contacts=[contact_id])
     return bool(changed)
 
 

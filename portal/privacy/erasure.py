@@ -67,6 +67,7 @@ from portal.core.ids import is_row_id
 from portal.core.lookups import company_row
 from portal.core.permissions import CLIENTS_PRIVACY, Forbidden
 from portal.core.placeholders import placeholders
+from portal.core.unique import taken_as_invalid
 from portal.jobs import services as jobs
 from portal.mail.tables import MailMessage
 from portal.privacy import services
@@ -476,7 +477,7 @@ async def ask_for_erasure(user: ClientUser, password: str, address: str) -> int:
         raise Forbidden("account.owner")
     await confirm_client_password(user, password, address)
     actor = replace(user.actor, address=address)
-    try:
+    with taken_as_invalid("data_request_erasure_asked", {"": ALREADY_ASKED}):
         async for transaction in write_transactions():
             async with transaction:
                 client = await company_row(Client, user.company_id, user.id, Client.code, lock=True)
@@ -496,10 +497,6 @@ async def ask_for_erasure(user: ClientUser, password: str, address: str) -> int:
                     f"Client {client['code']} asked for its personal data to be erased.",
                     client_id=user.id,
                 )
-    except Exception as error:
-        if violated_unique_index(error) == "data_request_erasure_asked":
-            raise ValidationError({"": ALREADY_ASKED}) from None
-        raise
     return request_id
 
 

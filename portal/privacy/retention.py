@@ -69,12 +69,8 @@ def _inactive_params(company_id: int, cutoff: datetime) -> list[Any]:
 
 
 async def retention_months(company_id: int) -> int | None:
-    row = (
-        await CompanySetting.select(CompanySetting.value)
-        .where(CompanySetting.company == company_id, CompanySetting.key == MONTHS_KEY)
-        .first()
-    )
-    return int(row["value"]) if row and row["value"].isdigit() else None
+    value = await CompanySetting.get(company_id, MONTHS_KEY)
+    return int(value) if value and value.isdigit() else None
 
 
 def check_months(text: str) -> int | None:
@@ -145,12 +141,7 @@ async def _queue_run(company_id: int, months: int, today: str) -> None:
     async for transaction in write_transactions():
         async with transaction:
             await lock_name(f"privacy-retention:{company_id}")
-            queued_on = (
-                await CompanySetting.select(CompanySetting.value)
-                .where(CompanySetting.company == company_id, CompanySetting.key == QUEUED_ON_KEY)
-                .first()
-            )
-            if queued_on and queued_on["value"] == today:
+            if await CompanySetting.get(company_id, QUEUED_ON_KEY) == today:
                 return
             await CompanySetting.put(company_id, QUEUED_ON_KEY, today)
             request_id = await services.record(company_id, "retention", ACTOR)

@@ -127,12 +127,8 @@ async def _log(company_id: int, actor: Actor, message: str) -> None:
 async def allows_private(company_id: int) -> bool:
     """Whether the company's webhooks may go to private addresses: its setting, or when unset
     on a development install only (PORTAL_ENV=development)."""
-    row = (
-        await CompanySetting.select(CompanySetting.value)
-        .where(CompanySetting.company == company_id, CompanySetting.key == ALLOW_PRIVATE_KEY)
-        .first()
-    )
-    return get_settings().development if row is None else row["value"] == "1"
+    value = await CompanySetting.get(company_id, ALLOW_PRIVATE_KEY)
+    return get_settings().development if value is None else value == "1"
 
 
 async def set_allows_private(company_id: int, allowed: bool, actor: Actor) -> None:

@@ -17,11 +17,12 @@ from portal.clients import browse, tags
 from portal.clients.tables import Segment
 from portal.core.actors import Actor
 from portal.core.countries import country_name
-from portal.core.db import read_transaction, violated_unique_index, write_transactions
+from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.permissions import CLIENTS_VIEW
+from portal.core.unique import taken_as_invalid
 
 NAME = Field("name", "Segment name", 100, required=True)
 MAX_SEGMENTS = 200
@@ -141,7 +142,7 @@ async def save_segment(company_id: int, name: str, params: Mapping[str, str], ac
     filters = filters_of(params)
     if not filters:
         raise ValidationError({"": NO_FILTERS})
-    try:
+    with taken_as_invalid("segment_company_name", {"name": DUPLICATE_NAME}):
         async for transaction in write_transactions():
             async with transaction:
                 if await Segment.count().where(Segment.company == company_id) >= MAX_SEGMENTS:
@@ -159,10 +160,6 @@ async def save_segment(company_id: int, name: str, params: Mapping[str, str], ac
                 await activity.record(
                     company_id, actor, "clients", f"Saved the segment {name} ({filters})."
                 )
-    except Exception as error:
-        if violated_unique_index(error) == "segment_company_name":
-            raise ValidationError({"name": DUPLICATE_NAME}) from None
-        raise
     return rows[0]["id"]
 
 

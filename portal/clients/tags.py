@@ -15,12 +15,13 @@ from portal.activity import services as activity
 from portal.clients import audit
 from portal.clients.tables import ClientTag, Tag
 from portal.core.actors import Actor
-from portal.core.db import read_transaction, violated_unique_index, write_transactions
+from portal.core.db import read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
 from portal.core.permissions import CLIENTS_EDIT
 from portal.core.placeholders import placeholders
+from portal.core.unique import taken_as_invalid
 
 # The palette: key -> name. Each key is a CSS class of the chips (.tag-<key>, static/css), so
 # no inline style is needed; every pair of colours there reads at WCAG AA contrast.
@@ -92,16 +93,10 @@ def _checked(name: str, colour: str) -> str:
     return name
 
 
-def _duplicate(error: BaseException) -> ValidationError | None:
-    if violated_unique_index(error) == "tag_company_name":
-        return ValidationError({"name": DUPLICATE_NAME})
-    return None
-
-
 async def create_tag(company_id: int, name: str, colour: str, actor: Actor) -> int:
     actor.require(CLIENTS_EDIT)
     name = _checked(name, colour)
-    try:
+    with taken_as_invalid("tag_company_name", {"name": DUPLICATE_NAME}):
         async for transaction in write_transactions():
             async with transaction:
                 if await Tag.count().where(Tag.company == company_id) >= MAX_TAGS:
@@ -112,10 +107,6 @@ async def create_tag(company_id: int, name: str, colour: str, actor: Actor) -> i
                     Tag(company=company_id, name=name, colour=colour)
                 ).returning(Tag.id)
                 await activity.record(company_id, actor, "clients", f"Created the tag {name}.")
-    except Exception as error:
-        if duplicate := _duplicate(error):
-            raise duplicate from None
-        raise
     return rows[0]["id"]
 
 
@@ -124,7 +115,7 @@ async def update_tag(company_id: int, tag_id: int, name: str, colour: str, actor
     actor.require(CLIENTS_EDIT)
     old = await get_tag(company_id, tag_id)
     name = _checked(name, colour)
-    try:
+    with taken_as_invalid("tag_company_name", {"name": DUPLICATE_NAME}):
         async for transaction in write_transactions():
             async with transaction:
                 await Tag.update({Tag.name: name, Tag.colour: colour}).where(
@@ -134,10 +125,6 @@ async def update_tag(company_id: int, tag_id: int, name: str, colour: str, actor
                 await activity.record(
                     company_id, actor, "clients", f"Edited the tag {renamed} ({COLOURS[colour]})."
                 )
-    except Exception as error:
-        if duplicate := _duplicate(error):
-            raise duplicate from None
-        raise
 
 
 async def delete_tag(company_id: int, tag_id: int, actor: Actor) -> int:

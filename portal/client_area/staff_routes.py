@@ -13,6 +13,7 @@ from litestar.response import Template
 
 from portal.client_area.access import SESSION_KEY, CurrentClient
 from portal.clients import sign_in
+from portal.clients.pages import client_page
 from portal.clients.services import get_client
 from portal.core.actors import Actor
 from portal.core.errors import ValidationError
@@ -26,15 +27,8 @@ async def _form(
     admin: AdminContext, client_id: int, reason: str, errors: dict, status_code: int = 200
 ) -> Template:
     client = await get_client(admin.company.id, client_id)
-    return Template(
-        "admin/clients/login_as.html",
-        context={
-            "page_title": f"Login as Client – {client.name}",
-            "client": client,
-            "reason": reason,
-            "errors": errors,
-        },
-        status_code=status_code,
+    return client_page(
+        "admin/clients/login_as.html", "Login as Client", client, errors, status_code, reason=reason
     )
 
 

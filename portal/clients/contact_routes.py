@@ -24,6 +24,7 @@ from portal.clients.forms import (
     read_contact_details,
     read_permissions,
 )
+from portal.clients.pages import client_page, profile_url
 from portal.clients.services import ClientView
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import ValidationError
@@ -69,7 +70,7 @@ CONTACT = f"{CONTACTS}/{{contact_id:int}}"
 
 
 def _back(client_id: int) -> str:
-    return f"/admin/clients/{client_id}#widget-contacts"
+    return profile_url(client_id, "widget-contacts")
 
 
 # --- the widget ----------------------------------------------------------------------------
@@ -102,27 +103,28 @@ async def _form_page(
     language = admin.staff.language
     settings = await contacts.contact_settings(admin.company.id, client.id)
     title = f"Edit Contact {contact.name}" if contact else "Add Contact"
-    context: dict[str, Any] = {
-        "page_title": f"{title} – {client.name}",
-        "client": client,
-        "contact": contact,
-        "details": details,
-        "login": login,
-        "errors": errors,
-        "opt_in_shown": opt_in_shown,
-        "generated_password": generated_password,
-        "password_optional": False,
-        "contact_types": list(contacts.CONTACT_TYPES.items()),
-        "contact_fields": CONTACT_FIELDS,
-        "required_fields": settings.required_fields,
-        "countries": countries(language),
-        "states": subdivisions(details.country, language),
-        "number_types": services.NUMBER_TYPES,
-        "number_locations": services.NUMBER_LOCATIONS,
-        "permissions": list(users.ACCOUNT_PERMISSIONS.items()),
-    }
     template = "edit.html" if contact else "add.html"
-    return Template(f"admin/clients/contacts/{template}", context=context, status_code=status_code)
+    return client_page(
+        f"admin/clients/contacts/{template}",
+        title,
+        client,
+        errors,
+        status_code,
+        contact=contact,
+        details=details,
+        login=login,
+        opt_in_shown=opt_in_shown,
+        generated_password=generated_password,
+        password_optional=False,
+        contact_types=list(contacts.CONTACT_TYPES.items()),
+        contact_fields=CONTACT_FIELDS,
+        required_fields=settings.required_fields,
+        countries=countries(language),
+        states=subdivisions(details.country, language),
+        number_types=services.NUMBER_TYPES,
+        number_locations=services.NUMBER_LOCATIONS,
+        permissions=list(users.ACCOUNT_PERMISSIONS.items()),
+    )
 
 
 @get(f"{CONTACTS}/add", name="admin:clients:contact-add", permission=CLIENTS_EDIT)
@@ -267,15 +269,13 @@ async def edit_contact_submit(
 def _delete_page(
     client: ClientView, contact: ContactView, errors: dict[str, str], status_code: int = 200
 ) -> Template:
-    return Template(
+    return client_page(
         "admin/clients/contacts/delete.html",
-        context={
-            "page_title": f"Delete Contact {contact.name} – {client.name}",
-            "client": client,
-            "contact": contact,
-            "errors": errors,
-        },
-        status_code=status_code,
+        f"Delete Contact {contact.name}",
+        client,
+        errors,
+        status_code,
+        contact=contact,
     )
 
 

@@ -12,7 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from portal.clients import browse, merge, services
-from portal.clients.profile_routes import profile_url
+from portal.clients.pages import profile_url
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import text
 from portal.core.ids import parse_id

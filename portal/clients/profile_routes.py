@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from portal.billing import services as billing
 from portal.billing.money import format_money
 from portal.clients import audit, contact_routes, lifecycle, notes, services, tags, user_routes
+from portal.clients.pages import client_page, profile_url
 from portal.clients.services import ClientView
 from portal.core.db import read_transaction
 from portal.core.errors import Throttled, ValidationError
@@ -72,10 +73,6 @@ def money_formatter(admin: AdminContext) -> Callable[[int, str], str]:
     return money
 
 
-def profile_url(client_id: int, anchor: str = "") -> str:
-    return f"/admin/clients/{client_id}" + (f"#{anchor}" if anchor else "")
-
-
 # --- the profile page ----------------------------------------------------------------------
 
 
@@ -108,30 +105,39 @@ async def profile_context(admin: AdminContext, client: ClientView) -> dict[str, 
 WidgetLoader = Callable[[AdminContext, ClientView, int], Awaitable[dict[str, Any]]]
 
 
+async def _client_rows(
+    name: str,
+    client: ClientView,
+    page: int,
+    count: Callable[[int], Awaitable[int]],
+    rows: Callable[[int, Page], Awaitable[list[Any]]],
+) -> dict[str, Any]:
+    """A page of the widget `name`: the client's rows (`count` and `rows` read them by its ID)
+    under the widget's name, and the pager."""
+    pager = Page.of(page, WIDGETS[name].per_page, await count(client.id))
+    return {"pager": pager, name: await rows(client.id, pager)}
+
+
 async def _invoices(admin: AdminContext, client: ClientView, page: int) -> dict[str, Any]:
-    pager = Page.of(page, WIDGETS["invoices"].per_page, await billing.count_invoices(client.id))
-    return {
-        "pager": pager,
-        "invoices": await billing.list_invoices(client.id, pager),
-        "invoice_statuses": billing.SHOWN_INVOICE_STATUSES,
-    }
+    found = await _client_rows(
+        "invoices", client, page, billing.count_invoices, billing.list_invoices
+    )
+    return {**found, "invoice_statuses": billing.SHOWN_INVOICE_STATUSES}
 
 
 async def _transactions(admin: AdminContext, client: ClientView, page: int) -> dict[str, Any]:
-    total = await billing.count_transactions(client.id)
-    pager = Page.of(page, WIDGETS["transactions"].per_page, total)
-    return {
-        "pager": pager,
-        "transactions": await billing.list_transactions(client.id, pager),
-        "transaction_types": billing.TRANSACTION_TYPES,
-    }
+    found = await _client_rows(
+        "transactions", client, page, billing.count_transactions, billing.list_transactions
+    )
+    return {**found, "transaction_types": billing.TRANSACTION_TYPES}
 
 
 async def _services(admin: AdminContext, client: ClientView, page: int) -> dict[str, Any]:
-    pager = Page.of(page, WIDGETS["services"].per_page, await billing.count_services(client.id))
+    found = await _client_rows(
+        "services", client, page, billing.count_services, billing.list_services
+    )
     return {
-        "pager": pager,
-        "services": await billing.list_services(client.id, pager),
+        **found,
         "service_statuses": billing.SERVICE_STATUSES,
         "terms": billing.TERMS,
         "renewable": billing.RENEWABLE,
@@ -139,8 +145,7 @@ async def _services(admin: AdminContext, client: ClientView, page: int) -> dict[
 
 
 async def _notes(admin: AdminContext, client: ClientView, page: int) -> dict[str, Any]:
-    pager = Page.of(page, WIDGETS["notes"].per_page, await notes.count_notes(client.id))
-    return {"pager": pager, "notes": await notes.list_notes(client.id, pager)}
+    return await _client_rows("notes", client, page, notes.count_notes, notes.list_notes)
 
 
 async def _emails(admin: AdminContext, client: ClientView, page: int) -> dict[str, Any]:
@@ -184,23 +189,47 @@ async def widget(
 ) -> Response:
     """One widget's content: the fragment htmx loads into the profile, or, for a plain browser
     request (the link shown without JavaScript), the same fragment on a page of its own."""
-    widget_info = WIDGETS.get(name)
-    if widget_info is None:
+    if name not in WIDGETS:
         raise NotFoundException()
     client = await services.get_client(admin.company.id, client_id)
     async with read_transaction():
-        context = await LOADERS[name](admin, client, page)
-    context.update(
-        client=client,
-        widget=widget_info,
-        money=money_formatter(admin),
-        widget_url=f"/admin/clients/{client.id}/widgets/{name}",
-    )
+        content = await LOADERS[name](admin, client, page)
     headers = {"Vary": "HX-Request"}
     if request.htmx and not request.htmx.boosted:
+        context = _widget_context(admin, client, name, content)
         return Template(f"admin/clients/widgets/{name}.html", context=context, headers=headers)
-    context["page_title"] = f"{widget_info.title} – {client.name}"
-    return Template("admin/clients/widget_page.html", context=context, headers=headers)
+    return widget_page(admin, client, name, content, headers=headers)
+
+
+def _widget_context(
+    admin: AdminContext, client: ClientView, name: str, content: dict[str, Any]
+) -> dict[str, Any]:
+    """A widget's template's context: its content (the loader's) and what every widget has."""
+    return {
+        **content,
+        "client": client,
+        "widget": WIDGETS[name],
+        "money": money_formatter(admin),
+        "widget_url": f"/admin/clients/{client.id}/widgets/{name}",
+    }
+
+
+def widget_page(
+    admin: AdminContext,
+    client: ClientView,
+    name: str,
+    content: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """A widget on a page of its own: the link shown without JavaScript, or the widget's form
+    sent back with its errors."""
+    context = _widget_context(admin, client, name, content)
+    context["page_title"] = f"{WIDGETS[name].title} – {client.name}"
+    return Template(
+        "admin/clients/widget_page.html", context=context, status_code=status_code, headers=headers
+    )
 
 
 @post("/widgets/client-profile", name="admin:widgets:client-profile", permission=CLIENTS_VIEW)
@@ -266,16 +295,15 @@ def _note_page(
     note_id: int | None = None,
     status_code: int = 200,
 ) -> Template:
-    return Template(
+    title = "Edit Note" if note_id else "Add Note"
+    return client_page(
         "admin/clients/note_form.html",
-        context={
-            "page_title": f"{'Edit Note' if note_id else 'Add Note'} – {client.name}",
-            "client": client,
-            "details": details,
-            "errors": errors,
-            "note_id": note_id,
-        },
-        status_code=status_code,
+        title,
+        client,
+        errors,
+        status_code,
+        details=details,
+        note_id=note_id,
     )
 
 
@@ -368,15 +396,8 @@ async def change_status(request: Request, admin: Admin, client_id: FromPath[int]
 def _email_page(
     client: ClientView, values: dict[str, str], errors: dict[str, str], status_code: int = 200
 ) -> Template:
-    return Template(
-        "admin/clients/email.html",
-        context={
-            "page_title": f"Email Client – {client.name}",
-            "client": client,
-            "values": values,
-            "errors": errors,
-        },
-        status_code=status_code,
+    return client_page(
+        "admin/clients/email.html", "Email Client", client, errors, status_code, values=values
     )
 
 
@@ -406,15 +427,7 @@ async def email_submit(request: Request, admin: Admin, client_id: FromPath[int])
 
 
 def _delete_page(client: ClientView, errors: dict[str, str], status_code: int = 200) -> Template:
-    return Template(
-        "admin/clients/delete.html",
-        context={
-            "page_title": f"Delete Client – {client.name}",
-            "client": client,
-            "errors": errors,
-        },
-        status_code=status_code,
-    )
+    return client_page("admin/clients/delete.html", "Delete Client", client, errors, status_code)
 
 
 @get("/clients/{client_id:int}/delete", name="admin:clients:delete", permission=CLIENTS_DELETE)

@@ -13,6 +13,7 @@ from litestar.response import Template
 
 from portal.clients import services, sign_in, users
 from portal.clients.forms import read_invitation
+from portal.clients.pages import profile_url
 from portal.clients.services import ClientView
 from portal.core.buttons import act
 from portal.core.errors import ValidationError
@@ -25,7 +26,7 @@ USERS = "/clients/{client_id:int}/users"
 
 
 def _back(client_id: int) -> str:
-    return f"/admin/clients/{client_id}#widget-users"
+    return profile_url(client_id, "widget-users")
 
 
 async def users_widget(
@@ -80,17 +81,10 @@ async def _widget_page(
     admin: AdminContext, client: ClientView, invite: dict[str, Any], errors: dict[str, str]
 ) -> Template:
     """The Users widget on a page of its own, with the invite form as it was sent."""
-    from portal.clients.profile_routes import WIDGETS, money_formatter  # imports this module
+    from portal.clients.profile_routes import widget_page  # imports this module
 
-    context = await users_widget(admin, client, 1, invite, errors)
-    context.update(
-        client=client,
-        widget=WIDGETS["users"],
-        money=money_formatter(admin),
-        widget_url=f"/admin/clients/{client.id}/widgets/users",
-        page_title=f"Users – {client.name}",
-    )
-    return Template("admin/clients/widget_page.html", context=context, status_code=422)
+    content = await users_widget(admin, client, 1, invite, errors)
+    return widget_page(admin, client, "users", content, status_code=422)
 
 
 @post(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -354,6 +354,16 @@ async def _codes(company_id: int, batch: Sequence[tuple[int, int]]) -> dict[int,
     return {row["id"]: row["code"] for row in await locked(query)}
 
 
+def _outcome(batch: Sequence[tuple[int, int]], found: Collection[int], *, changed: int) -> Outcome:
+    """A change made at once to the clients of the batch still `found`, `changed` of which it
+    changed; the others were deleted meanwhile."""
+    outcome = Outcome(done=len(found), unchanged=len(found) - changed)
+    for client_id, number in batch:
+        if client_id not in found:
+            outcome.problem(number, DELETED_MEANWHILE)
+    return outcome
+
+
 async def _set_status(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, int]]) -> Outcome:
     outcome = Outcome()
     for client_id, number in batch:
@@ -398,11 +408,7 @@ async def _set_group(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, 
             [("Client Group", names.get(row["group"], ""), names[order.group_id])],
             log_activity=False,
         )
-    outcome = Outcome(done=len(found), unchanged=len(found) - len(moving))
-    for client_id, number in batch:
-        if client_id not in found:
-            outcome.problem(number, DELETED_MEANWHILE)
-    return outcome
+    return _outcome(batch, found, changed=len(moving))
 
 
 async def _set_tag(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, int]]) -> Outcome:
@@ -412,11 +418,7 @@ async def _set_tag(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, in
     codes = await _codes(run.company_id, batch)
     change = tags.add_to_clients if order.action == "add_tag" else tags.remove_from_clients
     changed = await change(tag, list(codes.items()), run.company_id, run.actor, log_activity=False)
-    outcome = Outcome(done=len(codes), unchanged=len(codes) - len(changed))
-    for client_id, number in batch:
-        if client_id not in codes:
-            outcome.problem(number, DELETED_MEANWHILE)
-    return outcome
+    return _outcome(batch, codes, changed=len(changed))
 
 
 async def _delete(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, int]]) -> Outcome:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from portal.activity import services as activity
 from portal.clients import browse, tags
+from portal.clients.limits import refuse_beyond
 from portal.clients.tables import Segment
 from portal.core.actors import Actor
 from portal.core.countries import country_name
@@ -145,10 +146,7 @@ async def save_segment(company_id: int, name: str, params: Mapping[str, str], ac
     with taken_as_invalid("segment_company_name", {"name": DUPLICATE_NAME}):
         async for transaction in write_transactions():
             async with transaction:
-                if await Segment.count().where(Segment.company == company_id) >= MAX_SEGMENTS:
-                    raise ValidationError(
-                        {"": f"A company has at most {MAX_SEGMENTS} segments: delete one first."}
-                    )
+                await refuse_beyond(Segment, company_id, MAX_SEGMENTS, "segments")
                 rows = await Segment.insert(
                     Segment(
                         company=company_id,

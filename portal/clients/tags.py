@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from portal.activity import services as activity
 from portal.clients import audit
+from portal.clients.limits import refuse_beyond
 from portal.clients.tables import ClientTag, Tag
 from portal.core.actors import Actor
 from portal.core.db import read_transaction, write_transactions
@@ -99,10 +100,7 @@ async def create_tag(company_id: int, name: str, colour: str, actor: Actor) -> i
     with taken_as_invalid("tag_company_name", {"name": DUPLICATE_NAME}):
         async for transaction in write_transactions():
             async with transaction:
-                if await Tag.count().where(Tag.company == company_id) >= MAX_TAGS:
-                    raise ValidationError(
-                        {"": f"A company has at most {MAX_TAGS} tags: delete one first."}
-                    )
+                await refuse_beyond(Tag, company_id, MAX_TAGS, "tags")
                 rows = await Tag.insert(
                     Tag(company=company_id, name=name, colour=colour)
                 ).returning(Tag.id)

@@ -3,7 +3,7 @@ invitation links."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -298,20 +298,50 @@ async def invitation_accept(request: Request, token: FromPath[str]) -> Response:
     visitor = await _session_user(request)
     if visitor is None or visitor.company_id != invitation.company_id:
         return redirect(request, f"/client/invitation/{token}")
+
+    async def again(errors: dict[str, str], status_code: int) -> Template:
+        return await _invitation_page(
+            request, token, invitation, errors=errors, form="accept", status_code=status_code
+        )
+
+    return await _accept(request, token, invitation, visitor, again, signed_in=True)
+
+
+async def _accept(
+    request: Request,
+    token: str,
+    invitation: users.Invitation,
+    user: services.ClientUser,
+    again: Callable[[dict[str, str], int], Awaitable[Template]],
+    *,
+    signed_in: bool,
+) -> Response:
+    """`user`, whose login was checked, joins the invited account (refused: the page `again`
+    with the errors)."""
     try:
-        client_id = await users.accept_as(token[:MAX_TOKEN], visitor.user_id)
+        client_id = await users.accept_as(token[:MAX_TOKEN], user.user_id)
     except NotFound:
         return _invalid()
     except ValidationError as error:
-        return await _invitation_page(
-            request, token, invitation, errors=error.errors, form="accept", status_code=422
-        )
-    switched = await services.switch_account(visitor, client_id)
-    CLIENT_AREA.update_entry(request, account=switched.id, company=switched.company_id)
-    return _joined(request, invitation)
+        return await again(error.errors, 422)
+    return await _joined(request, invitation, user, client_id, signed_in=signed_in)
 
 
-def _joined(request: Request, invitation: users.Invitation) -> Response:
+async def _joined(
+    request: Request,
+    invitation: users.Invitation,
+    user: services.ClientUser,
+    client_id: int,
+    *,
+    signed_in: bool,
+) -> Response:
+    """The user works in the account it joined from now on: in the session it is signed in
+    with, or in one that starts now."""
+    switched = await services.switch_account(user, client_id)
+    if signed_in:
+        CLIENT_AREA.update_entry(request, account=switched.id, company=switched.company_id)
+    else:
+        await log_in(request, switched)
     flash(
         request,
         translate(
@@ -356,14 +386,7 @@ async def invitation_login(request: Request, token: FromPath[str]) -> Response:
     if await CLIENT_AREA.second_step_needed(request, Login("client", user.user_id), invitation_url):
         # The second factor first; signed in, the user accepts on the invitation's page.
         return redirect(request, CLIENT_AREA.second_step_url)
-    try:
-        client_id = await users.accept_as(token[:MAX_TOKEN], user.user_id)
-    except NotFound:
-        return _invalid()
-    except ValidationError as error:
-        return await again(error.errors, 422)
-    await log_in(request, await services.switch_account(user, client_id))
-    return _joined(request, invitation)
+    return await _accept(request, token, invitation, user, again, signed_in=False)
 
 
 @post("/invitation/{token:str}/create", name="client:invitation-create")
@@ -402,8 +425,7 @@ async def invitation_create(request: Request, token: FromPath[str]) -> Response:
     except (Throttled, ValidationError):
         flash(request, translate("Your login was created. Log in to continue."), category="info")
         return redirect(request, "/client/login")
-    await log_in(request, await services.switch_account(user, client_id))
-    return _joined(request, invitation)
+    return await _joined(request, invitation, user, client_id, signed_in=False)
 
 
 public_handlers: list = [

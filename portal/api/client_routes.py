@@ -23,7 +23,6 @@ from portal.api.conventions import (
     deleting,
     editing,
     next_cursor,
-    read_strictly,
     reading,
     version_tag,
 )
@@ -147,20 +146,19 @@ async def create_client(
     consent record in one transaction, under the next client ID of its group's format, with
     Add Client's rules and messages. Without a `password` the owner has none until it chooses
     one ("Forgot password?")."""
-    data = await read_strictly(request, data)
     company_id = api_key.company_id
 
-    async def add() -> int:
+    async def add(sent: NewClientBody) -> int:
         company = await get_company(company_id)
         groups = await clients.groups_of_company(company_id)
         default_group = next((group["id"] for group in groups if group["is_default"]), None)
         details = blank_client_details(company, default_group)
-        data.apply_to(details)
+        sent.apply_to(details)
         with as_problems(RENAMED):
             return await clients.create_client(
                 company_id,
                 details,
-                data.password or None,
+                sent.password or None,
                 api_key.actor(client_address(request)),
                 source="api",
             )
@@ -185,26 +183,28 @@ async def update_client(
     """Edit Client: the members sent change, the others keep their values, under Edit
     Client's rules and messages (a `password` is the owner's new one, and ends its other
     sessions). Needs `If-Match` with the client's ETag."""
-    data = await read_strictly(request, data)
     company_id = api_key.company_id
-    current = await clients.get_client(company_id, client_id)
-    CLIENT.check(if_match, version_tag(current.version))
-    details = client_details_of(current, await custom_values(current.id))
-    data.apply_to(details)
-    try:
-        with as_problems(RENAMED):
-            await clients.update_client(
-                company_id,
-                current.id,
-                details,
-                expected_version=current.version,
-                new_password=data.password or None,
-                actor=api_key.actor(client_address(request)),
-                source="api",
-            )
-    except Conflict:
-        raise CLIENT.changed_meanwhile() from None
-    return await CLIENT.answer(company_id, current.id)
+
+    async def change(sent: ClientChangesBody) -> None:
+        current = await clients.get_client(company_id, client_id)
+        CLIENT.check(if_match, version_tag(current.version))
+        details = client_details_of(current, await custom_values(current.id))
+        sent.apply_to(details)
+        try:
+            with as_problems(RENAMED):
+                await clients.update_client(
+                    company_id,
+                    current.id,
+                    details,
+                    expected_version=current.version,
+                    new_password=sent.password or None,
+                    actor=api_key.actor(client_address(request)),
+                    source="api",
+                )
+        except Conflict:
+            raise CLIENT.changed_meanwhile() from None
+
+    return await CLIENT.edit(request, data, company_id, (client_id,), change)
 
 
 @put(
@@ -224,16 +224,14 @@ async def change_status(
     """Active, Inactive or Fraud, as on the profile: Inactive and Fraud end the sessions of
     the account's users at once and refuse their logins; the records stay. Setting the status
     it has changes nothing. Needs `If-Match` with the client's ETag."""
-    data = await read_strictly(request, data)
     company_id = api_key.company_id
 
-    async def change(_: None) -> None:
+    async def change(sent: StatusBody, _: None) -> None:
         await lifecycle.set_status(
-            company_id, client_id, data.status, api_key.actor(client_address(request))
+            company_id, client_id, sent.status, api_key.actor(client_address(request))
         )
 
-    await CLIENT.change_held(if_match, company_id, (client_id,), change)
-    return await CLIENT.answer(company_id, client_id)
+    return await CLIENT.edit_held(request, data, if_match, company_id, (client_id,), change)
 
 
 @delete(

@@ -24,7 +24,6 @@ from portal.api.conventions import (
     cursor_page,
     deleting,
     editing,
-    read_strictly,
     reading,
 )
 from portal.api.permissions import CLIENTS_READ, CLIENTS_WRITE
@@ -108,12 +107,11 @@ async def create_contact(
     """Add Contact: a billing (unless `type` says other) contact with its phone numbers and
     its own marketing consent (recorded in the consent log), under the client group's rules
     for contacts and with Add Contact's messages. It starts in the client's country."""
-    data = await read_strictly(request, data)
 
-    async def add() -> int:
+    async def add(sent: ContactBody) -> int:
         client = await clients.get_client(api_key.company_id, client_id)
         details = ContactDetails(country=client.contact["country"])
-        data.apply_to(details)
+        sent.apply_to(details)
         with as_problems(RENAMED):
             return await contacts.add_contact(
                 api_key.company_id,
@@ -146,22 +144,24 @@ async def update_contact(
     follow the contact's when the login belongs to this account alone. Needs `If-Match` with
     the contact's ETag. (Its check and the change are two steps: a change another writer
     makes between them is not seen; what it changed, the history shows.)"""
-    data = await read_strictly(request, data)
     company_id = api_key.company_id
-    _, etag = await CONTACT.read(company_id, client_id, contact_id)
-    CONTACT.check(if_match, etag)
-    details = contact_details_of(await contacts.get_contact(company_id, client_id, contact_id))
-    data.apply_to(details)
-    with as_problems(RENAMED):
-        await contacts.update_contact(
-            company_id,
-            client_id,
-            contact_id,
-            details,
-            api_key.actor(client_address(request)),
-            source="api",
-        )
-    return await CONTACT.answer(company_id, client_id, contact_id)
+
+    async def change(sent: ContactBody) -> None:
+        _, etag = await CONTACT.read(company_id, client_id, contact_id)
+        CONTACT.check(if_match, etag)
+        details = contact_details_of(await contacts.get_contact(company_id, client_id, contact_id))
+        sent.apply_to(details)
+        with as_problems(RENAMED):
+            await contacts.update_contact(
+                company_id,
+                client_id,
+                contact_id,
+                details,
+                api_key.actor(client_address(request)),
+                source="api",
+            )
+
+    return await CONTACT.edit(request, data, company_id, (client_id, contact_id), change)
 
 
 @delete(

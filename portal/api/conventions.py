@@ -18,6 +18,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
@@ -460,19 +461,49 @@ class Resource(Generic[Detail]):
         request: Request,
         api_key: ApiKeyRef,
         idempotency_key: str | None,
-        data: msgspec.Struct,
-        add: Callable[[], Awaitable[int]],
+        data: Body,
+        add: Callable[[Body], Awaitable[int]],
         *parent: int,
     ) -> Response:
-        """201, with what `add` added (it returns its id, below the `parent` ids), its
-        Location and its ETag; once per Idempotency-Key."""
+        """201, with what `add` added from the body sent (read strictly; `add` returns its id,
+        below the `parent` ids), its Location and its ETag; once per Idempotency-Key."""
+        sent = await read_strictly(request, data)
 
         async def carry_out() -> Answer:
-            new_id = await add()
+            new_id = await add(sent)
             detail, etag = await self.read(api_key.company_id, *parent, new_id)
             return created(detail, self.url(*parent, new_id), etag)
 
-        return await idempotently(request, api_key, idempotency_key, data, carry_out)
+        return await idempotently(request, api_key, idempotency_key, sent, carry_out)
+
+    async def edit(
+        self,
+        request: Request,
+        data: Body,
+        company_id: int,
+        ids: Sequence[int],
+        change: Callable[[Body], Awaitable[object]],
+    ) -> Response:
+        """200, with it and its ETag once `change` made the change the body sent (read
+        strictly) asks for."""
+        await change(await read_strictly(request, data))
+        return await self.answer(company_id, *ids)
+
+    async def edit_held(
+        self,
+        request: Request,
+        data: Body,
+        if_match: str | None,
+        company_id: int,
+        ids: Sequence[int],
+        change: Callable[[Body, Detail | None], Awaitable[object]],
+    ) -> Response:
+        """`edit`, with the change made as `change_held` makes it: `change(sent, held)`."""
+
+        async def change_held(sent: Body) -> None:
+            await self.change_held(if_match, company_id, ids, partial(change, sent))
+
+        return await self.edit(request, data, company_id, ids, change_held)
 
     def check(self, if_match: str | None, etag: str) -> None:
         require_match(if_match, etag, self.what)

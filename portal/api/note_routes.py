@@ -25,7 +25,6 @@ from portal.api.conventions import (
     cursor_page,
     deleting,
     editing,
-    read_strictly,
     reading,
 )
 from portal.api.permissions import CLIENTS_NOTES, CLIENTS_READ
@@ -87,11 +86,10 @@ async def create_note(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[NoteDetail]:
     """Add Note, with its rules and messages; the client's history records it."""
-    data = await read_strictly(request, data)
 
-    async def add() -> int:
+    async def add(sent: NoteBody) -> int:
         details = notes.NoteDetails()
-        data.apply_to(details)
+        sent.apply_to(details)
         with as_problems():
             return await notes.add_note(
                 api_key.company_id, client_id, details, api_key.actor(client_address(request))
@@ -117,20 +115,18 @@ async def update_note(
 ) -> Response[NoteDetail]:
     """Edit Note: the members sent change, the others keep their values; the client's
     history records what changed. Needs `If-Match` with the note's ETag."""
-    data = await read_strictly(request, data)
     company_id = api_key.company_id
 
-    async def change(held: NoteDetail | None) -> None:
+    async def change(sent: NoteBody, held: NoteDetail | None) -> None:
         assert held is not None
         details = notes.NoteDetails(title=held.title, body=held.body, sticky=held.sticky)
-        data.apply_to(details)
+        sent.apply_to(details)
         with as_problems():
             await notes.update_note(
                 company_id, client_id, note_id, details, api_key.actor(client_address(request))
             )
 
-    await NOTE.change_held(if_match, company_id, (client_id, note_id), change)
-    return await NOTE.answer(company_id, client_id, note_id)
+    return await NOTE.edit_held(request, data, if_match, company_id, (client_id, note_id), change)
 
 
 @delete(

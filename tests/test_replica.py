@@ -107,7 +107,8 @@ def pair() -> Iterator[Pair]:
         asyncio.run(_sql(pair.url(pair.primary_port).replace("/portal", "/postgres"),
                          "CREATE DATABASE portal"))  # fmt: skip
         pair.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(pair.primary_port),
-                 "-U", "postgres", "-D", str(root / "replica"), "-R", "-X", "stream")  # fmt: skip
+                 "-U", "postgres", "-D", str(root / "replica"), "-R", "-X", "stream",
+                 "--checkpoint=fast")  # fmt: skip
         pair.start("replica", pair.replica_port)
         yield pair
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,9 +59,9 @@ def portal(env: dict[str, str], *args: str) -> str:
 
 
 @contextlib.contextmanager
-def bare_server(folder: Path, files: dict[str, str], workers: int) -> Iterator[str]:
-    """The URL of `bare_app:app` (in `files`, written to `folder`) on uvicorn with `workers`
-    processes, no access log; stopped afterwards."""
+def bare_server(folder: Path, files: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
+    """(URL, process group) of `bare_app:app` (in `files`, written to `folder`) on uvicorn with
+    `workers` processes, no access log; stopped afterwards."""
     for name, text in files.items():
         (folder / name).write_text(text)
     port = free_port()
@@ -78,17 +79,51 @@ def bare_server(folder: Path, files: dict[str, str], workers: int) -> Iterator[s
                 break
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
                 time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         os.killpg(process.pid, 15)
         process.wait()
 
 
-def run_wrk(url: str, env: dict[str, str], connections: int, seconds: int) -> dict:
+def cpu_seconds(group: int) -> dict[str, float]:
+    """CPU time (s) used so far: by the machine as a whole (every core, busy), by the processes
+    of process group `group` (a server and its workers) and by PostgreSQL's processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    used = {"machine": busy / ticks, "server": 0.0, "database": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name, rest = text[text.index("(") + 1 :].rsplit(")", 1)
+        after = rest.split()
+        seconds = (int(after[11]) + int(after[12])) / ticks
+        if int(after[2]) == group:
+            used["server"] += seconds
+        elif name == "postgres":
+            used["database"] += seconds
+    return used
+
+
+def _children_cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def run_wrk(
+    url: str, env: dict[str, str], connections: int, seconds: int, group: int | None = None
+) -> dict:
     """wrk with bench/wrk.lua (its BENCH_* variables in `env`) against `url`: req/s, the
-    answers by status, latency percentiles (ms) and wrk's socket errors."""
+    answers by status, latency percentiles (ms) and wrk's socket errors. With the server's
+    process `group`, also how many cores each side kept busy meanwhile: the server, PostgreSQL,
+    wrk itself and the machine as a whole."""
     if shutil.which("wrk") is None:
         raise SystemExit("the benchmark needs wrk (Debian: apt-get install wrk)")
+    before = cpu_seconds(group) if group is not None else {}
+    wrk_before = _children_cpu_seconds()
+    started = time.monotonic()
     result = subprocess.run(
         ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s"]
         + ["--timeout", "60s", "-s", str(PROJECT_DIR / "bench" / "wrk.lua"), url],
@@ -97,9 +132,16 @@ def run_wrk(url: str, env: dict[str, str], connections: int, seconds: int) -> di
         text=True,
         check=True,
     )
+    elapsed = time.monotonic() - started
+    cores = {}
+    if group is not None:
+        after = cpu_seconds(group)
+        cores = {side: (after[side] - before[side]) / elapsed for side in after}
+        cores["wrk"] = (_children_cpu_seconds() - wrk_before) / elapsed
     out = result.stdout
     errors = re.search(r"Socket errors: (.*)", out)
     return {
+        "cores": cores,
         "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "statuses": {
             int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)

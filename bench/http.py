@@ -93,15 +93,21 @@ BARE_TEMPLATE = """<!doctype html><html lang="en"><head><title>Clients</title></
 """
 
 
-def wrk(url: str, paths: list[str], cookie: str, connections: int, seconds: int) -> dict:
-    return run_wrk(
-        url, {"BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie}, connections, seconds
-    )
+def wrk(
+    url: str,
+    paths: list[str],
+    cookie: str,
+    connections: int,
+    seconds: int,
+    group: int | None = None,
+) -> dict:
+    environment = {"BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie}
+    return run_wrk(url, environment, connections, seconds, group)
 
 
-def measure(url: str, paths: list[str], cookie: str, args: argparse.Namespace) -> dict:
+def measure(url: str, group: int, paths: list[str], cookie: str, args: argparse.Namespace) -> dict:
     wrk(url, paths, cookie, args.connections, 1)  # warm-up: connections, caches, JIT of Jinja
-    loaded = wrk(url, paths, cookie, args.connections, args.seconds)
+    loaded = wrk(url, paths, cookie, args.connections, args.seconds, group)
     alone = wrk(url, paths, cookie, 1, args.sequential_seconds)
     return {**loaded, "alone": alone["latency"]}
 
@@ -198,7 +204,7 @@ def measure_portal(
         results = {}
         for view in args.views:
             print(f"    {view}…", file=sys.stderr)
-            results[view] = measure(server.url, paths[view], cookie, args)
+            results[view] = measure(server.url, server.process.pid, paths[view], cookie, args)
         results["memory"] = process_memory(server.process.pid)
         results["tracebacks"] = server.log().count("Traceback")
     return results
@@ -206,8 +212,8 @@ def measure_portal(
 
 def measure_bare(workers: int, scratch: Path, args: argparse.Namespace) -> dict:
     files = {"bare_app.py": BARE_APP, "table.html": BARE_TEMPLATE}
-    with bare_server(scratch, files, workers) as url:
-        return measure(url, ["/"], "", args)
+    with bare_server(scratch, files, workers) as (url, group):
+        return measure(url, group, ["/"], "", args)
 
 
 def run_size(engine: str, size: int, args: argparse.Namespace) -> dict:
@@ -233,6 +239,16 @@ def run_size(engine: str, size: int, args: argparse.Namespace) -> dict:
 def _answers(result: dict) -> str:
     text = ", ".join(f"{n:,} × {code}" for code, n in sorted(result["statuses"].items()))
     return text + (f"; socket errors: {result['socket_errors']}" if result["socket_errors"] else "")
+
+
+def _cores(result: dict) -> str:
+    """How many of the machine's cores the server, PostgreSQL, wrk and everything together kept
+    busy during the loaded run: where a second worker can find no idle core, it adds little."""
+    cores = result["cores"]
+    if not cores:
+        return ""
+    database = f"{cores['database']:.2f}" if cores["database"] >= 0.01 else "–"
+    return f"{cores['server']:.2f} / {database} / {cores['wrk']:.2f} / {cores['machine']:.2f}"
 
 
 def _verdicts(reports: dict, args: argparse.Namespace) -> list[str]:
@@ -290,8 +306,9 @@ def section(reports: dict, args: argparse.Namespace) -> str:
         *_verdicts(reports, args),
         "",
         "| engine | clients | workers | view | req/s | share of floor | p50 / p95 loaded (ms) "
-        "| p50 / p95 alone (ms) | answers |",
-        "|---|---:|---:|---|---:|---:|---|---|---|",
+        "| p50 / p95 alone (ms) | cores busy under load: server / PostgreSQL / wrk / all | "
+        "answers |",
+        "|---|---:|---:|---|---:|---:|---|---|---|---|",
     ]
     for (engine, size), report in reports.items():
         for workers in args.workers:
@@ -306,7 +323,8 @@ def section(reports: dict, args: argparse.Namespace) -> str:
                 lines.append(
                     f"| {engine} | {size:,} | {workers} | {name} | {result['rate']:,.0f} | "
                     f"{result['rate'] / floor:.2f} | {lat.get(50, 0):.1f} / {lat.get(95, 0):.1f} "
-                    f"| {alone.get(50, 0):.1f} / {alone.get(95, 0):.1f} | {_answers(result)} |"
+                    f"| {alone.get(50, 0):.1f} / {alone.get(95, 0):.1f} | {_cores(result)} "
+                    f"| {_answers(result)} |"
                 )
     lines += ["", "Server processes' memory after the load (VmRSS / VmHWM, MB):", ""]
     for (engine, size), report in reports.items():

@@ -148,7 +148,7 @@ def measure_portal(
 
 
 def measure_bare(workers: int, scratch: Path, args: argparse.Namespace) -> dict:
-    with bare_server(scratch, {"bare_app.py": BARE_APP}, workers) as url:
+    with bare_server(scratch, {"bare_app.py": BARE_APP}, workers) as (url, _):
         form = urlencode({**FORM, "_csrf_token": "x" * 40, "group_id": "1"})
         return run_wrk(
             f"{url}/admin/clients/add",

@@ -14,6 +14,7 @@ import pytest
 from piccolo.engine.sqlite import TransactionType
 from piccolo.querystring import QueryString
 
+from clients_helpers import post_add_client
 from conftest import IS_POSTGRES
 from portal.clients.demo import load_demo
 from portal.companies.tables import Company
@@ -256,6 +257,37 @@ async def test_a_transaction_cancelled_as_it_begins_gives_its_connection_back(co
         "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
     )
     assert rows == [{"n": 0}]
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's pool")
+async def test_connections_go_back_to_the_pool_as_they_came(admin_client, company_id):
+    """The pool takes connections back without asyncpg's reset query (db._keep_session_state),
+    so the portal's own work must leave nothing on a connection for its next borrower: no
+    setting of the session, no advisory lock, no cursor, no channel listened to."""
+    # admin_client logged in (the login throttle's advisory lock); a client added (the write
+    # gate, the triggers), then pages read in transactions of their own isolation.
+    assert (await post_add_client(admin_client, email="kept@example.com")).status_code == 303
+    for path in ("/admin", "/admin/clients", "/admin/clients/suggestions?q=kept"):
+        assert (await admin_client.get(path)).status_code == 200
+    pool = db.engine().pool
+    connections = [await pool.acquire() for _ in range(pool.get_size())]
+    try:
+        for connection in connections:
+            left = await connection.fetchrow(
+                # Settings the session changed from the connection's own (SET TRANSACTION
+                # marks transaction_isolation "session" with its value back at the default);
+                # cursors other than this query's own unnamed one.
+                "SELECT (SELECT count(*) FROM pg_settings WHERE source = 'session' "
+                "AND setting IS DISTINCT FROM reset_val) AS settings, "
+                "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid()) AS advisory_locks, "
+                "(SELECT count(*) FROM pg_cursors WHERE name <> '') AS cursors, "
+                "(SELECT count(*) FROM pg_listening_channels()) AS channels"
+            )
+            assert dict(left) == {"settings": 0, "advisory_locks": 0, "cursors": 0, "channels": 0}
+    finally:
+        for connection in connections:
+            await pool.release(connection)
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's statistics and statement timeout")

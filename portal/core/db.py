@@ -540,6 +540,23 @@ def _writes(sql: str) -> bool:
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 
+# asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic plan for
+# all values. That is what the fixed lookups of every request want (the session, the guard, a
+# profile's widgets: planned once, not on every run), but not Browse and search, whose best plans
+# depend on the values (a tab of 2% or 88% of the clients, a rare word or a common one): the
+# snapshot transactions they read in plan each statement for its values (see bench/RESULTS.md).
+PLAN_FOR_VALUES = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+async def _keep_session_state(connection: Any) -> None:
+    """What a connection going back to the pool needs beyond asyncpg's own clean-up (an open
+    transaction rolled back, listeners dropped): nothing. asyncpg's default sends
+    `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release (a round trip
+    each: three on an admin page) for state the portal never leaves on a connection: its
+    settings are the connection's startup parameters, its advisory locks end with their
+    transaction, and it declares no cursors and listens to nothing
+    (test_connections_go_back_to_the_pool_as_they_came checks each)."""
+
 
 class _PostgresTransaction(PostgresTransaction):
     async def __aenter__(self) -> PostgresTransaction:
@@ -571,16 +588,7 @@ class PortalPostgresEngine(_FailuresAsUnavailable, PostgresEngine):
     """Piccolo's PostgreSQL engine, with a timeout on every wait."""
 
     def __init__(self, dsn: str, wait_seconds: float, statement_seconds: float) -> None:
-        # asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic
-        # plan for all values. Browse's best plans depend on them (a tab of 2% or 88% of the
-        # clients): plan each run for its values (see bench/RESULTS.md).
-        super().__init__(
-            config={
-                "dsn": dsn,
-                "timeout": wait_seconds,  # connecting
-                "server_settings": {"plan_cache_mode": "force_custom_plan"},
-            }
-        )
+        super().__init__(config={"dsn": dsn, "timeout": wait_seconds})  # timeout: connecting
         self.wait_seconds = wait_seconds
         self.statement_seconds = statement_seconds
 
@@ -589,7 +597,6 @@ class PortalPostgresEngine(_FailuresAsUnavailable, PostgresEngine):
         stops it; asyncpg gives up a little later if the server does not answer at all)."""
         if bounded:
             kwargs["server_settings"] = {
-                **self.config["server_settings"],
                 "statement_timeout": str(int(self.statement_seconds * 1000)),
                 # A GIN index (the search's trigrams) keeps new entries in a pending list that
                 # every search reads through until it is merged: while serving it is merged
@@ -598,6 +605,7 @@ class PortalPostgresEngine(_FailuresAsUnavailable, PostgresEngine):
                 "gin_pending_list_limit": "256",
             }
             kwargs["command_timeout"] = self.statement_seconds + 2
+        kwargs["reset"] = _keep_session_state
         with _failures_as_unavailable(self):
             await super().start_connection_pool(**kwargs)
 
@@ -758,10 +766,13 @@ class _ReplicaTransaction(PostgresTransaction):
         super().__init__(engine=db)
         self.replica = replica
         self.connection = connection
+        self.isolation = isolation
         self.transaction = connection.transaction(isolation=isolation, readonly=True)
 
     async def start(self) -> None:
         await self.transaction.start()
+        if self.isolation == "repeatable_read":  # a snapshot_transaction
+            await self.connection.execute(PLAN_FOR_VALUES)
         self.context = self.engine.current_transaction.set(self)
 
     async def __aenter__(self) -> PostgresTransaction:
@@ -1102,7 +1113,7 @@ async def snapshot_transaction() -> AsyncIterator[None]:
     async with db.transaction() as transaction:
         if outermost and isinstance(db, PostgresEngine):
             await transaction.connection.execute(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; {PLAN_FOR_VALUES}"
             )
         yield
 

@@ -18,7 +18,7 @@ from portal.core.errors import ValidationError
 from portal.core.permissions import AS_STAFF, CLIENTS_LOGIN_AS, Forbidden
 from portal.core.web import client_address
 from portal.security.two_factor import Login
-from portal.security.web import REFUSED_AS_STAFF, Area, SecurityStep, Who
+from portal.security.web import REFUSED_AS_STAFF, Area, Who
 from portal.staff.access import load_admin
 from portal.staff.groups import membership
 
@@ -92,9 +92,7 @@ async def require_client(connection: ASGIConnection, handler: BaseRouteHandler) 
     connection.state.client_user = user
     if user.acting_staff and handler.opt.get(REFUSED_AS_STAFF):
         raise Forbidden(AS_STAFF)
-    if connection.session[SESSION_KEY].get("enrol") and not handler.opt.get("during_enrolment"):
-        # The account's group requires two-factor sign-in: it is turned on before anything else.
-        raise SecurityStep("/client/security/two-factor")
+    CLIENT_AREA.require_enrolled(connection, handler)  # where the client group requires it
 
 
 def provide_client_user(request: Request) -> ClientUser:

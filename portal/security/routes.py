@@ -22,6 +22,7 @@ from portal.core.i18n import N_, translate
 from portal.core.web import client_address, form_data, redirect, safe_next
 from portal.security import logins, passkeys, two_factor
 from portal.security.web import (
+    DURING_ENROLMENT,
     REFUSED_AS_STAFF,
     Area,
     Who,
@@ -33,7 +34,7 @@ THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
 NOT_AS_STAFF = N_("Staff working as a client cannot change its sign-in security.")
 # Opts of the handlers: any staff member may open them (admin guard), and they stay open while
 # a login that must turn two-factor on has not done so yet.
-OPEN = {"permission": None, "during_enrolment": True}
+OPEN = {"permission": None, DURING_ENROLMENT: True}
 
 
 def _page(area: Area, template: str, status_code: int = 200, **context: Any) -> Template:
@@ -174,7 +175,7 @@ def handlers(area: Area) -> list:
         if await two_factor.is_enabled(who.login):
             area.update_entry(request, enrol=False)
             return redirect(request, f"{p}/security")
-        require_confirmation(request, area, f"{p}/security/two-factor")
+        require_confirmation(request, area, area.two_factor_setup_url)
         # The secret being enrolled is shown again rather than replaced, so that opening the
         # page (a GET, which another site can make a browser do) changes nothing.
         enrolment = await two_factor.pending_enrolment(
@@ -185,7 +186,7 @@ def handlers(area: Area) -> list:
     @post("/security/two-factor", name=f"{area.name}:two-factor-setup-submit", opt=OPEN)
     async def setup_submit(request: Request) -> Response:
         who = await area.who(request)
-        require_confirmation(request, area, f"{p}/security/two-factor")
+        require_confirmation(request, area, area.two_factor_setup_url)
         data = await form_data(request)
         try:
             refuse_staff(who)
@@ -196,7 +197,7 @@ def handlers(area: Area) -> list:
             errors = {"code": THROTTLED} if isinstance(error, Throttled) else error.errors
             enrolment = await two_factor.pending_enrolment(who.login, who.user_name, who.issuer)
             if enrolment is None:
-                return redirect(request, f"{p}/security/two-factor")
+                return redirect(request, area.two_factor_setup_url)
             return _page(area, "two_factor_setup.html", 422, enrolment=enrolment, errors=errors)
         area.update_entry(request, enrol=False)
         await area.end_others(request, who.login)

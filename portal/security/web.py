@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -30,6 +31,9 @@ CONFIRMATION_SECONDS = 5 * 60
 # A route handler's opt for what staff working as a client (Login as Client) may not do there:
 # invite or remove its users, hand ownership over, end its sessions.
 REFUSED_AS_STAFF = "not_as_staff"
+# A route handler's opt for pages that stay open to a login that must turn two-factor sign-in
+# on and has not yet (the security pages that do it).
+DURING_ENROLMENT = "during_enrolment"
 PENDING_SECONDS = 5 * 60
 
 
@@ -192,6 +196,16 @@ class Area:
 
     def confirm_url(self, back: str) -> str:
         return f"{self.prefix}/confirm?next={quote(back, safe='/')}"
+
+    @property
+    def two_factor_setup_url(self) -> str:
+        return f"{self.prefix}/security/two-factor"
+
+    def require_enrolled(self, connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        """For the area's guard: a login whose rules require two-factor sign-in, and that has
+        not turned it on, turns it on before anything else."""
+        if self.entry(connection).get("enrol") and not handler.opt.get(DURING_ENROLMENT):
+            raise SecurityStep(self.two_factor_setup_url)
 
 
 class SecurityStep(Exception):

@@ -112,9 +112,7 @@ async def require_staff(connection: ASGIConnection, handler: BaseRouteHandler) -
     if admin is None:
         raise NotAuthorizedException("Log in to continue.")
     connection.state.admin = admin
-    if connection.session[SESSION_KEY].get("enrol") and not handler.opt.get("during_enrolment"):
-        # The company requires two-factor sign-in: it is turned on before anything else.
-        raise SecurityStep("/admin/security/two-factor")
+    STAFF_AREA.require_enrolled(connection, handler)  # where the company requires two-factor
     needed = handler.opt.get(PERMISSION)
     if needed is not None and not admin.may(needed):
         raise Forbidden(needed)

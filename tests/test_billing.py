@@ -121,6 +121,7 @@ async def test_a_payment_pays_an_invoice_and_the_rest_is_credit(admin_client, co
     invoice = await Invoice.select().first()
     form = (await admin_client.get(f"{base}/payments/add?invoice={invoice['id']}")).text
     assert f'<option value="{invoice["id"]}" selected>#1 – $100.00 due</option>' in form
+    assert "<title>Record Payment – " in form  # the form's title names the client
     response = await _post(
         admin_client,
         f"{base}/payments/add",

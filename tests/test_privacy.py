@@ -151,6 +151,7 @@ async def test_staff_export_holds_each_part_readable_and_notes_only_when_chosen(
 ):
     person = await rich_client(company_id)
     page = f"/admin/clients/{person['id']}/privacy"
+    assert "<title>Personal Data – " in (await admin_client.get(page)).text
     response = await post(admin_client, page, f"{page}/export")
     assert response.status_code == 303
     job_id = int(response.headers["location"].rsplit("/", 1)[1])

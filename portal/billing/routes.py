@@ -15,7 +15,7 @@ from litestar.response import Template
 
 from portal.billing import forms, services
 from portal.billing.money import format_money
-from portal.clients.profile_routes import profile_url
+from portal.clients.pages import client_page, profile_url
 from portal.clients.services import ClientView, get_client
 from portal.companies.services import accepted_currencies, get_company
 from portal.core.actors import Actor
@@ -61,13 +61,13 @@ async def _form_page(
     status_code: int = 200,
 ) -> Template:
     accepted = await accepted_currencies(admin.company.id)
-    return _page(
-        form.template,
+    return client_page(
+        f"admin/billing/{form.template}",
+        form.title,
+        client,
+        errors,
         status_code,
-        page_title=f"{form.title} – {client.name}",
-        client=client,
         details=details,
-        errors=errors,
         currencies=currency_choices(accepted, admin.staff.language),
         **await form.context(admin, client),
     )

@@ -14,8 +14,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from portal.clients import notes as client_notes
+from portal.clients import pages as client_pages
 from portal.clients import services as clients
-from portal.clients.profile_routes import profile_url
+from portal.clients.pages import profile_url
 from portal.clients.services import ClientView
 from portal.core.db import read_transaction
 from portal.core.errors import Throttled, ValidationError
@@ -52,19 +53,17 @@ async def _client_page(
         anonymised = await services.anonymisation(admin.company.id, client.id)
         asked = await services.erasure_asked(admin.company.id, client.id)
         notes = await client_notes.count_notes(client.id)
-    return Template(
+    return client_pages.client_page(
         "admin/privacy/client.html",
-        context={
-            "page_title": f"Personal Data – {client.name}",
-            "client": client,
-            "lines": lines,
-            "pager": pager,
-            "anonymised": anonymised,
-            "asked": asked,
-            "notes": notes,
-            "errors": errors or {},
-        },
-        status_code=status_code,
+        "Personal Data",
+        client,
+        errors or {},
+        status_code,
+        lines=lines,
+        pager=pager,
+        anonymised=anonymised,
+        asked=asked,
+        notes=notes,
     )
 
 
@@ -143,17 +142,15 @@ async def _anonymise_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
-    return Template(
+    return client_pages.client_page(
         "admin/privacy/anonymise.html",
-        context={
-            "page_title": f"Anonymise Client – {client.name}",
-            "client": client,
-            "values": values,
-            "errors": errors,
-            "anonymised": await services.anonymisation(admin.company.id, client.id),
-            "asked": await services.erasure_asked(admin.company.id, client.id),
-        },
-        status_code=status_code,
+        "Anonymise Client",
+        client,
+        errors,
+        status_code,
+        values=values,
+        anonymised=await services.anonymisation(admin.company.id, client.id),
+        asked=await services.erasure_asked(admin.company.id, client.id),
     )
 
 

@@ -180,8 +180,9 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from portal.core.config import get_settings
-    from portal.core.server import BoundedHeadProtocol
+    from portal.core.server import BoundedHeadProtocol, limit_malloc_arenas
 
+    limit_malloc_arenas()  # before any thread starts
     prepare()
     forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "")
     uvicorn.run(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from piccolo.columns.combination import WhereRaw
+from piccolo.columns.combination import Combinable, WhereRaw
 
 from portal.activity import services as activity
 from portal.core.actors import Actor
@@ -251,20 +251,18 @@ async def delete_group(company_id: int, group_id: int, actor: Actor) -> None:
 
 
 async def administrators_group(company_id: int) -> int:
-    row = (
-        await StaffGroup.select(StaffGroup.id)
-        .where(StaffGroup.company == company_id, StaffGroup.builtin == ADMINISTRATORS)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
-    return row["id"]
+    return await _group_id(company_id, StaffGroup.builtin == ADMINISTRATORS)
 
 
 async def group_by_name(company_id: int, name: str) -> int:
+    return await _group_id(company_id, WhereRaw("lower(name) = lower({})", name.strip()))
+
+
+async def _group_id(company_id: int, condition: Combinable) -> int:
+    """The ID of the company's staff group that meets `condition`; NotFound when none does."""
     row = (
         await StaffGroup.select(StaffGroup.id)
-        .where(StaffGroup.company == company_id, WhereRaw("lower(name) = lower({})", name.strip()))
+        .where(StaffGroup.company == company_id, condition)
         .first()
     )
     if row is None:

@@ -49,6 +49,7 @@ from portal.core.sessions import (
 )
 from portal.core.static import static_file
 from portal.core.templating import template_config
+from portal.core.web import PortalRequest
 from portal.dashboard import routes as dashboard_routes
 from portal.imports import routes as import_routes
 from portal.jobs import routes as job_routes
@@ -206,6 +207,7 @@ def create_app() -> Litestar:
             language_middleware,
         ],
         template_config=templates,
+        request_class=PortalRequest,
         plugins=[
             HTMXPlugin(),
             FlashPlugin(FlashConfig(template_config=templates)),

@@ -234,6 +234,15 @@ async def test_malformed_huge_and_nul_bodies(client, company_id, key):
         headers={**bearer(key), "content-type": "application/json"},
     )
     assert malformed.status_code == 400 and malformed.headers["content-type"] == PROBLEM
+    # Nested past the JSON decoder's depth: bad input too, not a RecursionError.
+    for deep in (b'{"first_name": ' + b"[" * 1000 + b"]" * 1000 + b"}", b"[" * 100_000):
+        too_deep = await client.post(
+            "/api/v1/clients",
+            content=deep,
+            headers={**bearer(key), "content-type": "application/json"},
+        )
+        assert too_deep.status_code == 400 and too_deep.headers["content-type"] == PROBLEM
+        assert "nested too deeply" in too_deep.json()["detail"], too_deep.text
 
     started = time.monotonic()
     huge = await client.post(

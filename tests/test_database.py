@@ -16,11 +16,15 @@ from piccolo.querystring import QueryString
 
 from clients_helpers import post_add_client
 from conftest import IS_POSTGRES
+from portal.clients import contacts, notes, users
 from portal.clients.demo import load_demo
+from portal.clients.tables import Client, ClientNote, Contact
 from portal.companies.tables import Company
 from portal.core import db
+from portal.core.actors import Actor
 from portal.core.db import write_transactions
-from portal.core.errors import Unavailable
+from portal.core.errors import NotFound, Unavailable
+from profile_helpers import make_client
 
 sqlite_only = pytest.mark.skipif(IS_POSTGRES, reason="SQLite's own connection pool")
 
@@ -357,3 +361,53 @@ def test_only_statements_that_write_nothing_count_as_reads():
     for write in ("INSERT", "UPDATE client SET", "DELETE FROM", "REPLACE INTO"):
         assert not db._reads(f"WITH recent AS (SELECT id FROM client) {write} note")
     assert not db._reads("PRAGMA busy_timeout")
+
+
+async def test_what_a_write_adds_to_a_client_deleted_meanwhile_is_not_found(company_id):
+    """A note added while another writer deletes its client: the note's insert waits for the
+    delete (PostgreSQL) or for its turn (SQLite), then finds no client. The answer is
+    NotFound (a 404), not the foreign key's error (a 500), and nothing is left behind."""
+
+    client_id = await make_client(company_id)
+    deleted = asyncio.Event()
+
+    async def delete_slowly() -> None:
+        async for transaction in write_transactions():
+            async with transaction:
+                await Client.delete().where(Client.id == client_id)
+                deleted.set()
+                await asyncio.sleep(0.3)  # the note's writer reads the client meanwhile
+
+    deleting = asyncio.create_task(delete_slowly())
+    await deleted.wait()
+    with pytest.raises(NotFound):
+        await notes.add_note(
+            company_id, client_id, notes.NoteDetails(title="Late"), Actor(kind="system")
+        )
+    await deleting
+    assert await ClientNote.count() == 0
+
+
+async def test_a_reference_gone_before_the_write_is_not_found(company_id, monkeypatch):
+    """The same when the client goes between the service's check and its transaction (a
+    contact added: the check reads the account, then the write inserts the contact)."""
+
+    client_id = await make_client(company_id)
+    account_of = users.account_of
+
+    async def account_then_deleted(company: int, client: int) -> dict:
+        account = await account_of(company, client)
+        await Client.delete().where(Client.id == client)  # another writer, just then
+        return account
+
+    monkeypatch.setattr(users, "account_of", account_then_deleted)
+    details = contacts.ContactDetails(
+        contact_type="billing",
+        first_name="Bill",
+        last_name="Payer",
+        email="bill@example.com",
+        country="CA",
+    )
+    with pytest.raises(NotFound):
+        await contacts.add_contact(company_id, client_id, details, Actor(kind="system"))
+    assert await Contact.count() == 0

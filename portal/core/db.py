@@ -62,7 +62,7 @@ from piccolo.table import Table
 
 from portal.core import availability
 from portal.core.config import PROJECT_DIR, DatabaseURL, get_settings
-from portal.core.errors import Unavailable
+from portal.core.errors import NotFound, Unavailable
 from portal.core.placeholders import placeholders
 
 # Piccolo apps in dependency order; each owns its tables and migrations.
@@ -1033,6 +1033,11 @@ class _WriteAttempt:
             return False
         if nested:
             self.attempts.done = True
+        elif _violated_foreign_key(failure):
+            # The services check what a write refers to before writing; a reference that
+            # fails anyway was deleted meanwhile by another writer (a client deleted while a
+            # note was being added): what was written to is gone.
+            raise NotFound() from failure
         elif isinstance(failure, Unavailable) and failure.retryable:
             if self.attempts.number < WRITE_ATTEMPTS:
                 return True  # rolled back: the body runs again
@@ -1072,7 +1077,8 @@ def write_transactions() -> _WriteAttempts:
     failure: then it runs again, up to WRITE_ATTEMPTS times, and then raises Unavailable. So a
     body does nothing but database work (no mail, no hashing). On SQLite it takes the write
     lock at BEGIN (IMMEDIATE), after the writers' gate. Inside another write transaction it is
-    that transaction. The hooks of `before_commit` run at the end of the outermost one."""
+    that transaction. The hooks of `before_commit` run at the end of the outermost one. A
+    foreign key that fails (what the write refers to was deleted meanwhile) raises NotFound."""
     return _WriteAttempts()
 
 
@@ -1169,6 +1175,12 @@ def sha256_hex(expression: str) -> str:
     if is_sqlite():
         return f"sha256_hex({expression})"
     return f"encode(sha256(convert_to({expression}, 'UTF8')), 'hex')"
+
+
+def _violated_foreign_key(error: BaseException) -> bool:
+    return isinstance(error, asyncpg.ForeignKeyViolationError) or (
+        isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY constraint failed" in str(error)
+    )
 
 
 def violated_unique_index(error: BaseException) -> str | None:

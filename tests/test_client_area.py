@@ -179,6 +179,39 @@ async def test_edit_own_details_add_phone_language_and_consent(client, ann):
     )
 
 
+async def test_a_number_of_no_known_type_is_refused_and_the_numbers_kept(client, ann):
+    await client_login(client, "ann")
+    page = await client.get("/client/details")
+    form = {
+        "_csrf_token": csrf_from(page.text),
+        "version": re.search(r'name="version" value="(\d+)"', page.text).group(1),
+        "first_name": "Ann",
+        "last_name": "Client",
+        "address1": "1 Old Street",
+        "city": "Berlin",
+        "country": "DE",
+        "state": "DE-BE",
+        "zip": "10115",
+        "email": "ann@example.com",
+        "phone_row": ["a1"],
+        "phone_type": ["phone"],
+        "phone_location": ["home"],
+        "phone_number": ["030 1234567"],
+        "language": "en",
+    }
+    assert (await client.post("/client/details", data=form)).status_code == 303
+    page = await client.get("/client/details")
+    form.update(
+        _csrf_token=csrf_from(page.text),
+        version=re.search(r'name="version" value="(\d+)"', page.text).group(1),
+        phone_type=["pager"],
+    )
+    refused = await client.post("/client/details", data=form)
+    assert refused.status_code == 422 and "Choose Phone or Fax." in refused.text
+    numbers = await ContactNumber.select(ContactNumber.number, ContactNumber.number_type)
+    assert numbers == [{"number": "+49301234567", "number_type": "phone"}]
+
+
 async def test_read_only_and_hidden_custom_fields_cannot_be_changed(client, company_id):
     group = await groups.create_group(
         company_id,

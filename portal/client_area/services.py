@@ -520,10 +520,11 @@ def merge_own_details(
             continue
         if form.editable(name):
             setattr(details, name, getattr(submitted, name))
-    # Numbers of a type the client may not change stay as they are.
-    editable_types = {kind for kind in ("phone", "fax") if form.editable(kind)}
-    details.phones = [row for row in details.phones if row.number_type not in editable_types] + [
-        row for row in submitted.phones if row.number_type in editable_types
+    # Numbers of a type the client may not change stay as they are. A submitted number of a
+    # type that is no type at all goes on to the check, which refuses it with its message.
+    locked_types = {kind for kind in ("phone", "fax") if not form.editable(kind)}
+    details.phones = [row for row in details.phones if row.number_type in locked_types] + [
+        row for row in submitted.phones if row.number_type not in locked_types
     ]
     for field_row in form.fields:
         if not field_row["read_only_for_client"]:

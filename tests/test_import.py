@@ -127,7 +127,7 @@ async def test_a_dry_run_lists_every_problem_and_saves_nothing(admin_client):
     assert (6, "State/Province", '"Atlantis" is not a state or province of US.') in problems
     assert (7, "", "This row has 3 cells; the header has 8.") in problems
     download = await admin_client.get(f"/admin/jobs/{job_id}/problems.csv")
-    assert download.headers["content-type"].startswith("text/csv")
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(download.text)))
     assert rows[0] == ["Row", "Column", "Message"]
     assert ["5", "Country", '"Narnia" is not a country.'] in rows

@@ -463,7 +463,7 @@ async def test_csv_export_is_streamed_one_row_per_address_and_formula_safe(
         )
     response = await admin_client.get("/admin/tools/mass-mailer/export.csv", params=FILTER)
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in response.headers["content-disposition"]
     lines = response.text.strip().splitlines()
     assert lines[0].startswith("Email,Client ID,")

@@ -517,6 +517,7 @@ async def test_export_has_the_columns_chosen_and_no_formulas(admin_client, compa
     assert "Download the file" in page.text
     download = await admin_client.get(f"/admin/jobs/{job_id}/download")
     assert download.status_code == 200
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(download.text)))
     assert rows[0] == ["Client ID", "Company/Org.", "City", "Tags", "Status"]
     anna = next(row for row in rows[1:] if row[3])

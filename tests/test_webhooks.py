@@ -701,6 +701,12 @@ async def test_redeliver_sends_a_finished_delivery_again(company_id):
     assert [r["status"] for r in await deliveries_of(endpoint_id)] == ["failed", "delivered"]
     first, second = receiver.received
     assert first.message_id == second.message_id
+    # A delivery that is not there is not found, whatever the endpoint's state.
+    await WebhookEndpoint.update({WebhookEndpoint.enabled: False}).where(
+        WebhookEndpoint.id == endpoint_id
+    )
+    with pytest.raises(NotFound):
+        await services.redeliver(company_id, endpoint_id, new_id + 1000, SYSTEM)
 
 
 async def test_staff_without_the_permission_cannot_see_or_change_webhooks(client, company_id):

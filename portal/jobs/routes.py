@@ -60,7 +60,7 @@ async def problems_csv(request: Request, admin: Admin, job_id: FromPath[int]) ->
 
     return Stream(
         content(),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers=_attachment(f"job-{job.id}-problems.csv"),
     )
 
@@ -68,9 +68,8 @@ async def problems_csv(request: Request, admin: Admin, job_id: FromPath[int]) ->
 @get(f"{BASE}/download", name="admin:job-download", permission=BY_KIND)
 async def download(request: Request, admin: Admin, job_id: FromPath[int]) -> Stream:
     info = await services.result_file(admin.company.id, job_id, admin.actor(request))
+    # Litestar adds "; charset=utf-8" to text types itself.
     media_type = mimetypes.guess_type(info["name"])[0] or "application/octet-stream"
-    if media_type.startswith("text/"):
-        media_type += "; charset=utf-8"
     return Stream(
         services.file_parts(info["id"]), media_type=media_type, headers=_attachment(info["name"])
     )

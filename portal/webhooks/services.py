@@ -375,8 +375,6 @@ async def redeliver(company_id: int, endpoint_id: int, delivery_id: int, actor: 
     async for transaction in write_transactions():
         async with transaction:
             endpoint = await get_endpoint(company_id, endpoint_id)
-            if not endpoint.enabled:
-                raise ValidationError({"": ENABLE_FIRST})
             row = await owned_row(
                 WebhookDelivery,
                 WebhookDelivery.endpoint,
@@ -385,6 +383,8 @@ async def redeliver(company_id: int, endpoint_id: int, delivery_id: int, actor: 
                 WebhookDelivery.event,
                 WebhookDelivery.status,
             )
+            if not endpoint.enabled:
+                raise ValidationError({"": ENABLE_FIRST})
             if row["status"] == "pending":
                 raise ValidationError({"": "This delivery is still being tried."})
             new_id = await _queue(endpoint_id, row["event"])

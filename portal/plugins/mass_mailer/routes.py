@@ -232,7 +232,7 @@ async def export_csv(admin: Admin, request: Request) -> Response:
 
     return Stream(
         rows(),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={"content-disposition": 'attachment; filename="mailing-recipients.csv"'},
     )
 

@@ -357,6 +357,29 @@ BAD_TEMPLATES = [
 ]
 
 
+CALLING = "Not allowed in a mail template: calling a function or method (such as format)."
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ '{:>100000000}'.format(1) }}", CALLING),
+        ("{% for i in range(100000) %}{{ i }}{% endfor %}", CALLING),
+        ("{{ client.first_name | center }}", "Template error on line 1: No filter named 'center'."),
+    ],
+)
+async def test_a_template_problem_is_one_sentence_without_python_internals(
+    admin_client, company_id, template, message
+):
+    await ten_clients(company_id)
+    page = await admin_client.get("/admin/tools/mass-mailer/compose", params=FILTER)
+    data = {**FILTER, **COMPOSE, "body_text": template, "_csrf_token": csrf_from(page.text)}
+    response = await admin_client.post("/admin/tools/mass-mailer/preview", data=data)
+    assert response.status_code == 422, response.text
+    shown = re.search(r'id="body_text-error">([^<]*)<', response.text)
+    assert shown and shown.group(1) == escape(message)
+
+
 @pytest.mark.parametrize(("field", "template", "message"), BAD_TEMPLATES)
 async def test_template_code_outside_the_allowed_fields_is_refused(
     admin_client, smtp_sink, company_id, field, template, message

@@ -263,15 +263,23 @@ class RenderedMessage:
 def _template_problem(error: Exception) -> str:
     if isinstance(error, TemplateLimit):
         return f"This template does too much for one message: {error}. Make it simpler."
+    if isinstance(error, SecurityError) and "is not safely callable" in str(error):
+        # Jinja's own words name the Python object (and its address): none of the template's.
+        return "Not allowed in a mail template: calling a function or method (such as format)."
     if isinstance(error, SecurityError):
-        return f"Not allowed in a mail template: {error}."
+        return _sentence(f"Not allowed in a mail template: {error}")
     if isinstance(error, jinja2.UndefinedError):
-        return f"Unknown tag: {error.message}." if error.message else "Unknown tag."
+        return _sentence(f"Unknown tag: {error.message}") if error.message else "Unknown tag."
     if isinstance(error, jinja2.TemplateSyntaxError):
-        return f"Template error on line {error.lineno}: {error.message}."
+        return _sentence(f"Template error on line {error.lineno}: {error.message}")
     if isinstance(error, TypeError | jinja2.TemplateError):
-        return f"Not allowed in a mail template: {error}."
-    return f"The template cannot be used: {error}."
+        return _sentence(f"Not allowed in a mail template: {error}")
+    return _sentence(f"The template cannot be used: {error}")
+
+
+def _sentence(text: str) -> str:
+    """`text` ending with one full stop (Jinja's messages end with one, or none)."""
+    return text.rstrip(".") + "."
 
 
 UNSUBSCRIBE_FOOTER_TEXT = "\n\n--\nTo stop receiving these emails: {{ unsubscribe_url }}\n"

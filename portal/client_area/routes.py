@@ -37,7 +37,6 @@ from portal.clients.fields import CONTACT_FIELDS
 from portal.clients.forms import apply_form_action, client_details_of, read_client_details
 from portal.clients.services import MARKETING_OPT_IN_WORDING, NUMBER_LOCATIONS, NUMBER_TYPES
 from portal.companies.services import company_ref, internationalization
-from portal.core import throttle
 from portal.core.countries import countries, subdivisions
 from portal.core.errors import Conflict, NotFound, Throttled, ValidationError
 from portal.core.i18n import (
@@ -49,7 +48,7 @@ from portal.core.i18n import (
     translate,
 )
 from portal.core.ids import parse_id
-from portal.core.web import client_address, form_data, redirect, safe_next
+from portal.core.web import client_address, form_data, redirect, safe_next, throttled
 from portal.security import routes as security_routes
 from portal.security.two_factor import Login
 
@@ -81,9 +80,8 @@ async def login_submit(request: Request) -> Response:
             identifier, str(data.get("password", "")), client_address(request)
         )
     except Throttled:
-        return _page(
-            "login.html", 429, identifier=identifier, next=next_url, errors={"": THROTTLED}
-        )
+        page = _page("login.html", identifier=identifier, next=next_url, errors={"": THROTTLED})
+        return throttled(page)
     except ValidationError as error:
         return _page("login.html", 400, identifier=identifier, next=next_url, errors=error.errors)
     return redirect(request, await sign_in_with_password(request, user, next_url))
@@ -120,7 +118,7 @@ async def _mail_request(
     try:
         await services.check_mail_request(value, client_address(request))
     except Throttled:
-        return _page(template, 429, errors={"": THROTTLED}, **{field: value})
+        return throttled(_page(template, errors={"": THROTTLED}, **{field: value}))
     page = _page("message.html", title=N_("Check your email"), message=MAIL_SENT)
     page.background = BackgroundTask(send, value)
     return page
@@ -254,7 +252,7 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
         return await _details_page(user, details, error.errors, 422, version=version)
     except Throttled:
         errors = {"current_password": THROTTLED}
-        return await _details_page(user, details, errors, 429, version=version)
+        return throttled(await _details_page(user, details, errors, version=version))
     except Conflict:
         errors = {
             "": N_(
@@ -285,7 +283,7 @@ async def password_submit(request: Request, user: CurrentClient) -> Response:
         )
     except Throttled:
         errors = {"current_password": THROTTLED}
-        return _page("password.html", 429, page_title="Change password", errors=errors)
+        return throttled(_page("password.html", page_title="Change password", errors=errors))
     except ValidationError as error:
         return _page("password.html", 422, page_title="Change password", errors=error.errors)
     CLIENT_AREA.update_entry(request, epoch=epoch)
@@ -348,13 +346,7 @@ async def _load_brand(request: Request) -> None:
 
 def _throttled(_: Request, __: Throttled) -> Template:
     """A page of links (an invitation) asked too often with unknown tokens from the address."""
-    retry_after = str(throttle.RETRY_AFTER_SECONDS)
-    return Template(
-        "client/message.html",
-        context={"title": N_("Too many attempts"), "message": THROTTLED},
-        status_code=429,
-        headers={"Retry-After": retry_after},
-    )
+    return throttled(_page("message.html", title=N_("Too many attempts"), message=THROTTLED))
 
 
 public_router = Router(

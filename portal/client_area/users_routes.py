@@ -25,7 +25,7 @@ from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import text
 from portal.core.i18n import LANGUAGES, N_, Message, current_language, translate
-from portal.core.web import client_address, form_data, redirect
+from portal.core.web import client_address, form_data, redirect, throttled
 from portal.security.two_factor import Login
 from portal.security.web import REFUSED_AS_STAFF
 
@@ -206,7 +206,7 @@ async def owner_submit(request: Request, user: CurrentClient, user_id: FromPath[
         services.CONFIRM_THROTTLE_AREA, f"user:{user.user_id}", client_address(request)
     )
     if attempt is None:
-        return _member_page("owner.html", member, {"password": THROTTLED}, 429)
+        return throttled(_member_page("owner.html", member, {"password": THROTTLED}))
     try:
         await users.transfer_ownership(user.company_id, user.id, user_id, user.actor, password)
     except ValidationError as error:
@@ -377,7 +377,7 @@ async def invitation_login(request: Request, token: FromPath[str]) -> Response:
             identifier, str(data.get("login_password", "")), client_address(request)
         )
     except Throttled:
-        return await again({"": THROTTLED}, 429)
+        return throttled(await again({"": THROTTLED}, 200))
     except ValidationError as error:
         return await again(error.errors, 400)
     if user.company_id != invitation.company_id:

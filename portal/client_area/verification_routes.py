@@ -12,11 +12,10 @@ from litestar.response import Template
 from portal.client_area.access import CurrentClient
 from portal.clients import verification
 from portal.companies.services import company_ref
-from portal.core import throttle
 from portal.core.errors import Throttled
 from portal.core.i18n import N_, Message, translate
 from portal.core.tokens import MAX_TOKEN_LENGTH
-from portal.core.web import client_address, form_data, redirect, safe_next
+from portal.core.web import client_address, form_data, redirect, safe_next, throttled
 
 LINK_NOT_VALID = N_(
     "This link has expired, was already used, or is for an address that has changed since. "
@@ -76,11 +75,15 @@ async def resend(request: Request, user: CurrentClient) -> Response:
     try:
         sent = await verification.resend(user.user_id, client_address(request))
     except Throttled:
-        return Template(
-            "client/message.html",
-            context={"title": N_("Too many attempts"), "message": RESEND_THROTTLED, "link": back},
-            status_code=429,
-            headers={"Retry-After": str(throttle.RETRY_AFTER_SECONDS)},
+        return throttled(
+            Template(
+                "client/message.html",
+                context={
+                    "title": N_("Too many attempts"),
+                    "message": RESEND_THROTTLED,
+                    "link": back,
+                },
+            )
         )
     if sent:
         message = Message(

@@ -19,7 +19,7 @@ from portal.core.errors import Throttled, ValidationError
 from portal.core.forms import FormValues, text
 from portal.core.ids import parse_id
 from portal.core.permissions import CLIENTS_BULK
-from portal.core.web import form_data, redirect
+from portal.core.web import form_data, redirect, throttled
 from portal.plugins import MenuItem
 from portal.staff.access import Admin, AdminContext
 
@@ -146,7 +146,7 @@ async def confirm_submit(request: Request, admin: Admin) -> Response:
         return await _confirm_page(request, admin, selection, order, error.errors, 422)
     except Throttled:
         errors = {"password": TOO_MANY_PASSWORDS}
-        return await _confirm_page(request, admin, selection, order, errors, 429)
+        return throttled(await _confirm_page(request, admin, selection, order, errors))
     return redirect(request, f"/admin/jobs/{job_id}")
 
 

@@ -35,7 +35,7 @@ from portal.core.permissions import (
     CLIENTS_STATUS,
     CLIENTS_VIEW,
 )
-from portal.core.web import form_data, redirect, safe_next
+from portal.core.web import form_data, redirect, safe_next, throttled
 from portal.mail import services as mail
 from portal.staff import widgets
 from portal.staff.access import Admin, AdminContext
@@ -456,7 +456,7 @@ async def delete_submit(request: Request, admin: Admin, client_id: FromPath[int]
         return _delete_page(client, error.errors, status_code=422)
     except Throttled:
         errors = {"password": "Too many wrong passwords. Wait a few minutes and try again."}
-        return _delete_page(client, errors, status_code=429)
+        return throttled(_delete_page(client, errors))
     flash(
         request,
         f"Client {code} ({client.name}) and all of their records were deleted.",

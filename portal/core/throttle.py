@@ -26,6 +26,8 @@ One-time links (password resets, invitations, unsubscribe links) are counted the
 every lookup of a link is an attempt, failed when the link is unknown, used or expired
 (`counted_link`). Every route that takes a token from a link goes through it, GET and POST alike
 (FOSSBilling's CVE-2026-43926: a reset confirmation route left outside the rate limiter).
+
+Routes answer a refused request with `portal.core.web.throttled`: 429, with Retry-After.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ KEEP = timedelta(hours=1)
 IN_FLIGHT_EXPIRY = timedelta(minutes=1)  # an attempt left open by a crash stops counting
 SLOWDOWN_SECONDS = 10
 ADMISSION_WAIT_SECONDS = 10
-RETRY_AFTER_SECONDS = int(WINDOW.total_seconds())  # what a refused address is told to wait
+# What a refused request is told to wait: a limit frees up at the latest when the failures that
+# fill it leave the window (an account's slowdown, sooner).
+RETRY_AFTER_SECONDS = int(WINDOW.total_seconds())
 T = TypeVar("T")
 
 
@@ -192,7 +196,7 @@ async def counted_link(
 ) -> T | None:
     """What a one-time link names (`lookup(token)`), or None for a used, expired or unknown
     link, which counts as a failure of `address` in `area`. Past `limits` the address is
-    refused whatever the link: Throttled (answer 429, Retry-After RETRY_AFTER_SECONDS)."""
+    refused whatever the link: Throttled (answer it with `portal.core.web.throttled`)."""
     # Counted under a digest of the link: whatever was typed into the address (a NUL byte,
     # which PostgreSQL refuses in text), and no part of a real link is kept.
     digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16]

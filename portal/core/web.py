@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.exceptions import SerializationException
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
+from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER, HTTP_429_TOO_MANY_REQUESTS
 
 from portal.core.forms import FormValues
+from portal.core.throttle import RETRY_AFTER_SECONDS
+
+Answer = TypeVar("Answer", bound=Response)
 
 
 class PortalRequest(HTMXRequest):
@@ -40,6 +43,15 @@ def redirect(request: HTMXRequest, url: str) -> Response:
 def client_redirect(url: str) -> Response:
     """htmx follows HX-Redirect only on a 200 (a POST handler would otherwise answer 201)."""
     return Response(content=None, status_code=HTTP_200_OK, headers={"HX-Redirect": url})
+
+
+def throttled(answer: Answer) -> Answer:
+    """`answer` (the form's page again, its message beside the field; a JSON error) made the
+    answer to a request the throttle refused: 429, and Retry-After, so that browsers, scripts
+    and proxies know when to come back."""
+    answer.status_code = HTTP_429_TOO_MANY_REQUESTS
+    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
 
 
 def wants_region(request: Request, region: str) -> bool:

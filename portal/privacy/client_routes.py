@@ -17,7 +17,7 @@ from portal.client_area.routes import account_router
 from portal.client_area.services import ClientUser
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.i18n import N_, translate
-from portal.core.web import client_address, form_data, redirect
+from portal.core.web import client_address, form_data, redirect, throttled
 from portal.jobs import services as jobs
 from portal.privacy import erasure, export, services
 from portal.security.web import REFUSED_AS_STAFF
@@ -124,7 +124,7 @@ async def erase_submit(request: Request, user: CurrentClient) -> Response:
     except ValidationError as error:
         return await _page(request, user, error.errors, status_code=422)
     except Throttled:
-        return await _page(request, user, {"password": THROTTLED}, status_code=429)
+        return throttled(await _page(request, user, {"password": THROTTLED}))
     flash(
         request,
         translate(

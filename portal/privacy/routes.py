@@ -23,7 +23,7 @@ from portal.core.errors import Throttled, ValidationError
 from portal.core.forms import checkbox, text
 from portal.core.pagination import Page
 from portal.core.permissions import CLIENTS_PRIVACY, CLIENTS_VIEW, COMPANY_SETTINGS
-from portal.core.web import form_data, redirect
+from portal.core.web import form_data, redirect, throttled
 from portal.privacy import erasure, export, retention, services
 from portal.staff.access import Admin, AdminContext
 
@@ -188,7 +188,7 @@ async def anonymise_submit(request: Request, admin: Admin, client_id: FromPath[i
         return await _anonymise_page(admin, client, values, error.errors, status_code=422)
     except Throttled:
         errors = {"password": THROTTLED}
-        return await _anonymise_page(admin, client, values, errors, status_code=429)
+        return throttled(await _anonymise_page(admin, client, values, errors))
     flash(
         request,
         f"Client {code} was anonymised: their personal data is gone; invoices, transactions "

@@ -19,7 +19,7 @@ from litestar.response import Template
 from portal.core.config import get_settings
 from portal.core.errors import Throttled, ValidationError
 from portal.core.i18n import N_, translate
-from portal.core.web import client_address, form_data, redirect, safe_next
+from portal.core.web import client_address, form_data, redirect, safe_next, throttled
 from portal.security import logins, passkeys, two_factor
 from portal.security.web import (
     DURING_ENROLMENT,
@@ -63,7 +63,7 @@ def _json(content: dict, status_code: int = 200) -> Response:
 
 def _json_error(error: ValidationError | Throttled, status_code: int = 400) -> Response:
     if isinstance(error, Throttled):
-        return _json({"error": translate(THROTTLED)}, 429)
+        return throttled(_json({"error": translate(THROTTLED)}))
     return _json({"error": translate(next(iter(error.errors.values()), ""))}, status_code)
 
 
@@ -95,7 +95,7 @@ def public_handlers(area: Area) -> list:
         try:
             method = await two_factor.verify(login, data.get("code", ""), client_address(request))
         except Throttled:
-            return _auth_page(area, "second_step.html", 429, errors={"code": THROTTLED})
+            return throttled(_auth_page(area, "second_step.html", errors={"code": THROTTLED}))
         except ValidationError as error:
             return _auth_page(area, "second_step.html", 400, errors=error.errors)
         await area.sign_in(request, login, method)
@@ -194,11 +194,13 @@ def handlers(area: Area) -> list:
                 who.login, data.get("code", ""), client_address(request)
             )
         except (ValidationError, Throttled) as error:
-            errors = {"code": THROTTLED} if isinstance(error, Throttled) else error.errors
+            refused = isinstance(error, Throttled)
+            errors = {"code": THROTTLED} if refused else error.errors
             enrolment = await two_factor.pending_enrolment(who.login, who.user_name, who.issuer)
             if enrolment is None:
                 return redirect(request, area.two_factor_setup_url)
-            return _page(area, "two_factor_setup.html", 422, enrolment=enrolment, errors=errors)
+            page = _page(area, "two_factor_setup.html", 422, enrolment=enrolment, errors=errors)
+            return throttled(page) if refused else page
         area.update_entry(request, enrol=False)
         await area.end_others(request, who.login)
         await area.record(request, who, N_("Two-factor sign-in was turned on."))
@@ -227,9 +229,8 @@ def handlers(area: Area) -> list:
             await area.check_password(request, who, data.get("password", ""))
             await two_factor.verify(who.login, data.get("code", ""), client_address(request))
         except Throttled:
-            return await overview(
-                request, who, 429, errors={"password": THROTTLED}, open_disable=True
-            )
+            page = await overview(request, who, errors={"password": THROTTLED}, open_disable=True)
+            return throttled(page)
         except ValidationError as error:
             return await overview(request, who, 422, errors=error.errors, open_disable=True)
         await two_factor.disable(who.login)
@@ -363,15 +364,16 @@ def handlers(area: Area) -> list:
         try:
             await area.check_password(request, who, data.get("password", ""))
         except (ValidationError, Throttled) as error:
-            errors = {"password": THROTTLED} if isinstance(error, Throttled) else error.errors
-            return _page(
+            refused = isinstance(error, Throttled)
+            page = _page(
                 area,
                 "confirm.html",
-                429 if isinstance(error, Throttled) else 422,
+                422,
                 next=next_url,
                 has_passkeys=await passkeys.has_passkeys(who.login),
-                errors=errors,
+                errors={"password": THROTTLED} if refused else error.errors,
             )
+            return throttled(page) if refused else page
         area.mark_confirmed(request)
         return redirect(request, next_url)
 

@@ -13,13 +13,12 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
 from portal.companies.services import companies_of_staff
-from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import LANGUAGES
 from portal.core.rows import from_row
 from portal.core.tokens import MAX_TOKEN_LENGTH
-from portal.core.web import client_address, form_data, redirect
+from portal.core.web import client_address, form_data, redirect, throttled
 from portal.security.two_factor import Login
 from portal.staff import services
 from portal.staff.access import (
@@ -45,22 +44,17 @@ LINKS = {
 }
 
 
-def _form_page(template: str, form: object, errors: dict[str, str], status_code: int) -> Template:
+def _form_page(
+    template: str, form: object, errors: dict[str, str], status_code: int = 200
+) -> Template:
     return Template(template, context={"form": form, "errors": errors}, status_code=status_code)
 
 
-def _message(
-    title: str,
-    message: str,
-    link: str = "/admin/login",
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-):
+def _message(title: str, message: str, link: str = "/admin/login", status_code: int = 200):
     return Template(
         "admin/message.html",
         context={"page_title": title, "message": message, "link": link},
         status_code=status_code,
-        headers=headers,
     )
 
 
@@ -107,7 +101,7 @@ async def login_submit(request: Request) -> Response:
             form.email, data.get("password", ""), client_address(request)
         )
     except Throttled:
-        return _form_page(LOGIN_TEMPLATE, form, {"": THROTTLED}, 429)
+        return throttled(_form_page(LOGIN_TEMPLATE, form, {"": THROTTLED}))
     except ValidationError as error:
         return _form_page(LOGIN_TEMPLATE, form, error.errors, 400)
     if not await companies_of_staff(staff.id):
@@ -143,10 +137,10 @@ async def forgot_password_submit(request: Request) -> Template:
     try:
         await services.check_reset_request(email, client_address(request))
     except Throttled:
-        return Template(
-            "admin/forgot_password.html",
-            context={"email": email, "errors": {"": THROTTLED}},
-            status_code=429,
+        return throttled(
+            Template(
+                "admin/forgot_password.html", context={"email": email, "errors": {"": THROTTLED}}
+            )
         )
     # The same answer whether or not the account exists, before it is even looked up: the
     # lookup and the mail happen after the response, so the time taken tells nothing.
@@ -178,8 +172,7 @@ def _link_not_valid() -> Template:
 
 def _too_many_links() -> Template:
     """Too many unknown links from the address (services.open_link): refused, even a real one."""
-    retry_after = {"Retry-After": str(throttle.RETRY_AFTER_SECONDS)}
-    return _message("Too many attempts", THROTTLED, "/admin/login", 429, retry_after)
+    return throttled(_message("Too many attempts", THROTTLED))
 
 
 async def _open_link(request: Request, purpose: str, token: str) -> services.StaffUser | Template:
@@ -273,7 +266,7 @@ async def profile_submit(request: Request, admin: Admin) -> Response:
             admin.staff, details, data.get("current_password", ""), client_address(request)
         )
     except Throttled:
-        return _profile_page(admin, details, {"current_password": THROTTLED}, {}, 429)
+        return throttled(_profile_page(admin, details, {"current_password": THROTTLED}, {}))
     except ValidationError as error:
         return _profile_page(admin, details, error.errors, {}, 422)
     STAFF_AREA.update_entry(request, epoch=epoch)  # this session stays, others end
@@ -294,7 +287,7 @@ async def password_submit(request: Request, admin: Admin) -> Response:
             client_address(request),
         )
     except Throttled:
-        return _profile_page(admin, details, {}, {"current_password": THROTTLED}, 429)
+        return throttled(_profile_page(admin, details, {}, {"current_password": THROTTLED}))
     except ValidationError as error:
         return _profile_page(admin, details, {}, error.errors, 422)
     STAFF_AREA.update_entry(request, epoch=epoch)  # this session stays, others end

@@ -18,11 +18,10 @@ from portal.client_groups.services import list_groups
 from portal.clients import segments
 from portal.clients.services import STATUSES
 from portal.companies.services import mail_identity
-from portal.core import throttle
 from portal.core.countries import countries
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.i18n import LANGUAGES
-from portal.core.web import client_address, form_data, redirect
+from portal.core.web import client_address, form_data, redirect, throttled
 from portal.mail import services as mail
 from portal.plugins.mass_mailer import MAILER_COMPOSE, MAILER_SEND, services
 from portal.plugins.mass_mailer.forms import ID, filter_fields, read_compose, read_filter, values
@@ -411,11 +410,8 @@ def _invalid_link() -> Template:
 
 def _too_many_links() -> Template:
     """Too many unknown links from the address: refused for a while, even a real link."""
-    return Template(
-        f"{T}/unsubscribe_throttled.html",
-        context={"page_title": "Too many attempts"},
-        status_code=429,
-        headers={"Retry-After": str(throttle.RETRY_AFTER_SECONDS)},
+    return throttled(
+        Template(f"{T}/unsubscribe_throttled.html", context={"page_title": "Too many attempts"})
     )
 
 

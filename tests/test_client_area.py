@@ -212,6 +212,29 @@ async def test_a_number_of_no_known_type_is_refused_and_the_numbers_kept(client,
     assert numbers == [{"number": "+49301234567", "number_type": "phone"}]
 
 
+async def test_details_sent_without_a_real_version_are_not_saved(client, ann):
+    await client_login(client, "ann")
+    page = await client.get("/client/details")
+    form = {
+        "_csrf_token": csrf_from(page.text),
+        "first_name": "Ann",
+        "last_name": "Client",
+        "address1": "9 Crafted Street",
+        "city": "Berlin",
+        "country": "DE",
+        "state": "DE-BE",
+        "zip": "10115",
+        "email": "ann@example.com",
+        "language": "en",
+    }
+    for version in ("", "0", "2147483648", "garbage"):
+        refused = await client.post("/client/details", data={**form, "version": version})
+        assert refused.status_code == 409, version
+        assert "changed elsewhere in the meantime" in refused.text
+    contact = await Contact.select(Contact.address1).where(Contact.client == ann).first()
+    assert contact["address1"] != "9 Crafted Street"
+
+
 async def test_read_only_and_hidden_custom_fields_cannot_be_changed(client, company_id):
     group = await groups.create_group(
         company_id,

@@ -279,6 +279,13 @@ async def test_edit_client_changes_fields_keeps_password_and_detects_conflicts(a
     assert stale.status_code == 409
     assert "Someone else saved this client" in stale.text and 'value="Montreal"' in stale.text
     assert 'name="version" value="2"' in stale.text
+    # So is a form whose version is no version, or missing: never saved over what is there.
+    for version in ("", "0", "-1", "2147483648", "two", None):
+        sent = {**form, "city": "Montreal", "version": version}
+        if version is None:
+            del sent["version"]
+        broken = await admin_client.post(f"/admin/clients/{client_id}/edit", data=sent)
+        assert broken.status_code == 409, version
     assert (await Contact.select(Contact.city).where(Contact.client == client_id).first())[
         "city"
     ] == "Ottawa"

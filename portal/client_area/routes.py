@@ -236,7 +236,9 @@ async def details_submit(request: Request, user: CurrentClient) -> Response:
     submitted = read_client_details(data)
     form = await services.details_form(user)
     details = services.merge_own_details(user, form, submitted)
-    version = parse_id(data.get("version", "")) or form.client.version
+    # A version that is no version (a crafted or broken form) never matches: the edit
+    # is refused as one made meanwhile, rather than saved over whatever is there now.
+    version = parse_id(data.get("version", "")) or 0
     handled, _ = apply_form_action(data, details)
     if handled:
         return await _details_page(user, details, {}, version=version)

@@ -163,7 +163,9 @@ async def edit_client_submit(request: Request, admin: Admin, client_id: FromPath
     client = await services.get_client(admin.company.id, client_id)
     data = await form_data(request)
     details = read_client_details(data)
-    version = parse_id(data.get("version", "")) or client.version
+    # A version that is no version (a crafted or broken form) never matches: the edit
+    # is refused as one made meanwhile, rather than saved over whatever is there now.
+    version = parse_id(data.get("version", "")) or 0
     handled, generated = apply_form_action(data, details)
     if handled:
         return await _form_page(

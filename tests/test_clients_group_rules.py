@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+
+import pytest
+from test_import import run, uploaded
 
 from clients_helpers import VALID_FORM, add_client_form
 from portal.client_groups import services as groups
 from portal.client_groups.services import FieldDetails, GroupDetails
-from portal.clients.tables import Client, CustomFieldValue
+from portal.clients import services as clients
+from portal.clients.demo import load_demo
+from portal.clients.services import ClientDetails, PhoneRow
+from portal.clients.tables import Client, Contact, CustomFieldValue
 from portal.companies.tables import Company
 from portal.core.actors import SYSTEM
+from portal.core.errors import ValidationError
 
 
 async def _company() -> int:
@@ -145,3 +153,143 @@ async def test_custom_fields_of_another_company_are_not_offered(admin_client, se
     response = await _post(admin_client, foreign_group)
     assert "Choose a client group from the list." in response.text
     assert re.search(r"Foreign secret", response.text) is None
+
+
+# --- client IDs of two formats that give the same codes ------------------------------------
+
+
+async def _colliding_formats(company_id: int) -> int:
+    """The company's `{num}` from 1811, and the group CollideB's `1{num}` from 811: both give
+    1811, 1812, ... The group's first client takes 1811."""
+    await groups.set_company_settings(company_id, {"client_id_start": "1811"}, SYSTEM)
+    collide = await groups.create_group(
+        company_id,
+        GroupDetails(
+            name="CollideB",
+            overrides={
+                "client_id_format": "1{num}",
+                "client_id_start": "811",
+                "client_id_increment": "1",
+            },
+        ),
+        SYSTEM,
+    )
+    await _create(company_id, collide)
+    return collide
+
+
+async def _create(company_id: int, group_id: int, email: str = "") -> str:
+    """A client of the group, through the services as every writer goes; its client ID."""
+    client_id = await clients.create_client(
+        company_id,
+        ClientDetails(
+            first_name="Ada",
+            last_name="Lovelace",
+            email=email or f"ada{await Client.count()}@example.com",
+            country="GB",
+            preferred_currency="USD",
+            language="en",
+            group_id=str(group_id),
+            phones=[PhoneRow(row_id="a")],
+        ),
+        "Sturdy-horse-42",
+        SYSTEM,
+    )
+    return (await Client.select(Client.code).where(Client.id == client_id).first())["code"]
+
+
+async def test_a_code_another_format_took_is_passed_over(company_id):
+    collide = await _colliding_formats(company_id)
+    general = await groups.default_group_id(company_id)
+    assert await _create(company_id, collide) == "1812"
+    # 1811 and 1812 are the group's: the company's format goes on after them, for good.
+    assert await _create(company_id, general) == "1813"
+    assert await _create(company_id, general) == "1814"
+    assert await _create(company_id, collide) == "1815"  # and the group's passes over those
+    codes = [row["code"] for row in await Client.select(Client.code).order_by(Client.id)]
+    assert codes == ["1811", "1812", "1813", "1814", "1815"]
+
+
+async def test_a_long_run_of_taken_codes_names_the_setting_to_change(company_id, monkeypatch):
+    collide = await _colliding_formats(company_id)
+    general = await groups.default_group_id(company_id)
+    await _create(company_id, collide)  # 1812
+    monkeypatch.setattr(clients, "MAX_TAKEN_CLIENT_IDS_IN_A_ROW", 2)
+    for _ in range(2):  # nothing was taken meanwhile: the same answer again
+        with pytest.raises(ValidationError) as raised:
+            await _create(company_id, general)
+        assert raised.value.errors == {
+            "group_id": "The next 2 client IDs of the format {num} all belong to clients of "
+            "another format: change the company's Client ID format (Client Settings)."
+        }
+    assert await Client.count() == 2
+    # The group's own format: the answer names the group's setting.
+    monkeypatch.setattr(clients, "MAX_TAKEN_CLIENT_IDS_IN_A_ROW", 1000)
+    assert await _create(company_id, general) == "1813"
+    monkeypatch.setattr(clients, "MAX_TAKEN_CLIENT_IDS_IN_A_ROW", 1)
+    with pytest.raises(ValidationError) as raised:
+        await _create(company_id, collide)
+    assert "change the Client ID format of the client group CollideB" in str(
+        raised.value.errors["group_id"]
+    )
+
+
+async def test_creates_of_two_formats_at_once_get_distinct_codes(company_id):
+    """Each format's sequence row is locked by its own creates only: the company's lock keeps
+    two formats from both finding the same code free (on PostgreSQL; SQLite has one writer)."""
+    collide = await _colliding_formats(company_id)
+    general = await groups.default_group_id(company_id)
+    creates = (
+        _create(company_id, (general, collide)[i % 2], f"c{i}@example.com") for i in range(40)
+    )
+    # Each one finishes, failed or not, before the test does.
+    codes = await asyncio.gather(*creates, return_exceptions=True)
+    assert sorted(map(str, codes)) == [str(number) for number in range(1812, 1852)]
+
+
+async def test_add_client_over_http_passes_over_a_taken_code(admin_client, company_id):
+    await _colliding_formats(company_id)
+    general = await groups.default_group_id(company_id)
+    for email in ("first@example.com", "second@example.com"):
+        response = await _post(admin_client, general, email=email)
+        assert response.status_code == 303, response.text[:2000]
+    codes = sorted(row["code"] for row in await Client.select(Client.code))
+    assert codes == ["1811", "1812", "1813"]
+
+
+async def test_add_client_over_http_answers_a_long_run_of_taken_codes_in_the_form(
+    admin_client, company_id, monkeypatch
+):
+    await _colliding_formats(company_id)
+    monkeypatch.setattr(clients, "MAX_TAKEN_CLIENT_IDS_IN_A_ROW", 1)
+    response = await _post(admin_client, await groups.default_group_id(company_id))
+    assert response.status_code == 422
+    assert "change the company's Client ID format" in html.unescape(response.text)
+    assert await Client.count() == 1
+
+
+async def test_an_import_passes_over_the_codes_its_rows_keep(admin_client, company_id):
+    await groups.set_company_settings(company_id, {"client_id_start": "1811"}, SYSTEM)
+    overrides = {"client_id_format": "1{num}", "client_id_start": "811"}
+    await groups.create_group(
+        company_id, GroupDetails(name="CollideB", overrides=overrides), SYSTEM
+    )
+    # One batch: the first row takes the company's next ID, the second keeps 811 of `1{num}`.
+    content = (
+        "ID,Client Group,First Name,Last Name,Email,Country\n"
+        ",,Ada,Lovelace,ada@example.com,GB\n"
+        "811,CollideB,Bob,Builder,bob@example.com,GB\n"
+    )
+    _, page = await run(admin_client, await uploaded(admin_client, content.encode()))
+    assert "2 clients added" in page.text
+    contacts = await Contact.select(Contact.email, Contact.client.code)
+    codes = {row["email"]: row["client.code"] for row in contacts}
+    assert codes == {"ada@example.com": "1812", "bob@example.com": "1811"}
+
+
+async def test_demo_clients_pass_over_codes_another_format_took(company_id):
+    collide = await _colliding_formats(company_id)
+    await _create(company_id, collide)  # 1812
+    await load_demo(5, company_id=company_id, seed=1)
+    codes = sorted(row["code"] for row in await Client.select(Client.code))
+    assert codes == [str(number) for number in range(1811, 1818)]

@@ -44,6 +44,7 @@ from portal.clients.services import (
     NEW_CLIENT_COLUMNS,
     NEW_USER_COLUMNS,
     NUMBER_COLUMNS,
+    next_client_ids,
 )
 from portal.clients.tables import (
     AccountMember,
@@ -53,7 +54,7 @@ from portal.clients.tables import (
     Contact,
     ContactNumber,
 )
-from portal.companies.tables import ClientIdSequence, Company
+from portal.companies.tables import Company
 from portal.core.db import analyze, insert_rows, lock_for_insert, write_transactions
 from portal.core.errors import ValidationError
 from portal.core.i18n import LANGUAGES
@@ -499,10 +500,22 @@ async def _save(
             # Serialises with other writers the username check below and the inserts that follow.
             await lock_for_insert(Client._meta.tablename)
             await lock_for_insert(AccountUser._meta.tablename)
-            first = await _reserve_numbers(company, len(batch))
-            for index, client in enumerate(batch):
-                client.number = first + index * company["client_id_increment"]
-                client.code = company["client_id_format"].replace("{num}", str(client.number))
+            ids = await next_client_ids(
+                company["id"],
+                company["client_id_format"],
+                company["client_id_start"],
+                company["client_id_increment"],
+                len(batch),
+            )
+            if ids is None:
+                raise ValidationError(
+                    {
+                        "company": "The next client IDs of the company's format belong to "
+                        "clients of another format: change its Client ID format."
+                    }
+                )
+            for client, (number, code) in zip(batch, ids, strict=True):
+                client.number, client.code = number, code
                 client.username = f"{client.mailbox}{client.number}@{client.domain}"
             await _free_usernames(batch, rng)
             client_rows = [client.client_row(company["id"]) for client in batch]
@@ -541,31 +554,6 @@ async def _save(
             await insert_rows(ContactNumber, NUMBER_COLUMNS, number_rows)
             accounts = [client.account(client_ids[client.number]) for client in batch]
             await add_demo_billing(company["id"], accounts, rng)
-
-
-async def _reserve_numbers(company: dict[str, Any], count: int) -> int:
-    """Takes `count` client numbers from the company's sequence for its current ID format and
-    returns the first; the sequence row is created at the company's start value if missing."""
-    sequence = (ClientIdSequence.company == company["id"]) & (
-        ClientIdSequence.id_format == company["client_id_format"]
-    )
-    if not await ClientIdSequence.exists().where(sequence):
-        await ClientIdSequence.insert(
-            ClientIdSequence(
-                company=company["id"],
-                id_format=company["client_id_format"],
-                next_value=company["client_id_start"],
-            )
-        )
-    advance = count * company["client_id_increment"]
-    rows = (
-        await ClientIdSequence.update(
-            {ClientIdSequence.next_value: ClientIdSequence.next_value + advance}
-        )
-        .where(sequence)
-        .returning(ClientIdSequence.next_value)
-    )
-    return rows[0]["next_value"] - advance
 
 
 async def _free_usernames(batch: list[DemoClient], rng: random.Random) -> None:

@@ -5,7 +5,7 @@ The admin area, the client area, the JSON API and plugins all call these functio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,6 +17,7 @@ from portal.client_groups.services import (
     check_custom_values,
     custom_values,
     effective_settings,
+    get_group,
     list_fields,
     save_clients_custom_values,
     save_custom_values,
@@ -37,7 +38,7 @@ from portal.companies.tables import ClientIdSequence
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country, state_belongs_to, subdivisions
-from portal.core.db import insert_rows, read_transaction, write_transactions
+from portal.core.db import insert_rows, lock_name, read_transaction, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import N_, Message
@@ -412,22 +413,64 @@ def _duplicate_username_error(
 # --- client IDs -----------------------------------------------------------------------------
 
 
-async def _next_client_id(company_id: int, settings: EffectiveSettings) -> tuple[int, str]:
-    """Takes the next number of the group's client ID format (one sequence per company and
-    format); called inside the write transaction that inserts the client, so two creates never
-    get the same number."""
-    id_format = settings.client_id_format
-    await _ensure_sequence(company_id, settings)
+# Codes of a format that another format has given already (`{num}` from 1811 and `1{num}` from
+# 811 both give 1811) are passed over, this many in a row at most: past that the two formats
+# overlap for good, and staff must change one.
+MAX_TAKEN_CLIENT_IDS_IN_A_ROW = 1000
+
+
+async def next_client_ids(
+    company_id: int,
+    id_format: str,
+    start: int,
+    increment: int,
+    count: int,
+    *,
+    taken: Collection[str] = (),
+) -> list[tuple[int, str]] | None:
+    """Takes the next `count` numbers of a client ID format (one sequence per company and
+    format, created at `start`) whose codes no client of the company has, nor `taken` (the
+    codes of the caller's batch): [(number, code)]. Called inside the write transaction that
+    inserts the clients. None when MAX_TAKEN_CLIENT_IDS_IN_A_ROW codes in a row are taken:
+    the caller names the setting to change."""
+    await _lock_sequence(company_id, id_format, start)
     rows = await ClientIdSequence.raw(
         "UPDATE client_id_sequence SET next_value = next_value + {} "
-        "WHERE company = {} AND id_format = {} RETURNING next_value - {} AS number",
-        settings.client_id_increment,
+        "WHERE company = {} AND id_format = {} RETURNING next_value",
+        count * increment,
         company_id,
         id_format,
-        settings.client_id_increment,
     )
-    number = rows[0]["number"]
-    return number, id_format.replace("{num}", str(number))
+    taken_up_to = rows[0]["next_value"]
+    number = taken_up_to - count * increment
+    ids: list[tuple[int, str]] = []
+    taken_in_a_row = 0
+    while len(ids) < count:
+        # The codes still wanted, and as many more as the run of taken ones so far: a long run
+        # is passed over in a few queries.
+        codes = {
+            n: id_format.replace("{num}", str(n))
+            for n in range(
+                number, number + (count - len(ids) + taken_in_a_row) * increment, increment
+            )
+        }
+        in_use = await _codes_in_use(company_id, list(codes.values()))
+        for n, code in codes.items():
+            number = n + increment
+            if code in in_use or code in taken:
+                taken_in_a_row += 1
+                if taken_in_a_row >= MAX_TAKEN_CLIENT_IDS_IN_A_ROW:
+                    return None
+                continue
+            taken_in_a_row = 0
+            ids.append((n, code))
+            if len(ids) == count:
+                break
+    if number != taken_up_to:
+        await ClientIdSequence.update({ClientIdSequence.next_value: number}).where(
+            ClientIdSequence.company == company_id, ClientIdSequence.id_format == id_format
+        )
+    return ids
 
 
 async def _kept_client_id(
@@ -435,7 +478,7 @@ async def _kept_client_id(
 ) -> tuple[int, str]:
     """A number brought from another system (an import keeps its client IDs): the sequence of
     the format moves past it, so that the clients added later never take it."""
-    await _ensure_sequence(company_id, settings)
+    await _lock_sequence(company_id, settings.client_id_format, settings.client_id_start)
     await ClientIdSequence.raw(
         "UPDATE client_id_sequence SET next_value = {} "
         "WHERE company = {} AND id_format = {} AND next_value < {}",
@@ -447,13 +490,71 @@ async def _kept_client_id(
     return number, settings.client_id_format.replace("{num}", str(number))
 
 
-async def _ensure_sequence(company_id: int, settings: EffectiveSettings) -> None:
+async def _lock_sequence(company_id: int, id_format: str, start: int) -> None:
+    """The company's client IDs locked until commit, and the format's sequence, created at
+    `start` if new. One lock for all of the company's formats, taken before any sequence's row:
+    two formats may give the same code, and two creates of different formats must not both
+    find it free."""
+    await lock_name(f"client-ids:{company_id}")
     await ClientIdSequence.raw(
         "INSERT INTO client_id_sequence (company, id_format, next_value) VALUES ({}, {}, {}) "
         "ON CONFLICT (company, id_format) DO NOTHING",
         company_id,
-        settings.client_id_format,
-        settings.client_id_start,
+        id_format,
+        start,
+    )
+
+
+async def _codes_in_use(company_id: int, codes: list[str]) -> set[str]:
+    rows = await Client.select(Client.code).where(
+        Client.company == company_id, Client.code.is_in(codes)
+    )
+    return {row["code"] for row in rows}
+
+
+async def _client_ids(company_id: int, new_clients: list[NewClient]) -> list[tuple[int, str]]:
+    """Each new client's number and code, in order: the number it keeps (an import's), else the
+    next free one of its group's format. The kept ones come first, so that the others pass
+    over their codes."""
+    ids: dict[int, tuple[int, str]] = {}
+    waiting: dict[tuple[str, int, int], list[int]] = {}  # (format, start, increment): indexes
+    for index, new in enumerate(new_clients):
+        settings = new.checked.settings
+        assert settings is not None and new.checked.group_id is not None
+        if new.number is not None:
+            ids[index] = await _kept_client_id(company_id, settings, new.number)
+        else:
+            rule = (
+                settings.client_id_format,
+                settings.client_id_start,
+                settings.client_id_increment,
+            )
+            waiting.setdefault(rule, []).append(index)
+    for (id_format, start, increment), indexes in waiting.items():
+        taken = {code for _, code in ids.values()}
+        found = await next_client_ids(
+            company_id, id_format, start, increment, len(indexes), taken=taken
+        )
+        if found is None:
+            raise await _client_ids_taken(company_id, new_clients[indexes[0]].checked)
+        ids.update(zip(indexes, found, strict=True))
+    return [ids[index] for index in range(len(new_clients))]
+
+
+async def _client_ids_taken(company_id: int, checked: CheckedClient) -> ValidationError:
+    """The answer when the next codes of the group's format all belong to other clients."""
+    assert checked.settings is not None and checked.group_id is not None
+    if checked.settings.sources["client_id_format"] == "group":
+        group = await get_group(company_id, checked.group_id)
+        setting = f"the Client ID format of the client group {group['name']} (Client Groups)"
+    else:
+        setting = "the company's Client ID format (Client Settings)"
+    return ValidationError(
+        {
+            "group_id": f"The next {MAX_TAKEN_CLIENT_IDS_IN_A_ROW} client IDs of the format "
+            f"{checked.settings.client_id_format} all belong to clients of another format: "
+            f"change {setting}."
+        }
     )
 
 
@@ -596,13 +697,7 @@ async def insert_clients(
     custom values, consent record and audit line. Returns their IDs, in order."""
     if not new_clients:
         return []
-    codes = []
-    for new in new_clients:
-        assert new.checked.settings is not None and new.checked.group_id is not None
-        if new.number is None:
-            codes.append(await _next_client_id(company_id, new.checked.settings))
-        else:
-            codes.append(await _kept_client_id(company_id, new.checked.settings, new.number))
+    codes = await _client_ids(company_id, new_clients)
     inserted = await insert_rows(
         Client,
         NEW_CLIENT_COLUMNS,

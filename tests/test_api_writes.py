@@ -263,6 +263,14 @@ async def test_malformed_huge_and_nul_bodies(client, company_id, key):
     )
     assert nul.status_code == 201, nul.text
     assert nul.json()["city"] == "Toronto"
+    # So are the other control characters (an escape sequence keeps its visible part).
+    controls = await client.post(
+        "/api/v1/clients",
+        json={**NEW_CLIENT, "email": "c@example.com", "city": "To\x07ron\x1b[1mto\x7f"},
+        headers=bearer(key),
+    )
+    assert controls.status_code == 201, controls.text
+    assert controls.json()["city"] == "Toron[1mto"
 
 
 async def test_an_edit_needs_the_etag_it_started_from(client, company_id, key):

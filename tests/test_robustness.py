@@ -123,3 +123,18 @@ async def test_client_details_with_an_odd_version(client, company_id):
         },
     )
     assert response.status_code in {303, 409, 422}
+
+
+async def test_control_characters_are_left_out_of_what_is_kept(admin_client):
+    """Pasted escape sequences, bells and DEL reach no page, export or terminal: a form keeps
+    what was typed around them."""
+    token, group_id = await add_client_form(admin_client)
+    data = {
+        **VALID_FORM,
+        "group_id": group_id,
+        "_csrf_token": token,
+        "first_name": "Te\x01\x07\x1b[31mss\x7f\x9b",
+    }
+    assert (await admin_client.post("/admin/clients/add", data=data)).status_code == 303
+    contact = await Contact.select(Contact.first_name).first()
+    assert contact == {"first_name": "Te[31mss"}

@@ -24,7 +24,7 @@ from msgspec import UNSET, UnsetType
 from portal.clients import fields, notes
 from portal.clients.contacts import ContactDetails
 from portal.clients.services import MAX_PHONE_ROWS, ClientDetails, ContactFields, PhoneRow
-from portal.core.forms import MAX_ADDRESS, REPORTED_ADDRESS, Field
+from portal.core.forms import MAX_ADDRESS, REPORTED_ADDRESS, Field, without_control_characters
 from portal.core.ids import MAX_ID
 
 # An address as an outside mailer reports it (portal.core.forms.REPORTED_ADDRESS). What the
@@ -203,7 +203,7 @@ FIELD_ID = r"^[0-9]{1,10}$"
 
 
 def _clean(value: str) -> str:
-    return value.strip().replace("\x00", "")
+    return without_control_characters(value).strip()
 
 
 def _text(field: Field, description: str | None = None) -> Any:

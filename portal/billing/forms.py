@@ -6,14 +6,14 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from portal.billing.services import BillingSettings, InvoiceDetails, PaymentDetails, ServiceDetails
-from portal.core.forms import text
+from portal.core.forms import text, without_control_characters
 
 Details = TypeVar("Details", InvoiceDetails, PaymentDetails, ServiceDetails)
 
 
 def _multiline(data: dict[str, Any], name: str) -> str:
     value = data.get(name, "")
-    return value.replace("\x00", "").strip() if isinstance(value, str) else ""
+    return without_control_characters(value).strip() if isinstance(value, str) else ""
 
 
 def _read_texts(kind: type[Details], data: dict[str, Any]) -> Details:

@@ -16,7 +16,7 @@ from portal.client_groups.services import (
     FieldDetails,
     GroupDetails,
 )
-from portal.core.forms import checkbox, many, text
+from portal.core.forms import checkbox, many, text, without_control_characters
 
 # Settings whose value is a set of contact fields (a group of checkboxes in the form).
 FIELD_SET_KEYS = ("required_fields", "shown_fields", "read_only_fields")
@@ -155,7 +155,9 @@ def read_group_form(data: Mapping[str, Any]) -> GroupForm:
     description = data.get("description", "")
     details = GroupDetails(
         name=text(data, "name"),
-        description=description.strip().replace("\x00", "") if isinstance(description, str) else "",
+        description=(
+            without_control_characters(description).strip() if isinstance(description, str) else ""
+        ),
         colour=_read_colour(data),
         overrides={key: values[key] if modes[key] == OVERRIDE else None for key in SETTINGS},
     )
@@ -170,7 +172,7 @@ def read_field_details(data: Mapping[str, Any]) -> FieldDetails:
     return FieldDetails(
         label=text(data, "label"),
         field_type=text(data, "field_type"),
-        options=options.replace("\x00", "") if isinstance(options, str) else "",
+        options=without_control_characters(options) if isinstance(options, str) else "",
         required=text(data, "required") or "no",
         regex=text(data, "regex"),
         visible_to_client=checkbox(data, "visible_to_client"),

@@ -11,7 +11,7 @@ from portal.clients.tables import ClientNote
 from portal.core.actors import Actor
 from portal.core.db import write_transactions
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import Field
+from portal.core.forms import Field, without_control_characters
 from portal.core.ids import is_row_id
 from portal.core.pagination import Page
 from portal.core.permissions import CLIENTS_NOTES
@@ -28,10 +28,15 @@ class NoteDetails:
     sticky: bool = False
 
 
+def kept_text(text: str) -> str:
+    """A note's title or body as it is kept."""
+    return without_control_characters(text).strip()
+
+
 def _check(details: NoteDetails) -> NoteDetails:
     clean = NoteDetails(
-        title=details.title.strip().replace("\x00", ""),
-        body=details.body.strip().replace("\x00", ""),
+        title=kept_text(details.title),
+        body=kept_text(details.body),
         sticky=details.sticky,
     )
     errors: dict[str, str] = {}

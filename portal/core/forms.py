@@ -55,6 +55,18 @@ class Field:
             errors[self.name] = problem
 
 
+# Characters nobody types (the C0 controls but tab and line breaks, DEL, the C1 controls): a
+# terminal or a spreadsheet acts on them, and PostgreSQL refuses NUL in text. What is kept of
+# any text a person or a file sends leaves them out.
+_CONTROL_CHARACTERS = dict.fromkeys(
+    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)]
+)
+
+
+def without_control_characters(value: str) -> str:
+    return value.translate(_CONTROL_CHARACTERS)
+
+
 class FormValues(dict[str, str]):
     """A submitted form. Reading a name gives its last value as text, whatever a request sends
     (a name sent twice, a file where text was expected), so no handler meets a list or an
@@ -68,8 +80,7 @@ class FormValues(dict[str, str]):
     def of(cls, items: Iterable[tuple[str, Any]]) -> FormValues:
         values = cls()
         for name, value in items:
-            # NUL is no character anyone types, and PostgreSQL refuses it in text.
-            text_value = value.replace("\x00", "") if isinstance(value, str) else ""
+            text_value = without_control_characters(value) if isinstance(value, str) else ""
             values._all.setdefault(name, []).append(text_value)
             values[name] = text_value
         return values
@@ -95,7 +106,7 @@ def text(data: Mapping[str, Any], name: str) -> str:
     value = data.get(name, "")
     if not isinstance(value, str):
         return ""
-    return value.strip().replace("\x00", "")
+    return without_control_characters(value).strip()
 
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

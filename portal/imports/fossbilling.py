@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.core.errors import ValidationError
+from portal.core.forms import without_control_characters
 from portal.imports.systems import (
     NoteExtra,
     Snapshot,
@@ -79,7 +80,7 @@ def custom_label(column: str) -> str:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+    return "" if value is None else without_control_characters(str(value)).strip()
 
 
 def _phone(row: dict[str, Any]) -> str:

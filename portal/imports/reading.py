@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal.core.errors import ValidationError
+from portal.core.forms import without_control_characters
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -130,7 +131,7 @@ class CsvReader:
                     }
                 ) from None
             if any(cell.strip() for cell in cells):
-                yield Row(self.record, cells)
+                yield Row(self.record, [without_control_characters(cell) for cell in cells])
 
     def close(self) -> None:
         self.file.close()

@@ -331,11 +331,6 @@ async def _attach_extras(run: jobs.JobRun, made: Made) -> None:
                 await _attach_batch(run, made, batch, await _imported_clients(company_id, batch))
 
 
-def _clean(text: str) -> str:
-    """A note's text as notes.add_note keeps it."""
-    return text.replace("\x00", "").strip()
-
-
 async def _attach_batch(
     run: jobs.JobRun, made: Made, batch: list[dict[str, Any]], clients: dict[int, int]
 ) -> None:
@@ -353,7 +348,7 @@ async def _attach_batch(
         if client_id is None:
             continue  # its row was left out or skipped: the import's problems say why
         for note in entry["notes"]:
-            title, body = _clean(note["title"]), _clean(note["body"])
+            title, body = notes.kept_text(note["title"]), notes.kept_text(note["body"])
             if len(body) > limit:
                 body = body[:limit].rstrip()
                 message = f"The note was cut to its first {limit:,} characters."

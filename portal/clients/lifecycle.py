@@ -23,7 +23,7 @@ from portal.core import throttle
 from portal.core.actors import Actor
 from portal.core.db import locked, write_transactions
 from portal.core.errors import NotFound, Throttled, ValidationError
-from portal.core.forms import Field
+from portal.core.forms import Field, without_control_characters
 from portal.core.ids import is_row_id
 from portal.core.passwords import verify_password
 from portal.core.permissions import CLIENTS_DELETE, CLIENTS_EMAIL, CLIENTS_STATUS
@@ -86,7 +86,7 @@ async def set_status(
 
 
 def _single_line(value: str) -> str:
-    return " ".join(value.replace("\x00", "").splitlines()).strip()
+    return " ".join(without_control_characters(value).splitlines()).strip()
 
 
 async def email_client(

@@ -20,7 +20,7 @@ from portal.core import throttle
 from portal.core.config import get_settings
 from portal.core.tables import LoginFailure
 from portal.mail.tables import MailMessage
-from test_client_area import PASSWORD, client_login, make_client
+from test_client_area import PASSWORD, client_login, make_client, own_details_form
 
 
 def _http(address: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -165,29 +165,12 @@ async def test_a_reset_password_follows_the_same_rules(client, company_id):
         assert "must not be your name, username or email address" in refused.text
 
 
-async def _own_details_form(client) -> dict:
-    page = await client.get("/client/details")
-    return {
-        "_csrf_token": csrf_from(page.text),
-        "version": re.search(r'name="version" value="(\d+)"', page.text).group(1),
-        "first_name": "Ann",
-        "last_name": "Client",
-        "address1": "1 Main St",
-        "city": "Berlin",
-        "country": "DE",
-        "state": "DE-BE",
-        "zip": "10115",
-        "email": "ann@example.com",
-        "language": "en",
-    }
-
-
 async def test_changing_the_login_email_needs_the_password_and_tells_the_old_address(
     client, company_id
 ):
     ann = await make_client(email="ann@example.com")  # logs in with her email
     await client_login(client, "ann@example.com")
-    form = await _own_details_form(client)
+    form = await own_details_form(client)
     for password, message in (("", "enter your current password"), ("wrong", "not correct")):
         refused = await client.post(
             "/client/details",
@@ -201,7 +184,7 @@ async def test_changing_the_login_email_needs_the_password_and_tells_the_old_add
     assert (
         await client.post("/client/details", data={**form, "city": "Potsdam"})
     ).status_code == 303
-    form = await _own_details_form(client)
+    form = await own_details_form(client)
     saved = await client.post(
         "/client/details",
         data={**form, "email": "ann@example.org", "current_password": PASSWORD},

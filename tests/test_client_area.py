@@ -179,33 +179,35 @@ async def test_edit_own_details_add_phone_language_and_consent(client, ann):
     )
 
 
-async def test_a_number_of_no_known_type_is_refused_and_the_numbers_kept(client, ann):
-    await client_login(client, "ann")
+async def own_details_form(client) -> dict:
+    """Ann's details form as the page holds it (its token and version), Berlin address."""
     page = await client.get("/client/details")
-    form = {
+    return {
         "_csrf_token": csrf_from(page.text),
         "version": re.search(r'name="version" value="(\d+)"', page.text).group(1),
         "first_name": "Ann",
         "last_name": "Client",
-        "address1": "1 Old Street",
+        "address1": "1 Main St",
         "city": "Berlin",
         "country": "DE",
         "state": "DE-BE",
         "zip": "10115",
         "email": "ann@example.com",
+        "language": "en",
+    }
+
+
+async def test_a_number_of_no_known_type_is_refused_and_the_numbers_kept(client, ann):
+    await client_login(client, "ann")
+    numbers = {
         "phone_row": ["a1"],
         "phone_type": ["phone"],
         "phone_location": ["home"],
         "phone_number": ["030 1234567"],
-        "language": "en",
     }
+    form = {**await own_details_form(client), **numbers}
     assert (await client.post("/client/details", data=form)).status_code == 303
-    page = await client.get("/client/details")
-    form.update(
-        _csrf_token=csrf_from(page.text),
-        version=re.search(r'name="version" value="(\d+)"', page.text).group(1),
-        phone_type=["pager"],
-    )
+    form = {**await own_details_form(client), **numbers, "phone_type": ["pager"]}
     refused = await client.post("/client/details", data=form)
     assert refused.status_code == 422 and "Choose Phone or Fax." in refused.text
     numbers = await ContactNumber.select(ContactNumber.number, ContactNumber.number_type)
@@ -214,19 +216,7 @@ async def test_a_number_of_no_known_type_is_refused_and_the_numbers_kept(client,
 
 async def test_details_sent_without_a_real_version_are_not_saved(client, ann):
     await client_login(client, "ann")
-    page = await client.get("/client/details")
-    form = {
-        "_csrf_token": csrf_from(page.text),
-        "first_name": "Ann",
-        "last_name": "Client",
-        "address1": "9 Crafted Street",
-        "city": "Berlin",
-        "country": "DE",
-        "state": "DE-BE",
-        "zip": "10115",
-        "email": "ann@example.com",
-        "language": "en",
-    }
+    form = {**await own_details_form(client), "address1": "9 Crafted Street"}
     for version in ("", "0", "2147483648", "garbage"):
         refused = await client.post("/client/details", data={**form, "version": version})
         assert refused.status_code == 409, version

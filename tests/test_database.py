@@ -16,14 +16,20 @@ from piccolo.querystring import QueryString
 
 from clients_helpers import post_add_client
 from conftest import IS_POSTGRES
+from portal.client_groups import services as client_groups
+from portal.client_groups.tables import ClientGroup
 from portal.clients import contacts, notes, users
 from portal.clients.demo import load_demo
 from portal.clients.tables import Client, ClientNote, Contact
 from portal.companies.tables import Company
 from portal.core import db
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM, Actor
 from portal.core.db import write_transactions
-from portal.core.errors import NotFound, Unavailable
+from portal.core.errors import NotFound, Unavailable, ValidationError
+from portal.mail import services as mail
+from portal.mail.tables import MailMessage
+from portal.staff import groups as staff_groups
+from portal.staff.tables import StaffCompany, StaffGroup
 from profile_helpers import make_client
 
 sqlite_only = pytest.mark.skipif(IS_POSTGRES, reason="SQLite's own connection pool")
@@ -411,3 +417,64 @@ async def test_a_reference_gone_before_the_write_is_not_found(company_id, monkey
     with pytest.raises(NotFound):
         await contacts.add_contact(company_id, client_id, details, Actor(kind="system"))
     assert await Contact.count() == 0
+
+
+async def test_mail_to_a_client_deleted_since_is_not_found(company_id):
+    """Mail is logged after the action's transaction (email the client, invite a user): a
+    client deleted in between is NotFound, not the log's foreign key failing (a 500)."""
+    client_id = await make_client(company_id)
+    await Client.delete().where(Client.id == client_id)
+    with pytest.raises(NotFound):
+        await mail.send(
+            company_id, "Acme", mail.Mail("a@example.com", "Hello", "Hi", "staff", client_id)
+        )
+    assert await MailMessage.count() == 0
+
+
+async def test_a_group_deleted_while_a_client_joins_it_is_deleted(company_id):
+    """A client added to a client group while the group is being deleted: the delete waits
+    for it and moves it too (a delete that met it afterwards failed on the foreign key)."""
+    group_id = await client_groups.create_group(
+        company_id, client_groups.GroupDetails(name="Leaving"), Actor(kind="system")
+    )
+    client_id = await make_client(company_id)
+    joined = asyncio.Event()
+
+    async def join_slowly() -> None:
+        async for transaction in write_transactions():
+            async with transaction:
+                await Client.update({Client.group: group_id}).where(Client.id == client_id)
+                joined.set()
+                await asyncio.sleep(0.3)  # the delete starts meanwhile
+
+    joining = asyncio.create_task(join_slowly())
+    await joined.wait()
+    moved = await client_groups.delete_group(company_id, group_id, Actor(kind="system"))
+    await joining
+    assert moved == 1
+    assert not await ClientGroup.exists().where(ClientGroup.id == group_id)
+    row = await Client.select(Client.group).where(Client.id == client_id).first()
+    assert row["group"] == await client_groups.default_group_id(company_id)
+
+
+async def test_a_staff_group_deleted_while_someone_joins_it_says_so(company_id, staff):
+    """The same for a staff group, which is deleted only when nobody is in it: the delete
+    waits for the member put in meanwhile and then refuses, naming them."""
+    group_id = await staff_groups.create_group(company_id, "Night shift", [], SYSTEM)
+    joined = asyncio.Event()
+
+    async def join_slowly() -> None:
+        async for transaction in write_transactions():
+            async with transaction:
+                await StaffCompany.update({StaffCompany.staff_group: group_id}).where(
+                    StaffCompany.staff == staff["id"], StaffCompany.company == company_id
+                )
+                joined.set()
+                await asyncio.sleep(0.3)  # the delete starts meanwhile
+
+    joining = asyncio.create_task(join_slowly())
+    await joined.wait()
+    with pytest.raises(ValidationError, match="1 staff member is in Night shift"):
+        await staff_groups.delete_group(company_id, group_id, SYSTEM)
+    await joining
+    assert await StaffGroup.exists().where(StaffGroup.id == group_id)

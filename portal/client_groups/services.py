@@ -452,6 +452,9 @@ async def delete_group(company_id: int, group_id: int, actor: Actor) -> int:
     actor.require(CLIENT_GROUPS)
     async for transaction in write_transactions():
         async with transaction:
+            # Held first: a client added to the group, or moved into it, meanwhile waits, and
+            # then finds the group gone, rather than keeping the group from being deleted.
+            await locked(ClientGroup.select(ClientGroup.id).where(ClientGroup.id == group_id))
             group = await get_group(company_id, group_id)
             if group["is_default"]:
                 raise ValidationError({"": "The default group cannot be deleted."})

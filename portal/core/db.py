@@ -1033,7 +1033,7 @@ class _WriteAttempt:
             return False
         if nested:
             self.attempts.done = True
-        elif _violated_foreign_key(failure):
+        elif _referred_to_a_missing_row(failure):
             # The services check what a write refers to before writing; a reference that
             # fails anyway was deleted meanwhile by another writer (a client deleted while a
             # note was being added): what was written to is gone.
@@ -1177,9 +1177,14 @@ def sha256_hex(expression: str) -> str:
     return f"encode(sha256(convert_to({expression}, 'UTF8')), 'hex')"
 
 
-def _violated_foreign_key(error: BaseException) -> bool:
-    return isinstance(error, asyncpg.ForeignKeyViolationError) or (
-        isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY constraint failed" in str(error)
+def _referred_to_a_missing_row(error: BaseException) -> bool:
+    """A foreign key failed because the row it names is not there. PostgreSQL tells that apart
+    from a row still referred to (a delete the key restricts); SQLite does not, but its one
+    writer at a time leaves no delete to meet a concurrent reference."""
+    if isinstance(error, asyncpg.ForeignKeyViolationError):
+        return "is not present in table" in (error.detail or "")
+    return isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY constraint failed" in str(
+        error
     )
 
 

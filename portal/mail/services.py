@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from portal.companies.services import MailIdentity, mail_identity
 from portal.core.config import TEMPLATES_DIR, get_settings
+from portal.core.db import write_transactions
 from portal.core.i18n import translations
 from portal.core.lookups import company_row
 from portal.core.placeholders import placeholders
@@ -133,17 +134,20 @@ async def send(company_id: int, company_name: str, mail: Mail) -> int:
     has no sender name) and carries an HTML part with the company's logo and name."""
     identity = replace(await mail_identity(company_id), name=company_name)
     from_address = formataddr(sender(identity))
-    rows = await MailMessage.insert(
-        MailMessage(
-            company=company_id,
-            client=mail.client_id,
-            kind=mail.kind,
-            from_address=from_address,
-            to_address=_single_line(mail.to),
-            subject=_single_line(mail.subject)[:255],
-            body_text=mail.body_text,
-        )
-    ).returning(MailMessage.id)
+    # A transaction of its own: a client deleted since the action that mails it is NotFound.
+    async for transaction in write_transactions():
+        async with transaction:
+            rows = await MailMessage.insert(
+                MailMessage(
+                    company=company_id,
+                    client=mail.client_id,
+                    kind=mail.kind,
+                    from_address=from_address,
+                    to_address=_single_line(mail.to),
+                    subject=_single_line(mail.subject)[:255],
+                    body_text=mail.body_text,
+                )
+            ).returning(MailMessage.id)
     message_id = rows[0]["id"]
     await _deliver(message_id, from_address, mail, identity)
     return message_id

@@ -14,7 +14,7 @@ from piccolo.columns.combination import Combinable, WhereRaw
 
 from portal.activity import services as activity
 from portal.core.actors import Actor
-from portal.core.db import lock_name, read_transaction, write_transactions
+from portal.core.db import lock_name, locked, read_transaction, write_transactions
 from portal.core.errors import NotFound, ValidationError
 from portal.core.forms import Field
 from portal.core.ids import is_row_id
@@ -233,7 +233,9 @@ async def delete_group(company_id: int, group_id: int, actor: Actor) -> None:
         raise ValidationError({"": "The Administrators group cannot be deleted."})
     async for transaction in write_transactions():
         async with transaction:
-            await lock_name(f"staff-group:{group_id}")
+            # Held first: a staff member put in the group meanwhile waits, and then finds the
+            # group gone, rather than keeping it from being deleted after the count.
+            await locked(StaffGroup.select(StaffGroup.id).where(StaffGroup.id == group_id))
             members = await StaffCompany.count().where(StaffCompany.staff_group == group_id)
             if members:
                 raise ValidationError(

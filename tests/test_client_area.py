@@ -14,11 +14,19 @@ from portal.client_groups.services import FieldDetails, GroupDetails
 from portal.clients.forms import read_client_details
 from portal.clients.lifecycle import set_status
 from portal.clients.services import create_client
-from portal.clients.tables import Client, ConsentEvent, Contact, ContactNumber, CustomFieldValue
+from portal.clients.tables import (
+    AccountUser,
+    Client,
+    ConsentEvent,
+    Contact,
+    ContactNumber,
+    CustomFieldValue,
+)
 from portal.clients.users import owner_of
 from portal.companies.services import set_internationalization
 from portal.companies.tables import Company
 from portal.core.actors import SYSTEM, Actor
+from portal.core.passwords import hash_password
 from portal.core.tables import Session
 from portal.mail.tables import MailMessage
 from profile_helpers import accept_currencies
@@ -285,6 +293,33 @@ async def test_read_only_and_hidden_custom_fields_cannot_be_changed(client, comp
         for r in await CustomFieldValue.select().where(CustomFieldValue.client == client_id)
     }
     assert values == {shown: "Bobby", locked: "Gold", hidden: "low"}
+
+
+async def test_a_username_written_as_another_users_email_takes_nothing_from_them(client, ann):
+    """Sam's username is Ann's email address: Ann still signs in with it, and a forgotten
+    password asked for with it reaches her too; the password tells the two apart."""
+    sam = await make_client(email="sam@example.com", username="ANN@example.com", first_name="Sam")
+    sam_password = await hash_password("Sam-horse-4242")
+    sam_user = (await owner_of(sam))["id"]
+    await AccountUser.update({AccountUser.password_hash: sam_password}).where(
+        AccountUser.id == sam_user
+    )
+    assert (await client_login(client, "ann@example.com")).status_code == 303
+    assert "Welcome, Ann" in (await client.get("/client")).text
+    page = await client.get("/client")
+    await client.post("/client/logout", data={"_csrf_token": csrf_from(page.text)})
+    assert (await client_login(client, "ann@example.com", "Sam-horse-4242")).status_code == 303
+    assert "Welcome, Sam" in (await client.get("/client")).text
+
+    page = await client.get("/client/forgot-password")
+    await client.post(
+        "/client/forgot-password",
+        data={"_csrf_token": csrf_from(page.text), "identifier": "ann@example.com"},
+    )
+    mailed = await MailMessage.select(MailMessage.to_address).where(
+        MailMessage.kind == "password_reset"
+    )
+    assert sorted(row["to_address"] for row in mailed) == ["ann@example.com", "sam@example.com"]
 
 
 async def test_password_reset_flow_single_use_and_expiry(client, ann):

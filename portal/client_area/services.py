@@ -158,25 +158,27 @@ async def switch_account(user: ClientUser, account_id: int) -> ClientUser:
     return switched
 
 
+USERS_BY_USERNAME = (
+    "SELECT id, password_hash FROM account_user WHERE lower(username) = lower({}) "
+    "ORDER BY id LIMIT {}"
+)
+USERS_BY_EMAIL = (
+    "SELECT id, password_hash FROM account_user WHERE lower(email) = lower({}) ORDER BY id LIMIT {}"
+)
+
+
 async def _candidates(identifier: str) -> list[dict]:
-    """Users an identifier may name: the username, else users with that email."""
+    """Users an identifier may name: those with it as their username, and those with it as
+    their email. Both: a username may be written like another user's email address, and that
+    user still signs in (and gets reset links) with it; the password tells them apart."""
     if not identifier:
         return []
+    found: dict[int, dict] = {}
     # Usernames are unique per company: the users of a few companies may share one.
-    by_username = await AccountUser.raw(
-        "SELECT id, password_hash FROM account_user WHERE lower(username) = lower({}) "
-        "ORDER BY id LIMIT {}",
-        identifier,
-        MAX_EMAIL_CANDIDATES,
-    )
-    if by_username:
-        return by_username
-    return await AccountUser.raw(
-        "SELECT id, password_hash FROM account_user WHERE lower(email) = lower({}) "
-        "ORDER BY id LIMIT {}",
-        identifier,
-        MAX_EMAIL_CANDIDATES,
-    )
+    for query in (USERS_BY_USERNAME, USERS_BY_EMAIL):
+        rows = await AccountUser.raw(query, identifier, MAX_EMAIL_CANDIDATES)
+        found.update((row["id"], row) for row in rows if row["id"] not in found)
+    return list(found.values())
 
 
 async def _log_sign_in(

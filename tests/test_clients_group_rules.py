@@ -12,6 +12,7 @@ from test_import import run, uploaded
 from clients_helpers import VALID_FORM, add_client_form
 from portal.client_groups import services as groups
 from portal.client_groups.services import FieldDetails, GroupDetails
+from portal.clients import contacts
 from portal.clients import services as clients
 from portal.clients.demo import load_demo
 from portal.clients.services import ClientDetails, PhoneRow
@@ -293,3 +294,36 @@ async def test_demo_clients_pass_over_codes_another_format_took(company_id):
     await load_demo(5, company_id=company_id, seed=1)
     codes = sorted(row["code"] for row in await Client.select(Client.code))
     assert codes == [str(number) for number in range(1811, 1818)]
+
+
+@pytest.mark.parametrize("scope", ["primary", "all"])
+async def test_unique_contact_emails_hold_when_clients_are_added_at_once(company_id, scope):
+    """Under a group's rule that contact emails are unique, clients added at the same moment
+    with one address (and, with "all", contacts added to other clients with it): one of them
+    gets it, the others are refused with the form's message."""
+    group_id = await groups.create_group(
+        company_id, GroupDetails(name="Unique", overrides={"unique_contact_emails": scope}), SYSTEM
+    )
+    for n in (1, 2):
+        await _create(company_id, group_id, f"h{n}@example.com")
+    holders = [row["client"] for row in await Contact.select(Contact.client)]
+
+    async def add_client() -> None:
+        await _create(company_id, group_id, "same@example.com")
+
+    async def add_contact(client_id: int) -> None:
+        details = contacts.ContactDetails(
+            first_name="Bill", last_name="Payer", email="same@example.com", country="GB"
+        )
+        await contacts.add_contact(company_id, client_id, details, SYSTEM)
+
+    tries = [add_client() for _ in range(6)]
+    if scope == "all":
+        tries += [add_contact(client_id) for client_id in holders]
+    results = await asyncio.gather(*tries, return_exceptions=True)
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    assert [r for r in results if r is not None and r not in refused] == []
+    assert len(refused) == len(tries) - 1
+    assert all(r.errors == {"email": clients.EMAIL_IN_USE} for r in refused)
+    owners = await Contact.select(Contact.client).where(Contact.email == "same@example.com")
+    assert len(owners) == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from portal.client_groups.services import EffectiveSettings, effective_settings
 from portal.clients import audit, users, verification
 from portal.clients.services import (
+    EMAIL_IN_USE,
     CleanNumber,
     ContactFields,
     Number,
@@ -23,6 +24,7 @@ from portal.clients.services import (
     check_required_fields,
     contact_values,
     email_in_use,
+    hold_contact_email,
     insert_numbers,
     number_views,
     record_consent,
@@ -205,6 +207,7 @@ class _Checked:
     numbers: list[CleanNumber]
     username: str  # of a new login
     permissions: list[str]
+    unique_emails: str  # "all" when the group wants every contact's email unique, else "no"
 
 
 async def _check(
@@ -221,9 +224,10 @@ async def _check(
     email, numbers = check_contact_fields(details, errors)
     settings = await effective_settings(company_id, client["group"], client["id"])
     check_required_fields(details, numbers, settings, errors)  # the contact fields only
-    if email and "email" not in errors and settings.unique_contact_emails == "all":
+    unique_emails = "all" if settings.unique_contact_emails == "all" else "no"
+    if email and "email" not in errors and unique_emails == "all":
         if await email_in_use(company_id, email, "all", client["id"]):
-            errors["email"] = N_("Another client already uses this email address.")
+            errors["email"] = EMAIL_IN_USE
     username, permissions = "", []
     if login is not None:
         permissions = _chosen_permissions(login.permissions, errors)
@@ -242,7 +246,7 @@ async def _check(
             errors["password"] = problem
     if errors:
         raise ValidationError(errors)
-    return _Checked(email, numbers, username, permissions)
+    return _Checked(email, numbers, username, permissions, unique_emails)
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -349,6 +353,9 @@ async def add_contact(
     with _username_taken():
         async for transaction in write_transactions():
             async with transaction:
+                await hold_contact_email(
+                    company_id, checked.email, checked.unique_emails, client_id
+                )
                 user_id = None
                 if login is not None:
                     user_id = await _give_login(company_id, client, details, checked, password_hash)
@@ -449,6 +456,9 @@ async def update_contact(
     with _username_taken():
         async for transaction in write_transactions():
             async with transaction:
+                await hold_contact_email(
+                    company_id, checked.email, checked.unique_emails, client_id
+                )
                 followed = None  # the login, when its email and name followed the contact's
                 user_id = current.login_id
                 if creating:

@@ -271,12 +271,30 @@ def check_required_fields(
             CONTACT_BY_NAME[name].check(errors, getattr(details, name), required=True)
 
 
+EMAIL_IN_USE = N_("Another client already uses this email address.")
+
+
 async def email_in_use(company_id: int, email: str, scope: str, client_id: int | None) -> bool:
     """Whether another client of the company has this email on its primary contact, or (scope
     "all") on any of its contacts."""
     query = EMAIL_IN_USE_PRIMARY if scope == "primary" else EMAIL_IN_USE_ANY
     rows = await Contact.raw(query, company_id, email)
     return any(row["client"] != client_id for row in rows)
+
+
+async def hold_contact_email(
+    company_id: int, email: str, scope: str, client_id: int | None
+) -> None:
+    """Inside the write transaction that gives a contact of `client_id` (None: a new client)
+    the address `email`, under a group rule that contact emails are unique (`scope` "primary"
+    or "all"; "no" holds nothing): the company's writers of that address wait for each other
+    and the address is checked again, so that clients added or edited at once cannot both
+    take it. The check before the transaction answers the form; this one keeps the rule."""
+    if not email or scope == "no":
+        return
+    await lock_name(f"contact-email:{company_id}:{email.casefold()}")
+    if await email_in_use(company_id, email, scope, client_id):
+        raise ValidationError({"email": EMAIL_IN_USE})
 
 
 def check_contact_fields(
@@ -384,10 +402,10 @@ async def _validate(
         by_client=by_client,
     )
     errors, email, username = checked.errors, checked.email, checked.username
-    unique_emails = checked.settings.unique_contact_emails if checked.settings else "no"
+    unique_emails = _email_scope(checked)
     if email and unique_emails != "no" and "email" not in errors:
         if await email_in_use(company_id, email, unique_emails, client_id):
-            errors["email"] = N_("Another client already uses this email address.")
+            errors["email"] = EMAIL_IN_USE
     login = await users.primary_login(client_id) if client_id else None
     if username and await users.username_taken(
         company_id, username, except_user_id=login["id"] if login else None
@@ -399,6 +417,11 @@ async def _validate(
         if problem := password_problem(password or "", user_inputs=user_inputs):
             errors["password"] = "Password is required." if not password else problem
     return checked
+
+
+def _email_scope(checked: CheckedClient) -> str:
+    """How unique the client's group wants contact emails: "no", "primary" or "all"."""
+    return checked.settings.unique_contact_emails if checked.settings else "no"
 
 
 def _duplicate_username_error(
@@ -841,6 +864,7 @@ async def create_client(
     try:
         async for transaction in write_transactions():
             async with transaction:
+                await hold_contact_email(company_id, checked.email, _email_scope(checked), None)
                 new = NewClient(details, checked, password_hash)
                 [client_id] = await insert_clients(company_id, [new], actor, consent_source=source)
     except Exception as error:
@@ -917,6 +941,9 @@ async def update_client(
     try:
         async for transaction in write_transactions():
             async with transaction:
+                await hold_contact_email(
+                    company_id, checked.email, _email_scope(checked), client_id
+                )
                 updated = (
                     await Client.update(values)
                     .where(

@@ -11,8 +11,6 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.activity import services as activity
@@ -29,7 +27,7 @@ from portal.core.db import (
     write_transactions,
 )
 from portal.core.errors import NotFound, ValidationError
-from portal.core.forms import REQUIRED, TOO_LONG, Field
+from portal.core.forms import REQUIRED, TOO_LONG, Field, iso_date
 from portal.core.i18n import N_, Message
 from portal.core.lookups import company_row
 from portal.core.patterns import full_match, pattern_problem
@@ -517,6 +515,9 @@ def field_details(row: dict) -> FieldDetails:
     return FieldDetails(**{name: row[name] for name in FieldDetails.__dataclass_fields__})
 
 
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def value_problem(details: FieldDetails, value: str, *, check_required: bool = True) -> str | None:
     """Why `value` is not acceptable for the field, or None. The field's own rule: its type,
     its options, its regex; and, unless told otherwise, that it is filled in when required."""
@@ -534,18 +535,12 @@ def value_problem(details: FieldDetails, value: str, *, check_required: bool = T
         return Message(N_("%(label)s: tick the box or leave it empty."), label=label)
     if details.field_type == "select" and value not in details.option_list:
         return Message(N_("%(label)s: choose one of the options."), label=label)
-    if details.field_type == "date":
-        try:
-            date.fromisoformat(value)
-        except ValueError:
-            return Message(N_("%(label)s: enter a date as YYYY-MM-DD."), label=label)
-    if details.field_type == "number":
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            number = None
-        if number is None or not number.is_finite():
-            return Message(N_("%(label)s: enter a number."), label=label)
+    # As a date or number input sends them (and shows them again): a date as YYYY-MM-DD
+    # only, a number in ASCII digits with an optional sign and decimals.
+    if details.field_type == "date" and iso_date(value) is None:
+        return Message(N_("%(label)s: enter a date as YYYY-MM-DD."), label=label)
+    if details.field_type == "number" and not PLAIN_NUMBER.fullmatch(value):
+        return Message(N_("%(label)s: enter a number."), label=label)
     if details.required == "regex":
         matches = full_match(details.regex, value)
         if matches is None:

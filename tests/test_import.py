@@ -18,7 +18,16 @@ from import_files import clients_csv
 
 from clients_helpers import post_add_client
 from conftest import PROJECT_DIR, STAFF_PASSWORD, create_app, csrf_from, login_staff
-from portal.clients.tables import AccountUser, Client, ConsentEvent, Contact, ContactNumber
+from portal.client_groups import services as groups
+from portal.clients.tables import (
+    AccountUser,
+    Client,
+    ConsentEvent,
+    Contact,
+    ContactNumber,
+    CustomFieldValue,
+)
+from portal.core.actors import SYSTEM
 from portal.imports import reading
 from portal.imports import services as imports
 from portal.jobs import services as jobs
@@ -434,3 +443,24 @@ async def test_ids_out_of_range_are_not_found_not_an_error(admin_client):
         f"/admin/clients/import/{huge}",
     ):
         assert (await admin_client.get(path)).status_code == 404
+
+
+async def test_a_custom_checkbox_column_takes_the_words_of_yes_no_columns(admin_client, company_id):
+    general = await groups.default_group_id(company_id)
+    field_id = await groups.create_field(
+        company_id, general, groups.FieldDetails(label="Key account", field_type="checkbox"), SYSTEM
+    )
+    content = (
+        "First Name,Last Name,Email,Country,Key account\n"
+        "Ada,Yes,ada@example.com,GB,yes\n"
+        "Bob,No,bob@example.com,GB,No\n"
+        "Cy,Maybe,cy@example.com,GB,maybe\n"
+    )
+    job_id, _ = await run(admin_client, await uploaded(admin_client, content.encode()))
+    problems = {(p.row, p.message) for p in await jobs.problems(job_id, 100)}
+    assert problems == {(4, "Key account: tick the box or leave it empty.")}
+    ticked = await CustomFieldValue.select(CustomFieldValue.value).where(
+        CustomFieldValue.field == field_id, CustomFieldValue.value != ""
+    )
+    assert ticked == [{"value": "1"}]
+    assert await Client.count() == 2

@@ -321,7 +321,10 @@ def read_row(
         for custom_field in rules.fields:
             folded = custom_field["label"].casefold()
             if folded in custom:
-                details.custom[str(custom_field["id"])] = custom.pop(folded)
+                value = custom.pop(folded)
+                if custom_field["field_type"] == "checkbox" and _yes_no(value) is not None:
+                    value = "1" if _yes_no(value) else ""  # the words of the yes/no columns
+                details.custom[str(custom_field["id"])] = value
                 columns[f"custom_{custom_field['id']}"] = columns[CUSTOM + folded]
     for label, value in custom.items():
         if value:

@@ -25,7 +25,7 @@ from portal.api.permissions import (
 )
 from portal.api.services import create_key
 from portal.api.tables import ApiIdempotency
-from portal.client_groups.services import FieldDetails, create_field
+from portal.client_groups.services import FieldDetails, GroupDetails, create_field, create_group
 from portal.clients.tables import (
     AccountUser,
     Client,
@@ -134,6 +134,20 @@ async def test_custom_fields_username_and_consent_of_a_new_client(client, compan
     missing = await client.post("/api/v1/clients", json=NEW_CLIENT, headers=bearer(key))
     assert missing.status_code == 422
     assert problems(missing) == {f"#/custom_fields/{contract}": "Contract is required."}
+    # An id the group has no field of (another group's, none at all) is refused, not dropped.
+    other_group = await create_group(company_id, GroupDetails(name="Other"), SYSTEM)
+    elsewhere = await create_field(company_id, other_group, FieldDetails(label="Else"), SYSTEM)
+    for wrong in (str(elsewhere), "99999"):
+        unknown = await client.post(
+            "/api/v1/clients",
+            json={**NEW_CLIENT, "custom_fields": {str(contract): "C-1", wrong: "x"}},
+            headers=bearer(key),
+        )
+        assert unknown.status_code == 422
+        assert problems(unknown) == {
+            f"#/custom_fields/{wrong}": "The client's group has no custom field with this id."
+        }
+    assert await Client.count() == 0
     created = await client.post(
         "/api/v1/clients",
         json={

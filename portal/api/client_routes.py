@@ -36,19 +36,36 @@ from portal.api.schemas import (
     PhoneNumber,
     StatusBody,
 )
-from portal.client_groups.services import custom_values
+from portal.client_groups.services import custom_values, list_fields
 from portal.clients import lifecycle, merge
 from portal.clients import services as clients
 from portal.clients.forms import blank_client_details, client_details_of
+from portal.clients.services import ClientDetails
 from portal.clients.tables import Client
 from portal.companies.services import get_company
-from portal.core.errors import Conflict, NotFound
+from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.lookups import company_row
 from portal.core.rows import from_row
 from portal.core.web import client_address
 
 # The admin form's field names that the API names otherwise (as ClientDetail reads).
 RENAMED = {"company": "company_name"}
+
+
+NO_SUCH_FIELD = "The client's group has no custom field with this id."
+
+
+async def _refuse_unknown_fields(company_id: int, details: ClientDetails, sent: dict) -> None:
+    """Custom field ids `sent` that the client's group has none of are refused: a form cannot
+    send one, and an integration that does has the wrong id and must hear it rather than see
+    its value dropped. (A group that is not the company's is the service's to refuse.)"""
+    groups = {str(group["id"]) for group in await clients.groups_of_company(company_id)}
+    if not sent or details.group_id not in groups:
+        return
+    known = {str(row["id"]) for row in await list_fields(company_id, int(details.group_id))}
+    unknown = {f"custom_{field_id}": NO_SUCH_FIELD for field_id in sent if field_id not in known}
+    if unknown:
+        raise ValidationError(unknown)
 
 
 def _client_url(client_id: int) -> str:
@@ -155,6 +172,7 @@ async def create_client(
         details = blank_client_details(company, default_group)
         sent.apply_to(details)
         with as_problems(RENAMED):
+            await _refuse_unknown_fields(company_id, details, sent.custom_fields or {})
             return await clients.create_client(
                 company_id,
                 details,
@@ -192,6 +210,7 @@ async def update_client(
         sent.apply_to(details)
         try:
             with as_problems(RENAMED):
+                await _refuse_unknown_fields(company_id, details, sent.custom_fields or {})
                 await clients.update_client(
                     company_id,
                     current.id,

@@ -339,7 +339,7 @@ class ClientInput(_PersonInput):
             dict[Annotated[str, msgspec.Meta(pattern=FIELD_ID)], str],
             msgspec.Meta(
                 description="Values of the client group's custom fields, by field id; those "
-                "not sent keep their values.",
+                "not sent keep their values, and an id the group has no field of is refused.",
                 # Litestar leaves the keys' pattern out of the schema: said here.
                 extra_json_schema={
                     "extra": {"propertyNames": Schema(type=OpenAPIType.STRING, pattern=FIELD_ID)}

@@ -14,6 +14,8 @@ from portal.client_groups import services
 from portal.client_groups.tables import ClientGroup, ClientGroupSetting, CustomField
 from portal.clients.tables import Client
 from portal.core.actors import SYSTEM
+from portal.core.db import write_transactions
+from profile_helpers import make_client
 
 GROUPS = "/admin/settings/company/client-groups"
 CLIENT_SETTINGS = "/admin/settings/company/client-settings"
@@ -792,3 +794,21 @@ async def test_posts_need_a_csrf_token(admin_client):
     response = await admin_client.post(f"{GROUPS}/add", data=_group_form())
     assert response.status_code == 403
     assert await ClientGroup.count() == 1
+
+
+async def test_a_value_of_a_field_deleted_meanwhile_is_dropped_and_the_rest_saved(company_id):
+    """An edit checked while a custom field existed, saved after it was deleted: the other
+    values are saved (its value has no field to go with), not the whole edit lost to a 404."""
+    general = await services.default_group_id(company_id)
+    kept = await services.create_field(
+        company_id, general, services.FieldDetails(label="Kept"), SYSTEM
+    )
+    gone = await services.create_field(
+        company_id, general, services.FieldDetails(label="Gone"), SYSTEM
+    )
+    client_id = await make_client(company_id)
+    await services.delete_field(company_id, gone, SYSTEM)
+    async for transaction in write_transactions():
+        async with transaction:
+            await services.save_custom_values(client_id, {kept: "stays", gone: "lost"})
+    assert await services.custom_values(client_id) == {kept: "stays"}

@@ -762,11 +762,13 @@ async def save_clients_custom_values(values_by_client: dict[int, dict[int, str]]
     flags = await _encrypted_fields(sorted(field_ids))
     encrypted = {field_id for field_id, flag in flags.items() if flag}
     await CustomFieldValue.delete().where(CustomFieldValue.client.is_in(list(values_by_client)))
+    # A field deleted since the values were checked is not in `flags`: its value has no field
+    # to go with any more, and the rest are saved.
     rows = [
         (field_id, client_id, encrypt(value) if field_id in encrypted else value)
         for client_id, values in values_by_client.items()
         for field_id, value in values.items()
-        if value
+        if value and field_id in flags
     ]
     columns = (CustomFieldValue.field, CustomFieldValue.client, CustomFieldValue.value)
     await insert_rows(CustomFieldValue, columns, rows)

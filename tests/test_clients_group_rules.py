@@ -12,6 +12,7 @@ from test_import import run, uploaded
 from clients_helpers import VALID_FORM, add_client_form
 from portal.client_groups import services as groups
 from portal.client_groups.services import FieldDetails, GroupDetails
+from portal.client_groups.tables import ClientGroup
 from portal.clients import contacts
 from portal.clients import services as clients
 from portal.clients.demo import load_demo
@@ -19,6 +20,7 @@ from portal.clients.services import ClientDetails, PhoneRow
 from portal.clients.tables import Client, Contact, CustomFieldValue
 from portal.companies.tables import Company
 from portal.core.actors import SYSTEM
+from portal.core.db import write_transactions
 from portal.core.errors import ValidationError
 
 
@@ -327,3 +329,25 @@ async def test_unique_contact_emails_hold_when_clients_are_added_at_once(company
     assert all(r.errors == {"email": clients.EMAIL_IN_USE} for r in refused)
     owners = await Contact.select(Contact.client).where(Contact.email == "same@example.com")
     assert len(owners) == 1
+
+
+async def test_a_client_added_to_a_group_deleted_meanwhile_gets_the_forms_message(company_id):
+    """Add Client checked while its group existed, written after the group's delete: the
+    form's message for the group (a 422 with what was typed), not the foreign key's 404."""
+    group_id = await groups.create_group(company_id, GroupDetails(name="Leaving"), SYSTEM)
+    deleting = asyncio.Event()
+
+    async def delete_slowly() -> None:
+        async for transaction in write_transactions():
+            async with transaction:
+                await ClientGroup.delete().where(ClientGroup.id == group_id)
+                deleting.set()
+                await asyncio.sleep(0.3)  # Add Client checks its form meanwhile
+
+    deleted = asyncio.create_task(delete_slowly())
+    await deleting.wait()
+    with pytest.raises(ValidationError) as refused:
+        await _create(company_id, group_id)
+    await deleted
+    assert refused.value.errors == {"group_id": clients.CHOOSE_GROUP}
+    assert await Client.count() == 0

@@ -38,7 +38,7 @@ from portal.companies.tables import ClientIdSequence
 from portal.core.actors import Actor
 from portal.core.config import get_settings
 from portal.core.countries import is_country, state_belongs_to, subdivisions
-from portal.core.db import insert_rows, lock_name, read_transaction, write_transactions
+from portal.core.db import insert_rows, lock_name, locked, read_transaction, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import normalise_email
 from portal.core.i18n import N_, Message
@@ -282,6 +282,23 @@ async def email_in_use(company_id: int, email: str, scope: str, client_id: int |
     return any(row["client"] != client_id for row in rows)
 
 
+CHOOSE_GROUP = "Choose a client group from the list."
+
+
+async def hold_group(company_id: int, group_id: int) -> None:
+    """Inside the write transaction that puts a client in the group: the group held until
+    commit (its delete waits, then moves the client too), or, deleted since the form was
+    checked, the form's own message rather than the foreign key's failure."""
+    held = await locked(
+        ClientGroup.select(ClientGroup.id).where(
+            ClientGroup.id == group_id, ClientGroup.company == company_id
+        ),
+        "KEY SHARE",
+    )
+    if not held:
+        raise ValidationError({"group_id": CHOOSE_GROUP})
+
+
 async def hold_contact_email(
     company_id: int, email: str, scope: str, client_id: int | None
 ) -> None:
@@ -364,7 +381,7 @@ def check_client(
     if details.language not in rules.languages:
         errors["language"] = N_("Choose a language from the list.")
     if rules.group_id is None:
-        errors["group_id"] = "Choose a client group from the list."
+        errors["group_id"] = CHOOSE_GROUP
     custom: dict[int, str] = {}
     if rules.settings is not None:
         check_required_fields(details, numbers, rules.settings, errors)
@@ -864,6 +881,8 @@ async def create_client(
     try:
         async for transaction in write_transactions():
             async with transaction:
+                assert checked.group_id is not None
+                await hold_group(company_id, checked.group_id)
                 await hold_contact_email(company_id, checked.email, _email_scope(checked), None)
                 new = NewClient(details, checked, password_hash)
                 [client_id] = await insert_clients(company_id, [new], actor, consent_source=source)
@@ -941,6 +960,8 @@ async def update_client(
     try:
         async for transaction in write_transactions():
             async with transaction:
+                assert checked.group_id is not None
+                await hold_group(company_id, checked.group_id)
                 await hold_contact_email(
                     company_id, checked.email, _email_scope(checked), client_id
                 )

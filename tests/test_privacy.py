@@ -43,6 +43,7 @@ from portal.core.db import write_transactions
 from portal.core.errors import ValidationError
 from portal.jobs import services as jobs
 from portal.jobs.tables import Job, JobFile
+from portal.mail.services import WITHHELD_BODY
 from portal.plugins.mass_mailer import services as mailer
 from portal.plugins.mass_mailer.messages import Compose
 from portal.plugins.mass_mailer.services import MailingFilter
@@ -180,6 +181,10 @@ async def test_staff_export_holds_each_part_readable_and_notes_only_when_chosen(
     assert [s["name"] for s in document["services"]] == ["example.com"]
     assert any(event["opted_in"] for event in document["consent"])
     assert "Hello" in {message["subject"] for message in document["mail_log"]}
+    # The invitation is listed, its one-time link withheld: whoever holds it joins the account.
+    [invitation] = [m for m in document["mail_log"] if m["kind"] == "invitation"]
+    assert invitation["body"] == WITHHELD_BODY
+    assert not any("/client/invitation/" in m["body"] for m in document["mail_log"])
     assert {EMAIL, "byronbill"} <= {login["username"] for login in document["logins"]}
     assert document["export"]["staff_only_notes"] == {"count": 1, "included": False}
     assert "notes" not in document and "notes" not in tables

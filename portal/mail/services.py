@@ -28,6 +28,27 @@ from portal.mail.tables import MailMessage
 SMTP_TIMEOUT_SECONDS = 20
 
 
+# Kinds of mail that carry a one-time link (a password reset, an invitation, a verification):
+# whoever holds the link acts as its recipient, so the log keeps it for the outbox alone and
+# never hands it on (a data export, another user of the account).
+ONE_TIME_LINK_KINDS = frozenset(
+    {
+        "password_reset",
+        "password_setup",
+        "invitation",
+        "email_verification",
+        "staff_invitation",
+        "staff_password_reset",
+    }
+)
+WITHHELD_BODY = "(This message carried a one-time link; its text is not given out.)"
+
+
+def shareable_body(kind: str, body_text: str) -> str:
+    """A logged message's text as it may be shown to anyone but the outbox's readers."""
+    return WITHHELD_BODY if kind in ONE_TIME_LINK_KINDS else body_text
+
+
 @dataclass(frozen=True)
 class Mail:
     to: str

@@ -50,6 +50,7 @@ from portal.core.i18n import N_
 from portal.core.lookups import company_row
 from portal.core.permissions import CLIENTS_PRIVACY, Forbidden
 from portal.jobs import services as jobs
+from portal.mail import services as mail
 from portal.mail.tables import MailMessage
 from portal.privacy import services
 from portal.privacy.services import RequestLine
@@ -592,7 +593,7 @@ def _mail(client_id: int) -> Rows:
             "kind": row["kind"],
             "to": row["to_address"],
             "subject": row["subject"],
-            "body": row["body_text"],
+            "body": mail.shareable_body(row["kind"], row["body_text"]),
             "status": row["status"],
         }
 

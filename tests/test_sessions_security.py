@@ -18,6 +18,7 @@ from portal.clients import users
 from portal.clients.lifecycle import set_status
 from portal.clients.tables import AccountUser, ClientAudit
 from portal.core.actors import SYSTEM
+from portal.core.db import write_transactions
 from portal.core.permissions import CLIENTS_LOGIN_AS, CLIENTS_VIEW
 from portal.core.tokens import new_token
 from portal.mail.tables import MailMessage
@@ -166,6 +167,20 @@ async def test_login_as_client_banner_limits_and_audit(client, staff):
     )
     assert password.status_code == 422 and "Staff working as a client" in password.text
     assert (await client.get("/client/security/two-factor")).status_code == 403
+    # Nor another of the login's accounts, nor a membership of one more (an invitation).
+    ann_user = (await users.owner_of(ann))["id"]
+    bea = await make_client(email="bea@example.com", username="bea")
+    async for transaction in write_transactions():
+        async with transaction:
+            await users.add_member(ann_user, bea, permissions=["invoices"])
+    switched = await post_form(client, "/client", "/client/account", account=str(bea))
+    assert switched.status_code == 403
+    cy = await make_client(email="cy@example.com", username="cy")
+    await users.invite(staff["company_id"], cy, "ann@example.com", ["invoices"], SYSTEM)
+    link = await latest_link("ann@example.com")
+    joined = await post_form(client, link, f"{link}/accept")
+    assert joined.status_code == 403
+    assert await users.membership(ann_user, cy) is None
 
     ended = await post_form(client, "/client", "/client/login-as/end")
     assert ended.status_code == 303 and ended.headers["location"] == f"/admin/clients/{ann}"

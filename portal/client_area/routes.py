@@ -51,6 +51,7 @@ from portal.core.ids import parse_id
 from portal.core.web import client_address, form_data, redirect, safe_next, throttled
 from portal.security import routes as security_routes
 from portal.security.two_factor import Login
+from portal.security.web import REFUSED_AS_STAFF
 
 THROTTLED = N_("Too many attempts. Wait 15 minutes and try again.")
 MAIL_SENT = N_(
@@ -298,7 +299,8 @@ async def password_submit(request: Request, user: CurrentClient) -> Response:
     return redirect(request, "/client")
 
 
-@post("/account", name="client:switch-account")
+# Staff working as a client stay in the account they chose (and its history says so).
+@post("/account", name="client:switch-account", **{REFUSED_AS_STAFF: True})
 async def switch_account(request: Request, user: CurrentClient) -> Response:
     """Works in another of the user's accounts from now on."""
     data = await form_data(request)

@@ -25,6 +25,7 @@ from portal.core import throttle
 from portal.core.errors import NotFound, Throttled, ValidationError
 from portal.core.forms import text
 from portal.core.i18n import LANGUAGES, N_, Message, current_language, translate
+from portal.core.permissions import AS_STAFF, Forbidden
 from portal.core.web import client_address, form_data, redirect, throttled
 from portal.security.two_factor import Login
 from portal.security.web import REFUSED_AS_STAFF
@@ -298,6 +299,8 @@ async def invitation_accept(request: Request, token: FromPath[str]) -> Response:
     visitor = await _session_user(request)
     if visitor is None or visitor.company_id != invitation.company_id:
         return redirect(request, f"/client/invitation/{token}")
+    if visitor.acting_staff:  # staff working as a client do not change its memberships
+        raise Forbidden(AS_STAFF)
 
     async def again(errors: dict[str, str], status_code: int) -> Template:
         return await _invitation_page(

@@ -18,7 +18,7 @@ from portal.app import create_app
 from portal.clients import users
 from portal.clients.tables import AccountInvitation, AccountMember, AccountUser
 from portal.mail.tables import MailMessage
-from test_client_area import PASSWORD, client_login, make_client
+from test_client_area import PASSWORD, client_login, make_client, own_details_form
 
 BILL_PASSWORD = "Billing-otter-91"
 INVALID = "This invitation link is no longer valid (used, revoked or expired)."
@@ -384,6 +384,17 @@ async def test_transfer_ownership_needs_the_owners_password(owner):
     assert not ann.owner and ann.permissions == frozenset(users.ACCOUNT_PERMISSIONS)
     # Ann is no longer the owner: the Users page is not hers any more.
     assert (await http.get("/client/users")).status_code == 403
+    # Bill, the owner now, edits the details; the email is Ann's login's, and stays hers.
+    async with browser_session() as bill:
+        assert (await client_login(bill, "bill@example.com", BILL_PASSWORD)).status_code == 303
+        form = {
+            **await own_details_form(bill),
+            "email": "bill-owns@example.com",
+            "current_password": BILL_PASSWORD,
+        }
+        assert (await bill.post("/client/details", data=form)).status_code == 303
+    ann_login = await AccountUser.select(AccountUser.email).where(AccountUser.id == ann_id).first()
+    assert ann_login["email"] == "ann@example.com"
 
 
 async def test_staff_invite_revoke_and_remove_from_the_profile_widget(admin_client, company_id):

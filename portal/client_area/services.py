@@ -514,11 +514,14 @@ def merge_own_details(
 ) -> ClientDetails:
     """The account's current details with what the user may change taken from `submitted`;
     everything else keeps its current value, whatever the request says (hidden and read-only
-    fields, group, currency, username...). Only the owner changes the email address (its login's)
-    and the account's language; marketing consent needs the marketing permission."""
+    fields, group, currency, username...). The email address is the primary contact's login's:
+    only that login's user changes it (after the account was handed over, the new owner is
+    another user, whose password proves nothing about that login). Only the owner changes the
+    account's language; marketing consent needs the marketing permission."""
     details = client_details_of(form.client, form.values)
+    own_login = form.client.contact.get("login") == user.user_id
     for name in CONTACT_FIELDS:
-        if name in {"phone", "fax"} or (name == "email" and not user.owner):
+        if name in {"phone", "fax"} or (name == "email" and not own_login):
             continue
         if form.editable(name):
             setattr(details, name, getattr(submitted, name))

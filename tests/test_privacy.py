@@ -225,8 +225,10 @@ async def test_a_client_downloads_its_export_in_its_own_session_until_it_expires
     assert download.status_code == 200
     document, _ = unzip(download.content)
     assert document["details"]["email"] == EMAIL
-    # A client export holds the sign-ins of the user who asked, never the staff's notes.
+    # A client export holds the login and sign-ins of the user who asked (not those of the
+    # account's other users: Bill's), never the staff's notes.
     assert {s["username"] for s in document["sign_ins"]} == {EMAIL}
+    assert [login["username"] for login in document["logins"]] == [EMAIL]
     assert document["export"]["staff_only_notes"]["included"] is False
 
     # The same user in another browser (another sign-in) does not get it.

@@ -444,8 +444,8 @@ NOTES = Section("notes", ("title", "body", "sticky", "created_at", "updated_at")
 
 @dataclass(frozen=True)
 class ExportSource:
-    """What an export holds: the client, whether staff included their notes, and whose
-    sign-ins (`sign_ins_of`: one user's, asked in the client area; None: every login's)."""
+    """What an export holds: the client, whether staff included their notes, and whose logins
+    and sign-ins (`sign_ins_of`: one user's, asked in the client area; None: every login's)."""
 
     company_id: int
     client_id: int
@@ -490,11 +490,10 @@ async def build_export(source: ExportSource, folder: Path, name: str) -> Path:
     await put(TRANSACTIONS, _transactions(client_id))
     await put(SERVICES, _services(client_id))
     members = await _members(client_id)
+    if source.sign_ins_of is not None:  # the other users are people of their own
+        members = [member for member in members if member["id"] == source.sign_ins_of]
     await put(LOGINS, _once([{k: v for k, v in m.items() if k != "id"} for m in members]))
-    usernames = {row["id"]: row["username"] for row in members}
-    if source.sign_ins_of is not None:
-        usernames = {key: value for key, value in usernames.items() if key == source.sign_ins_of}
-    await put(SIGN_INS, _sign_ins(usernames))
+    await put(SIGN_INS, _sign_ins({row["id"]: row["username"] for row in members}))
     notes = await ClientNote.count().where(ClientNote.client == client_id)
     if source.include_notes:
         await put(NOTES, _notes(client_id))

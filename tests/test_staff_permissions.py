@@ -18,9 +18,15 @@ from portal.activity.tables import ActivityEvent
 from portal.app import create_app
 from portal.clients import lifecycle
 from portal.clients.tables import Client
-from portal.core.actors import Actor
+from portal.core.actors import SYSTEM, Actor
 from portal.core.errors import ValidationError
-from portal.core.permissions import CLIENTS_DELETE, SUPPORT_PERMISSIONS, Forbidden
+from portal.core.permissions import (
+    CLIENTS_DELETE,
+    CLIENTS_VIEW,
+    STAFF_MANAGE,
+    SUPPORT_PERMISSIONS,
+    Forbidden,
+)
 from portal.mail.tables import MailMessage
 from portal.staff import groups, services
 from portal.staff.access import PERMISSION
@@ -423,3 +429,49 @@ async def test_cli_puts_a_new_member_in_the_named_group(company_id):
         await services.create_staff(
             email="x@example.com", password=SUPPORT_PASSWORD, group="Nonexistent"
         )
+
+
+async def test_staff_managers_give_and_manage_only_what_they_hold(staff, company_id):
+    """ "Staff members and staff groups" alone does not make an administrator: its holder
+    gives, changes and takes away only permissions their own group holds."""
+    await groups.create_group(company_id, "Staff office", [STAFF_MANAGE], SYSTEM)
+    manager_id = await services.create_staff(
+        email="pat@example.com",
+        password=SUPPORT_PASSWORD,
+        first_name="Pat",
+        last_name="Personnel",
+        company_ids=[company_id],
+        group="Staff office",
+    )
+    manager = Actor(kind="staff", id=manager_id, permissions=frozenset({STAFF_MANAGE}))
+    office = await groups.group_by_name(company_id, "Staff office")
+    administrators = await groups.administrators_group(company_id)
+    member = await services.get_member(company_id, manager_id)
+
+    def details(group_id: int) -> services.MemberDetails:
+        return services.MemberDetails(
+            email=member.email, first_name="Pat", last_name="Personnel", group_id=group_id
+        )
+
+    with pytest.raises(ValidationError, match="does not hold: "):  # into Administrators
+        await services.update_member(company_id, manager_id, details(administrators), manager)
+    with pytest.raises(ValidationError, match="does not hold: "):  # more for their own group
+        await groups.update_group(
+            company_id, office, "Staff office", [STAFF_MANAGE, CLIENTS_VIEW], manager
+        )
+    with pytest.raises(ValidationError, match="does not hold: "):  # a new administrator
+        await services.invite_member(
+            company_id,
+            services.MemberDetails(
+                email="new@example.com", first_name="N", last_name="Ew", group_id=administrators
+            ),
+            manager,
+        )
+    with pytest.raises(ValidationError, match="holds permissions you do not"):
+        await services.set_member_active(company_id, staff["id"], False, manager)
+    with pytest.raises(ValidationError, match="holds permissions you do not"):
+        await services.remove_member(company_id, staff["id"], manager)
+    assert (await groups.membership(manager_id, company_id)).permissions == {STAFF_MANAGE}
+    assert (await services.get_member(company_id, staff["id"])).active
+    # Within what they hold, they manage: a group of it, a member put in it.
+    await groups.update_group(company_id, office, "Personnel", [STAFF_MANAGE], manager)

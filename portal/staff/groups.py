@@ -170,6 +170,7 @@ async def _set_permissions(group_id: int, permissions: frozenset[str]) -> None:
 async def create_group(company_id: int, name: str, permissions: list[str], actor: Actor) -> int:
     actor.require(STAFF_MANAGE)
     name, chosen = _check(name, permissions)
+    require_within(actor, chosen, "permissions", GIVING_MORE)
     with _name_taken():
         async for transaction in write_transactions():
             async with transaction:
@@ -187,6 +188,19 @@ async def create_group(company_id: int, name: str, permissions: list[str], actor
     return group_id
 
 
+def require_within(actor: Actor, permissions: frozenset[str], field: str, refusal: str) -> None:
+    """Staff give, change and take away only permissions their own group holds (as a key never
+    does more than its maker): else ValidationError on `field`, `refusal` followed by the
+    permissions they lack. Holding "Staff members and staff groups" alone must not make
+    someone an administrator. Actors no permission applies to (the command line) may all."""
+    if actor.permissions is not None and (lacking := permissions - actor.permissions):
+        raise ValidationError({field: f"{refusal}: {_summary(frozenset(lacking))}."})
+
+
+GIVING_MORE = "You cannot give permissions your own staff group does not hold"
+GROUP_HOLDS_MORE = "This group holds permissions your own staff group does not"
+
+
 def _summary(permissions: frozenset[str]) -> str:
     if not permissions:
         return "no permissions"
@@ -202,7 +216,9 @@ async def update_group(
     group = await get_group(company_id, group_id)
     if group.is_administrators:
         raise ValidationError({"": "The Administrators group always holds every permission."})
+    require_within(actor, group.permissions, "", GROUP_HOLDS_MORE)
     name, chosen = _check(name, permissions)
+    require_within(actor, chosen, "permissions", GIVING_MORE)
     with _name_taken():
         async for transaction in write_transactions():
             async with transaction:
@@ -231,6 +247,7 @@ async def delete_group(company_id: int, group_id: int, actor: Actor) -> None:
     group = await get_group(company_id, group_id)
     if group.is_administrators:
         raise ValidationError({"": "The Administrators group cannot be deleted."})
+    require_within(actor, group.permissions, "", GROUP_HOLDS_MORE)
     async for transaction in write_transactions():
         async with transaction:
             # Held first: a staff member put in the group meanwhile waits, and then finds the

@@ -386,6 +386,8 @@ async def invite_member(company_id: int, details: MemberDetails, actor: Actor) -
     await _check_group(company_id, details.group_id, errors)
     if errors:
         raise ValidationError(errors)
+    new_group = await groups.get_group(company_id, details.group_id)
+    groups.require_within(actor, new_group.permissions, "group_id", groups.GIVING_MORE)
     token, stored_hash = new_token()
     async for transaction in write_transactions():
         async with transaction:
@@ -486,6 +488,12 @@ async def _refuse_leaving_no_administrator(company_id: int, member: StaffMember)
             raise ValidationError({"": LAST_ADMINISTRATOR % member.name})
 
 
+async def _require_within(company_id: int, member: StaffMember, actor: Actor) -> None:
+    """Staff manage only members whose group holds nothing theirs does not."""
+    held = (await groups.get_group(company_id, member.group_id)).permissions
+    groups.require_within(actor, held, "", f"{member.name} holds permissions you do not")
+
+
 def _refuse_self(member: StaffMember, actor: Actor, action: str) -> None:
     if actor.kind == "staff" and actor.id == member.id:
         raise ValidationError(
@@ -501,6 +509,7 @@ async def update_member(
     at their next request."""
     actor.require(STAFF_MANAGE)
     member = await get_member(company_id, staff_id)
+    await _require_within(company_id, member, actor)
     own_details = member.other_companies == 0
     errors: dict[str, str] = {}
     email = member.email
@@ -511,6 +520,7 @@ async def update_member(
     if errors:
         raise ValidationError(errors)
     new_group = await groups.get_group(company_id, details.group_id)
+    groups.require_within(actor, new_group.permissions, "group_id", groups.GIVING_MORE)
     changes = []
     async for transaction in write_transactions():
         async with transaction:
@@ -555,6 +565,7 @@ async def set_member_active(company_id: int, staff_id: int, active: bool, actor:
     this company ends at once) or enables them again. False when nothing changed."""
     actor.require(STAFF_MANAGE)
     member = await get_member(company_id, staff_id)
+    await _require_within(company_id, member, actor)
     if member.active == active:
         return False
     if not active:
@@ -581,6 +592,7 @@ async def remove_member(company_id: int, staff_id: int, actor: Actor) -> None:
     actor.require(STAFF_MANAGE)
     member = await get_member(company_id, staff_id)
     _refuse_self(member, actor, "delete")
+    await _require_within(company_id, member, actor)
     async for transaction in write_transactions():
         async with transaction:
             await _refuse_leaving_no_administrator(company_id, member)

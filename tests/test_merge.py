@@ -317,6 +317,10 @@ async def test_merging_needs_edit_and_delete_permissions(admin_client, company_i
     transport = httpx.ASGITransport(app=create_app(), client=("127.0.0.1", 50001))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
         await login_staff(http, "sam@example.com", STAFF_PASSWORD)
+        # Delete alone (no View clients): the search for the duplicate finds no client.
+        await groups.update_group(company_id, support_group, "Support", [CLIENTS_DELETE], SYSTEM)
+        found = await http.get(f"/admin/clients/{kept}/merge", params={"q": "Dora"})
+        assert found.status_code == 403 and "Dora" not in found.text
         for one_of_two in (CLIENTS_EDIT, CLIENTS_DELETE):
             await groups.update_group(
                 company_id, support_group, "Support", [CLIENTS_VIEW, one_of_two], SYSTEM

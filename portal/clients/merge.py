@@ -31,7 +31,8 @@ from portal.activity.tables import ActivityEvent
 from portal.billing.tables import Invoice, Service, Transaction
 from portal.client_groups.services import custom_values
 from portal.client_groups.tables import CustomField
-from portal.clients import audit, users
+from portal.clients import audit, browse, users
+from portal.clients.browse import SearchResult
 from portal.clients.services import STATUSES, ClientView, get_client
 from portal.clients.tables import (
     AccountMember,
@@ -52,7 +53,7 @@ from portal.core.db import locked, read_transaction, write_transactions
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.i18n import LANGUAGES, N_
 from portal.core.ids import is_row_id
-from portal.core.permissions import CLIENTS_DELETE, CLIENTS_EDIT
+from portal.core.permissions import CLIENTS_DELETE, CLIENTS_EDIT, CLIENTS_VIEW
 from portal.mail.tables import MailMessage
 
 MERGED_INTO_ITSELF = N_("A client cannot be merged into itself. Choose another client.")
@@ -142,10 +143,21 @@ def _refuse_same(kept_id: int, merged_id: int) -> None:
         raise NotFound()
 
 
+# A merge shows both clients and changes one and deletes the other.
+MERGING = (CLIENTS_VIEW, CLIENTS_EDIT, CLIENTS_DELETE)
+
+
+async def candidates(company_id: int, q: str, actor: Actor) -> SearchResult | None:
+    """The clients a search for the duplicate finds (the header search's matches), for staff
+    who may merge; None before anything is typed."""
+    actor.require(*MERGING)
+    return await browse.suggest_clients(company_id, q) if q.strip() else None
+
+
 async def preview(company_id: int, kept_id: int, merged_id: int, actor: Actor) -> MergePreview:
     """Both clients side by side: what each has, what moves, and the duplicate's details that
     are not kept. NotFound when either is not a client of the company."""
-    actor.require(CLIENTS_EDIT, CLIENTS_DELETE)
+    actor.require(*MERGING)
     _refuse_same(kept_id, merged_id)
     kept = await get_client(company_id, kept_id)
     merged = await get_client(company_id, merged_id)
@@ -238,7 +250,7 @@ async def merge_clients(
     both are still at the versions the preview showed (Conflict otherwise). Returns the merged
     client's client ID (code). NotFound when either is not a client of the company (any
     more)."""
-    actor.require(CLIENTS_EDIT, CLIENTS_DELETE)
+    actor.require(*MERGING)
     _refuse_same(kept_id, merged_id)
     async for transaction in write_transactions():
         async with transaction:

@@ -11,7 +11,7 @@ from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
-from portal.clients import browse, merge, services
+from portal.clients import merge, services
 from portal.clients.pages import profile_url
 from portal.core.errors import Conflict, NotFound, ValidationError
 from portal.core.forms import text
@@ -32,7 +32,7 @@ async def _pick_page(
     status_code: int = 200,
 ) -> Template:
     client = await services.get_client(admin.company.id, client_id)
-    result = await browse.suggest_clients(admin.company.id, q) if q.strip() else None
+    result = await merge.candidates(admin.company.id, q, admin.actor(request))
     context = {
         "page_title": f"Merge Client – {client.name}",
         "client": client,

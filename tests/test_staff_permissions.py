@@ -22,6 +22,7 @@ from portal.core.actors import SYSTEM, Actor
 from portal.core.errors import ValidationError
 from portal.core.permissions import (
     CLIENTS_DELETE,
+    CLIENTS_PRIVACY,
     CLIENTS_VIEW,
     STAFF_MANAGE,
     SUPPORT_PERMISSIONS,
@@ -475,3 +476,34 @@ async def test_staff_managers_give_and_manage_only_what_they_hold(staff, company
     assert (await services.get_member(company_id, staff["id"])).active
     # Within what they hold, they manage: a group of it, a member put in it.
     await groups.update_group(company_id, office, "Personnel", [STAFF_MANAGE], manager)
+
+
+async def test_pages_offer_only_what_the_staff_member_may_do(company_id):
+    """Browse without Add Client, Delete Client without the status buttons, Anonymise without
+    the way to Delete Client, when the group does not hold them (each led to a 403)."""
+    client_id = await make_client(company_id)
+    await groups.create_group(
+        company_id, "Erasers", [CLIENTS_VIEW, CLIENTS_DELETE, CLIENTS_PRIVACY], SYSTEM
+    )
+    await services.create_staff(
+        email="eve@example.com",
+        password=SUPPORT_PASSWORD,
+        first_name="Eve",
+        last_name="Eraser",
+        company_ids=[company_id],
+        group="Erasers",
+    )
+    async with _session("eve@example.com", SUPPORT_PASSWORD) as eve:
+        browse = await eve.get("/admin/clients")
+        assert browse.status_code == 200 and 'href="/admin/clients/add"' not in browse.text
+        delete = await eve.get(f"/admin/clients/{client_id}/delete")
+        assert delete.status_code == 200 and "/status" not in delete.text
+        await groups.update_group(
+            company_id,
+            await groups.group_by_name(company_id, "Erasers"),
+            "Erasers",
+            [CLIENTS_VIEW, CLIENTS_PRIVACY],
+            SYSTEM,
+        )
+        anonymise = await eve.get(f"/admin/clients/{client_id}/anonymise")
+        assert anonymise.status_code == 200 and "/delete" not in anonymise.text

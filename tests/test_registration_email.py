@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from markupsafe import escape
+
 from clients_helpers import VALID_FORM, post_add_client
+from portal.client_area import services as client_area
+from portal.clients.tables import AccountUser
+from portal.mail.services import WITHHELD_BODY
 from portal.mail.tables import MailMessage
+from profile_helpers import make_client
 
 
 async def test_registration_email_is_sent_over_smtp_in_the_clients_language(
@@ -50,3 +56,21 @@ async def test_outbox_lists_and_shows_messages_of_the_company_only(admin_client,
 async def test_outbox_ids_that_cannot_exist_are_404(admin_client):
     for message_id in ("0", "99999999999", "99999999999999999999999"):
         assert (await admin_client.get(f"/admin/tools/outbox/{message_id}")).status_code == 404
+
+
+async def test_a_one_time_link_shows_in_the_outbox_only_while_it_waits_there(
+    admin_client, company_id, smtp_server
+):
+    """A password reset sent over SMTP: its link is its recipient's, and the outbox shows the
+    message without its text; kept in the outbox (no SMTP), the text is what staff pass on."""
+    await make_client(company_id)
+    owner = await AccountUser.select(AccountUser.username).first()
+    await client_area.send_password_reset(owner["username"])
+    sent = await MailMessage.select().where(MailMessage.kind == "password_reset").first()
+    assert sent["status"] == "sent"
+    shown = await admin_client.get(f"/admin/tools/outbox/{sent['id']}")
+    assert shown.status_code == 200 and "/client/reset/" not in shown.text
+    assert escape(WITHHELD_BODY) in shown.text
+    await MailMessage.update({MailMessage.status: "outbox"}).where(MailMessage.id == sent["id"])
+    kept = await admin_client.get(f"/admin/tools/outbox/{sent['id']}")
+    assert "/client/reset/" in kept.text

@@ -65,7 +65,7 @@ CORE_PERMISSIONS = (
     Permission(API_KEYS, "Settings", "API keys"),
     Permission(WEBHOOKS, "Settings", "Webhooks (where events go, their secrets and deliveries)"),
     Permission(COMPANIES_ADD, "Settings", "Add companies"),
-    Permission(OUTBOX_READ, "Tools", "Read the outbox (it holds password links)"),
+    Permission(OUTBOX_READ, "Tools", "Read the outbox (without SMTP, it holds password links)"),
     Permission(ACTIVITY_READ, "Tools", "Read the activity log"),
 )
 

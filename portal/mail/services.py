@@ -29,8 +29,8 @@ SMTP_TIMEOUT_SECONDS = 20
 
 
 # Kinds of mail that carry a one-time link (a password reset, an invitation, a verification):
-# whoever holds the link acts as its recipient, so the log keeps it for the outbox alone and
-# never hands it on (a data export, another user of the account).
+# whoever holds the link acts as its recipient, so the log shows it only in the outbox, while
+# the message waits there to be passed on by hand, and never hands it on (a data export).
 ONE_TIME_LINK_KINDS = frozenset(
     {
         "password_reset",
@@ -258,7 +258,12 @@ async def count_messages(company_id: int) -> int:
 
 
 async def get_message(company_id: int, message_id: int) -> dict:
-    return await company_row(MailMessage, company_id, message_id)
+    """A message of the outbox. One that carried a one-time link shows its text only while it
+    waits there to be passed on by hand (no SMTP): once sent, the link is its recipient's."""
+    message = await company_row(MailMessage, company_id, message_id)
+    if message["status"] != "outbox":
+        message["body_text"] = shareable_body(message["kind"], message["body_text"])
+    return message
 
 
 @dataclass(frozen=True)

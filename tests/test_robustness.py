@@ -12,6 +12,7 @@ from portal.client_groups import services as groups
 from portal.client_groups.services import GroupDetails
 from portal.clients.tables import Contact, ContactNumber
 from portal.core.actors import SYSTEM
+from portal.core.forms import FormValues
 from test_client_area import PASSWORD, client_login, make_client
 
 
@@ -138,3 +139,13 @@ async def test_control_characters_are_left_out_of_what_is_kept(admin_client):
     assert (await admin_client.post("/admin/clients/add", data=data)).status_code == 303
     contact = await Contact.select(Contact.first_name).first()
     assert contact == {"first_name": "Te[31mss"}
+
+
+def test_a_password_is_kept_as_typed_but_for_nul():
+    """A password is the exact secret chosen (the API keeps it whole too): a form leaves out
+    only NUL from it, and control characters from everything else."""
+    values = FormValues.of(
+        [("new_password", "Se\x7fcr\x1bet\x00"), ("first_name", "Se\x7fcr\x1bet\x00")]
+    )
+    assert values["new_password"] == "Se\x7fcr\x1bet"
+    assert values["first_name"] == "Secret"

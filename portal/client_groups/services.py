@@ -515,7 +515,9 @@ def field_details(row: dict) -> FieldDetails:
     return FieldDetails(**{name: row[name] for name in FieldDetails.__dataclass_fields__})
 
 
-PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# What a number input sends (HTML's valid floating-point number), in ASCII digits, with an
+# exponent of at most three digits.
+PLAIN_NUMBER = re.compile(r"-?([0-9]+(\.[0-9]+)?|\.[0-9]+)([eE][-+]?[0-9]{1,3})?")
 
 
 def value_problem(details: FieldDetails, value: str, *, check_required: bool = True) -> str | None:
@@ -535,8 +537,7 @@ def value_problem(details: FieldDetails, value: str, *, check_required: bool = T
         return Message(N_("%(label)s: tick the box or leave it empty."), label=label)
     if details.field_type == "select" and value not in details.option_list:
         return Message(N_("%(label)s: choose one of the options."), label=label)
-    # As a date or number input sends them (and shows them again): a date as YYYY-MM-DD
-    # only, a number in ASCII digits with an optional sign and decimals.
+    # As a date or number input sends them, and can show them again.
     if details.field_type == "date" and iso_date(value) is None:
         return Message(N_("%(label)s: enter a date as YYYY-MM-DD."), label=label)
     if details.field_type == "number" and not PLAIN_NUMBER.fullmatch(value):

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from portal.activity import services as activity
 from portal.client_groups.tables import ClientGroup
 from portal.clients import audit, browse, lifecycle, search, tags
-from portal.clients.services import STATUSES
+from portal.clients.services import STATUSES, hold_group
 from portal.clients.tables import Client
 from portal.core.actors import Actor
 from portal.core.db import locked, read_transaction, write_transactions
@@ -380,9 +380,11 @@ async def _set_status(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int,
 
 
 async def _set_group(run: jobs.JobRun, order: Order, batch: Sequence[tuple[int, int]]) -> Outcome:
+    try:  # the group held before its clients, in the order a group's delete takes them
+        await hold_group(run.company_id, order.group_id)
+    except ValidationError:
+        raise ValidationError({"group": "The client group was deleted meanwhile."}) from None
     names = {group["id"]: group["name"] for group in await browse.company_groups(run.company_id)}
-    if order.group_id not in names:
-        raise ValidationError({"group": "The client group was deleted meanwhile."})
     rows = await locked(
         Client.select(Client.id, Client.code, Client.group).where(
             Client.company == run.company_id,

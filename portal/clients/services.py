@@ -58,7 +58,8 @@ CONTACT_BY_NAME = {contact_field.name: contact_field for contact_field in CONTAC
 CHECKED_AS_TEXT = tuple(f for f in CONTACT_FIELDS if f.name not in {"country", "state", "email"})
 EMAIL_IN_USE_ANY = (
     "SELECT contact.client FROM contact JOIN client ON client.id = contact.client "
-    "WHERE client.company = {} AND lower(contact.email) = lower({}) LIMIT 2"
+    "WHERE client.company = {} AND lower(contact.email) = lower({}) AND contact.client <> {} "
+    "LIMIT 1"
 )
 EMAIL_IN_USE_PRIMARY = EMAIL_IN_USE_ANY.replace(
     " LIMIT", " AND contact.contact_type = 'primary' LIMIT"
@@ -278,8 +279,7 @@ async def email_in_use(company_id: int, email: str, scope: str, client_id: int |
     """Whether another client of the company has this email on its primary contact, or (scope
     "all") on any of its contacts."""
     query = EMAIL_IN_USE_PRIMARY if scope == "primary" else EMAIL_IN_USE_ANY
-    rows = await Contact.raw(query, company_id, email)
-    return any(row["client"] != client_id for row in rows)
+    return bool(await Contact.raw(query, company_id, email, client_id or 0))
 
 
 CHOOSE_GROUP = "Choose a client group from the list."
@@ -427,7 +427,10 @@ async def _validate(
     if username and await users.username_taken(
         company_id, username, except_user_id=login["id"] if login else None
     ):
-        errors["email" if details.username_mode == "email" else "username"] = users.USERNAME_TAKEN
+        # The email's own message first, when the email is the username and both are taken.
+        errors.setdefault(
+            "email" if details.username_mode == "email" else "username", users.USERNAME_TAKEN
+        )
 
     if password or password_required:
         user_inputs = (details.email, username, details.first_name, details.last_name)

@@ -24,6 +24,7 @@ from portal.core.permissions import (
     CLIENTS_DELETE,
     CLIENTS_PRIVACY,
     CLIENTS_VIEW,
+    OUTBOX_READ,
     STAFF_MANAGE,
     SUPPORT_PERMISSIONS,
     Forbidden,
@@ -472,6 +473,15 @@ async def test_staff_managers_give_and_manage_only_what_they_hold(staff, company
         await services.set_member_active(company_id, staff["id"], False, manager)
     with pytest.raises(ValidationError, match="holds permissions you do not"):
         await services.remove_member(company_id, staff["id"], manager)
+    invited = await services.invite_member(
+        company_id,
+        services.MemberDetails(
+            email="ad@example.com", first_name="A", last_name="Dmin", group_id=administrators
+        ),
+        SYSTEM,
+    )
+    with pytest.raises(ValidationError, match="holds permissions you do not"):
+        await services.resend_invitation(company_id, invited, manager)
     assert (await groups.membership(manager_id, company_id)).permissions == {STAFF_MANAGE}
     assert (await services.get_member(company_id, staff["id"])).active
     # Within what they hold, they manage: a group of it, a member put in it.
@@ -507,3 +517,27 @@ async def test_pages_offer_only_what_the_staff_member_may_do(company_id):
         )
         anonymise = await eve.get(f"/admin/clients/{client_id}/anonymise")
         assert anonymise.status_code == 200 and "/delete" not in anonymise.text
+
+
+async def test_an_outbox_reader_does_not_read_an_administrators_link(
+    admin_client, staff, company_id
+):
+    """Without SMTP the outbox holds every message; a staff member's reset link in it shows
+    only to readers who hold every permission (through it, one works as that staff member)."""
+    await services.send_password_reset(staff["email"])
+    message = await MailMessage.select().where(MailMessage.kind == "staff_password_reset").first()
+    assert message["status"] == "outbox"
+    path = f"/admin/tools/outbox/{message['id']}"
+    assert "/admin/reset/" in (await admin_client.get(path)).text
+    await groups.create_group(company_id, "Mail room", [OUTBOX_READ], SYSTEM)
+    await services.create_staff(
+        email="mo@example.com",
+        password=SUPPORT_PASSWORD,
+        first_name="Mo",
+        last_name="Mail",
+        company_ids=[company_id],
+        group="Mail room",
+    )
+    async with _session("mo@example.com", SUPPORT_PASSWORD) as mo:
+        shown = await mo.get(path)
+        assert shown.status_code == 200 and "/admin/reset/" not in shown.text

@@ -27,7 +27,7 @@ async def outbox(admin: Admin, page: FromQuery[int] = 1) -> Template:
 
 @get("/tools/outbox/{message_id:int}", name="admin:outbox-message", permission=OUTBOX_READ)
 async def outbox_message(admin: Admin, message_id: FromPath[int]) -> Template:
-    message = await services.get_message(admin.company.id, message_id)
+    message = await services.get_message(admin.company.id, message_id, admin.actor())
     return Template(
         "admin/mail/message.html", context={"page_title": message["subject"], "message": message}
     )

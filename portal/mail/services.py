@@ -18,10 +18,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from portal.companies.services import MailIdentity, mail_identity
+from portal.core.actors import Actor
 from portal.core.config import TEMPLATES_DIR, get_settings
 from portal.core.db import write_transactions
 from portal.core.i18n import translations
 from portal.core.lookups import company_row
+from portal.core.permissions import all_permissions
 from portal.core.placeholders import placeholders
 from portal.mail.tables import MailMessage
 
@@ -31,15 +33,10 @@ SMTP_TIMEOUT_SECONDS = 20
 # Kinds of mail that carry a one-time link (a password reset, an invitation, a verification):
 # whoever holds the link acts as its recipient, so the log shows it only in the outbox, while
 # the message waits there to be passed on by hand, and never hands it on (a data export).
-ONE_TIME_LINK_KINDS = frozenset(
-    {
-        "password_reset",
-        "password_setup",
-        "invitation",
-        "email_verification",
-        "staff_invitation",
-        "staff_password_reset",
-    }
+STAFF_LINK_KINDS = frozenset({"staff_invitation", "staff_password_reset"})
+ONE_TIME_LINK_KINDS = (
+    frozenset({"password_reset", "password_setup", "invitation", "email_verification"})
+    | STAFF_LINK_KINDS
 )
 WITHHELD_BODY = "(This message carried a one-time link; its text is not given out.)"
 
@@ -257,11 +254,15 @@ async def count_messages(company_id: int) -> int:
     return await MailMessage.count().where(MailMessage.company == company_id)
 
 
-async def get_message(company_id: int, message_id: int) -> dict:
-    """A message of the outbox. One that carried a one-time link shows its text only while it
-    waits there to be passed on by hand (no SMTP): once sent, the link is its recipient's."""
+async def get_message(company_id: int, message_id: int, reader: Actor) -> dict:
+    """A message of the outbox, as `reader` may read it. One that carried a one-time link shows
+    its text only while it waits there to be passed on by hand (no SMTP): once sent, the link
+    is its recipient's. A staff member's link (a reset, an invitation) shows only to readers
+    who hold every permission: through it, its holder works as that staff member."""
     message = await company_row(MailMessage, company_id, message_id)
-    if message["status"] != "outbox":
+    waiting = message["status"] == "outbox"
+    holds_everything = reader.permissions is None or reader.permissions >= all_permissions()
+    if not waiting or (message["kind"] in STAFF_LINK_KINDS and not holds_everything):
         message["body_text"] = shareable_body(message["kind"], message["body_text"])
     return message
 

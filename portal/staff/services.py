@@ -445,6 +445,7 @@ async def resend_invitation(company_id: int, staff_id: int, actor: Actor) -> Non
     theirs stop working."""
     actor.require(STAFF_MANAGE)
     member = await get_member(company_id, staff_id)
+    await _require_within(company_id, member, actor)
     if not member.invited:
         raise ValidationError({"": f"{member.name} has already accepted the invitation."})
     token, stored_hash = new_token()

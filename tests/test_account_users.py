@@ -387,6 +387,8 @@ async def test_transfer_ownership_needs_the_owners_password(owner):
     # Bill, the owner now, edits the details; the email is Ann's login's, and stays hers.
     async with browser_session() as bill:
         assert (await client_login(bill, "bill@example.com", BILL_PASSWORD)).status_code == 303
+        page = await bill.get("/client/details")  # shown, not offered
+        assert "ann@example.com" in page.text and 'name="email"' not in page.text
         form = {
             **await own_details_form(bill),
             "email": "bill-owns@example.com",

@@ -484,10 +484,14 @@ class DetailsForm:
     settings: EffectiveSettings
     fields: list[dict]  # custom fields visible to the client
     values: dict[int, str]  # current custom values
+    # The email address is the primary contact's login's: only that login's user changes it
+    # (after the account was handed over, the owner is another user, whose password proves
+    # nothing about that login).
+    own_login: bool
 
     def editable(self, name: str) -> bool:
-        """Shown, and not read-only once it has a value."""
-        if name not in self.settings.shown_fields:
+        """Shown, and not read-only once it has a value (the email: the user's own login's)."""
+        if name not in self.settings.shown_fields or (name == "email" and not self.own_login):
             return False
         return name not in self.settings.read_only_fields or not self._value(name)
 
@@ -505,7 +509,11 @@ async def details_form(user: ClientUser) -> DetailsForm:
         f for f in await list_fields(user.company_id, client.group_id) if f["visible_to_client"]
     ]
     return DetailsForm(
-        client=client, settings=settings, fields=fields, values=await custom_values(client.id)
+        client=client,
+        settings=settings,
+        fields=fields,
+        values=await custom_values(client.id),
+        own_login=client.contact.get("login") == user.user_id,
     )
 
 
@@ -514,14 +522,12 @@ def merge_own_details(
 ) -> ClientDetails:
     """The account's current details with what the user may change taken from `submitted`;
     everything else keeps its current value, whatever the request says (hidden and read-only
-    fields, group, currency, username...). The email address is the primary contact's login's:
-    only that login's user changes it (after the account was handed over, the new owner is
-    another user, whose password proves nothing about that login). Only the owner changes the
-    account's language; marketing consent needs the marketing permission."""
+    fields, group, currency, username...; the email unless it is the user's own login's). Only
+    the owner changes the account's language; marketing consent needs the marketing
+    permission."""
     details = client_details_of(form.client, form.values)
-    own_login = form.client.contact.get("login") == user.user_id
     for name in CONTACT_FIELDS:
-        if name in {"phone", "fax"} or (name == "email" and not own_login):
+        if name in {"phone", "fax"}:
             continue
         if form.editable(name):
             setattr(details, name, getattr(submitted, name))

@@ -497,10 +497,7 @@ async def _save(
     records, contacts and phone numbers, all or nothing."""
     async for transaction in write_transactions():
         async with transaction:
-            # Serialises with other writers the username check below and the inserts that follow.
-            await lock_for_insert(Client._meta.tablename)
-            await lock_for_insert(AccountUser._meta.tablename)
-            ids = await next_client_ids(
+            ids = await next_client_ids(  # before the tables, as Add Client takes them
                 company["id"],
                 company["client_id_format"],
                 company["client_id_start"],
@@ -514,6 +511,9 @@ async def _save(
                         "clients of another format: change its Client ID format."
                     }
                 )
+            # Serialises with other writers the username check below and the inserts that follow.
+            await lock_for_insert(Client._meta.tablename)
+            await lock_for_insert(AccountUser._meta.tablename)
             for client, (number, code) in zip(batch, ids, strict=True):
                 client.number, client.code = number, code
                 client.username = f"{client.mailbox}{client.number}@{client.domain}"

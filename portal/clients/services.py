@@ -724,6 +724,18 @@ class NewClient:
     number: int | None = None  # the client ID's number another system gave it; None: the next
 
 
+async def _hold_references(company_id: int, new_clients: list[NewClient]) -> None:
+    """What new clients refer to, as it was checked: their groups, held until commit, and,
+    under a group's rule, their contact addresses (ValidationError for one gone or taken
+    meanwhile). Groups by ID, then addresses in order, then the client IDs: every writer
+    takes these locks in that order, so that none waits for another in a circle."""
+    for group_id in sorted({new.checked.group_id or 0 for new in new_clients}):
+        await hold_group(company_id, group_id)
+    addresses = {(new.checked.email, _email_scope(new.checked)) for new in new_clients}
+    for email, scope in sorted(addresses):
+        await hold_contact_email(company_id, email, scope, None)
+
+
 async def insert_clients(
     company_id: int,
     new_clients: list[NewClient],
@@ -740,6 +752,7 @@ async def insert_clients(
     custom values, consent record and audit line. Returns their IDs, in order."""
     if not new_clients:
         return []
+    await _hold_references(company_id, new_clients)
     codes = await _client_ids(company_id, new_clients)
     inserted = await insert_rows(
         Client,
@@ -884,9 +897,6 @@ async def create_client(
     try:
         async for transaction in write_transactions():
             async with transaction:
-                assert checked.group_id is not None
-                await hold_group(company_id, checked.group_id)
-                await hold_contact_email(company_id, checked.email, _email_scope(checked), None)
                 new = NewClient(details, checked, password_hash)
                 [client_id] = await insert_clients(company_id, [new], actor, consent_source=source)
     except Exception as error:

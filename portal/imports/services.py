@@ -226,6 +226,13 @@ class Tally:
         )
 
 
+def _met_another_writer(error: BaseException) -> bool:
+    """A batch's write refused for what another writer did meanwhile: a unique username or
+    email taken, a group deleted, an address a group wants unique taken (the services' own
+    checks in the transaction)."""
+    return isinstance(error, ValidationError) or violated_unique_index(error) is not None
+
+
 @dataclass
 class Candidate:
     """A row on its way: read, checked, and what it is to become."""
@@ -325,22 +332,29 @@ class ImportRun:
         try:
             await self._commit(creating, tally, problems, len(batch))
         except Exception as error:
-            if violated_unique_index(error) is None:
+            if not _met_another_writer(error):
                 raise
-            # Another writer took a username or email of the batch meanwhile: the batch is
-            # written again a row at a time, so that only the rows that collide are left out.
+            # Another writer took a username or email of the batch meanwhile, or deleted its
+            # group: the batch is written again a row at a time, so that only the rows that
+            # meet it are left out, each with what it met.
             written = 0
             for candidate in creating:
                 try:
                     await self._commit([candidate], None, [], 1)
                     written += 1
                 except Exception as single_error:
-                    if violated_unique_index(single_error) is None:
+                    if not _met_another_writer(single_error):
                         raise
                     tally.added -= 1
                     tally.failed += 1
-                    problems.append(
-                        self._problem(candidate, "", "Another client has this username meanwhile.")
+                    problems += (
+                        [self._problem(candidate, k, v) for k, v in single_error.errors.items()]
+                        if isinstance(single_error, ValidationError)
+                        else [
+                            self._problem(
+                                candidate, "", "Another client has this username meanwhile."
+                            )
+                        ]
                     )
             # The rest of the batch: every row but those written one by one above.
             await self._commit([], tally, problems, len(batch) - written)

@@ -38,14 +38,15 @@ from profile_helpers import make_client
 SUPPORT_PASSWORD = "Quiet-river-73"  # noqa: S105 - a test credential
 
 
-async def _support(company_id: int, email: str = "sam@example.com") -> int:
+async def _support(company_id: int, email: str = "sam@example.com", group: str = "Support") -> int:
+    """A staff member of the company's group `group` (password SUPPORT_PASSWORD)."""
     return await services.create_staff(
         email=email,
         password=SUPPORT_PASSWORD,
         first_name="Sam",
         last_name="Support",
         company_ids=[company_id],
-        group="Support",
+        group=group,
     )
 
 
@@ -437,14 +438,7 @@ async def test_staff_managers_give_and_manage_only_what_they_hold(staff, company
     """ "Staff members and staff groups" alone does not make an administrator: its holder
     gives, changes and takes away only permissions their own group holds."""
     await groups.create_group(company_id, "Staff office", [STAFF_MANAGE], SYSTEM)
-    manager_id = await services.create_staff(
-        email="pat@example.com",
-        password=SUPPORT_PASSWORD,
-        first_name="Pat",
-        last_name="Personnel",
-        company_ids=[company_id],
-        group="Staff office",
-    )
+    manager_id = await _support(company_id, "pat@example.com", "Staff office")
     manager = Actor(kind="staff", id=manager_id, permissions=frozenset({STAFF_MANAGE}))
     office = await groups.group_by_name(company_id, "Staff office")
     administrators = await groups.administrators_group(company_id)
@@ -495,14 +489,7 @@ async def test_pages_offer_only_what_the_staff_member_may_do(company_id):
     await groups.create_group(
         company_id, "Erasers", [CLIENTS_VIEW, CLIENTS_DELETE, CLIENTS_PRIVACY], SYSTEM
     )
-    await services.create_staff(
-        email="eve@example.com",
-        password=SUPPORT_PASSWORD,
-        first_name="Eve",
-        last_name="Eraser",
-        company_ids=[company_id],
-        group="Erasers",
-    )
+    await _support(company_id, "eve@example.com", "Erasers")
     async with _session("eve@example.com", SUPPORT_PASSWORD) as eve:
         browse = await eve.get("/admin/clients")
         assert browse.status_code == 200 and 'href="/admin/clients/add"' not in browse.text
@@ -530,14 +517,7 @@ async def test_an_outbox_reader_does_not_read_an_administrators_link(
     path = f"/admin/tools/outbox/{message['id']}"
     assert "/admin/reset/" in (await admin_client.get(path)).text
     await groups.create_group(company_id, "Mail room", [OUTBOX_READ], SYSTEM)
-    await services.create_staff(
-        email="mo@example.com",
-        password=SUPPORT_PASSWORD,
-        first_name="Mo",
-        last_name="Mail",
-        company_ids=[company_id],
-        group="Mail room",
-    )
+    await _support(company_id, "mo@example.com", "Mail room")
     async with _session("mo@example.com", SUPPORT_PASSWORD) as mo:
         shown = await mo.get(path)
         assert shown.status_code == 200 and "/admin/reset/" not in shown.text

@@ -24,7 +24,7 @@ from portal.plugins.mass_mailer import services as mailer
 from portal.plugins.mass_mailer.messages import Compose
 from portal.plugins.mass_mailer.services import MailingFilter
 from portal.plugins.mass_mailer.worker import MailerSettings, Worker
-from test_client_area import PASSWORD, client_login, make_client
+from test_client_area import PASSWORD, client_login, make_client, own_details_form
 from test_mass_mailer_helpers import add_client
 
 LINK = re.compile(r"https?://[^/\s]+(/client/verify/[A-Za-z0-9_\-]+)")
@@ -231,19 +231,9 @@ async def test_a_client_changing_its_address_mails_both_and_must_verify_again(
     smtp_server.messages.clear()
     await client_login(client, "ann")
     assert BANNER not in (await client.get("/client")).text
-    page = await client.get("/client/details")
     form = {
-        "_csrf_token": csrf_from(page.text),
-        "version": re.search(r'name="version" value="(\d+)"', page.text).group(1),
-        "first_name": "Ann",
-        "last_name": "Client",
-        "address1": "1 Main St",
-        "city": "Berlin",
-        "country": "DE",
-        "state": "DE-BE",
-        "zip": "10115",
+        **await own_details_form(client),
         "email": "ann@example.org",
-        "language": "en",
         "current_password": PASSWORD,
     }
     assert (await client.post("/client/details", data=form)).status_code == 303

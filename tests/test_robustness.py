@@ -149,3 +149,11 @@ def test_a_password_is_kept_as_typed_but_for_nul():
     )
     assert values["new_password"] == "Se\x7fcr\x1bet"
     assert values["first_name"] == "Secret"
+
+
+async def test_a_required_field_of_invisible_characters_only_is_empty(admin_client):
+    token, group_id = await add_client_form(admin_client)
+    data = {**VALID_FORM, "group_id": group_id, "_csrf_token": token, "last_name": "\u200f\u200b"}
+    refused = await admin_client.post("/admin/clients/add", data=data)
+    assert refused.status_code == 422 and "Last Name is required." in refused.text
+    assert await Contact.count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +22,12 @@ REPORTED_ADDRESS = r"^[^@ \x00-\x1f\x7f-\x9f]{1,64}@[^@ \x00-\x1f\x7f-\x9f]{1,18
 MAX_ADDRESS = 254  # as stored (and as SMTP allows a path)
 REQUIRED = N_("%(label)s is required.")
 TOO_LONG = N_("%(label)s is too long (at most %(max_length)d characters).")
+
+
+def _invisible(value: str) -> bool:
+    """Nothing anyone sees: empty, or format characters only (zero-width spaces and joiners,
+    direction marks), which would pass for a filled-in required field."""
+    return all(unicodedata.category(char) == "Cf" for char in value)
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,11 @@ class Field:
     def problem(self, value: str, *, required: bool | None = None) -> Message | None:
         """Why `value` cannot be kept, or None. `required` overrides the declaration (a
         client group may require a field)."""
+        needed = self.required if required is None else required
+        if needed and _invisible(value):
+            return Message(REQUIRED, label=self.label)
         if not value:
-            needed = self.required if required is None else required
-            return Message(REQUIRED, label=self.label) if needed else None
+            return None
         if self.max_length is not None and len(value) > self.max_length:
             return Message(TOO_LONG, label=self.label, max_length=self.max_length)
         return None

@@ -464,3 +464,31 @@ async def test_a_custom_checkbox_column_takes_the_words_of_yes_no_columns(admin_
     )
     assert ticked == [{"value": "1"}]
     assert await Client.count() == 2
+
+
+async def test_a_row_meeting_another_writers_address_is_left_out_with_its_message(
+    admin_client, company_id, monkeypatch
+):
+    """The file is checked against the addresses there are, then written; an address another
+    writer gives a client in between (under a rule that addresses are unique) is refused by the
+    write itself, and only that row is left out, with the form's message."""
+    await groups.create_group(
+        company_id,
+        groups.GroupDetails(name="Unique", overrides={"unique_contact_emails": "all"}),
+        SYSTEM,
+    )
+    await post_add_client(admin_client, email="taken@example.com")
+
+    async def none_yet(company_id: int, emails: list[str]) -> dict:
+        return {}  # the check ran before the other writer's client was there
+
+    monkeypatch.setattr(imports, "_clients_by_email", none_yet)
+    content = (
+        "First Name,Last Name,Email,Country,Client Group,Username\n"
+        "Ada,Late,taken@example.com,GB,Unique,ada.late\n"
+        "Bob,Fine,bob@example.com,GB,Unique,bob.fine\n"
+    )
+    job_id, _ = await run(admin_client, await uploaded(admin_client, content.encode()))
+    problems = {(p.row, p.column, p.message) for p in await jobs.problems(job_id, 100)}
+    assert problems == {(2, "Email", "Another client already uses this email address.")}
+    assert await Client.count() == 2  # the one added by hand and Bob

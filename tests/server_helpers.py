@@ -24,9 +24,17 @@ CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different free loopback ports: each socket stays bound until all are chosen
+    (two calls of free_port() may give the same port)."""
+    with contextlib.ExitStack() as sockets:
+        bound = [sockets.enter_context(socket.socket()) for _ in range(count)]
+        for sock in bound:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in bound]
 
 
 class PortalServer:

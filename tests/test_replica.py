@@ -26,7 +26,7 @@ import pytest
 
 from clients_helpers import VALID_FORM
 from conftest import IS_POSTGRES, PROJECT_DIR, STAFF_PASSWORD
-from server_helpers import CSRF_FIELD, PortalServer, free_port, staff_session
+from server_helpers import CSRF_FIELD, PortalServer, free_ports, staff_session
 
 postgres_only = pytest.mark.skipif(
     not IS_POSTGRES,
@@ -97,7 +97,7 @@ def pair() -> Iterator[Pair]:
     if os.geteuid() == 0:
         postgres = pwd.getpwnam("postgres")
         os.chown(root, postgres.pw_uid, postgres.pw_gid)
-    pair = Pair(_pg_bin(), root, free_port(), free_port())
+    pair = Pair(_pg_bin(), root, *free_ports(2))
     try:
         pair.run("initdb", "-D", str(root / "primary"), "--auth=trust", "-U", "postgres",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")  # fmt: skip
